@@ -1,0 +1,240 @@
+"""Config schema and validation: every field checked before any heavy work.
+
+A run's config is an ``ml_collections.ConfigDict`` with these sections::
+
+    seed: int
+    tasks: {name: {kind, num_classes, loss, metrics}}      # see mtlzoo.tasks
+    data:  {source, batch_size, ...source options}         # see mtlzoo.data
+    model: {architecture, encoder: {name, ...options}, tower: {units, activation, dropout}}
+    train: {epochs, steps_per_epoch, learning_rate, optimizer, ...}
+
+:func:`resolve_config` fills defaults and raises :class:`ConfigError` naming the
+first bad field (unknown name, wrong type, bad number, missing required field).
+Only the pure-Python parts are imported here; registries are consulted lazily.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from mtlzoo.errors import ConfigError
+
+REQUIRED = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One config field: its default (or REQUIRED), type and an optional check.
+
+    ``type`` is one of ``int``, ``float``, ``str``, ``bool``, ``"ints"`` (a list of
+    ints), ``"strs"``, ``"dict"`` or ``None`` (anything). ``check(value)`` returns
+    an error text or None. ``optional=True`` also admits None.
+    """
+
+    default: Any = REQUIRED
+    type: Any = None
+    check: Callable | None = None
+    choices: tuple | None = None
+    optional: bool = False
+
+
+def positive(v):
+    return None if v > 0 else f"must be > 0, got {v}"
+
+
+def non_negative(v):
+    return None if v >= 0 else f"must be >= 0, got {v}"
+
+
+def fraction(v):
+    return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"
+
+
+def all_positive(v):
+    return None if all(x > 0 for x in v) else f"every entry must be > 0, got {list(v)}"
+
+
+def _type_error(value, typ):
+    def is_int(x):
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    ok = {
+        int: is_int,
+        float: lambda x: is_int(x) or isinstance(x, float),
+        str: lambda x: isinstance(x, str),
+        bool: lambda x: isinstance(x, bool),
+        "ints": lambda x: isinstance(x, (list, tuple)) and all(is_int(i) for i in x),
+        "strs": lambda x: isinstance(x, (list, tuple)) and all(isinstance(i, str) for i in x),
+        "dict": lambda x: hasattr(x, "items"),
+        None: lambda x: True,
+    }[typ](value)
+    if ok:
+        return None
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        "ints": "a list of integers",
+        "strs": "a list of strings",
+        "dict": "a mapping",
+    }
+    return f"must be {names[typ]}, got {value!r}"
+
+
+def check_fields(cfg, schema, field):
+    """Validates mapping ``cfg`` against ``schema`` (name -> Field); returns a resolved dict.
+
+    Raises ConfigError for an unknown key, a missing required key, a wrong type, a
+    value outside ``choices`` or one that fails ``check``.
+    """
+    cfg = {} if cfg is None else dict(cfg)
+    for key in cfg:
+        if key not in schema:
+            raise ConfigError(f"{field}.{key}", f"unknown field; known fields: {', '.join(sorted(schema))}")
+    out = {}
+    for key, spec in schema.items():
+        name = f"{field}.{key}"
+        if key not in cfg:
+            if spec.default is REQUIRED:
+                raise ConfigError(name, "missing required field")
+            value = spec.default
+        else:
+            value = cfg[key]
+        if value is None and (spec.optional or spec.default is None):
+            out[key] = None
+            continue
+        if value is REQUIRED:
+            raise ConfigError(name, "missing required field")
+        err = _type_error(value, spec.type)
+        if err is None and spec.choices is not None and value not in spec.choices:
+            err = f"{value!r} is not one of {', '.join(map(str, spec.choices))}"
+        if err is None and spec.check is not None:
+            err = spec.check(value)
+        if err:
+            raise ConfigError(name, err)
+        if isinstance(value, (list, tuple)):
+            value = list(value)
+        elif hasattr(value, "to_dict"):
+            value = value.to_dict()
+        out[key] = value
+    return out
+
+
+TOWER_SCHEMA = {
+    "units": Field((64,), "ints", all_positive),
+    "activation": Field("relu", str),
+    "dropout": Field(0.0, float, fraction),
+}
+
+MODEL_SCHEMA = {
+    "architecture": Field("shared_bottom", str),
+    "encoder": Field(REQUIRED, "dict"),
+    "tower": Field({}, "dict"),
+}
+
+TRAIN_SCHEMA = {
+    "epochs": Field(5, int, positive),
+    "steps_per_epoch": Field(None, int, positive, optional=True),
+    "learning_rate": Field(1e-3, float, positive),
+    "optimizer": Field("adam", str, choices=("adam", "adamw", "sgd", "rmsprop")),
+    "weight_decay": Field(0.0, float, non_negative),
+    "clipnorm": Field(None, float, positive, optional=True),
+    "eval_split": Field("validation", str),
+    "checkpoint_every_steps": Field(None, int, positive, optional=True),
+    "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2
+}
+
+TOP_SCHEMA = {
+    "seed": Field(0, int, non_negative),
+    "tasks": Field(REQUIRED, "dict"),
+    "data": Field(REQUIRED, "dict"),
+    "model": Field(REQUIRED, "dict"),
+    "train": Field({}, "dict"),
+}
+
+
+def resolve_model_config(config):
+    """Validates the parts build_model needs (tasks, model); returns (tasks, model dict)."""
+    from mtlzoo import encoders, models
+    from mtlzoo.tasks import tasks_from_config
+
+    tasks = tasks_from_config(config.get("tasks"), field="tasks")
+    if config.get("model") is None:
+        raise ConfigError("model", "missing required field")
+    model = check_fields(config["model"], MODEL_SCHEMA, "model")
+    models.ARCHITECTURES.get(model["architecture"], "model.architecture")
+    enc_cfg = dict(model["encoder"])
+    if "name" not in enc_cfg:
+        raise ConfigError("model.encoder.name", "missing required field")
+    encoder = encoders.ENCODERS.get(enc_cfg.pop("name"), "model.encoder.name")
+    model["encoder"] = {"name": encoder.name, **encoder.resolve(enc_cfg, "model.encoder")}
+    model["tower"] = check_fields(model["tower"], TOWER_SCHEMA, "model.tower")
+    for spec in tasks:
+        need = "sequence" if spec.is_sequence else "pooled"
+        if need not in encoder.provides:
+            what = "one vector per token (tagger)" if spec.is_sequence else "a pooled vector"
+            raise ConfigError(
+                f"tasks.{spec.name}.kind",
+                f"a {spec.kind} task needs an encoder with {what}; {encoder.name!r} gives {' and '.join(encoder.provides)}",
+            )
+    return tasks, model
+
+
+def resolve_config(config):
+    """Validates a whole run config and returns a resolved ``ConfigDict`` (defaults filled).
+
+    Raises:
+        ConfigError: naming the first invalid field.
+    """
+    import ml_collections
+
+    from mtlzoo import data
+
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    top = check_fields(config, TOP_SCHEMA, "config")
+    top = {k: v for k, v in top.items()}
+    tasks, model = resolve_model_config(top)
+    top["tasks"] = {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in tasks}
+    top["model"] = model
+    top["data"] = data.resolve_data_config(top["data"], tasks)
+    top["train"] = check_fields(top["train"], TRAIN_SCHEMA, "train")
+    return ml_collections.ConfigDict(top)
+
+
+def load_config_file(path):
+    """Imports a config file and returns its ``get_config()``; ConfigError if it cannot."""
+    if not os.path.isfile(path):
+        raise ConfigError(None, f"config file {path} does not exist")
+    spec = importlib.util.spec_from_file_location("_mtlzoo_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(None, f"config file {path} has no get_config() function")
+    return module.get_config()
+
+
+def write_config(config, workdir):
+    """Writes the resolved config to ``workdir/config.json`` atomically."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(config.to_dict() if hasattr(config, "to_dict") else config, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_config(workdir):
+    """Reads ``workdir/config.json`` back as a ConfigDict."""
+    import ml_collections
+
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise ConfigError(None, f"{path} does not exist: is {workdir} a training workdir?")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))

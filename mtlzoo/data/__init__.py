@@ -1,0 +1,38 @@
+"""Task data: sources by name, the shared batch shape and its tf.data pipeline.
+
+``SOURCES.get(name)`` is a source class with a ``schema`` of options and
+``load(opts, tasks, seed) -> TaskData``.
+"""
+
+from mtlzoo.config import Field, check_fields, positive
+from mtlzoo.data.base import Split, TaskData
+from mtlzoo.data.sources import DigitsSource, SyntheticSource
+from mtlzoo.errors import ConfigError
+from mtlzoo.registry import Registry
+
+SOURCES = Registry("data source")
+for _src in (DigitsSource, SyntheticSource):
+    SOURCES.register(_src.name)(_src)
+
+COMMON_SCHEMA = {"source": Field(type=str), "batch_size": Field(32, int, positive)}
+
+
+def resolve_data_config(cfg, tasks):
+    """Validates ``data`` (source name, batch size, the source's own options)."""
+    cfg = dict(cfg)
+    if "source" not in cfg:
+        raise ConfigError("data.source", "missing required field")
+    source = SOURCES.get(cfg["source"], "data.source")
+    common = check_fields({k: cfg.pop(k) for k in list(cfg) if k in COMMON_SCHEMA}, COMMON_SCHEMA, "data")
+    opts = check_fields(cfg, source.schema, "data")
+    source.check(opts, tasks)
+    return {**common, **opts}
+
+
+def load_data(config, tasks):
+    """Loads the task data a resolved config names."""
+    opts = {k: v for k, v in config.data.items() if k not in COMMON_SCHEMA}
+    return SOURCES.get(config.data.source, "data.source").load(opts, tasks, config.seed)
+
+
+__all__ = ["SOURCES", "Split", "TaskData", "load_data", "resolve_data_config"]

@@ -1,0 +1,109 @@
+"""In-memory multi-task data in the one batch shape, and its tf.data pipeline.
+
+Every example is ``(features, labels, sample_weights)``:
+
+* ``features``: dict of arrays, always with ``task_id`` (int32): the task the
+  example comes from (0 for data where every example carries every label);
+* ``labels``: dict task -> array; a placeholder (0) where the example has no label;
+* ``sample_weights``: dict task -> float32; 0 where the label is missing or the
+  example belongs to another task.
+
+Heterogeneous tasks (each with its own data), shared-input tasks and missing
+labels are all this one shape, and Keras ``fit`` trains on it directly.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from mtlzoo.errors import ConfigError
+
+
+@dataclasses.dataclass
+class Split:
+    """One split: ``features``, ``labels`` and ``weights`` dicts of equal-length arrays."""
+
+    features: dict
+    labels: dict
+    weights: dict
+
+    def __post_init__(self):
+        sizes = {len(v) for d in (self.features, self.labels, self.weights) for v in d.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"all arrays of a split must have the same length, got lengths {sorted(sizes)}")
+
+    def __len__(self):
+        return len(next(iter(self.features.values())))
+
+    def labelled_counts(self):
+        """Examples with a label (weight > 0), per task."""
+        return {t: int((np.asarray(w) > 0).sum()) for t, w in self.weights.items()}
+
+
+@dataclasses.dataclass
+class TaskData:
+    """A multi-task data set: named splits (``train``, ``validation``, ``test``) of one shape."""
+
+    splits: dict
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def split(self, name):
+        if name not in self.splits:
+            raise ConfigError("train.eval_split", f"split {name!r} not in the data; it has {', '.join(self.splits)}")
+        return self.splits[name]
+
+    def dataset(self, split, batch_size, input_names=None, shuffle=False, seed=0, repeat=False):
+        """A ``tf.data.Dataset`` of ``(features, labels, sample_weights)`` batches.
+
+        Args:
+            split: split name.
+            batch_size: examples per batch.
+            input_names: keep only these feature keys (a model's inputs); None keeps all.
+            shuffle: shuffle with ``seed`` (a new order every epoch, reproducible by seed).
+            repeat: repeat forever (for ``steps_per_epoch`` training).
+        """
+        import tensorflow as tf
+
+        s = self.split(split)
+        feats = s.features if input_names is None else {k: s.features[k] for k in input_names}
+        missing = set(input_names or ()) - set(s.features)
+        if missing:
+            raise ConfigError("data.source", f"the data has no feature {sorted(missing)[0]!r} the model needs")
+        ds = tf.data.Dataset.from_tensor_slices((feats, s.labels, s.weights))
+        if shuffle:
+            ds = ds.shuffle(len(s), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def split_indices(n, fractions, seed):
+    """Seeded random split of ``range(n)`` into parts of the given fractions (rest goes first)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    sizes = [int(round(f * n)) for f in fractions]
+    first = n - sum(sizes)
+    if first <= 0:
+        raise ConfigError("data", f"split fractions {fractions} leave no training examples")
+    bounds = np.cumsum([first, *sizes])
+    return np.split(order, bounds[:-1])
+
+
+def check_task_kinds(tasks, available, source):
+    """Checks every configured task exists in the source with a matching kind and size.
+
+    ``available``: {name: (kind, num_classes)}.
+    """
+    for spec in tasks:
+        if spec.name not in available:
+            raise ConfigError(
+                f"tasks.{spec.name}",
+                f"data source {source!r} has no task {spec.name!r}; it has {', '.join(available)}",
+            )
+        kind, n = available[spec.name]
+        if spec.kind != kind or spec.num_classes != n:
+            raise ConfigError(
+                f"tasks.{spec.name}.kind",
+                f"source {source!r} gives {spec.name!r} as kind {kind!r} with {n} classes, "
+                f"the config says {spec.kind!r} with {spec.num_classes}",
+            )

@@ -1,0 +1,46 @@
+"""The encoder interface: inputs, the embedding layer E, the shared module B.
+
+Every encoder splits into two stages so that a per-task alignment (Wu, Zhang &
+Ré 2020, Algorithm 1) can sit between them::
+
+    inputs --embed--> E(x) [batch, time, d] or [batch, d] --encode--> representation
+
+``encode`` returns a dict with ``"pooled"`` ([batch, h], for example-level tasks)
+and/or ``"sequence"`` ([batch, time, h], for tagging); ``provides`` says which.
+"""
+
+from mtlzoo.config import check_fields
+
+
+class Encoder:
+    """Base class; subclasses set ``name``, ``schema``, ``provides`` and the three stages."""
+
+    name = None
+    schema = {}
+    provides = ("pooled",)
+
+    def __init__(self, opts):
+        self.opts = dict(opts)
+
+    @classmethod
+    def resolve(cls, cfg, field):
+        """Returns the options with defaults filled; ConfigError naming a bad field."""
+        opts = check_fields(cfg, cls.schema, field)
+        cls.check(opts, field)
+        return opts
+
+    @classmethod
+    def check(cls, opts, field):
+        """Cross-field checks; raise ConfigError."""
+
+    def inputs(self):
+        """Returns ``{name: keras.Input}``: the model's feature inputs."""
+        raise NotImplementedError
+
+    def embed(self, inputs):
+        """The embedding layer E: returns the tensor an alignment would act on."""
+        raise NotImplementedError
+
+    def encode(self, x, inputs):
+        """The shared module B: returns ``{"pooled": ..., "sequence": ...}``."""
+        raise NotImplementedError

@@ -1,0 +1,106 @@
+"""``bert``: a keras-hub ``BertBackbone``, rebuilt from its own sub-layers.
+
+The backbone comes from a config dict (small models) or from ``preset``: a
+keras-hub preset name or a local preset directory (``backbone.save_to_preset``).
+Its graph is rebuilt in two stages so that an alignment can later sit between
+them, with outputs equal to the plain backbone's:
+
+* E (embedding block): token + position + segment embeddings, LayerNorm, dropout;
+* B (shared module): the transformer layers, then the [CLS] pooler (``tanh`` Dense)
+  or a masked mean over tokens.
+
+Inputs are keras-hub's: ``token_ids``, ``segment_ids``, ``padding_mask`` (int32
+``[batch, time]``), as a ``BertTextClassifierPreprocessor`` produces them.
+keras-hub is imported only when a bert model is built.
+"""
+
+import keras
+
+from mtlzoo.config import Field, fraction, positive
+from mtlzoo.encoders.base import Encoder
+from mtlzoo.errors import ConfigError
+from mtlzoo.layers import MaskedGlobalPooling1D, TokenSelect
+
+
+class BertEncoder(Encoder):
+    """BERT over ``token_ids / segment_ids / padding_mask`` -> pooled ``[batch, hidden_dim]``.
+
+    Example config::
+
+        {"name": "bert", "num_layers": 2, "hidden_dim": 64, "num_heads": 2,
+         "intermediate_dim": 128, "vocab_size": 1000}
+        {"name": "bert", "preset": "/path/to/local/bert_preset_dir"}
+
+    With ``preset`` set, the architecture fields are ignored (the preset's are used).
+    """
+
+    name = "bert"
+    schema = {
+        "preset": Field(None, str, optional=True),
+        "vocab_size": Field(30522, int, positive),
+        "num_layers": Field(2, int, positive),
+        "num_heads": Field(2, int, positive),
+        "hidden_dim": Field(128, int, positive),
+        "intermediate_dim": Field(512, int, positive),
+        "dropout": Field(0.1, float, fraction),
+        "max_sequence_length": Field(128, int, positive),
+        "num_segments": Field(2, int, positive),
+        "pooling": Field("cls", str, choices=("cls", "mean")),
+        "trainable": Field(True, bool),
+    }
+
+    @classmethod
+    def check(cls, opts, field):
+        if opts["preset"] is None and opts["hidden_dim"] % opts["num_heads"]:
+            raise ConfigError(
+                f"{field}.num_heads",
+                f"hidden_dim {opts['hidden_dim']} is not divisible by num_heads {opts['num_heads']}",
+            )
+
+    def backbone(self):
+        import keras_hub
+
+        o = self.opts
+        if o["preset"]:
+            try:
+                bb = keras_hub.models.BertBackbone.from_preset(o["preset"])
+            except Exception as e:  # keras-hub raises many types for a bad preset
+                raise ConfigError("model.encoder.preset", f"cannot load BERT preset {o['preset']!r}: {e}") from e
+        else:
+            bb = keras_hub.models.BertBackbone(
+                vocabulary_size=o["vocab_size"],
+                num_layers=o["num_layers"],
+                num_heads=o["num_heads"],
+                hidden_dim=o["hidden_dim"],
+                intermediate_dim=o["intermediate_dim"],
+                dropout=o["dropout"],
+                max_sequence_length=o["max_sequence_length"],
+                num_segments=o["num_segments"],
+            )
+        bb.trainable = o["trainable"]
+        return bb
+
+    def inputs(self):
+        return {
+            name: keras.Input((None,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")
+        }
+
+    def embed(self, inputs):
+        self._bb = bb = self.backbone()
+        tokens = bb.token_embedding(inputs["token_ids"])
+        positions = bb.position_embedding(tokens)
+        segments = bb.segment_embedding(inputs["segment_ids"])
+        x = bb.embeddings_add((tokens, positions, segments))
+        x = bb.embeddings_layer_norm(x)
+        return bb.embeddings_dropout(x)
+
+    def encode(self, x, inputs):
+        bb = self._bb
+        for layer in bb.transformer_layers:
+            x = layer(x, padding_mask=inputs["padding_mask"])
+        if self.opts["pooling"] == "cls":
+            pooled = bb.pooled_dense(TokenSelect(bb.cls_token_index, name="cls_token")(x))
+        else:
+            pooled = MaskedGlobalPooling1D("mean", name="bert_mean_pool")([x, inputs["padding_mask"]])
+        return {"pooled": pooled}

@@ -1,0 +1,130 @@
+"""Text encoders over token ids: ``text_cnn``, ``lstm`` and ``tagger``.
+
+All three share the embedding layer E: ``tokens`` int32 ``[batch, time]`` (0 =
+padding) -> ``keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True)``.
+"""
+
+import keras
+
+from mtlzoo.config import Field, all_positive, fraction, positive
+from mtlzoo.encoders.base import Encoder
+from mtlzoo.errors import ConfigError
+from mtlzoo.layers import ApplyMask, MaskedGlobalPooling1D, PaddingMask
+
+_EMBED_SCHEMA = {
+    "vocab_size": Field(type=int, check=lambda v: None if v >= 2 else f"must be >= 2, got {v}"),
+    "embedding_dim": Field(128, int, positive),
+    "max_length": Field(None, int, positive, optional=True),
+}
+
+
+class _TextEncoder(Encoder):
+    def inputs(self):
+        return {"tokens": keras.Input((self.opts["max_length"],), dtype="int32", name="tokens")}
+
+    def embed(self, inputs):
+        o = self.opts
+        return keras.layers.Embedding(o["vocab_size"], o["embedding_dim"], mask_zero=True, name="embedding")(
+            inputs["tokens"]
+        )
+
+
+class TextCNNEncoder(_TextEncoder):
+    """Kim (2014) CNN: convolutions of widths 3/4/5, masked max-over-time pooling.
+
+    ``tokens [batch, time]`` -> pooled ``[batch, num_filters * len(filter_widths)]``.
+    Padding embeddings are zeroed before the convolutions and excluded from the max.
+    """
+
+    name = "text_cnn"
+    schema = {
+        **_EMBED_SCHEMA,
+        "filter_widths": Field((3, 4, 5), "ints", all_positive),
+        "num_filters": Field(100, int, positive),
+        "activation": Field("relu", str),
+        "dropout": Field(0.5, float, fraction),
+    }
+
+    @classmethod
+    def check(cls, opts, field):
+        if opts["max_length"] is not None and max(opts["filter_widths"]) > opts["max_length"]:
+            raise ConfigError(f"{field}.filter_widths", "a filter is wider than max_length")
+
+    def encode(self, x, inputs):
+        o = self.opts
+        mask = PaddingMask(name="padding_mask_cnn")(inputs["tokens"])
+        x = ApplyMask(name="zero_padding")([x, mask])
+        pooled = []
+        for w in o["filter_widths"]:
+            h = keras.layers.Conv1D(o["num_filters"], w, padding="same", activation=o["activation"], name=f"conv_{w}")(
+                x
+            )
+            pooled.append(MaskedGlobalPooling1D("max", name=f"max_pool_{w}")([h, mask]))
+        h = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="cnn_concat")(pooled)
+        if o["dropout"]:
+            h = keras.layers.Dropout(o["dropout"], name="cnn_dropout")(h)
+        return {"pooled": h}
+
+
+class LSTMEncoder(_TextEncoder):
+    """Bi-directional LSTM; ``pooling`` = ``mean`` / ``max`` over tokens or ``last`` states.
+
+    ``tokens [batch, time]`` -> pooled ``[batch, 2 * hidden]``. ``last`` joins the
+    forward LSTM's state at the last real token and the backward one's at the first.
+    """
+
+    name = "lstm"
+    schema = {
+        **_EMBED_SCHEMA,
+        "hidden": Field(128, int, positive),
+        "num_layers": Field(1, int, positive),
+        "pooling": Field("mean", str, choices=("mean", "max", "last")),
+        "dropout": Field(0.0, float, fraction),
+    }
+
+    def encode(self, x, inputs):
+        o = self.opts
+        n = o["num_layers"]
+        for i in range(n):
+            last = i == n - 1 and o["pooling"] == "last"
+            x = keras.layers.Bidirectional(
+                keras.layers.LSTM(o["hidden"], return_sequences=not last), name=f"bilstm_{i}"
+            )(x)
+            if o["dropout"]:
+                x = keras.layers.Dropout(o["dropout"], name=f"lstm_dropout_{i}")(x)
+        if o["pooling"] == "last":
+            return {"pooled": x}
+        mask = PaddingMask(name="padding_mask_lstm")(inputs["tokens"])
+        return {"pooled": MaskedGlobalPooling1D(o["pooling"], name=f"{o['pooling']}_pool")([x, mask])}
+
+
+class TaggerEncoder(_TextEncoder):
+    """BiLSTM tagger: one vector per token, ``tokens [batch, time]`` -> ``[batch, time, 2 * hidden]``.
+
+    The Keras mask from the embedding flows to the per-token heads, so padding
+    tokens carry no loss. A masked mean gives a pooled vector for sentence-level tasks.
+    """
+
+    name = "tagger"
+    provides = ("sequence", "pooled")
+    schema = {
+        **_EMBED_SCHEMA,
+        "embedding_dim": Field(64, int, positive),
+        "hidden": Field(64, int, positive),
+        "num_layers": Field(1, int, positive),
+        "dense_layers": Field(0, int, lambda v: None if v >= 0 else f"must be >= 0, got {v}"),
+        "dropout": Field(0.0, float, fraction),
+    }
+
+    def encode(self, x, inputs):
+        o = self.opts
+        for i in range(o["num_layers"]):
+            x = keras.layers.Bidirectional(
+                keras.layers.LSTM(o["hidden"], return_sequences=True), name=f"tagger_bilstm_{i}"
+            )(x)
+            if o["dropout"]:
+                x = keras.layers.Dropout(o["dropout"], name=f"tagger_dropout_{i}")(x)
+        for i in range(o["dense_layers"]):
+            x = keras.layers.Dense(o["hidden"], activation="relu", name=f"tagger_dense_{i}")(x)
+        mask = PaddingMask(name="padding_mask_tagger")(inputs["tokens"])
+        return {"sequence": x, "pooled": MaskedGlobalPooling1D("mean", name="tagger_mean_pool")([x, mask])}

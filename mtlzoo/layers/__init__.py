@@ -1,0 +1,5 @@
+"""Custom Keras layers of mtlzoo (keras.ops only, serializable under package ``mtlzoo``)."""
+
+from mtlzoo.layers.sequence import ApplyMask, MaskedGlobalPooling1D, PaddingMask, TokenSelect
+
+__all__ = ["ApplyMask", "MaskedGlobalPooling1D", "PaddingMask", "TokenSelect"]

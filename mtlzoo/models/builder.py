@@ -1,0 +1,76 @@
+"""``build_model(config)``: a functional multi-task ``keras.Model``.
+
+The model maps the features dict to ``{task name: output}``::
+
+    features --E--> embedding --B (shared encoder)--> representation
+        --tower_i (small MLP)--> output layer_i (by task kind) --> outputs[task_i]
+
+Inputs depend on the encoder (``features``, ``tokens``, ``image`` or BERT's three);
+outputs are float32 even under mixed precision. Architectures are chosen by name
+(``model.architecture``); ``shared_bottom`` is hard parameter sharing (Caruana 1997),
+the setting of Wu, Zhang & Ré (2020): one shared B, one head A_i per task.
+"""
+
+import keras
+
+from mtlzoo.errors import ConfigError
+from mtlzoo.registry import Registry
+
+ARCHITECTURES = Registry("architecture")
+
+
+def task_head(spec, x, tower):
+    """Tower (Dense stack) and output layer for one task; output layer named ``spec.name``."""
+    for i, units in enumerate(tower["units"]):
+        x = keras.layers.Dense(units, activation=tower["activation"], name=f"{spec.name}_tower_{i}")(x)
+        if tower["dropout"]:
+            x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}_tower_dropout_{i}")(x)
+    return keras.layers.Dense(spec.output_units, activation=spec.output_activation, dtype="float32", name=spec.name)(x)
+
+
+@ARCHITECTURES.register("shared_bottom")
+def shared_bottom(tasks, model_cfg, encoder):
+    """Hard parameter sharing: one encoder, one tower + output per task."""
+    inputs = encoder.inputs()
+    rep = encoder.encode(encoder.embed(inputs), inputs)
+    outputs = {
+        spec.name: task_head(spec, rep["sequence" if spec.is_sequence else "pooled"], model_cfg["tower"])
+        for spec in tasks
+    }
+    return inputs, outputs
+
+
+def build_model(config):
+    """Builds the multi-task model described by ``config`` (needs ``tasks`` and ``model``).
+
+    Args:
+        config: ConfigDict or mapping with ``tasks`` ({name: {kind, num_classes, ...}})
+            and ``model`` ({architecture, encoder: {name, ...}, tower: {...}}).
+
+    Returns:
+        A functional ``keras.Model``; ``model.output_names`` are the task names.
+
+    Raises:
+        ConfigError: naming the first invalid field.
+
+    Example:
+        >>> model = build_model({"tasks": {"a": {"kind": "binary"}},
+        ...                      "model": {"encoder": {"name": "mlp", "input_dim": 8}}})
+        >>> sorted(model.output.keys())
+        ['a']
+    """
+    from mtlzoo.config import resolve_model_config
+    from mtlzoo.encoders import ENCODERS
+
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    tasks, model_cfg = resolve_model_config(config)
+    enc_opts = dict(model_cfg["encoder"])
+    encoder = ENCODERS.get(enc_opts.pop("name"))(enc_opts)
+    inputs, outputs = ARCHITECTURES.get(model_cfg["architecture"])(tasks, model_cfg, encoder)
+    try:
+        return keras.Model(inputs=inputs, outputs=outputs, name=f"mtl_{model_cfg['architecture']}")
+    except ValueError as e:
+        if "unique" in str(e) or "used" in str(e):
+            raise ConfigError("tasks", f"a task name clashes with a layer of the model: {e}") from e
+        raise

@@ -1,0 +1,46 @@
+"""Saving and loading ``.keras`` models, atomically and in safe mode."""
+
+import json
+import os
+import zipfile
+
+from mtlzoo.errors import ConfigError
+
+
+def save_model(model, path):
+    """Saves ``model`` to ``path`` (``.keras``) via a temporary file and an atomic rename."""
+    if not path.endswith(".keras"):
+        raise ValueError(f"model path must end in .keras, got {path}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path, compile=False):
+    """Loads a ``.keras`` multi-task model with ``safe_mode=True``.
+
+    Registers mtlzoo's layers first and imports keras-hub only when the archive
+    uses its layers (e.g. the bert encoder).
+
+    Raises:
+        ConfigError: the file is missing or not a valid ``.keras`` archive.
+    """
+    import keras
+
+    import mtlzoo.layers  # noqa: F401  (registers custom layers)
+
+    if not os.path.isfile(path):
+        raise ConfigError(None, f"model file {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            cfg = json.loads(zf.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
+        raise ConfigError(None, f"{path} is not a valid .keras file ({e})") from e
+    if "keras_hub" in json.dumps(cfg):
+        import keras_hub  # noqa: F401  (registers keras-hub layers)
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as e:
+        raise ConfigError(None, f"{path} could not be loaded as a model ({type(e).__name__}: {e})") from e

@@ -1,0 +1,40 @@
+"""Shared plumbing of the absl tools: quiet TF logs, exit code 2 on bad input."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def fail(message):
+    """Prints one line naming what is wrong and exits with code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_flags(argv):
+    """absl flag parsing that reports a bad flag in one line and exits with 2."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e).splitlines()[0])
+    except Exception as e:  # a config file that fails to import, a bad --config.x override
+        fail(f"{type(e).__name__}: {e}".splitlines()[0])
+
+
+def run(main):
+    """``absl.app.run`` with :func:`parse_flags`; ConfigError from ``main`` exits with 2."""
+    from absl import app
+
+    from mtlzoo.errors import ConfigError
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except ConfigError as e:
+            fail(str(e))
+
+    app.run(wrapped, flags_parser=parse_flags)
