@@ -25,6 +25,15 @@ def parse_flags(argv):
         fail(f"{type(e).__name__}: {e}".splitlines()[0])
 
 
+def config_value(holder):
+    """The ConfigDict of a ``DEFINE_config_file`` flag; a file that fails to load exits with 2."""
+    try:
+        return holder.value.copy_and_resolve_references()
+    except Exception as e:  # config_flags defers a load failure until first access
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        fail(f"cannot load --{holder.name}: {lines[-1] if lines else type(e).__name__}")
+
+
 def run(main):
     """``absl.app.run`` with :func:`parse_flags`; ConfigError from ``main`` exits with 2."""
     from absl import app

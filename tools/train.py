@@ -6,7 +6,7 @@
 Rerunning the same command after a crash resumes from the last checkpoint.
 """
 
-from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import config_value, run  # noqa: I001  (sets up sys.path and TF logging first)
 from absl import flags
 from ml_collections import config_flags
 
@@ -24,7 +24,7 @@ def main(argv):
     del argv
     from mtlzoo.training import format_metrics_table, train
 
-    result = train(_CONFIG.value, _WORKDIR.value, strategy=_STRATEGY.value)
+    result = train(config_value(_CONFIG), _WORKDIR.value, strategy=_STRATEGY.value)
     print(format_metrics_table(result.metrics, title=f"final metrics ({result.metrics['split']} split)"))
     print(f"model saved to {result.workdir}/model.keras")
 

@@ -5,8 +5,10 @@ Every example is ``(features, labels, sample_weights)``:
 * ``features``: dict of arrays, always with ``task_id`` (int32): the task the
   example comes from (0 for data where every example carries every label);
 * ``labels``: dict task -> array; a placeholder (0) where the example has no label;
-* ``sample_weights``: dict task -> float32; 0 where the label is missing or the
-  example belongs to another task.
+* ``sample_weights``: dict task -> float32 ``[batch]``; 0 where the label is
+  missing or the example belongs to another task. For tagging tasks the batch
+  carries it as ``[batch, 1]`` so that it broadcasts over tokens (Keras merges it
+  with the padding mask: loss = sum_it w_i m_it l_it / sum_it m_it).
 
 Heterogeneous tasks (each with its own data), shared-input tasks and missing
 labels are all this one shape, and Keras ``fit`` trains on it directly.
@@ -69,12 +71,19 @@ class TaskData:
         missing = set(input_names or ()) - set(s.features)
         if missing:
             raise ConfigError("data.source", f"the data has no feature {sorted(missing)[0]!r} the model needs")
-        ds = tf.data.Dataset.from_tensor_slices((feats, s.labels, s.weights))
+        weights = {t: w[:, None] if is_sequence_label(s.labels[t]) else w for t, w in s.weights.items()}
+        ds = tf.data.Dataset.from_tensor_slices((feats, s.labels, weights))
         if shuffle:
             ds = ds.shuffle(len(s), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def is_sequence_label(labels):
+    """Tagging labels are integer class ids per token: an int array of rank 2."""
+    labels = np.asarray(labels)
+    return labels.ndim == 2 and np.issubdtype(labels.dtype, np.integer)
 
 
 def split_indices(n, fractions, seed):

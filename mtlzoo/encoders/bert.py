@@ -65,7 +65,10 @@ class BertEncoder(Encoder):
             try:
                 bb = keras_hub.models.BertBackbone.from_preset(o["preset"])
             except Exception as e:  # keras-hub raises many types for a bad preset
-                raise ConfigError("model.encoder.preset", f"cannot load BERT preset {o['preset']!r}: {e}") from e
+                raise ConfigError(
+                    "model.encoder.preset",
+                    f"cannot load BERT preset {o['preset']!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                ) from e
         else:
             bb = keras_hub.models.BertBackbone(
                 vocabulary_size=o["vocab_size"],

@@ -74,13 +74,14 @@ def format_metrics_table(metrics, title="metrics"):
     return "\n".join(lines)
 
 
-def train(config, workdir, strategy="default"):
+def train(config, workdir, strategy="default", callbacks=()):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
     Args:
         config: ConfigDict or mapping (see :mod:`mtlzoo.config`); validated first.
         workdir: output directory (created).
         strategy: tf.distribute strategy name (``default``, ``one_device``, ``mirrored``).
+        callbacks: extra Keras callbacks, run after the trainer's own.
 
     Returns:
         TrainResult with the trained model, per-task metrics on ``train.eval_split``
@@ -110,7 +111,7 @@ def train(config, workdir, strategy="default"):
         "train", config.data.batch_size, names, shuffle=True, seed=config.seed, repeat=steps is not None
     )
     eval_ds = data.dataset(tc.eval_split, config.data.batch_size, names)
-    callbacks = [
+    all_callbacks = [
         keras.callbacks.BackupAndRestore(
             os.path.join(workdir, "backup"), save_freq=tc.checkpoint_every_steps or "epoch"
         ),
@@ -118,6 +119,7 @@ def train(config, workdir, strategy="default"):
             os.path.join(workdir, "checkpoints", "epoch_{epoch:03d}.weights.h5"), save_weights_only=True
         ),
         keras.callbacks.TensorBoard(os.path.join(workdir, "logs"), write_graph=False),
+        *callbacks,
     ]
     os.makedirs(os.path.join(workdir, "checkpoints"), exist_ok=True)
     history = model.fit(
@@ -125,7 +127,7 @@ def train(config, workdir, strategy="default"):
         validation_data=eval_ds,
         epochs=tc.epochs,
         steps_per_epoch=steps,
-        callbacks=callbacks,
+        callbacks=all_callbacks,
         verbose=tc.verbose if tc.verbose is not None else (1 if sys.stdout.isatty() else 2),
         shuffle=False,  # the dataset is already shuffled by seed
     )

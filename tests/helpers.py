@@ -1,0 +1,94 @@
+"""Shared test helpers: tiny configs for every encoder and random inputs for them."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+VOCAB = 50
+SMALL_ENCODERS = {
+    "mlp": {"name": "mlp", "input_dim": 12, "units": [16]},
+    "text_cnn": {"name": "text_cnn", "vocab_size": VOCAB, "embedding_dim": 8, "num_filters": 4},
+    "lstm": {"name": "lstm", "vocab_size": VOCAB, "embedding_dim": 8, "hidden": 6},
+    "tagger": {"name": "tagger", "vocab_size": VOCAB, "embedding_dim": 8, "hidden": 6},
+    "image_cnn": {"name": "image_cnn", "input_shape": [8, 8, 1], "filters": [4, 8], "units": 16},
+    "bert": {
+        "name": "bert",
+        "vocab_size": VOCAB,
+        "num_layers": 2,
+        "hidden_dim": 64,
+        "num_heads": 2,
+        "intermediate_dim": 128,
+        "max_sequence_length": 16,
+    },
+}
+
+THREE_TASKS = {
+    "sentiment": {"kind": "binary"},
+    "topic": {"kind": "multiclass", "num_classes": 4},
+    "score": {"kind": "regression", "num_classes": 2},
+}
+
+
+def model_config(encoder, tasks=None, tower=(8,)):
+    return {
+        "tasks": tasks or THREE_TASKS,
+        "model": {"encoder": dict(SMALL_ENCODERS[encoder]), "tower": {"units": list(tower)}},
+    }
+
+
+def random_features(encoder, batch=6, time=7, seed=0):
+    """Random inputs for an encoder; token rows end in padding (id 0) of varied length."""
+    rng = np.random.default_rng(seed)
+    if encoder == "mlp":
+        return {"features": rng.normal(size=(batch, 12)).astype(np.float32)}
+    if encoder == "image_cnn":
+        return {"image": rng.random((batch, 8, 8, 1)).astype(np.float32)}
+    tokens = rng.integers(1, VOCAB, size=(batch, time)).astype(np.int32)
+    lengths = rng.integers(2, time + 1, size=batch)
+    lengths[0] = time
+    for i, n in enumerate(lengths):
+        tokens[i, n:] = 0
+    if encoder == "bert":
+        return {
+            "token_ids": tokens,
+            "segment_ids": np.zeros_like(tokens),
+            "padding_mask": (tokens != 0).astype(np.int32),
+        }
+    return {"tokens": tokens}
+
+
+def random_labels(tasks, batch=6, time=7, seed=1):
+    """Valid random labels for each task spec, in the shapes the heads expect."""
+    from mtlzoo.tasks import tasks_from_config
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for t in tasks_from_config(tasks):
+        if t.kind == "binary":
+            out[t.name] = rng.integers(0, 2, size=(batch, 1)).astype(np.float32)
+        elif t.kind == "multiclass":
+            out[t.name] = rng.integers(0, t.num_classes, size=(batch,)).astype(np.int32)
+        elif t.kind == "multilabel":
+            out[t.name] = rng.integers(0, 2, size=(batch, t.num_classes)).astype(np.float32)
+        elif t.kind == "regression":
+            out[t.name] = rng.normal(size=(batch, t.num_classes)).astype(np.float32)
+        else:
+            out[t.name] = rng.integers(0, t.num_classes, size=(batch, time)).astype(np.int32)
+    return out
+
+
+def run_tool(name, *args, timeout=600, env=None):
+    """Runs ``python tools/<name>.py args`` in a fresh process; returns CompletedProcess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=REPO,
+    )

@@ -1,0 +1,42 @@
+import os
+
+import pytest
+
+from tests.helpers import run_tool
+
+
+@pytest.mark.slow
+def test_quickstart_command_trains_and_prints_metrics(tmp_path):
+    wd = str(tmp_path / "qs")
+    r = run_tool("train", "--config=configs/quickstart.py", f"--workdir={wd}", "--config.train.epochs=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "final metrics (validation split)" in r.stdout
+    for line in ("digit", "parity", "magnitude"):
+        assert line in r.stdout
+    for name in ("config.json", "model.keras", "metrics.json", "checkpoints", "logs"):
+        assert os.path.exists(os.path.join(wd, name)), name
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--config.train.learning_rate=-1"], "config field train.learning_rate: must be > 0"),
+        (["--config.model.encoder.name=mpl"], "config field model.encoder.name: unknown encoder 'mpl'"),
+        (["--config.train.epochs=ten"], "train.epochs"),
+        (["--strategy=tpu_pod"], "unknown strategy 'tpu_pod'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, words, tmp_path):
+    wd = str(tmp_path / "bad")
+    r = run_tool("train", "--config=configs/quickstart.py", f"--workdir={wd}", *args)
+    assert r.returncode == 2, (r.stdout, r.stderr[-2000:])
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and words in err[0], r.stderr[-2000:]
+    assert not os.path.exists(os.path.join(wd, "model.keras"))
+
+
+def test_missing_flags_and_config_file_exit_2(tmp_path):
+    r = run_tool("train", "--config=configs/quickstart.py")
+    assert r.returncode == 2 and "workdir" in r.stderr
+    r = run_tool("train", "--config=configs/nope.py", f"--workdir={tmp_path}")
+    assert r.returncode == 2 and "nope.py" in r.stderr
