@@ -14,6 +14,12 @@ INSTALL_REQUIRES = [
     "ml-collections==1.1.0",
     "numpy>=1.26,<3",
     "scikit-learn>=1.5",
+    "tensorflow-serving-api==2.21.0",  # PredictionLog warmup records for exports
+    "matplotlib>=3.8",  # plots in reports
+    "nltk>=3.8",  # reading CoNLL and other corpora
+    "sympy>=1.12",  # simplifying learned formulas
+    "gplearn==0.4.3",  # symbolic regression of MTL performance formulas
+    "river>=0.21",  # its bundled Yeast multi-label data set
 ]
 
 EXTRAS_REQUIRE = {
