@@ -90,6 +90,8 @@ class TaskSpec:
                 f"task name {self.name!r} is not a valid signature key (letters, digits, "
                 "underscores, starting with a letter, at most 64 characters)",
             )
+        if "__" in self.name:
+            raise ConfigError(f, f"task name {self.name!r} contains '__', which mtlzoo keeps for a task's layer names")
         if self.name in RESERVED_NAMES:
             raise ConfigError(f, f"task name {self.name!r} is reserved")
         if self.kind not in KINDS:

@@ -41,6 +41,7 @@ def test_default_losses_per_kind():
         ({"name": "my task", "kind": "binary"}, "t", "not a valid signature key"),
         ({"name": "1st", "kind": "binary"}, "t", "not a valid signature key"),
         ({"name": "task_id", "kind": "binary"}, "t", "reserved"),
+        ({"name": "a__b", "kind": "binary"}, "t", "contains '__'"),
         ({"name": "a", "kind": "binary", "loss": "mse"}, "t.loss", "does not fit a binary task"),
         ({"name": "a", "kind": "regression", "metrics": ("auc",)}, "t.metrics", "does not fit"),
     ],

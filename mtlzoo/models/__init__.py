@@ -1,6 +1,6 @@
 """Model builders: ``build_model(config)`` and architectures by name; ``load_model(path)``."""
 
-from mtlzoo.models.builder import ARCHITECTURES, build_model
+from mtlzoo.models.builder import ARCHITECTURES, build_model, split_variables
 from mtlzoo.models.saving import load_model, save_model
 
-__all__ = ["ARCHITECTURES", "build_model", "load_model", "save_model"]
+__all__ = ["ARCHITECTURES", "build_model", "load_model", "save_model", "split_variables"]

@@ -20,12 +20,34 @@ ARCHITECTURES = Registry("architecture")
 
 
 def task_head(spec, x, tower):
-    """Tower (Dense stack) and output layer for one task; output layer named ``spec.name``."""
+    """Tower (Dense stack) and output layer for one task.
+
+    Naming convention: a task's own layers are named ``<task>`` (the output layer) or
+    ``<task>__<part>``; :func:`split_variables` relies on it.
+    """
     for i, units in enumerate(tower["units"]):
-        x = keras.layers.Dense(units, activation=tower["activation"], name=f"{spec.name}_tower_{i}")(x)
+        x = keras.layers.Dense(units, activation=tower["activation"], name=f"{spec.name}__tower_{i}")(x)
         if tower["dropout"]:
-            x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}_tower_dropout_{i}")(x)
+            x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__tower_dropout_{i}")(x)
     return keras.layers.Dense(spec.output_units, activation=spec.output_activation, dtype="float32", name=spec.name)(x)
+
+
+def is_task_layer(layer_name, task):
+    return layer_name == task or layer_name.startswith(task + "__")
+
+
+def split_variables(model, task_names):
+    """Trainable variables of ``model`` split into shared ones and each task's own.
+
+    Returns ``(shared, {task: [variables]})``; a variable is a task's if its layer is
+    named ``<task>`` or ``<task>__...`` (see :func:`task_head`).
+    """
+    own = {t: [] for t in task_names}
+    shared = []
+    for layer in model.layers:
+        owner = next((t for t in task_names if is_task_layer(layer.name, t)), None)
+        (own[owner] if owner else shared).extend(layer.trainable_variables)
+    return shared, own
 
 
 @ARCHITECTURES.register("shared_bottom")

@@ -10,7 +10,9 @@ from tests.helpers import THREE_TASKS, model_config, random_features, random_lab
 
 
 def _head_weights(model, task):
-    return [w for layer in model.layers if layer.name.startswith(task) for w in layer.weights]
+    from mtlzoo.models import split_variables
+
+    return split_variables(model, list(THREE_TASKS))[1][task]
 
 
 def test_zero_weight_task_gets_exactly_zero_gradient():
