@@ -1,0 +1,144 @@
+"""Task mixing: the training batches of every step, as a pure function of (seed, step).
+
+Two modes (``data.mixing``):
+
+* ``joint``: every step sees every task. Examples are grouped by ``task_id``
+  (shared-input data has one group: each example carries every label); each step
+  takes ``batch_size`` examples from every group, so heterogeneous tasks with their
+  own data contribute one sub-batch each (global batch = groups x batch_size).
+* ``interleaved``: each step draws ``batch_size`` examples from one task's labelled
+  examples, the task chosen by a sampler (:mod:`mtlzoo.data.samplers`); only that
+  task's labels carry weight in the batch.
+
+Each group's examples form an endless stream of per-epoch permutations seeded by
+(seed, group, epoch), and batch j of a group is stream[j B : (j + 1) B]. So the
+batch of step s never depends on what ran before: a resumed run rebuilds the
+pipeline at its step and sees exactly the batches an uninterrupted run sees, and
+the global batch is the same whatever the number of replicas.
+"""
+
+import functools
+
+import numpy as np
+
+from mtlzoo.data.base import is_sequence_label
+from mtlzoo.errors import ConfigError
+
+
+class BatchPlan:
+    """Which rows of a split form the global batch of each step.
+
+    Args:
+        split: a :class:`mtlzoo.data.Split`.
+        task_names: task order (task_id i is ``task_names[i]``).
+        batch_size: examples per group (joint) or per step (interleaved).
+        mode: ``joint`` or ``interleaved``.
+        sampler: a :class:`mtlzoo.data.samplers.Sampler` (interleaved only).
+        seed: the run's seed.
+        total_steps: planned training steps (the annealed sampler decays over them).
+    """
+
+    def __init__(self, split, task_names, batch_size, mode="joint", sampler=None, seed=0, total_steps=1):
+        self.task_names = list(task_names)
+        self.batch_size = int(batch_size)
+        self.mode = mode
+        self.seed = int(seed)
+        self.total_steps = int(total_steps)
+        if mode == "joint":
+            task_id = np.asarray(split.features.get("task_id", np.zeros(len(split), np.int64)))
+            self.pools = [np.flatnonzero(task_id == g) for g in np.unique(task_id)]
+        elif mode == "interleaved":
+            self.pools = [np.flatnonzero(np.asarray(split.weights[t]) > 0) for t in self.task_names]
+            empty = [t for t, p in zip(self.task_names, self.pools, strict=True) if len(p) == 0]
+            if empty:
+                raise ConfigError("data.mixing", f"task {empty[0]!r} has no labelled training example to sample")
+            self.choices = sampler.choices(
+                [len(p) for p in self.pools], 0, self.total_steps, self.total_steps, self.seed
+            )
+            self.cursor = np.zeros(self.total_steps, np.int64)
+            for t in range(len(self.task_names)):
+                at = np.flatnonzero(self.choices == t)
+                self.cursor[at] = np.arange(len(at))
+        else:
+            raise ConfigError("data.mixing", f"unknown mixing mode {mode!r}; choose joint or interleaved")
+        self._perm = functools.lru_cache(maxsize=4 * len(self.pools) + 4)(self._permutation)
+
+    @property
+    def global_batch_size(self):
+        return self.batch_size * (len(self.pools) if self.mode == "joint" else 1)
+
+    def _permutation(self, pool, epoch):
+        return np.random.default_rng([self.seed, pool, epoch]).permutation(len(self.pools[pool]))
+
+    def _stream(self, pool, j):
+        n, b = len(self.pools[pool]), self.batch_size
+        lo, hi = j * b, (j + 1) * b
+        perm = np.concatenate([self._perm(pool, e) for e in range(lo // n, (hi - 1) // n + 1)])
+        return self.pools[pool][perm[lo - (lo // n) * n : hi - (lo // n) * n]]
+
+    def step(self, s):
+        """Returns ``(rows, task_mask)`` of step ``s``: row indices and a 0/1 vector over tasks."""
+        k = len(self.task_names)
+        if self.mode == "joint":
+            rows = np.concatenate([self._stream(p, s) for p in range(len(self.pools))])
+            return rows, np.ones(k, np.float32)
+        if s >= self.total_steps:
+            raise IndexError(f"step {s} is past the planned {self.total_steps} steps")
+        t = int(self.choices[s])
+        mask = np.zeros(k, np.float32)
+        mask[t] = 1.0
+        return self._stream(t, int(self.cursor[s])), mask
+
+
+def train_dataset(split, plan, input_names, start_step=0, input_context=None):
+    """A ``tf.data.Dataset`` of training batches for steps ``start_step .. plan.total_steps``.
+
+    With ``input_context`` (from ``strategy.distribute_datasets_from_function``) each
+    input pipeline yields, step after step, the per-replica slices of the global batch
+    that belong to its local replicas, in replica order.
+    """
+    import tensorflow as tf
+
+    replicas, pipelines, pipeline = 1, 1, 0
+    if input_context is not None:
+        replicas = input_context.num_replicas_in_sync
+        pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
+    g = plan.global_batch_size
+    if g % replicas:
+        raise ConfigError(
+            "data.batch_size", f"the global batch of {g} examples does not split over {replicas} replicas"
+        )
+    local = replicas // pipelines
+    per = g // replicas
+
+    def rows():
+        for s in range(start_step, plan.total_steps):
+            r, mask = plan.step(s)
+            for j in range(local):
+                lo = (pipeline * local + j) * per
+                yield r[lo : lo + per], mask
+
+    feats = {k: tf.constant(split.features[k]) for k in input_names}
+    labels = {k: tf.constant(v) for k, v in split.labels.items()}
+    weights = {
+        k: tf.constant(v[:, None] if is_sequence_label(split.labels[k]) else v) for k, v in split.weights.items()
+    }
+    names = plan.task_names
+
+    def gather(r, mask):
+        f = {k: tf.gather(v, r) for k, v in feats.items()}
+        y = {k: tf.gather(v, r) for k, v in labels.items()}
+        w = {k: tf.gather(v, r) * mask[names.index(k)] for k, v in weights.items()}
+        return f, y, w
+
+    ds = tf.data.Dataset.from_generator(
+        rows,
+        output_signature=(tf.TensorSpec([per], tf.int64), tf.TensorSpec([len(names)], tf.float32)),
+    )
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return (
+        ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )

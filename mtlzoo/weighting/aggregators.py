@@ -1,0 +1,254 @@
+"""Gradient aggregators: per-task gradients of the shared parameters -> one update.
+
+Each acts on ``G``, a ``[k, P]`` tensor whose row i is the gradient of task i's
+(weighted) loss with respect to the flattened shared parameters, and returns a
+``[P]`` gradient. TensorFlow ops only, so they run inside the compiled training step
+under any tf.distribute strategy (G is all-reduced across replicas first).
+
+* ``sum``: sum_i g_i (plain multi-task training).
+* ``pcgrad`` (Yu et al. 2020, Alg. 1): for each i, in a random order of the other
+  tasks j, if g_i' . g_j < 0 then g_i' -= (g_i' . g_j / ||g_j||^2) g_j; returns sum_i g_i'.
+* ``mgda`` (Sener & Koltun 2018, Alg. 2): the min-norm point of the convex hull of
+  {g_i}: min_{w in simplex} ||sum_i w_i g_i||^2 on the Gram matrix (solved by
+  accelerated projected gradient rather than the paper's Frank-Wolfe, which converges
+  slowly when the optimum lies on a face); returns sum_i w_i g_i.
+* ``cagrad`` (Liu et al. 2021, Alg. 1): g_0 = mean_i g_i, w* = argmin_{w in simplex}
+  g_w . g_0 + sqrt(phi) ||g_w|| with phi = c^2 ||g_0||^2 and g_w = sum_i w_i g_i;
+  d = g_0 + sqrt(phi) g_w / ||g_w||, divided by (1 + c^2) as in the authors' code (``rescale``).
+* ``imtl_g`` (Liu et al. 2021, "Towards Impartial MTL", Eq. 8): weights alpha with
+  sum alpha = 1 such that g = sum_i alpha_i g_i has equal projections onto every
+  unit task gradient u_i: alpha_{2..k} = g_1 U^T (D U^T)^{-1}, D = g_1 - g_j, U = u_1 - u_j.
+* ``aligned_mtl`` (Senushkin et al. 2023, Alg. 1): with G G^T = V L V^T, B =
+  sqrt(l_min) V L^{-1/2} V^T makes the rows of B G orthogonal with equal norms
+  sqrt(l_min) (the condition number of the system becomes 1); returns 1^T B G.
+
+``nash_mtl`` is not offered: its per-step convex program (cvxpy in the authors' code)
+has no robust in-graph solver here.
+"""
+
+import numpy as np
+
+from mtlzoo.config import Field, non_negative, positive
+from mtlzoo.registry import Registry
+
+AGGREGATORS = Registry("aggregator")
+_EPS = 1e-12
+
+
+class Aggregator:
+    """Base: ``__call__(G, step) -> [P]``; ``schema`` lists its options."""
+
+    schema = {}
+
+    def __init__(self, opts=None, seed=0):
+        self.opts = {k: f.default for k, f in self.schema.items()} | dict(opts or {})
+        self.seed = int(seed)
+
+    def __call__(self, G, step):
+        raise NotImplementedError
+
+
+@AGGREGATORS.register("sum")
+class Sum(Aggregator):
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        return tf.reduce_sum(G, axis=0)
+
+
+def pcgrad_orders(k, seed, step):
+    """The random order of the other tasks for each task i at a step (numpy; reproducible)."""
+    rng = np.random.default_rng([seed, 0x9C, int(step)])
+    return [[j for j in rng.permutation(k) if j != i] for i in range(k)]
+
+
+@AGGREGATORS.register("pcgrad")
+class PCGrad(Aggregator):
+    schema = {"shuffle": Field(True, bool)}
+
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        k = G.shape[0]
+        if self.opts["shuffle"]:
+            # one random order per task, drawn in-graph from (seed, step)
+            keys = tf.random.stateless_uniform(
+                [k, k], seed=tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64)])
+            )
+            orders = tf.argsort(keys, axis=1)
+        else:
+            orders = tf.tile(tf.range(k)[None], [k, 1])
+        sq = tf.reduce_sum(G * G, axis=1)
+        out = []
+        for i in range(k):
+            gi = G[i]
+            for pos in range(k):
+                j = orders[i, pos]
+                gj = tf.gather(G, j)
+                dot = tf.reduce_sum(gi * gj)
+                coef = tf.where(tf.logical_and(tf.not_equal(j, i), dot < 0), dot / (tf.gather(sq, j) + _EPS), 0.0)
+                gi = gi - coef * gj
+            out.append(gi)
+        return tf.add_n(out)
+
+
+def project_to_simplex(v):
+    """Euclidean projection onto {w >= 0, sum w = 1} (Duchi et al. 2008, Fig. 1)."""
+    import tensorflow as tf
+
+    k = v.shape[0]
+    u = tf.sort(v, direction="DESCENDING")
+    css = tf.cumsum(u)
+    j = tf.range(1, k + 1, dtype=v.dtype)
+    rho = tf.reduce_max(tf.where(u - (css - 1.0) / j > 0, j, tf.ones_like(j)))
+    theta = (tf.gather(css, tf.cast(rho, tf.int32) - 1) - 1.0) / rho
+    return tf.maximum(v - theta, 0.0)
+
+
+def minimize_on_simplex(f, grad, k, iters, dtype="float32"):
+    """min_{w in simplex} f(w) for a convex f: accelerated projected gradient (FISTA,
+    Beck & Teboulle 2009) with backtracking on the step size; returns the best iterate."""
+    import tensorflow as tf
+
+    w0 = tf.fill([k], tf.constant(1.0 / k, dtype))
+
+    def step(y, L):
+        fy, gy = f(y), grad(y)
+
+        def cond(L, x):
+            d = x - y
+            return f(x) > fy + tf.reduce_sum(gy * d) + 0.5 * L * tf.reduce_sum(d * d) + 1e-12
+
+        def grow(L, x):
+            L = 2.0 * L
+            return L, project_to_simplex(y - gy / L)
+
+        return tf.while_loop(cond, grow, (L, project_to_simplex(y - gy / L)), maximum_iterations=60)
+
+    def body(i, w, y, t, L, best_w, best_f):
+        L, new = step(y, L)
+        t_new = (1.0 + tf.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = new + ((t - 1.0) / t_new) * (new - w)
+        fn = f(new)
+        better = fn < best_f
+        return i + 1, new, y, t_new, L * 0.9, tf.where(better, new, best_w), tf.where(better, fn, best_f)
+
+    one = tf.constant(1.0, dtype)
+    out = tf.while_loop(lambda i, *_: i < iters, body, (0, w0, w0, one, one, w0, f(w0)))
+    return out[5]
+
+
+@AGGREGATORS.register("mgda")
+class MGDA(Aggregator):
+    schema = {"iterations": Field(300, int, positive)}
+
+    def weights(self, G):
+        """argmin_{w in simplex} w^T M w, M = G G^T (scaled to unit mean diagonal)."""
+        import tensorflow as tf
+
+        M = tf.matmul(G, G, transpose_b=True)
+        M = M / (tf.reduce_mean(tf.linalg.diag_part(M)) + _EPS)
+        return minimize_on_simplex(
+            lambda w: tf.reduce_sum(w * tf.linalg.matvec(M, w)),
+            lambda w: 2.0 * tf.linalg.matvec(M, w),
+            G.shape[0],
+            self.opts["iterations"],
+            G.dtype,
+        )
+
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        return tf.linalg.matvec(G, self.weights(G), transpose_a=True)
+
+
+@AGGREGATORS.register("cagrad")
+class CAGrad(Aggregator):
+    schema = {
+        "c": Field(0.5, float, non_negative),
+        "rescale": Field(True, bool),
+        "iterations": Field(300, int, positive),
+    }
+
+    def weights(self, G):
+        """argmin_{w in simplex} w^T M b + c sqrt(b^T M b) sqrt(w^T M w), b = 1/k."""
+        import tensorflow as tf
+
+        k = G.shape[0]
+        M = tf.matmul(G, G, transpose_b=True)
+        M = M / (tf.reduce_mean(tf.linalg.diag_part(M)) + _EPS)  # F scales linearly with M
+        b = tf.fill([k], tf.constant(1.0 / k, G.dtype))
+        Mb = tf.linalg.matvec(M, b)
+        coef = self.opts["c"] * tf.sqrt(tf.reduce_sum(b * Mb) + _EPS)
+
+        def norm_w(w):
+            return tf.sqrt(tf.reduce_sum(w * tf.linalg.matvec(M, w)) + 1e-10)
+
+        return minimize_on_simplex(
+            lambda w: tf.reduce_sum(w * Mb) + coef * norm_w(w),
+            lambda w: Mb + coef * tf.linalg.matvec(M, w) / norm_w(w),
+            k,
+            self.opts["iterations"],
+            G.dtype,
+        )
+
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        c = self.opts["c"]
+        g0 = tf.reduce_mean(G, axis=0)
+        gw = tf.linalg.matvec(G, self.weights(G), transpose_a=True)
+        lam = c * tf.norm(g0) / (tf.norm(gw) + _EPS)
+        d = g0 + lam * gw
+        return d / (1.0 + c**2) if self.opts["rescale"] else d
+
+
+@AGGREGATORS.register("imtl_g")
+class IMTLG(Aggregator):
+    def weights(self, G):
+        import tensorflow as tf
+
+        U = G / (tf.norm(G, axis=1, keepdims=True) + _EPS)
+        D = G[:1] - G[1:]
+        Ud = U[:1] - U[1:]
+        A = tf.matmul(D, Ud, transpose_b=True)  # [k-1, k-1]
+        a = tf.linalg.matvec(Ud, G[0])  # g_1 U^T
+        rest = tf.linalg.solve(tf.transpose(A), a[:, None])[:, 0]
+        return tf.concat([[1.0 - tf.reduce_sum(rest)], rest], axis=0)
+
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        return tf.linalg.matvec(G, self.weights(G), transpose_a=True)
+
+
+@AGGREGATORS.register("aligned_mtl")
+class AlignedMTL(Aggregator):
+    def balance_matrix(self, G):
+        import tensorflow as tf
+
+        M = tf.matmul(G, G, transpose_b=True)
+        lam, V = tf.linalg.eigh(M)
+        tol = tf.reduce_max(lam) * float(G.shape[0]) * 1e-7
+        keep = lam > tol
+        inv_sqrt = tf.where(keep, 1.0 / tf.sqrt(tf.where(keep, lam, 1.0)), 0.0)
+        lam_min = tf.reduce_min(tf.where(keep, lam, tf.reduce_max(lam)))
+        return tf.sqrt(lam_min) * tf.matmul(V * inv_sqrt[None, :], V, transpose_b=True)
+
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        alpha = tf.reduce_sum(self.balance_matrix(G), axis=0)
+        return tf.linalg.matvec(G, alpha, transpose_a=True)
+
+
+def build_aggregator(cfg, seed=0, field="train.aggregator"):
+    """``cfg`` = ``{"name": ..., **options}`` -> an Aggregator (options validated)."""
+    from mtlzoo.config import check_fields
+    from mtlzoo.errors import ConfigError
+
+    cfg = dict(cfg or {"name": "sum"})
+    if "name" not in cfg:
+        raise ConfigError(f"{field}.name", "missing required field")
+    cls = AGGREGATORS.get(cfg.pop("name"), f"{field}.name")
+    return cls(check_fields(cfg, cls.schema, field), seed=seed)

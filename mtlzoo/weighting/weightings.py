@@ -1,0 +1,162 @@
+"""Loss weightings: per-task losses L_i -> the weighted losses the step differentiates.
+
+Each weighting is a ``tf.Module`` (its state is checkpointed with the run) with
+
+* ``combine(losses, step) -> (weighted [k], extra)``: the step minimises
+  ``sum_i weighted_i + extra`` (and the aggregators act on the rows of
+  d weighted_i / d shared);
+* ``update(losses, step, grad_norms)``: state update after the step (losses are the
+  global per-task losses of the step; ``grad_norms`` are ||d L_i / d W|| for the last
+  shared layer W, computed only when ``needs_grad_norms``).
+
+Weightings:
+
+* ``ew``: w_i = 1.
+* ``static``: w_i from ``weights: {task: w}`` (default 1).
+* ``uncertainty`` (Kendall, Gal & Cipolla 2018, Eq. 10 in the form of LibMTL):
+  L_i / (2 exp(s_i)) + s_i / 2 with trainable log-variances s_i.
+* ``dwa`` (Liu, Johns & Davison 2019, Eq. 7): w_i = k exp(r_i / T) / sum_j exp(r_j / T),
+  r_i = Lbar_i(e-1) / Lbar_i(e-2) from the mean losses of the last two epochs; 1 for
+  the first two epochs.
+* ``rlw`` (Lin et al. 2022, random loss weighting): w = softmax(z), z ~ N(0, I) drawn
+  anew each step from (seed, step).
+* ``gradnorm`` (Chen et al. 2018, Eq. 1-2): weights w_i (sum k) moved by lr down the
+  gradient of sum_i |G_i - Gbar r_i^alpha|, G_i = w_i ||d L_i / d W||, r_i =
+  (L_i / L_i(0)) / mean_j(L_j / L_j(0)); that gradient is sign(G_i - target_i)
+  ||d L_i / d W|| with the target held constant, as in the paper.
+"""
+
+import tensorflow as tf
+
+from mtlzoo.config import Field, check_fields, positive
+from mtlzoo.errors import ConfigError
+from mtlzoo.registry import Registry
+
+WEIGHTINGS = Registry("weighting")
+
+
+class Weighting(tf.Module):
+    schema = {}
+    needs_grad_norms = False
+
+    def __init__(self, task_names, opts=None, seed=0, steps_per_epoch=1):
+        super().__init__(name=type(self).__name__.lower())
+        self.task_names = list(task_names)
+        self.k = len(self.task_names)
+        self.opts = {key: f.default for key, f in self.schema.items()} | dict(opts or {})
+        self.seed = int(seed)
+        self.steps_per_epoch = int(steps_per_epoch)
+
+    def weights(self, step):
+        """Current weights w (used by ``combine`` and reported)."""
+        return tf.ones([self.k])
+
+    def combine(self, losses, step):
+        return tf.stop_gradient(self.weights(step)) * losses, tf.constant(0.0)
+
+    def update(self, losses, step, grad_norms=None):
+        return tf.no_op()
+
+
+@WEIGHTINGS.register("ew")
+class EqualWeighting(Weighting):
+    pass
+
+
+@WEIGHTINGS.register("static")
+class StaticWeighting(Weighting):
+    schema = {"weights": Field({}, "dict")}
+
+    def __init__(self, task_names, opts=None, **kw):
+        super().__init__(task_names, opts, **kw)
+        given = dict(self.opts["weights"])
+        for t in given:
+            if t not in self.task_names:
+                raise ConfigError(f"train.weighting.weights.{t}", f"no task named {t!r}")
+        self._w = tf.constant([float(given.get(t, 1.0)) for t in self.task_names])
+
+    def weights(self, step):
+        return self._w
+
+
+@WEIGHTINGS.register("uncertainty")
+class UncertaintyWeighting(Weighting):
+    def __init__(self, task_names, opts=None, **kw):
+        super().__init__(task_names, opts, **kw)
+        self.log_vars = tf.Variable(tf.zeros([self.k]), trainable=True, name="log_vars")
+
+    def weights(self, step):
+        return 0.5 * tf.exp(-self.log_vars)
+
+    def combine(self, losses, step):
+        return 0.5 * tf.exp(-self.log_vars) * losses, 0.5 * tf.reduce_sum(self.log_vars)
+
+
+@WEIGHTINGS.register("dwa")
+class DWAWeighting(Weighting):
+    schema = {"temperature": Field(2.0, float, positive)}
+
+    def __init__(self, task_names, opts=None, **kw):
+        super().__init__(task_names, opts, **kw)
+        z = tf.zeros([self.k])
+        self.epoch_sum = tf.Variable(z, trainable=False, name="epoch_sum")
+        self.prev1 = tf.Variable(z, trainable=False, name="prev1")
+        self.prev2 = tf.Variable(z, trainable=False, name="prev2")
+        self.epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs")
+
+    def weights(self, step):
+        r = self.prev1 / tf.maximum(self.prev2, 1e-12)
+        w = self.k * tf.nn.softmax(r / self.opts["temperature"])
+        return tf.where(self.epochs >= 2, w, tf.ones([self.k]))
+
+    def update(self, losses, step, grad_norms=None):
+        self.epoch_sum.assign_add(losses)
+        end = tf.equal((step + 1) % self.steps_per_epoch, 0)
+        mean = self.epoch_sum / float(self.steps_per_epoch)
+        self.prev2.assign(tf.where(end, self.prev1, self.prev2))
+        self.prev1.assign(tf.where(end, mean, self.prev1))
+        self.epoch_sum.assign(tf.where(end, tf.zeros_like(mean), self.epoch_sum))
+        return self.epochs.assign_add(tf.cast(end, tf.int64))
+
+
+@WEIGHTINGS.register("rlw")
+class RandomLossWeighting(Weighting):
+    def weights(self, step):
+        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
+        return tf.nn.softmax(tf.random.stateless_normal([self.k], seed=seed))
+
+
+@WEIGHTINGS.register("gradnorm")
+class GradNormWeighting(Weighting):
+    schema = {"alpha": Field(1.5, float), "lr": Field(0.025, float, positive)}
+    needs_grad_norms = True
+
+    def __init__(self, task_names, opts=None, **kw):
+        super().__init__(task_names, opts, **kw)
+        self.w = tf.Variable(tf.ones([self.k]), trainable=False, name="task_weights")
+        self.initial = tf.Variable(tf.zeros([self.k]), trainable=False, name="initial_losses")
+        self.started = tf.Variable(False, trainable=False, name="started")
+
+    def weights(self, step):
+        return self.w
+
+    def update(self, losses, step, grad_norms=None):
+        initial = tf.where(self.started, self.initial, losses)
+        self.initial.assign(initial)
+        self.started.assign(True)
+        G = self.w * grad_norms
+        ratio = losses / tf.maximum(initial, 1e-12)
+        r = ratio / tf.reduce_mean(ratio)
+        target = tf.stop_gradient(tf.reduce_mean(G) * r ** self.opts["alpha"])
+        grad = tf.sign(G - target) * grad_norms
+        w = tf.maximum(self.w - self.opts["lr"] * grad, 1e-6)
+        return self.w.assign(w * self.k / tf.reduce_sum(w))
+
+
+def build_weighting(cfg, task_names, seed=0, steps_per_epoch=1, field="train.weighting"):
+    """``cfg`` = ``{"name": ..., **options}`` -> a Weighting (options validated)."""
+    cfg = dict(cfg or {"name": "ew"})
+    if "name" not in cfg:
+        raise ConfigError(f"{field}.name", "missing required field")
+    cls = WEIGHTINGS.get(cfg.pop("name"), f"{field}.name")
+    return cls(task_names, check_fields(cfg, cls.schema, field), seed=seed, steps_per_epoch=steps_per_epoch)
