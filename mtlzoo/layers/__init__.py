@@ -1,5 +1,6 @@
 """Custom Keras layers of mtlzoo (keras.ops only, serializable under package ``mtlzoo``)."""
 
+from mtlzoo.layers.alignment import CovarianceAlignment
 from mtlzoo.layers.sequence import ApplyMask, MaskedGlobalPooling1D, PaddingMask, TokenSelect
 
-__all__ = ["ApplyMask", "MaskedGlobalPooling1D", "PaddingMask", "TokenSelect"]
+__all__ = ["ApplyMask", "CovarianceAlignment", "MaskedGlobalPooling1D", "PaddingMask", "TokenSelect"]
