@@ -8,6 +8,8 @@ Tasks share one input: ``digit`` (10 classes), ``parity`` (odd?) and
 
 import ml_collections
 
+from mtlzoo.config import with_defaults
+
 
 def get_config():
     c = ml_collections.ConfigDict()
@@ -24,4 +26,4 @@ def get_config():
         "tower": {"units": (32,), "activation": "relu", "dropout": 0.0},
     }
     c.train = {"epochs": 10, "learning_rate": 2e-3, "optimizer": "adam", "eval_split": "validation"}
-    return c
+    return with_defaults(c)

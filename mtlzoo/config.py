@@ -144,7 +144,13 @@ TRAIN_SCHEMA = {
     "weight_decay": Field(0.0, float, non_negative),
     "clipnorm": Field(None, float, positive, optional=True),
     "eval_split": Field("validation", str),
-    "checkpoint_every_steps": Field(None, int, positive, optional=True),
+    "checkpoint_every_steps": Field(None, int, positive, optional=True),  # None: every epoch
+    "keep_checkpoints": Field(3, int, positive),
+    "steps_per_loop": Field(20, int, positive),
+    "weighting": Field({"name": "ew"}, "dict"),
+    "aggregator": Field({"name": "sum"}, "dict"),
+    "mixed_precision": Field("none", str, choices=("none", "mixed_float16", "mixed_bfloat16")),
+    "jit_compile": Field(False, bool),
     "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2
 }
 
@@ -202,8 +208,56 @@ def resolve_config(config):
     top["tasks"] = {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in tasks}
     top["model"] = model
     top["data"] = data.resolve_data_config(top["data"], tasks)
-    top["train"] = check_fields(top["train"], TRAIN_SCHEMA, "train")
+    top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
+    train["weighting"] = _named_options(
+        train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
+    )
+    train["aggregator"] = _named_options(
+        train["aggregator"], "mtlzoo.weighting.aggregators", "AGGREGATORS", "train.aggregator"
+    )
+    if train["weighting"]["name"] == "static":
+        for t in train["weighting"].get("weights", {}):
+            if t not in top["tasks"]:
+                raise ConfigError(f"train.weighting.weights.{t}", f"no task named {t!r}")
     return ml_collections.ConfigDict(top)
+
+
+def _named_options(cfg, module, registry, field):
+    """Validates ``{"name": ..., **options}`` against the named entry's schema."""
+    import importlib
+
+    cfg = dict(cfg)
+    if "name" not in cfg:
+        raise ConfigError(f"{field}.name", "missing required field")
+    name = cfg.pop("name")
+    cls = getattr(importlib.import_module(module), registry).get(name, f"{field}.name")
+    return {"name": name, **check_fields(cfg, cls.schema, field)}
+
+
+def with_defaults(config):
+    """Fills the ``train`` fields (and ``seed``) a config file leaves out with their defaults.
+
+    Config files end with ``return with_defaults(c)`` so that every training option
+    can be overridden from the command line (``--config.train.jit_compile=True``):
+    ml_collections only overrides fields that exist. Optional fields become typed
+    placeholders. Pure Python: nothing heavy is imported.
+    """
+    from ml_collections import ConfigDict, config_dict
+
+    c = config if isinstance(config, ConfigDict) else ConfigDict(config)
+    with c.unlocked():
+        if "seed" not in c:
+            c.seed = TOP_SCHEMA["seed"].default
+        if "train" not in c:
+            c.train = ConfigDict()
+        for key, f in TRAIN_SCHEMA.items():
+            if key in c.train:
+                continue
+            if f.default is None:
+                c.train[key] = config_dict.placeholder(f.type if f.type in (int, float, str, bool) else object)
+            else:
+                c.train[key] = f.default
+    return c
 
 
 def load_config_file(path):

@@ -221,8 +221,9 @@ def tasks_from_config(tasks_cfg, field="tasks"):
     return specs
 
 
-def build_loss(spec):
-    """The Keras loss object for a task (lazy Keras import)."""
+def build_loss(spec, reduction="sum_over_batch_size"):
+    """The Keras loss object for a task (lazy Keras import); ``reduction=None`` keeps
+    one loss per example (per token for tagging)."""
     import keras
 
     return {
@@ -235,7 +236,7 @@ def build_loss(spec):
         "mae": keras.losses.MeanAbsoluteError,
         "huber": keras.losses.Huber,
         "log_cosh": keras.losses.LogCosh,
-    }[spec.loss](name=f"{spec.name}_loss")
+    }[spec.loss](name=f"{spec.name}_loss", reduction=reduction)
 
 
 def build_metrics(spec):

@@ -36,11 +36,15 @@ def config_value(holder):
 
 def run(main):
     """``absl.app.run`` with :func:`parse_flags`; ConfigError from ``main`` exits with 2."""
-    from absl import app
+    from absl import app, flags
 
     from mtlzoo.errors import ConfigError
 
     def wrapped(argv):
+        from absl import logging
+
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO chatter out of the output
         try:
             return main(argv)
         except ConfigError as e:

@@ -7,6 +7,8 @@ Rerunning the same command after a crash resumes from the last checkpoint.
 """
 
 from _common import config_value, run  # noqa: I001  (sets up sys.path and TF logging first)
+import sys
+
 from absl import flags
 from ml_collections import config_flags
 
@@ -16,15 +18,31 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory: config.json, checkpoints/, logs/, model.keras, metrics.json."
 )
-_STRATEGY = flags.DEFINE_string("strategy", "default", "tf.distribute strategy: default, one_device or mirrored.")
+_STRATEGY = flags.DEFINE_string(
+    "strategy",
+    "default",
+    "tf.distribute strategy: default, one_device, mirrored, multi_worker_mirrored (reads TF_CONFIG; run the same "
+    "command on every worker) or tpu.",
+)
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices", None, "Split the CPU into this many logical devices (e.g. to run --strategy=mirrored without GPUs)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     del argv
-    from mtlzoo.training import format_metrics_table, train
+    if _CPU_DEVICES.value:
+        from mtlzoo.training.strategy import configure_cpu_devices
 
-    result = train(config_value(_CONFIG), _WORKDIR.value, strategy=_STRATEGY.value)
+        configure_cpu_devices(_CPU_DEVICES.value)
+    from mtlzoo.training import TrainingError, format_metrics_table, train
+
+    try:
+        result = train(config_value(_CONFIG), _WORKDIR.value, strategy=_STRATEGY.value)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(3)
     print(format_metrics_table(result.metrics, title=f"final metrics ({result.metrics['split']} split)"))
     print(f"model saved to {result.workdir}/model.keras")
 

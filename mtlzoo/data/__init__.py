@@ -6,6 +6,7 @@
 
 from mtlzoo.config import Field, check_fields, positive
 from mtlzoo.data.base import Split, TaskData
+from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
@@ -14,7 +15,12 @@ SOURCES = Registry("data source")
 for _src in (DigitsSource, SyntheticSource):
     SOURCES.register(_src.name)(_src)
 
-COMMON_SCHEMA = {"source": Field(type=str), "batch_size": Field(32, int, positive)}
+COMMON_SCHEMA = {
+    "source": Field(type=str),
+    "batch_size": Field(32, int, positive),
+    "mixing": Field("joint", str, choices=("joint", "interleaved")),
+    "sampler": Field({"name": "proportional"}, "dict"),
+}
 
 
 def resolve_data_config(cfg, tasks):
@@ -26,7 +32,18 @@ def resolve_data_config(cfg, tasks):
     common = check_fields({k: cfg.pop(k) for k in list(cfg) if k in COMMON_SCHEMA}, COMMON_SCHEMA, "data")
     opts = check_fields(cfg, source.schema, "data")
     source.check(opts, tasks)
+    sampler = dict(common["sampler"])
+    if "name" not in sampler:
+        raise ConfigError("data.sampler.name", "missing required field")
+    name = sampler.pop("name")
+    cls = SAMPLERS.get(name, "data.sampler.name")
+    common["sampler"] = {"name": name, **check_fields(sampler, cls.schema, "data.sampler")}
     return {**common, **opts}
+
+
+def build_sampler(cfg):
+    cfg = dict(cfg)
+    return SAMPLERS.get(cfg.pop("name"), "data.sampler.name")(cfg)
 
 
 def load_data(config, tasks):
@@ -35,4 +52,4 @@ def load_data(config, tasks):
     return SOURCES.get(config.data.source, "data.source").load(opts, tasks, config.seed)
 
 
-__all__ = ["SOURCES", "Split", "TaskData", "load_data", "resolve_data_config"]
+__all__ = ["SAMPLERS", "SOURCES", "Split", "TaskData", "build_sampler", "load_data", "resolve_data_config"]

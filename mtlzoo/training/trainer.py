@@ -1,22 +1,35 @@
-"""The trainer: config -> data, model, ``fit`` with checkpoints, logs and resume.
+"""The trainer: config -> data, model, compiled multi-task steps, checkpoints, resume.
 
 A run's workdir holds::
 
     config.json          resolved config (defaults filled)
-    backup/              Keras BackupAndRestore state: rerunning the command resumes
-    checkpoints/         weights after every epoch (epoch_NNN.weights.h5)
+    state/               tf.train checkpoints: model, optimizer, weighting state, step
+    checkpoints/         model weights after every epoch (epoch_NNN.weights.h5)
     logs/                TensorBoard event files
     model.keras          the final model (written atomically)
     metrics.json         per-task metrics on the evaluation split
+
+Rerunning the same command resumes from the newest checkpoint in ``state/``. The
+batches of step s are a pure function of (seed, s) (:mod:`mtlzoo.data.mixing`), so
+a resumed run follows the uninterrupted one exactly. A checkpoint is listed only
+once fully written (``tf.train.CheckpointManager`` updates its index atomically), a
+non-finite loss stops the run before anything is saved, and the last good
+checkpoint stays.
 """
 
 import dataclasses
 import json
+import math
 import os
+import shutil
 import sys
 
 from mtlzoo.config import resolve_config, write_config
 from mtlzoo.tasks import build_loss, build_metrics, tasks_from_config
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss)."""
 
 
 @dataclasses.dataclass
@@ -35,14 +48,20 @@ def make_optimizer(train_cfg):
         kw["clipnorm"] = train_cfg["clipnorm"]
     name = train_cfg["optimizer"]
     if name == "adamw":
-        return keras.optimizers.AdamW(weight_decay=train_cfg["weight_decay"], **kw)
-    if train_cfg["weight_decay"]:
-        kw["weight_decay"] = train_cfg["weight_decay"]
-    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name](**kw)
+        opt = keras.optimizers.AdamW(weight_decay=train_cfg["weight_decay"], **kw)
+    else:
+        if train_cfg["weight_decay"]:
+            kw["weight_decay"] = train_cfg["weight_decay"]
+        opt = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name](
+            **kw
+        )
+    if train_cfg.get("mixed_precision") == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
 
 
 def compile_model(model, tasks, train_cfg):
-    """Compiles with one loss and weighted metrics per task (sample weights mask them)."""
+    """Compiles for plain ``model.fit`` / ``evaluate``: one loss and weighted metrics per task."""
     model.compile(
         optimizer=make_optimizer(train_cfg),
         loss={t.name: build_loss(t) for t in tasks},
@@ -50,6 +69,47 @@ def compile_model(model, tasks, train_cfg):
         jit_compile=False,
     )
     return model
+
+
+def evaluate_model(model, dataset, tasks):
+    """Per-task loss and metrics over a dataset of (features, labels, weights) batches.
+
+    The loss is the weighted mean sum_b w_b l_b / N (tagging: over real tokens), the
+    metrics are the task's Keras metrics with the sample weights (weight 0 = no label).
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    predict = tf.function(lambda x: model(x, training=False))
+    metrics = {t.name: build_metrics(t) for t in tasks}
+    loss_fns = {t.name: build_loss(t, reduction=None) for t in tasks}
+    sums = {t.name: 0.0 for t in tasks}
+    counts = {t.name: 0.0 for t in tasks}
+    for features, labels, weights in dataset:
+        preds = predict(features)
+        for t in tasks:
+            p, y, w = preds[t.name], labels[t.name], tf.cast(weights[t.name], tf.float32)
+            per = loss_fns[t.name](y, p)
+            if t.is_sequence:
+                mask = keras.src.backend.get_keras_mask(p)
+                mask = tf.ones_like(per) if mask is None else tf.cast(mask, tf.float32)
+                sums[t.name] += float(tf.reduce_sum(per * mask * w))
+                counts[t.name] += float(tf.reduce_sum(mask))
+                for m in metrics[t.name]:
+                    m.update_state(y, p, sample_weight=mask * w)
+            else:
+                w = tf.reshape(w, [-1])
+                sums[t.name] += float(tf.reduce_sum(per * w))
+                counts[t.name] += float(tf.shape(w)[0])
+                for m in metrics[t.name]:
+                    m.update_state(y, p, sample_weight=w)
+    out = {}
+    for t in tasks:
+        out[t.name] = {"loss": sums[t.name] / max(counts[t.name], 1.0)}
+        out[t.name].update({m.name: float(np.asarray(m.result())) for m in metrics[t.name]})
+    out["total_loss"] = float(sum(v["loss"] for v in out.values()))
+    return out
 
 
 def per_task_metrics(logs, tasks):
@@ -74,68 +134,166 @@ def format_metrics_table(metrics, title="metrics"):
     return "\n".join(lines)
 
 
+def _call(callbacks, method, *args):
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None:
+            fn(*args)
+
+
+def _atomic_json(obj, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
 def train(config, workdir, strategy="default", callbacks=()):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
     Args:
         config: ConfigDict or mapping (see :mod:`mtlzoo.config`); validated first.
         workdir: output directory (created).
-        strategy: tf.distribute strategy name (``default``, ``one_device``, ``mirrored``).
-        callbacks: extra Keras callbacks, run after the trainer's own.
+        strategy: a tf.distribute strategy name (:mod:`mtlzoo.training.strategy`) or object.
+        callbacks: objects with optional ``on_epoch_begin(epoch)`` and
+            ``on_epoch_end(epoch, logs)`` methods (Keras callbacks qualify).
 
     Returns:
         TrainResult with the trained model, per-task metrics on ``train.eval_split``
-        and the Keras history.
+        and the per-epoch history.
+
+    Raises:
+        ConfigError: an invalid config (before any heavy work).
+        TrainingError: a non-finite loss (the last good checkpoint is kept).
     """
-    from mtlzoo.data import load_data
     from mtlzoo.training.strategy import get_strategy
 
     config = resolve_config(config)
-    strat = get_strategy(strategy)  # fails fast on a bad name, before any heavy work
+    strat = get_strategy(strategy) if isinstance(strategy, str) else strategy
+
     import keras
+    import numpy as np
+    import tensorflow as tf
 
+    from mtlzoo.data import build_sampler, load_data
+    from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.models import build_model, save_model
+    from mtlzoo.training.loop import TrainLoop
+    from mtlzoo.training.strategy import worker_info
+    from mtlzoo.weighting.aggregators import build_aggregator
+    from mtlzoo.weighting.weightings import build_weighting
 
+    chief, worker = worker_info(strat)
+    tc = config.train
     os.makedirs(workdir, exist_ok=True)
-    write_config(config, workdir)
+    if chief:
+        write_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
     tasks = tasks_from_config(config.tasks)
+    names = [t.name for t in tasks]
     data = load_data(config, tasks)
+    train_split = data.split("train")
+
+    probe = BatchPlan(train_split, names, config.data.batch_size, "joint", seed=config.seed)
+    global_batch = probe.global_batch_size if config.data.mixing == "joint" else config.data.batch_size
+    steps_per_epoch = tc.steps_per_epoch or max(1, math.ceil(len(train_split) / global_batch))
+    total_steps = tc.epochs * steps_per_epoch
+    plan = BatchPlan(
+        train_split,
+        names,
+        config.data.batch_size,
+        config.data.mixing,
+        build_sampler(config.data.sampler),
+        config.seed,
+        total_steps,
+    )
+
+    previous_policy = keras.config.dtype_policy()
+    if tc.mixed_precision != "none":
+        keras.config.set_dtype_policy(tc.mixed_precision)
+    try:
+        with strat.scope():
+            model = build_model(config)
+            optimizer = make_optimizer(tc)
+            weighting = build_weighting(dict(tc.weighting), names, seed=config.seed, steps_per_epoch=steps_per_epoch)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    aggregator = build_aggregator(dict(tc.aggregator), seed=config.seed)
+    loop = TrainLoop(model, tasks, optimizer, weighting, aggregator, strat, plan.global_batch_size, tc.jit_compile)
     with strat.scope():
-        model = build_model(config)
-        compile_model(model, tasks, config.train)
-    tc = config.train
-    names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
-    steps = tc.steps_per_epoch
-    train_ds = data.dataset(
-        "train", config.data.batch_size, names, shuffle=True, seed=config.seed, repeat=steps is not None
+        optimizer.build(loop.shared + loop.own)
+
+    state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, weighting=weighting, step=loop.step)
+    manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    start = int(loop.step.numpy())
+
+    input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
+    dist = strat.distribute_datasets_from_function(
+        lambda ctx: train_dataset(train_split, plan, input_names, start, ctx)
     )
-    eval_ds = data.dataset(tc.eval_split, config.data.batch_size, names)
-    all_callbacks = [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(workdir, "backup"), save_freq=tc.checkpoint_every_steps or "epoch"
-        ),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(workdir, "checkpoints", "epoch_{epoch:03d}.weights.h5"), save_weights_only=True
-        ),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "logs"), write_graph=False),
-        *callbacks,
-    ]
-    os.makedirs(os.path.join(workdir, "checkpoints"), exist_ok=True)
-    history = model.fit(
-        train_ds,
-        validation_data=eval_ds,
-        epochs=tc.epochs,
-        steps_per_epoch=steps,
-        callbacks=all_callbacks,
-        verbose=tc.verbose if tc.verbose is not None else (1 if sys.stdout.isatty() else 2),
-        shuffle=False,  # the dataset is already shuffled by seed
+    iterator = iter(dist)
+    eval_ds = data.dataset(tc.eval_split, config.data.batch_size, input_names)
+
+    verbose = tc.verbose if tc.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    progbar = keras.utils.Progbar(
+        total_steps, verbose=verbose if chief else 0, stateful_metrics=[f"{n}_loss" for n in names]
     )
-    save_model(model, os.path.join(workdir, "model.keras"))
-    logs = model.evaluate(eval_ds, return_dict=True, verbose=0)
-    metrics = {"split": tc.eval_split, **per_task_metrics(logs, tasks)}
-    tmp = os.path.join(workdir, "metrics.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(metrics, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(workdir, "metrics.json"))
-    return TrainResult(model, metrics, history.history, workdir)
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "logs", "train")) if chief else None
+    weights_dir = os.path.join(workdir, "checkpoints")
+    os.makedirs(weights_dir, exist_ok=True)
+    history = {}
+    step = start
+    if start and verbose:
+        print(f"resuming from step {start} ({manager.latest_checkpoint})")
+    if step < total_steps and step % steps_per_epoch == 0:
+        _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
+    while step < total_steps:
+        boundary = (step // steps_per_epoch + 1) * steps_per_epoch
+        if tc.checkpoint_every_steps:
+            boundary = min(boundary, (step // tc.checkpoint_every_steps + 1) * tc.checkpoint_every_steps)
+        n = min(tc.steps_per_loop, boundary - step, total_steps - step)
+        losses, finite = loop.run(iterator, n)
+        if not finite:
+            raise TrainingError(
+                f"a task loss became NaN or Inf between steps {step} and {step + n} (last losses "
+                f"{dict(zip(names, np.round(losses, 4).tolist(), strict=True))}); training stopped and the last good "
+                f"checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
+            )
+        step += n
+        progbar.update(step, [(f"{t}_loss", float(v)) for t, v in zip(names, losses, strict=True)])
+        if writer is not None:
+            with writer.as_default(step=step):
+                for t, v in zip(names, losses, strict=True):
+                    tf.summary.scalar(f"loss/{t}", float(v))
+                for t, v in zip(names, weighting.weights(step).numpy(), strict=True):
+                    tf.summary.scalar(f"task_weight/{t}", float(v))
+        epoch_end = step % steps_per_epoch == 0
+        if epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0):
+            manager.save(checkpoint_number=step)
+        if epoch_end:
+            epoch = step // steps_per_epoch - 1
+            logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
+            if chief:
+                model.save_weights(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"))
+                val = evaluate_model(model, eval_ds, tasks)
+                logs.update({f"val_{t}_{k}": v for t in names for k, v in val[t].items()})
+                with writer.as_default(step=step):
+                    for key, v in logs.items():
+                        if key.startswith("val_"):
+                            tf.summary.scalar(key, v)
+            for key, v in logs.items():
+                history.setdefault(key, []).append(v)
+            _call(callbacks, "on_epoch_end", epoch, logs)
+            if step < total_steps:
+                _call(callbacks, "on_epoch_begin", epoch + 1)
+    metrics = {"split": tc.eval_split, **evaluate_model(model, eval_ds, tasks)}
+    if chief:
+        save_model(model, os.path.join(workdir, "model.keras"))
+        _atomic_json(metrics, os.path.join(workdir, "metrics.json"))
+        writer.flush()
+    else:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    return TrainResult(model, metrics, history, workdir)

@@ -35,6 +35,13 @@ from mtlzoo.registry import Registry
 WEIGHTINGS = Registry("weighting")
 
 
+def _state(value, name, dtype=None):
+    """A non-trainable state variable; every replica computes the same update."""
+    return tf.Variable(
+        value, dtype=dtype, trainable=False, name=name, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA
+    )
+
+
 class Weighting(tf.Module):
     schema = {}
     needs_grad_norms = False
@@ -99,10 +106,10 @@ class DWAWeighting(Weighting):
     def __init__(self, task_names, opts=None, **kw):
         super().__init__(task_names, opts, **kw)
         z = tf.zeros([self.k])
-        self.epoch_sum = tf.Variable(z, trainable=False, name="epoch_sum")
-        self.prev1 = tf.Variable(z, trainable=False, name="prev1")
-        self.prev2 = tf.Variable(z, trainable=False, name="prev2")
-        self.epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs")
+        self.epoch_sum = _state(z, "epoch_sum")
+        self.prev1 = _state(z, "prev1")
+        self.prev2 = _state(z, "prev2")
+        self.epochs = _state(0, "epochs", tf.int64)
 
     def weights(self, step):
         r = self.prev1 / tf.maximum(self.prev2, 1e-12)
@@ -133,9 +140,9 @@ class GradNormWeighting(Weighting):
 
     def __init__(self, task_names, opts=None, **kw):
         super().__init__(task_names, opts, **kw)
-        self.w = tf.Variable(tf.ones([self.k]), trainable=False, name="task_weights")
-        self.initial = tf.Variable(tf.zeros([self.k]), trainable=False, name="initial_losses")
-        self.started = tf.Variable(False, trainable=False, name="started")
+        self.w = _state(tf.ones([self.k]), "task_weights")
+        self.initial = _state(tf.zeros([self.k]), "initial_losses")
+        self.started = _state(False, "started")
 
     def weights(self, step):
         return self.w

@@ -1,0 +1,322 @@
+"""Predictions from an export or a ``.keras`` file for JSON requests in TF Serving's REST format.
+
+Requests (what ``POST /v1/models/<name>:predict`` takes):
+
+* row format ``{"instances": [{"features": [...]}, ...]}`` (or bare values when the
+  signature has one input, e.g. raw strings for a text signature);
+* column format ``{"inputs": {"features": [[...], ...]}}`` (or a bare batch);
+* optional ``"signature_name"``; a JSON-lines file is a list of instances.
+
+Responses: ``{"signature_name": ..., "predictions": [{task: {output: value}}, ...]}``,
+one entry per instance, grouped by task (outputs as in
+:mod:`mtlzoo.export.signatures`).
+
+Bad requests raise :class:`ConfigError` naming what is wrong: an unknown task or
+signature, an unknown or missing input, a wrong dtype or shape, an empty batch.
+
+Example:
+    >>> p = load_predictor("/tmp/serving/quickstart")        # latest version
+    >>> p.predict({"instances": [{"features": [0.0] * 64}]}, task="digit")
+    {'signature_name': 'digit', 'predictions': [{'digit': {'class_ids': 0, ...}}]}
+"""
+
+import json
+import os
+
+import numpy as np
+
+from mtlzoo.errors import ConfigError
+from mtlzoo.export.signatures import TEXT_INPUT, split_output_name
+
+
+def _first_line(e):
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def read_request(path):
+    """Reads ``--input``: a JSON request body or a JSON-lines file of instances."""
+    if not os.path.isfile(path):
+        raise ConfigError("--input", f"{path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        body = json.loads(text)
+        if isinstance(body, dict) and ({"instances", "inputs"} & set(body)):
+            return body
+        if isinstance(body, list):
+            return {"instances": body}
+        return {"instances": [body]}
+    except json.JSONDecodeError:
+        pass
+    instances = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            instances.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ConfigError("--input", f"{path} line {i} is not valid JSON ({e.msg})") from e
+    return {"instances": instances}
+
+
+class Predictor:
+    """Runs the serving signatures of an export (or of a ``.keras`` model) on JSON requests.
+
+    Attributes:
+        signatures: ``{name: {"inputs": {input: (tf.DType, shape)}, "tasks": [...], "prefixed": bool}}``.
+        task_names: the model's tasks.
+    """
+
+    def __init__(self, signatures, task_names, runner, source):
+        self.signatures = signatures
+        self.task_names = list(task_names)
+        self._run = runner
+        self.source = source
+
+    # -- choosing the signature --------------------------------------------------------
+    def _is_text(self, body):
+        if "instances" in body:
+            inst = body["instances"]
+            first = inst[0] if isinstance(inst, list) and inst else None
+            return isinstance(first, str) or (isinstance(first, dict) and set(first) == {TEXT_INPUT})
+        inputs = body.get("inputs")
+        if isinstance(inputs, dict):
+            return set(inputs) == {TEXT_INPUT}
+        return isinstance(inputs, list) and bool(inputs) and isinstance(inputs[0], str)
+
+    def choose_signature(self, body, task=None):
+        requested = body.get("signature_name")
+        if task is not None and task not in self.task_names:
+            raise ConfigError(
+                "--task", f"unknown task {task!r}; the model has {', '.join(self.task_names) or 'no named tasks'}"
+            )
+        if requested is not None:
+            if requested not in self.signatures:
+                raise ConfigError(
+                    "signature_name",
+                    f"unknown signature or task {requested!r} in the request; "
+                    f"the model has {', '.join(self.signatures)}",
+                )
+            if task is not None and task not in self.signatures[requested]["tasks"]:
+                raise ConfigError("--task", f"the request asks for signature {requested!r}, which has no task {task!r}")
+            return requested
+        text = self._is_text(body)
+        if text and TEXT_INPUT not in self.signatures:
+            raise ConfigError(
+                "--input",
+                "the request holds raw text but the model has no raw-string signature "
+                "(export it with a tokenizer, or send token ids)",
+            )
+        if task is None:
+            return TEXT_INPUT if text else "serving_default"
+        return f"{task}_{TEXT_INPUT}" if text else task
+
+    # -- request -> arrays ---------------------------------------------------------------
+    def columns(self, body, signature):
+        """The request as ``{input: ndarray}`` checked against the signature's inputs."""
+        specs = self.signatures[signature]["inputs"]
+        names = list(specs)
+        if not isinstance(body, dict) or not ({"instances", "inputs"} & set(body)):
+            raise ConfigError("--input", 'the request must be {"instances": [...]} or {"inputs": ...}')
+        if "instances" in body:
+            inst = body["instances"]
+            if not isinstance(inst, list):
+                raise ConfigError("instances", "must be a list")
+            if not inst:
+                raise ConfigError("instances", "empty batch: the request has no instances")
+            if all(isinstance(x, dict) for x in inst):
+                for i, x in enumerate(inst):
+                    self._check_keys(set(x), names, signature, f"instances[{i}]")
+                cols = {n: [x[n] for x in inst] for n in names}
+            elif len(names) == 1 and not any(isinstance(x, dict) for x in inst):
+                cols = {names[0]: inst}
+            else:
+                raise ConfigError(
+                    "instances", f"signature {signature!r} takes named inputs {', '.join(names)}; send objects"
+                )
+        else:
+            inputs = body["inputs"]
+            if isinstance(inputs, dict):
+                self._check_keys(set(inputs), names, signature, "inputs")
+                cols = {n: inputs[n] for n in names}
+            elif len(names) == 1:
+                cols = {names[0]: inputs}
+            else:
+                raise ConfigError("inputs", f"signature {signature!r} takes named inputs {', '.join(names)}")
+        arrays = {n: self._array(n, cols[n], *specs[n]) for n in names}
+        sizes = {len(a) for a in arrays.values()}
+        if len(sizes) > 1:
+            raise ConfigError("inputs", f"inputs have different batch sizes {sorted(sizes)}")
+        if sizes == {0}:
+            raise ConfigError("inputs", "empty batch: the request has no examples")
+        return arrays
+
+    @staticmethod
+    def _check_keys(keys, names, signature, where):
+        unknown = sorted(keys - set(names))
+        if unknown:
+            raise ConfigError(
+                where, f"{unknown[0]!r} is not an input of signature {signature!r}; it takes {', '.join(names)}"
+            )
+        missing = [n for n in names if n not in keys]
+        if missing:
+            raise ConfigError(where, f"missing input {missing[0]!r} of signature {signature!r}")
+
+    @staticmethod
+    def _array(name, values, dtype, shape):
+        want = [("batch" if i == 0 else "?") if d is None else d for i, d in enumerate(shape)]
+        if dtype.name == "string":
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ConfigError(f"input {name}", "must be a list of strings, one per example")
+            return np.array(values, dtype=object)
+        try:
+            arr = np.asarray(values)
+        except ValueError as e:
+            raise ConfigError(f"input {name}", f"examples have different shapes ({_first_line(e)})") from e
+        if arr.dtype == object:
+            raise ConfigError(f"input {name}", "examples have different shapes or mixed types")
+        if arr.dtype.kind not in "biuf" or arr.dtype.kind == "b":
+            raise ConfigError(f"input {name}", f"must hold numbers ({dtype.name}), got {arr.dtype.kind!r} values")
+        if dtype.is_integer and arr.dtype.kind == "f":
+            raise ConfigError(f"input {name}", f"must hold integers ({dtype.name}), got floats")
+        if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape, strict=False)):
+            if arr.ndim == 0 or len(arr) == 0:
+                raise ConfigError(f"input {name}", "empty batch: the request has no examples")
+            raise ConfigError(f"input {name}", f"expected shape [{', '.join(map(str, want))}], got {list(arr.shape)}")
+        if dtype.is_integer:
+            info = np.iinfo(dtype.as_numpy_dtype)
+            if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                raise ConfigError(f"input {name}", f"values out of the {dtype.name} range")
+        return arr.astype(dtype.as_numpy_dtype)
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, signature, arrays):
+        """Runs a signature on ``{input: ndarray}``; returns ``{output: ndarray}``."""
+        try:
+            return {k: np.asarray(v) for k, v in self._run(signature, arrays).items()}
+        except ConfigError:
+            raise
+        except Exception as e:  # e.g. InvalidArgumentError: a token id beyond the vocabulary
+            raise ConfigError("--input", f"the model rejected the request: {_first_line(e)}") from e
+
+    def group(self, signature, outputs):
+        """Per-example rows ``[{task: {output: value}}]`` from a signature's flat outputs."""
+        sig = self.signatures[signature]
+        n = len(next(iter(outputs.values())))
+        rows = [{} for _ in range(n)]
+        for key in sorted(outputs):
+            if sig["prefixed"]:
+                split = split_output_name(key, sig["tasks"])
+                task, out = split if split else (None, key)
+            else:
+                task, out = (sig["tasks"][0] if len(sig["tasks"]) == 1 else None), key
+            for i, value in enumerate(outputs[key]):
+                value = value.item() if np.ndim(value) == 0 else value.tolist()
+                if task is None:
+                    rows[i][out] = value
+                else:
+                    rows[i].setdefault(task, {})[out] = value
+        return rows
+
+    def predict(self, body, task=None):
+        """Predictions for a request body (dict); see the module doc."""
+        if not isinstance(body, dict):
+            raise ConfigError("--input", 'the request must be {"instances": [...]} or {"inputs": ...}')
+        signature = self.choose_signature(body, task)
+        arrays = self.columns(body, signature)
+        return {"signature_name": signature, "predictions": self.group(signature, self.run(signature, arrays))}
+
+
+def _savedmodel_dir(path):
+    from mtlzoo.export.writer import latest_version_dir
+
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    latest = latest_version_dir(path)
+    if latest and os.path.isfile(os.path.join(latest, "saved_model.pb")):
+        return latest
+    return None
+
+
+def _load_savedmodel(path):
+    import tensorflow as tf
+
+    try:
+        import tensorflow_text  # noqa: F401  (registers the ops of raw-string signatures)
+    except ImportError:
+        pass
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:
+        raise ConfigError("--model", f"{path} could not be loaded as a SavedModel ({_first_line(e)})") from e
+    meta_path = os.path.join(path, "assets.extra", "mtlzoo_export.json")
+    meta = {}
+    if os.path.isfile(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+    meta_sigs = meta.get("signatures", {})
+    signatures = {}
+    for name, fn in loaded.signatures.items():
+        specs = fn.structured_input_signature[1]
+        tasks = meta_sigs.get(name, {}).get("tasks", [])
+        signatures[name] = {
+            "inputs": {k: (v.dtype, tuple(v.shape)) for k, v in sorted(specs.items())},
+            "tasks": tasks,
+            "prefixed": len(tasks) != 1 or name in ("serving_default", TEXT_INPUT),
+        }
+
+    def runner(signature, arrays):
+        fn = loaded.signatures[signature]
+        return fn(**{k: tf.constant(v) for k, v in arrays.items()})
+
+    return Predictor(signatures, sorted(meta.get("tasks", {})), runner, path), loaded
+
+
+def _load_keras(path):
+    import tensorflow as tf
+
+    from mtlzoo.config import read_config
+    from mtlzoo.export.signatures import ServingModule
+    from mtlzoo.models import load_model
+    from mtlzoo.tasks import tasks_from_config
+
+    model = load_model(path)
+    config_dir = os.path.dirname(os.path.abspath(path))
+    tasks = None
+    if os.path.isfile(os.path.join(config_dir, "config.json")):
+        tasks = tasks_from_config(read_config(config_dir).tasks)
+    module = ServingModule(model, tasks)
+    fns = module.signatures()
+    desc = module.describe()["signatures"]
+    signatures = {
+        name: {
+            "inputs": {s.name: (s.dtype, tuple(s.shape)) for s in specs},
+            "tasks": desc[name]["tasks"],
+            "prefixed": name == "serving_default",
+        }
+        for name, (fn, specs) in fns.items()
+    }
+
+    def runner(signature, arrays):
+        fn, specs = fns[signature]
+        return fn(*[tf.constant(arrays[s.name]) for s in specs])
+
+    return Predictor(signatures, module.task_names, runner, path)
+
+
+def load_predictor(path):
+    """A :class:`Predictor` for a SavedModel version directory, a model directory
+    (``export_dir/<model_name>``: its highest version) or a ``.keras`` file."""
+    if path.endswith(".keras"):
+        return _load_keras(path)
+    if not os.path.exists(path):
+        raise ConfigError("--model", f"{path} does not exist")
+    sm = _savedmodel_dir(path) if os.path.isdir(path) else None
+    if sm is None:
+        raise ConfigError(
+            "--model", f"{path} is neither a SavedModel directory, a model directory with versions, nor a .keras file"
+        )
+    predictor, loaded = _load_savedmodel(sm)
+    predictor._loaded = loaded  # keep the restored objects alive
+    return predictor

@@ -1,0 +1,167 @@
+"""Writes a multi-task model as a TF Serving SavedModel, atomically.
+
+Layout (what TF Serving's file-system poller expects)::
+
+    export_dir/<model_name>/<version>/     version: a positive integer
+        saved_model.pb  variables/  assets/        (assets: e.g. a tokenizer's vocabulary)
+        assets.extra/tf_serving_warmup_requests    one PredictionLog per signature
+        assets.extra/mtlzoo_export.json            tasks, signatures, their inputs and outputs
+
+The version is written to a hidden directory beside the target
+(``export_dir/<model_name>/.tmp-<version>-<random>``; TF Serving ignores names that
+are not integers) and renamed into place when complete, so a server polling
+``export_dir/<model_name>`` never loads a half-written version. An existing version
+is replaced only with ``overwrite=True``.
+"""
+
+import json
+import os
+import re
+import shutil
+import uuid
+
+from mtlzoo.errors import ConfigError
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Attribute names of the exported object that signature endpoints must not shadow.
+_RESERVED = frozenset({"variables", "trainable_variables", "non_trainable_variables", "signatures"})
+METADATA_FILE = "mtlzoo_export.json"
+
+
+def versions(base):
+    """Sorted integer versions present under ``export_dir/<model_name>``."""
+    if not os.path.isdir(base):
+        return []
+    return sorted(int(d) for d in os.listdir(base) if d.isdigit() and os.path.isdir(os.path.join(base, d)))
+
+
+def latest_version_dir(base):
+    """The highest version directory under a model base directory, or None."""
+    found = versions(base)
+    return os.path.join(base, str(found[-1])) if found else None
+
+
+def _check_target(export_dir, model_name, version, overwrite):
+    if not isinstance(model_name, str) or not _NAME_RE.match(model_name):
+        raise ConfigError("--model_name", f"{model_name!r} is not a valid model name (letters, digits, '_', '.', '-')")
+    base = os.path.join(export_dir, model_name)
+    if version is None:
+        version = (versions(base) or [0])[-1] + 1
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError("--version", f"must be a positive integer, got {version!r}")
+    target = os.path.join(base, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise ConfigError(
+            "--version", f"{target} already exists; pass --overwrite to replace it or choose another --version"
+        )
+    return base, version, target
+
+
+def export_model(
+    model, export_dir, model_name="model", version=None, tasks=None, tokenizer=None, overwrite=False, metadata=None
+):
+    """Exports ``model`` for TF Serving; returns the version directory.
+
+    Args:
+        model: a functional mtlzoo model (dict inputs, dict outputs keyed by task).
+        export_dir: root that holds one directory per model name.
+        model_name: TF Serving model name (the directory under ``export_dir``).
+        version: positive integer; None takes the highest existing version + 1.
+        tasks: list of TaskSpec (from the run config); None reads kinds from the model.
+        tokenizer: a tokenizer or tokenizer config (``mtlzoo.export.tokenizers``);
+            adds raw-string signatures.
+        overwrite: replace an existing version directory.
+        metadata: extra JSON-able facts recorded in ``assets.extra/mtlzoo_export.json``.
+
+    Signatures: see :mod:`mtlzoo.export.signatures`.
+
+    Raises:
+        ConfigError: bad name or version, an existing version without ``overwrite``,
+            a tokenizer that does not fit the model. Nothing is left behind on failure.
+
+    Example:
+        >>> export_model(model, "/tmp/serving", "digits", version=1)
+        '/tmp/serving/digits/1'
+    """
+    import keras
+
+    from mtlzoo.export.signatures import ServingModule
+    from mtlzoo.export.tokenizers import make_tokenizer
+    from mtlzoo.export.warmup import WARMUP_FILE, example_inputs, write_warmup
+
+    base, version, target = _check_target(export_dir, model_name, version, overwrite)
+    if tokenizer is not None and isinstance(tokenizer, dict):
+        tokenizer = make_tokenizer(tokenizer)
+    module = ServingModule(model, tasks, tokenizer)
+    clash = sorted(set(module.signature_names()) & _RESERVED)
+    if clash:
+        raise ConfigError("tasks", f"task name {clash[0]!r} clashes with an attribute of the exported model")
+
+    os.makedirs(base, exist_ok=True)
+    tmp = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        for resource in module.resources:
+            archive.track(resource)
+        for name, (fn, specs) in module.signatures().items():
+            archive.add_endpoint(name, fn, specs)
+        archive.write_out(tmp, verbose=False)
+        extra = os.path.join(tmp, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        write_warmup(os.path.join(extra, WARMUP_FILE), model_name, example_inputs(module))
+        meta = {
+            "model_name": model_name,
+            "version": version,
+            **module.describe(),
+            "tokenizer": tokenizer.to_config() if tokenizer is not None else None,
+            **(metadata or {}),
+        }
+        with open(os.path.join(extra, METADATA_FILE), "w") as f:
+            json.dump(meta, f, indent=2, sort_keys=True)
+        if os.path.exists(target):  # overwrite=True: move the old version aside, then swap
+            old = os.path.join(base, f".old-{version}-{uuid.uuid4().hex[:8]}")
+            os.rename(target, old)
+            os.rename(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def export_workdir(
+    workdir, export_dir, version=None, model_name=None, overwrite=False, checkpoint=None, tokenizer=None
+):
+    """Exports a training workdir (or a ``saved_models/<name>`` entry) for TF Serving.
+
+    Reads ``config.json`` for the task kinds and ``model.keras`` (or ``checkpoint``,
+    see :func:`mtlzoo.zoo.load_workdir`). A tokenizer is taken from ``tokenizer``
+    (a config mapping) or else from ``<workdir>/tokenizer.json`` when present.
+    ``model_name`` defaults to the workdir's base name.
+    """
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.zoo import load_workdir
+
+    if not os.path.isdir(workdir):
+        raise ConfigError("--workdir", f"{workdir} does not exist")
+    model_name = model_name or re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(os.path.normpath(workdir)))
+    _check_target(export_dir, model_name, version, overwrite)  # fail before loading anything
+    model, config, source = load_workdir(workdir, checkpoint)
+    if tokenizer is None and os.path.isfile(os.path.join(workdir, "tokenizer.json")):
+        with open(os.path.join(workdir, "tokenizer.json")) as f:
+            tokenizer = json.load(f)
+        if "vocab_file" in tokenizer and not os.path.isabs(tokenizer["vocab_file"]):
+            tokenizer["vocab_file"] = os.path.join(workdir, tokenizer["vocab_file"])
+    return export_model(
+        model,
+        export_dir,
+        model_name,
+        version=version,
+        tasks=tasks_from_config(config.tasks),
+        tokenizer=tokenizer,
+        overwrite=overwrite,
+        metadata={"source": os.path.abspath(source)},
+    )

@@ -1,0 +1,145 @@
+"""The multi-task training step and loop, on any tf.distribute strategy.
+
+One step (per replica, inside ``strategy.run``)::
+
+    L_i      = sum_b w_bi l_bi / B_global          (tagging: / global count of real tokens)
+    weighted, extra = weighting.combine(L, step)
+    shared:  G = [d weighted_i / d theta_shared]_i  (one vectorised jacobian), all-reduced
+             g = aggregator(G, step)                 (identical on every replica)
+    own:     d (sum_i weighted_i + extra) / d theta_own
+    optimizer.apply(...)                             (Keras sums gradients over replicas,
+                                                      so the shared g is passed as g / R)
+
+With the ``sum`` aggregator the jacobian is skipped (one backward pass). Because G is
+all-reduced before the (nonlinear) aggregator, the update does not depend on the
+number of replicas. ``run(n)`` executes n steps inside one ``tf.function`` and returns
+the mean global per-task losses and whether every step was finite.
+"""
+
+import keras
+import tensorflow as tf
+
+from mtlzoo.models import split_variables
+from mtlzoo.tasks import build_loss
+
+
+def _flatten(tensors, k):
+    return tf.concat([tf.reshape(t, [k, -1]) for t in tensors], axis=1)
+
+
+def _unflatten(vec, like):
+    out, start = [], 0
+    for v in like:
+        n = int(tf.size(v)) if v.shape.num_elements() is None else v.shape.num_elements()
+        out.append(tf.reshape(vec[start : start + n], v.shape))
+        start += n
+    return out
+
+
+class TrainLoop:
+    """Compiled training steps for a multi-task model.
+
+    Args:
+        model: the functional multi-task model (built in ``strategy.scope()``).
+        tasks: list of TaskSpec, in task_id order.
+        optimizer: a Keras optimizer (a LossScaleOptimizer under mixed_float16).
+        weighting: a :class:`mtlzoo.weighting.weightings.Weighting`.
+        aggregator: a :class:`mtlzoo.weighting.aggregators.Aggregator`.
+        strategy: the tf.distribute strategy.
+        global_batch_size: examples per step over all replicas.
+        jit_compile: compile the per-replica step with XLA.
+    """
+
+    def __init__(self, model, tasks, optimizer, weighting, aggregator, strategy, global_batch_size, jit_compile=False):
+        self.model, self.tasks, self.optimizer = model, list(tasks), optimizer
+        self.weighting, self.aggregator, self.strategy = weighting, aggregator, strategy
+        self.names = [t.name for t in self.tasks]
+        self.k = len(self.tasks)
+        self.global_batch_size = int(global_batch_size)
+        self.loss_fns = [build_loss(t, reduction=None) for t in self.tasks]
+        shared, own = split_variables(model, self.names)
+        self.shared = shared
+        self.own = [v for t in self.names for v in own[t]] + list(weighting.trainable_variables)
+        self.plain_sum = type(aggregator).__name__ == "Sum" and not weighting.needs_grad_norms
+        self.last_shared = [v for v in shared if len(v.shape) >= 2][-1:] if weighting.needs_grad_norms else []
+        with strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
+        self._step_fn = step_fn
+        self._run = tf.function(self._run_steps)
+
+    # ---- losses -------------------------------------------------------------------
+    def task_losses(self, labels, preds, weights):
+        """This replica's contribution to each task's global mean loss: shape [k]."""
+        ctx = tf.distribute.get_replica_context()
+        out = []
+        for spec, fn in zip(self.tasks, self.loss_fns, strict=True):
+            pred = preds[spec.name]
+            y = labels[spec.name]
+            w = tf.cast(weights[spec.name], tf.float32)
+            per = tf.cast(fn(y, pred), tf.float32)  # [b] or [b, T] for tagging
+            if spec.is_sequence:
+                mask = keras.src.backend.get_keras_mask(pred)
+                mask = tf.ones_like(per) if mask is None else tf.cast(mask, tf.float32)
+                count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(mask))
+                out.append(tf.reduce_sum(per * mask * w) / tf.maximum(count, 1.0))
+            else:
+                out.append(tf.reduce_sum(per * tf.reshape(w, [-1])) / float(self.global_batch_size))
+        return tf.stack(out)
+
+    # ---- one step on one replica ---------------------------------------------------
+    def _replica_step(self, batch):
+        features, labels, weights = batch
+        ctx = tf.distribute.get_replica_context()
+        step = self.step.read_value() if hasattr(self.step, "read_value") else self.step
+        opt = self.optimizer
+        scaled = hasattr(opt, "scale_loss") and isinstance(opt, keras.optimizers.LossScaleOptimizer)
+        with tf.GradientTape(persistent=not self.plain_sum) as tape:
+            preds = self.model(features, training=True)
+            losses = self.task_losses(labels, preds, weights)
+            weighted, extra = self.weighting.combine(losses, step)
+            total = tf.reduce_sum(weighted) + extra
+            if self.model.losses:  # layer regularisers, once over all replicas
+                total += tf.add_n(self.model.losses) / float(self.strategy.num_replicas_in_sync)
+            total_s = opt.scale_loss(total) if scaled else total
+            weighted_s = opt.scale_loss(weighted) if scaled else weighted
+        grad_norms = None
+        if self.plain_sum:
+            grads = tape.gradient(total_s, self.shared + self.own)
+        else:
+            jac = tape.jacobian(weighted_s, self.shared, experimental_use_pfor=True)
+            jac = [tf.zeros([self.k, *v.shape]) if j is None else j for j, v in zip(jac, self.shared, strict=True)]
+            G = ctx.all_reduce(tf.distribute.ReduceOp.SUM, _flatten(jac, self.k))
+            if self.weighting.needs_grad_norms:
+                W = self.last_shared[0]
+                jw = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reshape(jac[self.shared.index(W)], [self.k, -1]))
+                w_now = tf.stop_gradient(self.weighting.weights(step))
+                grad_norms = tf.norm(jw, axis=1) / tf.maximum(w_now, 1e-12)  # ||d L_i / d W||
+            g = self.aggregator(G, step) / float(self.strategy.num_replicas_in_sync)
+            own = tape.gradient(total_s, self.own)
+            grads = _unflatten(g, self.shared) + list(own)
+        del tape
+        variables = self.shared + self.own
+        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        opt.apply_gradients(pairs)
+        global_losses = ctx.all_reduce(tf.distribute.ReduceOp.SUM, losses)
+        if grad_norms is None and self.weighting.needs_grad_norms:
+            grad_norms = tf.zeros([self.k])
+        self.weighting.update(global_losses, step, grad_norms)
+        return global_losses
+
+    def _run_steps(self, iterator, n):
+        total = tf.zeros([self.k])
+        finite = tf.constant(True)
+        for _ in tf.range(n):
+            per_replica = self.strategy.run(self._step_fn, args=(next(iterator),))
+            losses = self.strategy.experimental_local_results(per_replica)[0]
+            total += losses
+            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses)))
+            self.step.assign_add(1)
+        return total / tf.cast(n, tf.float32), finite
+
+    def run(self, iterator, n):
+        """Runs ``n`` steps; returns (mean per-task losses as numpy, all finite?)."""
+        losses, finite = self._run(iterator, tf.constant(n, tf.int64))
+        return losses.numpy(), bool(finite.numpy())
