@@ -43,8 +43,9 @@ def main(argv):
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(3)
-    print(format_metrics_table(result.metrics, title=f"final metrics ({result.metrics['split']} split)"))
-    print(f"model saved to {result.workdir}/model.keras")
+    if result.chief:
+        print(format_metrics_table(result.metrics, title=f"final metrics ({result.metrics['split']} split)"))
+        print(f"model saved to {result.workdir}/model.keras")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ class TrainResult:
     metrics: dict
     history: dict
     workdir: str
+    chief: bool = True
+    replicas: int = 1
 
 
 def make_optimizer(train_cfg):
@@ -71,6 +73,17 @@ def compile_model(model, tasks, train_cfg):
     return model
 
 
+def _predict_fn(model):
+    """One traced inference function per model (kept on the model object)."""
+    import tensorflow as tf
+
+    fn = getattr(model, "_mtlzoo_predict", None)
+    if fn is None:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        model._mtlzoo_predict = fn
+    return fn
+
+
 def evaluate_model(model, dataset, tasks):
     """Per-task loss and metrics over a dataset of (features, labels, weights) batches.
 
@@ -81,7 +94,7 @@ def evaluate_model(model, dataset, tasks):
     import numpy as np
     import tensorflow as tf
 
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = _predict_fn(model)
     metrics = {t.name: build_metrics(t) for t in tasks}
     loss_fns = {t.name: build_loss(t, reduction=None) for t in tasks}
     sums = {t.name: 0.0 for t in tasks}
@@ -228,6 +241,7 @@ def train(config, workdir, strategy="default", callbacks=()):
     manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
     start = int(loop.step.numpy())
 
     input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
@@ -246,8 +260,12 @@ def train(config, workdir, strategy="default", callbacks=()):
     os.makedirs(weights_dir, exist_ok=True)
     history = {}
     step = start
-    if start and verbose:
-        print(f"resuming from step {start} ({manager.latest_checkpoint})")
+    if verbose and chief:
+        print(
+            f"{type(strat).__name__} with {strat.num_replicas_in_sync} replica(s); {total_steps} steps of {plan.global_batch_size} examples"
+        )
+        if start:
+            print(f"resuming from step {start} ({manager.latest_checkpoint})")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     while step < total_steps:
@@ -296,4 +314,4 @@ def train(config, workdir, strategy="default", callbacks=()):
         writer.flush()
     else:
         shutil.rmtree(state_dir, ignore_errors=True)
-    return TrainResult(model, metrics, history, workdir)
+    return TrainResult(model, metrics, history, workdir, chief, strat.num_replicas_in_sync)

@@ -1,0 +1,115 @@
+"""Samplers and batch plans: distributions, reproducibility, resumability, replica slicing."""
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+from mtlzoo import ConfigError
+from mtlzoo.data import SAMPLERS
+from mtlzoo.data.base import Split
+from mtlzoo.data.mixing import BatchPlan, train_dataset
+
+SIZES = [100, 400, 1600]
+
+
+@pytest.mark.parametrize(
+    "name,opts,expected",
+    [
+        ("uniform", {}, np.full(3, 1 / 3)),
+        ("proportional", {"alpha": 1.0}, np.array(SIZES) / 2100),
+        ("proportional", {"alpha": 0.5}, np.sqrt(SIZES) / np.sqrt(SIZES).sum()),
+        ("temperature", {"temperature": 2.0}, np.sqrt(SIZES) / np.sqrt(SIZES).sum()),
+        ("temperature", {"temperature": 4.0}, np.power(SIZES, 0.25) / np.power(SIZES, 0.25).sum()),
+    ],
+)
+def test_sampler_frequencies_match_their_distribution(name, opts, expected):
+    s = SAMPLERS.get(name)(opts)
+    np.testing.assert_allclose(s.probabilities(SIZES, 0, 100), expected, rtol=1e-12)
+    n = 20000
+    counts = np.bincount(s.choices(SIZES, 0, n, n, seed=7), minlength=3)
+    assert chisquare(counts, expected * n).pvalue > 1e-3
+    np.testing.assert_array_equal(s.choices(SIZES, 0, n, n, 7), s.choices(SIZES, 0, n, n, 7))
+    assert not np.array_equal(s.choices(SIZES, 0, n, n, 7), s.choices(SIZES, 0, n, n, 8))
+
+
+def test_annealed_moves_from_proportional_toward_uniform():
+    s = SAMPLERS.get("annealed")()
+    total = 1000
+    np.testing.assert_allclose(s.probabilities(SIZES, 0, total), np.array(SIZES) / 2100)
+    late = s.probabilities(SIZES, total, total)
+    np.testing.assert_allclose(late, np.power(SIZES, 0.2) / np.power(SIZES, 0.2).sum())
+    ch = s.choices(SIZES, 0, total, total, seed=1)
+    first, last = np.bincount(ch[:200], minlength=3) / 200, np.bincount(ch[-200:], minlength=3) / 200
+    assert first[2] > last[2] and first[0] < last[0]
+
+
+def test_round_robin_and_resumed_choices():
+    rr = SAMPLERS.get("round_robin")()
+    np.testing.assert_array_equal(rr.choices(SIZES, 4, 10, 10, 0), [1, 2, 0, 1, 2, 0])
+    s = SAMPLERS.get("temperature")({"temperature": 2.0})
+    full = s.choices(SIZES, 0, 500, 500, 3)
+    np.testing.assert_array_equal(s.choices(SIZES, 200, 500, 500, 3), full[200:])
+
+
+def _hetero_split(sizes=(30, 50, 20)):
+    tid = np.concatenate([np.full(n, i) for i, n in enumerate(sizes)]).astype(np.int32)
+    n = len(tid)
+    w = {f"t{i}": (tid == i).astype(np.float32) for i in range(len(sizes))}
+    y = {f"t{i}": np.zeros((n, 1), np.float32) for i in range(len(sizes))}
+    return Split({"features": np.arange(n, dtype=np.float32)[:, None], "task_id": tid}, y, w)
+
+
+def test_joint_plan_gives_every_task_a_sub_batch_and_covers_each_epoch():
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], batch_size=10, mode="joint", seed=0, total_steps=10)
+    rows, mask = plan.step(0)
+    assert len(rows) == 30 and plan.global_batch_size == 30
+    np.testing.assert_array_equal(split.features["task_id"][rows], np.repeat([0, 1, 2], 10))
+    np.testing.assert_array_equal(mask, [1, 1, 1])
+    # task 1 (50 examples) sees each of its examples once in 5 steps
+    seen = np.concatenate([plan.step(s)[0][10:20] for s in range(5)])
+    np.testing.assert_array_equal(np.sort(seen), np.arange(30, 80))
+
+
+def test_interleaved_plan_draws_one_task_per_step_and_is_step_addressable():
+    split = _hetero_split()
+    sampler = SAMPLERS.get("uniform")()
+    a = BatchPlan(split, ["t0", "t1", "t2"], 8, "interleaved", sampler, seed=5, total_steps=40)
+    b = BatchPlan(split, ["t0", "t1", "t2"], 8, "interleaved", sampler, seed=5, total_steps=40)
+    for s in range(40):
+        rows, mask = a.step(s)
+        t = int(np.argmax(mask))
+        assert mask.sum() == 1
+        assert np.all(split.features["task_id"][rows] == t)
+    for s in (39, 3, 17):  # random access gives the same batch as sequential access
+        np.testing.assert_array_equal(a.step(s)[0], b.step(s)[0])
+
+
+def test_dataset_slices_the_global_batch_over_replicas_in_order():
+    class Ctx:
+        def __init__(self, pipelines, pid, replicas):
+            self.num_input_pipelines, self.input_pipeline_id, self.num_replicas_in_sync = pipelines, pid, replicas
+
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 4, "joint", seed=2, total_steps=6)
+    single = [b[0]["features"].numpy()[:, 0] for b in train_dataset(split, plan, ["features"], 0)]
+    two_local = [b[0]["features"].numpy()[:, 0] for b in train_dataset(split, plan, ["features"], 0, Ctx(1, 0, 2))]
+    workers = [
+        [b[0]["features"].numpy()[:, 0] for b in train_dataset(split, plan, ["features"], 0, Ctx(2, w, 2))]
+        for w in (0, 1)
+    ]
+    for s in range(6):
+        np.testing.assert_array_equal(np.concatenate(two_local[2 * s : 2 * s + 2]), single[s])
+        np.testing.assert_array_equal(np.concatenate([workers[0][s], workers[1][s]]), single[s])
+    resumed = [b[0]["features"].numpy()[:, 0] for b in train_dataset(split, plan, ["features"], 4)]
+    np.testing.assert_array_equal(resumed[0], single[4])
+    with pytest.raises(ConfigError, match="does not split over 5 replicas"):
+        train_dataset(split, plan, ["features"], 0, Ctx(1, 0, 5))
+
+
+def test_interleaved_weights_only_the_chosen_task():
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 5, "interleaved", SAMPLERS.get("round_robin")(), seed=0, total_steps=3)
+    for s, (f, y, w) in enumerate(train_dataset(split, plan, ["features"], 0)):
+        for i in range(3):
+            assert float(w[f"t{i}"].numpy().sum()) == (5.0 if i == s % 3 else 0.0)
