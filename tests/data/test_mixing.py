@@ -110,6 +110,6 @@ def test_dataset_slices_the_global_batch_over_replicas_in_order():
 def test_interleaved_weights_only_the_chosen_task():
     split = _hetero_split()
     plan = BatchPlan(split, ["t0", "t1", "t2"], 5, "interleaved", SAMPLERS.get("round_robin")(), seed=0, total_steps=3)
-    for s, (f, y, w) in enumerate(train_dataset(split, plan, ["features"], 0)):
+    for s, (_, _, w) in enumerate(train_dataset(split, plan, ["features"], 0)):
         for i in range(3):
             assert float(w[f"t{i}"].numpy().sum()) == (5.0 if i == s % 3 else 0.0)
