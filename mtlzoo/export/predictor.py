@@ -37,7 +37,7 @@ def _first_line(e):
 def read_request(path):
     """Reads ``--input``: a JSON request body or a JSON-lines file of instances."""
     if not os.path.isfile(path):
-        raise ConfigError("--input", f"{path} does not exist")
+        raise ConfigError(None, f"--input: {path} does not exist")
     with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
@@ -56,7 +56,7 @@ def read_request(path):
         try:
             instances.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise ConfigError("--input", f"{path} line {i} is not valid JSON ({e.msg})") from e
+            raise ConfigError(None, f"--input: {path} line {i} is not valid JSON ({e.msg})") from e
     return {"instances": instances}
 
 
@@ -89,23 +89,25 @@ class Predictor:
         requested = body.get("signature_name")
         if task is not None and task not in self.task_names:
             raise ConfigError(
-                "--task", f"unknown task {task!r}; the model has {', '.join(self.task_names) or 'no named tasks'}"
+                None, f"--task: unknown task {task!r}; the model has {', '.join(self.task_names) or 'no named tasks'}"
             )
         if requested is not None:
             if requested not in self.signatures:
                 raise ConfigError(
-                    "signature_name",
-                    f"unknown signature or task {requested!r} in the request; "
+                    None,
+                    f"signature_name: unknown signature or task {requested!r} in the request; "
                     f"the model has {', '.join(self.signatures)}",
                 )
             if task is not None and task not in self.signatures[requested]["tasks"]:
-                raise ConfigError("--task", f"the request asks for signature {requested!r}, which has no task {task!r}")
+                raise ConfigError(
+                    None, f"--task: the request asks for signature {requested!r}, which has no task {task!r}"
+                )
             return requested
         text = self._is_text(body)
         if text and TEXT_INPUT not in self.signatures:
             raise ConfigError(
-                "--input",
-                "the request holds raw text but the model has no raw-string signature "
+                None,
+                "--input: the request holds raw text but the model has no raw-string signature "
                 "(export it with a tokenizer, or send token ids)",
             )
         if task is None:
@@ -118,13 +120,13 @@ class Predictor:
         specs = self.signatures[signature]["inputs"]
         names = list(specs)
         if not isinstance(body, dict) or not ({"instances", "inputs"} & set(body)):
-            raise ConfigError("--input", 'the request must be {"instances": [...]} or {"inputs": ...}')
+            raise ConfigError(None, '--input: the request must be {"instances": [...]} or {"inputs": ...}')
         if "instances" in body:
             inst = body["instances"]
             if not isinstance(inst, list):
-                raise ConfigError("instances", "must be a list")
+                raise ConfigError(None, "instances: must be a list")
             if not inst:
-                raise ConfigError("instances", "empty batch: the request has no instances")
+                raise ConfigError(None, "empty batch: the request has no instances")
             if all(isinstance(x, dict) for x in inst):
                 for i, x in enumerate(inst):
                     self._check_keys(set(x), names, signature, f"instances[{i}]")
@@ -133,7 +135,7 @@ class Predictor:
                 cols = {names[0]: inst}
             else:
                 raise ConfigError(
-                    "instances", f"signature {signature!r} takes named inputs {', '.join(names)}; send objects"
+                    None, f"instances: signature {signature!r} takes named inputs {', '.join(names)}; send objects"
                 )
         else:
             inputs = body["inputs"]
@@ -143,13 +145,13 @@ class Predictor:
             elif len(names) == 1:
                 cols = {names[0]: inputs}
             else:
-                raise ConfigError("inputs", f"signature {signature!r} takes named inputs {', '.join(names)}")
+                raise ConfigError(None, f"inputs: signature {signature!r} takes named inputs {', '.join(names)}")
         arrays = {n: self._array(n, cols[n], *specs[n]) for n in names}
         sizes = {len(a) for a in arrays.values()}
         if len(sizes) > 1:
-            raise ConfigError("inputs", f"inputs have different batch sizes {sorted(sizes)}")
+            raise ConfigError(None, f"inputs have different batch sizes {sorted(sizes)}")
         if sizes == {0}:
-            raise ConfigError("inputs", "empty batch: the request has no examples")
+            raise ConfigError(None, "empty batch: the request has no examples")
         return arrays
 
     @staticmethod
@@ -157,37 +159,40 @@ class Predictor:
         unknown = sorted(keys - set(names))
         if unknown:
             raise ConfigError(
-                where, f"{unknown[0]!r} is not an input of signature {signature!r}; it takes {', '.join(names)}"
+                None, f"{where}: {unknown[0]!r} is not an input of signature {signature!r}; it takes {', '.join(names)}"
             )
         missing = [n for n in names if n not in keys]
         if missing:
-            raise ConfigError(where, f"missing input {missing[0]!r} of signature {signature!r}")
+            raise ConfigError(None, f"{where}: missing input {missing[0]!r} of signature {signature!r}")
 
     @staticmethod
     def _array(name, values, dtype, shape):
         want = [("batch" if i == 0 else "?") if d is None else d for i, d in enumerate(shape)]
         if dtype.name == "string":
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise ConfigError(f"input {name}", "must be a list of strings, one per example")
+                raise ConfigError(None, f"input {name}: must be a list of strings, one per example")
             return np.array(values, dtype=object)
         try:
             arr = np.asarray(values)
         except ValueError as e:
-            raise ConfigError(f"input {name}", f"examples have different shapes ({_first_line(e)})") from e
+            raise ConfigError(None, f"input {name}: examples have different shapes ({_first_line(e)})") from e
         if arr.dtype == object:
-            raise ConfigError(f"input {name}", "examples have different shapes or mixed types")
-        if arr.dtype.kind not in "biuf" or arr.dtype.kind == "b":
-            raise ConfigError(f"input {name}", f"must hold numbers ({dtype.name}), got {arr.dtype.kind!r} values")
+            raise ConfigError(None, f"input {name}: examples have different shapes or mixed types")
+        if arr.dtype.kind not in "iuf":
+            got = {"U": "strings", "S": "strings", "b": "true/false"}.get(arr.dtype.kind, str(arr.dtype))
+            raise ConfigError(None, f"input {name}: must hold numbers ({dtype.name}), got {got}")
         if dtype.is_integer and arr.dtype.kind == "f":
-            raise ConfigError(f"input {name}", f"must hold integers ({dtype.name}), got floats")
+            raise ConfigError(None, f"input {name}: must hold integers ({dtype.name}), got floats")
         if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape, strict=False)):
             if arr.ndim == 0 or len(arr) == 0:
-                raise ConfigError(f"input {name}", "empty batch: the request has no examples")
-            raise ConfigError(f"input {name}", f"expected shape [{', '.join(map(str, want))}], got {list(arr.shape)}")
+                raise ConfigError(None, "empty batch: the request has no examples")
+            raise ConfigError(
+                None, f"input {name}: expected shape [{', '.join(map(str, want))}], got {list(arr.shape)}"
+            )
         if dtype.is_integer:
             info = np.iinfo(dtype.as_numpy_dtype)
             if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                raise ConfigError(f"input {name}", f"values out of the {dtype.name} range")
+                raise ConfigError(None, f"input {name}: values out of the {dtype.name} range")
         return arr.astype(dtype.as_numpy_dtype)
 
     # -- running -------------------------------------------------------------------------
@@ -198,7 +203,7 @@ class Predictor:
         except ConfigError:
             raise
         except Exception as e:  # e.g. InvalidArgumentError: a token id beyond the vocabulary
-            raise ConfigError("--input", f"the model rejected the request: {_first_line(e)}") from e
+            raise ConfigError(None, f"--input: the model rejected the request: {_first_line(e)}") from e
 
     def group(self, signature, outputs):
         """Per-example rows ``[{task: {output: value}}]`` from a signature's flat outputs."""
@@ -222,7 +227,7 @@ class Predictor:
     def predict(self, body, task=None):
         """Predictions for a request body (dict); see the module doc."""
         if not isinstance(body, dict):
-            raise ConfigError("--input", 'the request must be {"instances": [...]} or {"inputs": ...}')
+            raise ConfigError(None, '--input: the request must be {"instances": [...]} or {"inputs": ...}')
         signature = self.choose_signature(body, task)
         arrays = self.columns(body, signature)
         return {"signature_name": signature, "predictions": self.group(signature, self.run(signature, arrays))}
@@ -249,7 +254,7 @@ def _load_savedmodel(path):
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:
-        raise ConfigError("--model", f"{path} could not be loaded as a SavedModel ({_first_line(e)})") from e
+        raise ConfigError(None, f"--model: {path} could not be loaded as a SavedModel ({_first_line(e)})") from e
     meta_path = os.path.join(path, "assets.extra", "mtlzoo_export.json")
     meta = {}
     if os.path.isfile(meta_path):
@@ -311,11 +316,12 @@ def load_predictor(path):
     if path.endswith(".keras"):
         return _load_keras(path)
     if not os.path.exists(path):
-        raise ConfigError("--model", f"{path} does not exist")
+        raise ConfigError(None, f"--model: {path} does not exist")
     sm = _savedmodel_dir(path) if os.path.isdir(path) else None
     if sm is None:
         raise ConfigError(
-            "--model", f"{path} is neither a SavedModel directory, a model directory with versions, nor a .keras file"
+            None,
+            f"--model: {path} is neither a SavedModel directory, a model directory with versions, nor a .keras file",
         )
     predictor, loaded = _load_savedmodel(sm)
     predictor._loaded = loaded  # keep the restored objects alive

@@ -173,11 +173,23 @@ class ServingModule:
     def task_names(self):
         return [t.name for t in self.tasks]
 
+    def layout(self):
+        """``{signature: (task names, prefixed outputs, raw-string input)}`` in a stable order."""
+        out = {"serving_default": (self.task_names, True, False)}
+        out.update({t: ([t], False, False) for t in self.task_names})
+        if self.tokenizer is not None:
+            out[TEXT_INPUT] = (self.task_names, True, True)
+            out.update({f"{t}_{TEXT_INPUT}": ([t], False, True) for t in self.task_names})
+        return out
+
     def signature_names(self):
         names = ["serving_default", *self.task_names]
         if self.tokenizer is not None:
             names += [TEXT_INPUT, *[f"{t}_{TEXT_INPUT}" for t in self.task_names]]
         return names
+
+    def is_text(self, signature):
+        return self.layout()[signature][2]
 
     def _check_names(self):
         names = self.signature_names()
@@ -189,6 +201,7 @@ class ServingModule:
         """Flat dict of serving outputs for ``task_names`` from the model inputs (no task_id)."""
         import tensorflow as tf
 
+        inputs = {k: tf.convert_to_tensor(v) for k, v in inputs.items()}
         padding = padding_of(inputs)
         by_task = {}
         if self.has_task_id:
@@ -224,35 +237,22 @@ class ServingModule:
 
     def signatures(self):
         """``{signature name: (python fn, [tf.TensorSpec])}`` in a stable order."""
-        sigs = {"serving_default": self._make(self.task_names, True, False)}
-        for t in self.task_names:
-            sigs[t] = self._make([t], False, False)
-        if self.tokenizer is not None:
-            sigs[TEXT_INPUT] = self._make(self.task_names, True, True)
-            for t in self.task_names:
-                sigs[f"{t}_{TEXT_INPUT}"] = self._make([t], False, True)
-        return sigs
+        return {name: self._make(*spec) for name, spec in self.layout().items()}
 
     def describe(self):
         """JSON-able description: tasks, signatures with their inputs and outputs."""
+        by_name = {t.name: t for t in self.tasks}
         sigs = {}
-        for name in self.signature_names():
-            text = name == TEXT_INPUT or name.endswith("_" + TEXT_INPUT) and name not in self.task_names
-            tasks = (
-                self.tasks
-                if name in ("serving_default", TEXT_INPUT)
-                else [t for t in self.tasks if name in (t.name, f"{t.name}_{TEXT_INPUT}")]
-            )
-            prefixed = name in ("serving_default", TEXT_INPUT)
+        for name, (task_names, prefixed, text) in self.layout().items():
             inputs = (
                 {TEXT_INPUT: {"dtype": "string", "shape": [None]}}
                 if text
                 else {k: {"dtype": v.dtype.name, "shape": list(v.shape)} for k, v in self.input_specs.items()}
             )
             sigs[name] = {
-                "tasks": [t.name for t in tasks],
+                "tasks": list(task_names),
                 "inputs": inputs,
-                "outputs": [o for t in tasks for o in output_names(t, prefixed)],
+                "outputs": [o for t in task_names for o in output_names(by_name[t], prefixed)],
             }
         return {
             "tasks": {t.name: {"kind": t.kind, "num_classes": t.num_classes} for t in self.tasks},

@@ -49,10 +49,7 @@ def example_inputs(module, batch=3, time=8, seed=0):
     out = {}
     texts = np.array(module.tokenizer.sample_texts(batch, rng), dtype=object) if module.tokenizer else None
     for sig in module.signature_names():
-        text = module.tokenizer is not None and (
-            sig == "text" or (sig.endswith("_text") and sig not in module.task_names)
-        )
-        out[sig] = {"text": texts} if text else dict(arrays)
+        out[sig] = {"text": texts} if module.is_text(sig) else dict(arrays)
     return out
 
 

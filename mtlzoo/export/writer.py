@@ -43,16 +43,18 @@ def latest_version_dir(base):
 
 def _check_target(export_dir, model_name, version, overwrite):
     if not isinstance(model_name, str) or not _NAME_RE.match(model_name):
-        raise ConfigError("--model_name", f"{model_name!r} is not a valid model name (letters, digits, '_', '.', '-')")
+        raise ConfigError(
+            None, f"--model_name: {model_name!r} is not a valid model name (letters, digits, '_', '.', '-')"
+        )
     base = os.path.join(export_dir, model_name)
     if version is None:
         version = (versions(base) or [0])[-1] + 1
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ConfigError("--version", f"must be a positive integer, got {version!r}")
+        raise ConfigError(None, f"--version: must be a positive integer, got {version!r}")
     target = os.path.join(base, str(version))
     if os.path.exists(target) and not overwrite:
         raise ConfigError(
-            "--version", f"{target} already exists; pass --overwrite to replace it or choose another --version"
+            None, f"--version: {target} already exists; pass --overwrite to replace it or choose another --version"
         )
     return base, version, target
 
@@ -146,7 +148,7 @@ def export_workdir(
     from mtlzoo.zoo import load_workdir
 
     if not os.path.isdir(workdir):
-        raise ConfigError("--workdir", f"{workdir} does not exist")
+        raise ConfigError(None, f"--workdir: {workdir} does not exist")
     model_name = model_name or re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(os.path.normpath(workdir)))
     _check_target(export_dir, model_name, version, overwrite)  # fail before loading anything
     model, config, source = load_workdir(workdir, checkpoint)

@@ -1,0 +1,138 @@
+"""Shared pieces of the export, zoo and tool tests: small models, independent references
+(numpy post-processing, pure-Python tokenizers) and one trained quickstart workdir per session."""
+
+import os
+import string
+import unicodedata
+
+import numpy as np
+
+from tests.helpers import REPO, VOCAB, model_config
+
+FOUR_KINDS = {
+    "score": {"kind": "regression", "num_classes": 2},
+    "sentiment": {"kind": "binary"},
+    "tags": {"kind": "multilabel", "num_classes": 3},
+    "topic": {"kind": "multiclass", "num_classes": 4},
+}
+TEXT_TASKS = {"sentiment": {"kind": "binary"}, "topic": {"kind": "multiclass", "num_classes": 4}}
+TAGGER_TASKS = {"pos": {"kind": "tagging", "num_classes": 5}, "sentiment": {"kind": "binary"}}
+
+WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "good", "bad", "film", "was", "very", "not"]
+
+
+def build(encoder, tasks):
+    import mtlzoo
+
+    return mtlzoo.build_model(model_config(encoder, tasks))
+
+
+def write_vocab(path, words=WORDS, specials=("<pad>", "<unk>")):
+    vocab = [*specials, *words]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(vocab) + "\n")
+    return vocab
+
+
+def vocab_reference(texts, vocab, oov="<unk>", lowercase=True, max_len=None, fixed=None):
+    """Pure-Python word lookup: ``[vocab.index(w) or oov for w in text.lower().split()]``, padded with 0."""
+    ids = {w: i for i, w in enumerate(vocab)}
+    rows = []
+    for t in texts:
+        words = (t.lower() if lowercase else t).split()
+        rows.append([ids.get(w, ids[oov]) for w in words][: fixed or max_len])
+    width = fixed or max(1, max(len(r) for r in rows))
+    out = np.zeros((len(rows), width), np.int32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def _basic_split(text):
+    text = unicodedata.normalize("NFD", text.lower())
+    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    words = []
+    for w in text.split():
+        cur = ""
+        for c in w:
+            if c in string.punctuation:
+                if cur:
+                    words.append(cur)
+                words.append(c)
+                cur = ""
+            else:
+                cur += c
+        if cur:
+            words.append(cur)
+    return words
+
+
+def wordpiece_reference(texts, vocab, max_len):
+    """Pure-Python BERT tokenisation: basic split, greedy longest-match-first WordPiece, [CLS] x [SEP]."""
+    ids = {w: i for i, w in enumerate(vocab)}
+    rows = []
+    for t in texts:
+        pieces = []
+        for w in _basic_split(t):
+            start, sub = 0, []
+            while start < len(w):
+                end = len(w)
+                while end > start:
+                    cand = ("##" if start else "") + w[start:end]
+                    if cand in ids:
+                        break
+                    end -= 1
+                if end == start:
+                    sub = ["[UNK]"]
+                    break
+                sub.append(("##" if start else "") + w[start:end])
+                start = end
+            pieces += sub
+        rows.append([ids["[CLS]"], *[ids[p] for p in pieces][: max_len - 2], ids["[SEP]"]])
+    width = max(len(r) for r in rows)
+    tok = np.full((len(rows), width), ids["[PAD]"], np.int32)
+    mask = np.zeros((len(rows), width), np.int32)
+    for i, r in enumerate(rows):
+        tok[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return {"token_ids": tok, "segment_ids": np.zeros_like(tok), "padding_mask": mask}
+
+
+def expected_outputs(kind, y, padding=None):
+    """The documented serving outputs of one task, computed with numpy from the model's output."""
+    y = np.asarray(y, np.float32)
+    if kind == "regression":
+        return {"values": y}
+    if kind == "binary":
+        return {"probabilities": y, "class_ids": (y[:, 0] >= 0.5).astype(np.int64)}
+    if kind == "multilabel":
+        return {"probabilities": y, "class_ids": (y >= 0.5).astype(np.int64)}
+    ids = np.argmax(y, axis=-1).astype(np.int64)
+    if kind == "tagging" and padding is not None:
+        ids = np.where(padding, -1, ids)
+    return {"probabilities": y, "class_ids": ids}
+
+
+def random_inputs(encoder, batch=5, seed=0):
+    from tests.helpers import random_features
+
+    return random_features(encoder, batch=batch, seed=seed)
+
+
+def trained_quickstart(tmp_path_factory, epochs=1):
+    """A quickstart workdir trained once per test session (in-process, ``epochs`` epochs).
+
+    Tests must treat it as read-only (copy it to change it)."""
+    base = tmp_path_factory.getbasetemp() / "mtlzoo_quickstart_shared"
+    if not (base / "model.keras").exists():
+        from mtlzoo.config import load_config_file
+        from mtlzoo.training import train
+
+        cfg = load_config_file(os.path.join(REPO, "configs", "quickstart.py"))
+        cfg.train.epochs = epochs
+        cfg.train.verbose = 0
+        train(cfg, str(base))
+    return str(base)
+
+
+__all__ = ["VOCAB"]
