@@ -193,15 +193,15 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
     from mtlzoo.zoo import load_workdir
 
     if not os.path.isdir(workdir):
-        raise ConfigError("--workdir", f"{workdir} does not exist")
+        raise ConfigError(None, f"--workdir: {workdir} does not exist")
     model, config, source = load_workdir(workdir, checkpoint)
     tasks = tasks_from_config(config.tasks)
     data = load_data(config, tasks)
     if split not in data.splits:
-        raise ConfigError("--split", f"split {split!r} is not in the data; it has {', '.join(data.splits)}")
+        raise ConfigError(None, f"--split: split {split!r} is not in the data; it has {', '.join(data.splits)}")
     s = data.splits[split]
     if len(s) == 0:
-        raise ConfigError("--split", f"split {split!r} is empty")
+        raise ConfigError(None, f"--split: split {split!r} is empty")
     names = list(model.input) if isinstance(model.input, dict) else []
     missing = [n for n in names if n not in s.features]
     if missing:

@@ -51,13 +51,13 @@ def path(name, root=None):
     """The directory of entry ``name``; ConfigError listing the entries if there is none."""
     root = root_dir(root)
     if not isinstance(name, str) or "/" in name or name.startswith("."):
-        raise ConfigError("--pretrained", f"{name!r} is not a zoo entry name")
+        raise ConfigError(None, f"--pretrained: {name!r} is not a zoo entry name")
     entry = os.path.join(root, name)
     if not os.path.isfile(os.path.join(entry, "model.keras")):
         names = list(root)
         raise ConfigError(
-            "--pretrained",
-            f"no zoo entry {name!r} in {root}; entries: {', '.join(names) if names else 'none'}",
+            None,
+            f"--pretrained: no zoo entry {name!r} in {root}; entries: {', '.join(names) if names else 'none'}",
         )
     return entry
 
@@ -116,8 +116,8 @@ def _checkpoint_path(workdir, checkpoint):
     if not os.path.isfile(candidate):
         found = sorted(os.path.basename(p) for p in glob.glob(os.path.join(workdir, "checkpoints", "*.weights.h5")))
         raise ConfigError(
-            "--checkpoint",
-            f"{candidate} does not exist; {workdir}/checkpoints has {', '.join(found) if found else 'no checkpoints'}",
+            None,
+            f"--checkpoint: {candidate} does not exist; {workdir}/checkpoints has {', '.join(found) if found else 'no checkpoints'}",
         )
     return candidate
 
@@ -140,21 +140,23 @@ def load_workdir(workdir, checkpoint=None):
     from mtlzoo.models import load_model
 
     if not os.path.isdir(workdir):
-        raise ConfigError("--workdir", f"{workdir} does not exist")
+        raise ConfigError(None, f"--workdir: {workdir} does not exist")
     config = read_config(workdir)
     if checkpoint is None:
         source = os.path.join(workdir, "model.keras")
         if not os.path.isfile(source):
             found = sorted(glob.glob(os.path.join(workdir, "checkpoints", "epoch_*.weights.h5")))
             if not found:
-                raise ConfigError("--workdir", f"{workdir} has no model.keras and no checkpoints/: did training run?")
+                raise ConfigError(
+                    None, f"--workdir: {workdir} has no model.keras and no checkpoints/: did training run?"
+                )
             source = found[-1]
     else:
         source = _checkpoint_path(workdir, checkpoint)
     if source.endswith(".keras"):
         return load_model(source), config, source
     if not source.endswith(".weights.h5"):
-        raise ConfigError("--checkpoint", f"{source} is neither a .keras nor a .weights.h5 file")
+        raise ConfigError(None, f"--checkpoint: {source} is neither a .keras nor a .weights.h5 file")
     from mtlzoo.models import build_model
 
     model = build_model(config)
@@ -162,7 +164,7 @@ def load_workdir(workdir, checkpoint=None):
         model.load_weights(source)
     except Exception as e:
         raise ConfigError(
-            "--checkpoint", f"{source} could not be loaded into the workdir's model ({type(e).__name__}: {e})"
+            None, f"--checkpoint: {source} could not be loaded into the workdir's model ({type(e).__name__}: {e})"
         ) from e
     return model, config, source
 
@@ -199,15 +201,17 @@ def resolve_pretrained(pretrained, root=None):
     """
     if pretrained.endswith(".keras"):
         if not os.path.isfile(pretrained):
-            raise ConfigError("--pretrained", f"{pretrained} does not exist")
+            raise ConfigError(None, f"--pretrained: {pretrained} does not exist")
         return pretrained, os.path.dirname(os.path.abspath(pretrained))
     if os.path.isdir(pretrained):
         model_path = os.path.join(pretrained, "model.keras")
         if not os.path.isfile(model_path):
-            raise ConfigError("--pretrained", f"{pretrained} has no model.keras: is it a finished training workdir?")
+            raise ConfigError(
+                None, f"--pretrained: {pretrained} has no model.keras: is it a finished training workdir?"
+            )
         return model_path, pretrained
     if os.sep in pretrained:
-        raise ConfigError("--pretrained", f"{pretrained} does not exist")
+        raise ConfigError(None, f"--pretrained: {pretrained} does not exist")
     entry = path(pretrained, root)
     return os.path.join(entry, "model.keras"), entry
 
@@ -336,7 +340,7 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     align = ALIGNMENTS.get(options["alignment"], "finetune.alignment")
     model_path, config_dir = resolve_pretrained(pretrained, root)
     if not os.path.isfile(os.path.join(config_dir, "config.json")):
-        raise ConfigError("--pretrained", f"{config_dir} has no config.json; fine-tuning needs the model's config")
+        raise ConfigError(None, f"--pretrained: {config_dir} has no config.json; fine-tuning needs the model's config")
     old_cfg = read_config(config_dir).to_dict()
     merged = {**old_cfg, **{k: v for k, v in cfg.items() if v is not None}}
     old_tasks = tasks_from_config(old_cfg["tasks"])
