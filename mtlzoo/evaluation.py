@@ -70,6 +70,14 @@ def task_metrics(spec, y_true, y_prob, weights=None, token_mask=None):
     Returns:
         ``{metric: float}`` plus ``examples`` (labelled examples; tokens for tagging).
     """
+    import warnings
+
+    with warnings.catch_warnings():  # e.g. sklearn on a split where one class is absent: handled as NaN / 0
+        warnings.simplefilter("ignore", UserWarning)
+        return _task_metrics(spec, y_true, y_prob, weights, token_mask)
+
+
+def _task_metrics(spec, y_true, y_prob, weights, token_mask):
     from scipy import stats
     from sklearn import metrics as skm
 

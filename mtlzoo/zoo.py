@@ -20,6 +20,7 @@ Example:
     >>> zoo.export("conll2000_tagger_pos_chunk", "/tmp/serving")
 """
 
+import contextlib
 import fnmatch
 import glob
 import json
@@ -288,20 +289,38 @@ def plan_finetune(pretrained_model, model, tasks, options, old_tasks=None):
     }
 
 
-def _make_init_callback(pretrained_model, plan, restore):
-    import keras
+def apply_plan(model, pretrained_model, plan):
+    """Copies the transferred layers' pretrained weights into ``model`` and freezes ``plan["frozen"]``."""
+    for name in plan["transferred"]:
+        model.get_layer(name).set_weights(pretrained_model.get_layer(name).get_weights())
+    for name in plan["frozen"]:
+        model.get_layer(name).trainable = False
+    return model
 
-    class FineTuneInit(keras.callbacks.Callback):
-        """Copies the pretrained weights (unless resuming) and freezes layers at the start of fit."""
 
-        def on_train_begin(self, logs=None):
-            if restore:
-                for name in plan["transferred"]:
-                    self.model.get_layer(name).set_weights(pretrained_model.get_layer(name).get_weights())
-            for name in plan["frozen"]:
-                self.model.get_layer(name).trainable = False
+@contextlib.contextmanager
+def _initialised_models(pretrained_model, plan):
+    """While active, ``mtlzoo.models.build_model`` returns models initialised by :func:`apply_plan`.
 
-    return FineTuneInit()
+    The trainer builds its model with ``mtlzoo.models.build_model`` (looked up when
+    ``train`` runs, inside the strategy scope) and collects the trainable variables
+    right after, so this is where pretrained weights and freezing must enter. On a
+    resumed run the trainer's checkpoint restore then overwrites the copied weights,
+    as it should. To be replaced by a ``model_fn`` argument of
+    :func:`mtlzoo.training.train` when the trainer offers one.
+    """
+    import mtlzoo.models as models
+
+    original = models.build_model
+
+    def build_model(config):
+        return apply_plan(original(config), pretrained_model, plan)
+
+    models.build_model = build_model
+    try:
+        yield
+    finally:
+        models.build_model = original
 
 
 def finetune(pretrained, config, workdir, root=None, strategy="default"):
@@ -320,11 +339,11 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
         workdir: run directory, as for :func:`mtlzoo.training.train`, plus
             ``finetune.json`` (the plan: transferred, new and frozen layers).
 
-    The model is built from the config by :func:`mtlzoo.models.build_model`; at the
-    start of training every pretrained layer of the same name receives its weights
-    and the layers ``freeze`` selects are frozen (a callback of the trainer, so
-    checkpoints, logs and resume are the trainer's; a resumed run keeps its restored
-    weights). See ``ALIGNMENTS`` for the alignment extension point.
+    The trainer (:func:`mtlzoo.training.train`) builds the model from the config;
+    before training, every layer that the pretrained model has under the same name
+    receives its weights and the layers ``freeze`` selects are frozen, so checkpoints,
+    logs and resume are the trainer's (a resumed run restores its own weights). See
+    ``ALIGNMENTS`` for the alignment extension point.
 
     Example:
         >>> finetune("/tmp/mtlzoo_quickstart", {"finetune": {"freeze": "encoder"},
@@ -355,15 +374,13 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     del probe
 
     os.makedirs(workdir, exist_ok=True)
-    backup = os.path.join(workdir, "backup")
-    resuming = os.path.isdir(backup) and bool(os.listdir(backup))
-    record = {"pretrained": os.path.abspath(model_path), **options, **plan, "resumed": resuming}
+    record = {"pretrained": os.path.abspath(model_path), **options, **plan}
     tmp = os.path.join(workdir, "finetune.json.tmp")
     with open(tmp, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
     os.replace(tmp, os.path.join(workdir, "finetune.json"))
-    callback = _make_init_callback(pretrained_model, plan, restore=not resuming)
-    return train(resolved, workdir, strategy=strategy, callbacks=[callback])
+    with _initialised_models(pretrained_model, plan):
+        return train(resolved, workdir, strategy=strategy)
 
 
 __all__ = [
