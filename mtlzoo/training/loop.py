@@ -61,7 +61,8 @@ class TrainLoop:
         self.shared = shared
         self.own = [v for t in self.names for v in own[t]] + list(weighting.trainable_variables)
         self.plain_sum = type(aggregator).__name__ == "Sum" and not weighting.needs_grad_norms
-        self.last_shared = [v for v in shared if len(v.shape) >= 2][-1:] if weighting.needs_grad_norms else []
+        # GradNorm's W: the last shared kernel (index into self.shared)
+        self.last_shared_index = max(i for i, v in enumerate(shared) if len(v.shape) >= 2)
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
@@ -111,8 +112,7 @@ class TrainLoop:
             jac = [tf.zeros([self.k, *v.shape]) if j is None else j for j, v in zip(jac, self.shared, strict=True)]
             G = ctx.all_reduce(tf.distribute.ReduceOp.SUM, _flatten(jac, self.k))
             if self.weighting.needs_grad_norms:
-                W = self.last_shared[0]
-                jw = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reshape(jac[self.shared.index(W)], [self.k, -1]))
+                jw = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reshape(jac[self.last_shared_index], [self.k, -1]))
                 w_now = tf.stop_gradient(self.weighting.weights(step))
                 grad_norms = tf.norm(jw, axis=1) / tf.maximum(w_now, 1e-12)  # ||d L_i / d W||
             g = self.aggregator(G, step) / float(self.strategy.num_replicas_in_sync)
