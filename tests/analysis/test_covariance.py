@@ -1,0 +1,181 @@
+"""Covariance similarity (Eq. 5) against a direct numpy evaluation, and model task embeddings."""
+
+import numpy as np
+import pytest
+
+from mtlzoo.analysis import (
+    covariance_similarity,
+    covariance_similarity_matrix,
+    embedding_similarity_matrix,
+    normalized_covariance_similarity,
+    task_embeddings,
+)
+
+
+def _eq5_reference(x1, x2, energy):
+    """Eq. 5 straight from the definition: eigendecompose X_i^T X_i, truncate, take norms."""
+
+    def factor(x):
+        d, u = np.linalg.eigh(x.T @ x)
+        order = np.argsort(d)[::-1]
+        d, u = np.clip(d[order], 0, None), u[:, order]
+        r = int(np.argmax(np.cumsum(d) / d.sum() >= energy - 1e-12)) + 1
+        return u[:, :r] @ np.diag(np.sqrt(d[:r])), d[:r]
+
+    f1, d1 = factor(x1)
+    f2, d2 = factor(x2)
+    num = np.linalg.norm(f1.T @ f2, "fro")
+    eq5 = num / (np.linalg.norm(f1, "fro") * np.linalg.norm(f2, "fro"))
+    normalized = num / np.sqrt(np.linalg.norm(d1) * np.linalg.norm(d2))
+    return eq5, normalized
+
+
+def _correlated(rng, n, d, scales):
+    return rng.normal(size=(n, d)) @ np.diag(scales) @ np.linalg.qr(rng.normal(size=(d, d)))[0]
+
+
+@pytest.mark.parametrize("energy", [0.5, 0.9, 0.99, 1.0])
+def test_score_equals_direct_numpy_evaluation(energy):
+    rng = np.random.default_rng(0)
+    d = 12
+    x1 = _correlated(rng, 50, d, np.geomspace(5, 0.1, d))
+    x2 = _correlated(rng, 80, d, np.geomspace(3, 0.3, d))
+    eq5, normalized = _eq5_reference(x1, x2, energy)
+    assert covariance_similarity(x1, x2, energy) == pytest.approx(eq5, rel=1e-9)
+    assert normalized_covariance_similarity(x1, x2, energy) == pytest.approx(normalized, rel=1e-9)
+    assert covariance_similarity(x2, x1, energy) == pytest.approx(eq5, rel=1e-9)
+
+
+def test_large_d_with_few_examples_matches_reference():
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.normal(size=(30, 600)), rng.normal(size=(25, 600)) + rng.normal(size=600)
+    eq5, normalized = _eq5_reference(x1, x2, 0.99)
+    assert covariance_similarity(x1, x2) == pytest.approx(eq5, rel=1e-7)
+    assert normalized_covariance_similarity(x1, x2) == pytest.approx(normalized, rel=1e-7)
+
+
+def test_invariant_to_a_rotation_applied_to_both_inputs():
+    rng = np.random.default_rng(2)
+    d = 10
+    x1 = _correlated(rng, 40, d, np.geomspace(4, 0.2, d))
+    x2 = _correlated(rng, 60, d, np.linspace(1, 2, d))
+    q = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    for fn in (covariance_similarity, normalized_covariance_similarity):
+        assert fn(x1 @ q, x2 @ q) == pytest.approx(fn(x1, x2), rel=1e-9)
+    # ... but not to a rotation of only one of them
+    assert covariance_similarity(x1 @ q, x2) != pytest.approx(covariance_similarity(x1, x2), rel=1e-3)
+
+
+def test_scores_lie_in_unit_interval_and_hit_the_ends():
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        d = int(rng.integers(2, 15))
+        rank = int(rng.integers(1, d + 1))
+        x1 = rng.normal(size=(int(rng.integers(1, 40)), rank)) @ rng.normal(size=(rank, d)) * rng.exponential()
+        x2 = rng.normal(size=(int(rng.integers(1, 40)), d)) * rng.exponential(size=d)
+        for fn in (covariance_similarity, normalized_covariance_similarity):
+            assert 0.0 <= fn(x1, x2, float(rng.uniform(0.3, 1.0))) <= 1.0
+    # orthogonal supports -> 0; identical rank-one data -> 1 for Eq. 5 itself
+    a = np.zeros((20, 6))
+    b = np.zeros((20, 6))
+    a[:, :3], b[:, 3:] = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    assert covariance_similarity(a, b) == pytest.approx(0.0, abs=1e-12)
+    line = rng.normal(size=(15, 1)) @ rng.normal(size=(1, 5))
+    assert covariance_similarity(line, 2 * line) == pytest.approx(1.0)
+
+
+def test_identical_inputs_give_frobenius_over_trace_and_normalized_one():
+    x = np.random.default_rng(4).normal(size=(100, 8)) * np.arange(1, 9)
+    eig = np.sort(np.linalg.eigvalsh(x.T @ x))[::-1]
+    r = int(np.argmax(np.cumsum(eig) / eig.sum() >= 0.99)) + 1
+    d_r = eig[:r]
+    assert covariance_similarity(x, x) == pytest.approx(np.linalg.norm(d_r) / d_r.sum(), rel=1e-9)
+    assert normalized_covariance_similarity(x, x) == pytest.approx(1.0)
+    assert normalized_covariance_similarity(x, -3 * x) == pytest.approx(1.0)
+
+
+def test_matrix_is_the_pairwise_scores():
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=(30 + 5 * i, 6)) * rng.exponential(size=6) for i in range(4)]
+    for normalized, fn in ((False, covariance_similarity), (True, normalized_covariance_similarity)):
+        m = covariance_similarity_matrix(xs, normalized=normalized)
+        assert m.shape == (4, 4)
+        np.testing.assert_allclose(m, m.T)
+        for i in range(4):
+            for j in range(4):
+                assert m[i, j] == pytest.approx(fn(xs[i], xs[j]), rel=1e-12)
+    named = covariance_similarity_matrix({"a": xs[0], "b": xs[1]})
+    assert named[0, 1] == pytest.approx(covariance_similarity(xs[0], xs[1]))
+
+
+@pytest.mark.parametrize(
+    "call,words",
+    [
+        (
+            lambda: covariance_similarity(np.ones((5, 3)), np.ones((5, 4))),
+            "x2 has 4 features but the first input has 3",
+        ),
+        (lambda: covariance_similarity(np.ones((0, 3)), np.ones((5, 3))), "x1 is empty"),
+        (lambda: covariance_similarity(np.zeros((4, 3)), np.ones((5, 3))), "x1 is all zeros"),
+        (lambda: covariance_similarity(np.ones((4, 3)), np.ones((5, 3)), energy=0), "energy must be in (0, 1]"),
+        (lambda: covariance_similarity(np.ones(3), np.ones((5, 3))), "2-D [n, d]"),
+        (lambda: covariance_similarity_matrix([np.ones((4, 3))]), "at least 2 tasks (k >= 2), got k=1"),
+        (lambda: covariance_similarity_matrix([np.ones((4, 3)), np.ones((4, 2))]), "xs[1] has 2 features"),
+        (lambda: covariance_similarity_matrix([np.ones((4, 3)), np.ones((0, 3))]), "xs[1] is empty"),
+    ],
+)
+def test_bad_input_names_the_problem(call, words):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert words in str(e.value)
+
+
+def _text_cnn_model():
+    import mtlzoo
+    from tests.helpers import model_config
+
+    return mtlzoo.build_model(model_config("text_cnn"))
+
+
+def test_task_embeddings_of_a_text_cnn_exclude_padding():
+    import keras
+
+    from tests.helpers import random_features
+
+    model = _text_cnn_model()
+    tokens = random_features("text_cnn", batch=12, time=9, seed=6)["tokens"]
+    task_ids = np.arange(12) % 3
+    xs = task_embeddings(model, {"tokens": tokens}, task_ids, "embedding")
+
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    assert len(xs) == 3
+    for i in range(3):
+        own = tokens[task_ids == i]
+        expected = table[own[own != 0]]  # one row per real token, row-major order
+        np.testing.assert_allclose(xs[i], expected, rtol=1e-6)
+    scores = embedding_similarity_matrix(model, {"tokens": tokens}, task_ids, "embedding")
+    np.testing.assert_allclose(
+        scores,
+        covariance_similarity_matrix(
+            [table[t[t != 0]] for t in (tokens[task_ids == 0], tokens[task_ids == 1], tokens[task_ids == 2])]
+        ),
+        rtol=1e-9,
+    )
+
+
+def test_task_embeddings_of_flat_inputs_and_errors():
+    import mtlzoo
+    from tests.helpers import model_config, random_features
+
+    model = mtlzoo.build_model(model_config("mlp"))
+    feats = random_features("mlp", batch=8, seed=7)["features"]
+    task_ids = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    xs = task_embeddings(model, {"features": feats}, task_ids, "features")
+    np.testing.assert_allclose(xs[0], feats[task_ids == 0], rtol=1e-6)
+    np.testing.assert_allclose(xs[1], feats[task_ids == 1], rtol=1e-6)
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        task_embeddings(model, {"features": feats}, task_ids, "nope")
+    with pytest.raises(ValueError, match="task 2 has no"):
+        task_embeddings(model, {"features": feats}, task_ids, "features", num_tasks=3)
+    with pytest.raises(ValueError, match="8 examples but task_ids has 3"):
+        task_embeddings(model, {"features": feats}, task_ids[:3], "features")

@@ -1,0 +1,106 @@
+"""SVD task reweighting (Algorithm 2) against a direct numpy evaluation."""
+
+import numpy as np
+import pytest
+
+from mtlzoo.analysis import svd_task_weights, task_vectors
+
+
+def _algorithm2(thetas, rank):
+    """Algorithm 2 from its definition: SVD of [theta_1..theta_k], alpha_i = ||U_r^T theta_i||, mean 1."""
+    u = np.linalg.svd(np.concatenate([t.reshape(t.shape[0], -1) for t in thetas], axis=1))[0][:, :rank]
+    alpha = np.array([np.linalg.norm(u.T @ t.reshape(t.shape[0], -1)) for t in thetas])
+    return alpha / alpha.mean()
+
+
+def _data(seed=0, n=60, d=7, k=4):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    base = rng.normal(size=d)
+    ys = [x @ (base + 0.3 * rng.normal(size=d)) + 0.1 * rng.normal(size=n) for _ in range(k - 1)]
+    ys.append(rng.normal(size=n))  # an unrelated task
+    return x, ys
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3, 4])
+def test_weights_equal_direct_numpy_algorithm2(rank):
+    x, ys = _data()
+    alpha = svd_task_weights(x, ys, rank)
+    np.testing.assert_allclose(alpha, _algorithm2([x.T @ y for y in ys], rank), rtol=1e-10)
+    assert alpha.mean() == pytest.approx(1.0)
+
+
+def test_rank_k_weights_are_proportional_to_theta_norms_and_outlier_is_downweighted():
+    x, ys = _data(seed=1)
+    norms = np.array([np.linalg.norm(x.T @ y) for y in ys])
+    np.testing.assert_allclose(svd_task_weights(x, ys, rank=4), norms / norms.mean(), rtol=1e-10)
+    alpha = svd_task_weights(x, ys, rank=1)
+    assert np.argmin(alpha) == 3
+
+
+def test_per_task_inputs():
+    rng = np.random.default_rng(2)
+    xs = [rng.normal(size=(n, 5)) for n in (20, 35, 50)]
+    ys = [x @ rng.normal(size=5) for x in xs]
+    np.testing.assert_allclose(
+        svd_task_weights(xs, ys, 2), _algorithm2([x.T @ y for x, y in zip(xs, ys, strict=True)], 2), rtol=1e-10
+    )
+
+
+def test_multiclass_labels_are_one_hot_and_use_frobenius_norms():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 6))
+    cls = rng.integers(0, 3, size=80)
+    reg = x @ rng.normal(size=6)
+    multi = rng.integers(0, 2, size=(80, 2)).astype(float)  # multilabel, used as given
+    alpha = svd_task_weights(x, [cls, reg, multi], rank=2, num_classes=[3, None, None])
+    onehot = np.zeros((80, 3))
+    onehot[np.arange(80), cls] = 1
+    thetas = [x.T @ onehot, x.T @ reg[:, None], x.T @ multi]
+    np.testing.assert_allclose(alpha, _algorithm2(thetas, 2), rtol=1e-10)
+    assert task_vectors(x, [cls, reg], num_classes=[3, None])[0].shape == (6, 3)
+
+
+def test_missing_labels_are_excluded_and_weights_scale_rows():
+    x, ys = _data(seed=4)
+    rng = np.random.default_rng(5)
+    keep = [rng.random(len(x)) < 0.6 for _ in ys]
+    holes = [np.where(k, y, np.nan) for k, y in zip(keep, ys, strict=True)]  # NaN placeholders at weight 0
+    alpha = svd_task_weights(x, holes, 2, weights=[k.astype(float) for k in keep])
+    np.testing.assert_allclose(
+        alpha, _algorithm2([x[k].T @ y[k] for k, y in zip(keep, ys, strict=True)], 2), rtol=1e-10
+    )
+    w = [rng.uniform(0.5, 2.0, size=len(x)) for _ in ys]
+    alpha = svd_task_weights(x, ys, 2, weights=w)
+    np.testing.assert_allclose(alpha, _algorithm2([x.T @ (wi * y) for wi, y in zip(w, ys, strict=True)], 2), rtol=1e-10)
+
+
+def test_mapping_in_mapping_out():
+    x, ys = _data(seed=6, k=3)
+    out = svd_task_weights(x, {"a": ys[0], "b": ys[1], "c": ys[2]}, 1)
+    assert list(out) == ["a", "b", "c"]
+    np.testing.assert_allclose(list(out.values()), svd_task_weights(x, ys, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        ({"labels": [np.ones(10)], "rank": 1}, "at least 2 tasks (k >= 2), got k=1"),
+        ({"rank": 5}, "rank must be between 1 and the number of tasks k=4, got 5"),
+        ({"rank": 0}, "rank must be between 1 and the number of tasks k=4, got 0"),
+        ({"x": [np.ones((10, 3)), np.ones((10, 4)), np.ones((10, 3)), np.ones((10, 3))]}, "x[1] has 4 features"),
+        ({"labels": [np.ones(10), np.ones(9), np.ones(10), np.ones(10)]}, "labels[1] has 9 rows"),
+        ({"x": [np.ones((10, 3)), np.ones((0, 3)), np.ones((10, 3)), np.ones((10, 3))]}, "x[1] is empty"),
+        ({"weights": [np.ones(10), np.zeros(10), np.ones(10), np.ones(10)]}, "task 1 has no labelled examples"),
+        ({"num_classes": [2, None, None, None]}, "integer class ids in [0, 2)"),
+    ],
+)
+def test_bad_input_names_the_problem(kwargs, words):
+    rng = np.random.default_rng(7)
+    args = {"x": rng.normal(size=(10, 3)), "labels": [rng.normal(size=10) for _ in range(4)], "rank": 2}
+    args.update(kwargs)
+    if isinstance(args["x"], list):
+        args["labels"] = [np.ones(len(xi)) for xi in args["x"]]
+    with pytest.raises(ValueError) as e:
+        svd_task_weights(**args)
+    assert words in str(e.value)

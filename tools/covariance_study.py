@@ -1,0 +1,66 @@
+"""The Fig. 3 study of Wu, Zhang & Ré (ICLR 2020): covariance misalignment and alignment.
+
+    python tools/covariance_study.py --workdir=/tmp/fig3 [--seeds=0,1,2,3,4,5,6,7,8,9] \
+        [--source_sizes=10,20,40,80,160,320,640,1280] [--target_size=40] [--penalty=10]
+
+Writes fig3_table.md, fig3_covariance.png and fig3_results.json into the workdir and
+prints the table. See mtlzoo/analysis/fig3_study.py.
+"""
+
+from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from absl import flags
+
+from mtlzoo.analysis import fig3_study
+from mtlzoo.errors import ConfigError
+
+_D = fig3_study.DEFAULTS
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory for the table, plot and JSON.")
+_SEEDS = flags.DEFINE_string("seeds", ",".join(map(str, _D["seeds"])), "Comma-separated integer seeds.")
+_SIZES = flags.DEFINE_string(
+    "source_sizes", ",".join(map(str, _D["source_sizes"])), "Comma-separated source sample sizes."
+)
+_TARGET = flags.DEFINE_integer("target_size", _D["target_size"], "Target (task 1) sample size.")
+_DIM = flags.DEFINE_integer("d", _D["d"], "Feature dimension.")
+_RANK = flags.DEFINE_integer("rank", _D["rank"], "Width r of the shared module B.")
+_PENALTY = flags.DEFINE_float("penalty", _D["penalty"], "Alignment penalty lambda on ||R_i - I||^2.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def _int_list(flag, minimum):
+    try:
+        values = [int(v) for v in flag.value.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{flag.name}", f"must be comma-separated integers, got {flag.value!r}") from None
+    if not values:
+        raise ConfigError(f"--{flag.name}", "is empty")
+    if min(values) < minimum:
+        raise ConfigError(f"--{flag.name}", f"every entry must be >= {minimum}, got {values}")
+    return values
+
+
+def main(argv):
+    del argv
+    seeds = _int_list(_SEEDS, 0)
+    sizes = _int_list(_SIZES, 1)
+    for flag, minimum in ((_TARGET, 1), (_DIM, 2), (_RANK, 1)):
+        if flag.value < minimum:
+            raise ConfigError(f"--{flag.name}", f"must be >= {minimum}, got {flag.value}")
+    if _RANK.value > _DIM.value:
+        raise ConfigError("--rank", f"must be <= d={_DIM.value}, got {_RANK.value}")
+    if _PENALTY.value <= 0:
+        raise ConfigError("--penalty", f"must be > 0, got {_PENALTY.value}")
+    result = fig3_study.run_fig3_study(
+        seeds=seeds,
+        d=_DIM.value,
+        target_size=_TARGET.value,
+        source_sizes=sizes,
+        rank=_RANK.value,
+        penalty=_PENALTY.value,
+    )
+    paths = fig3_study.write_fig3_outputs(result, _WORKDIR.value)
+    print(fig3_study.format_table(result))
+    print(f"wrote {paths['table']}, {paths['plot']}, {paths['json']}")
+
+
+if __name__ == "__main__":
+    run(main)
