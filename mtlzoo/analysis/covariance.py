@@ -160,6 +160,23 @@ def _padding_from_features(features, time):
     return None
 
 
+def _layer_output_in(model, layer):
+    """The symbolic output of ``layer`` in ``model``'s own graph.
+
+    A layer reused from another model (keras-hub's BERT sub-layers, rebuilt by the ``bert``
+    encoder) has several call nodes; ``layer.output`` would be the first, foreign one.
+    """
+    nodes = getattr(layer, "_inbound_nodes", [])
+    if len(nodes) > 1:
+        own = {id(n) for depth in getattr(model, "_nodes_by_depth", {}).values() for n in depth}
+        mine = [n for n in nodes if id(n) in own]
+        if len(mine) == 1:
+            outs = mine[0].outputs
+            return outs[0] if len(outs) == 1 else outs
+        raise ValueError(f"layer {layer.name!r} is called {len(mine) or len(nodes)} times; its output is ambiguous")
+    return layer.output
+
+
 def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch_size=256):
     """Per-task embeddings of a trained Keras model at layer ``layer_name``.
 
@@ -203,7 +220,7 @@ def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch
     except ValueError as e:
         names = ", ".join(layer.name for layer in model.layers)
         raise ValueError(f"model has no layer {layer_name!r}; its layers are: {names}") from e
-    out = layer.output
+    out = _layer_output_in(model, layer)
     mask = _keras_mask(out)
     outputs = {"x": out} if mask is None else {"x": out, "mask": mask}
     structure = model.input

@@ -179,3 +179,25 @@ def test_task_embeddings_of_flat_inputs_and_errors():
         task_embeddings(model, {"features": feats}, task_ids, "features", num_tasks=3)
     with pytest.raises(ValueError, match="8 examples but task_ids has 3"):
         task_embeddings(model, {"features": feats}, task_ids[:3], "features")
+
+
+def test_task_embeddings_of_bert_use_the_padding_mask():
+    import keras
+
+    import mtlzoo
+    from tests.helpers import model_config, random_features
+
+    model = mtlzoo.build_model(model_config("bert"))
+    feats = random_features("bert", batch=6, time=7, seed=8)
+    task_ids = np.array([0, 1, 0, 1, 1, 0])
+    xs = task_embeddings(model, feats, task_ids, "embeddings_dropout")
+
+    # reference: BERT's embedding block applied eagerly, sub-layer by sub-layer (dropout is off)
+    tok = model.get_layer("token_embedding")(feats["token_ids"])
+    summed = model.get_layer("embeddings_add")(
+        (tok, model.get_layer("position_embedding")(tok), model.get_layer("segment_embedding")(feats["segment_ids"]))
+    )
+    full = keras.ops.convert_to_numpy(model.get_layer("embeddings_layer_norm")(summed))
+    real = feats["padding_mask"] != 0
+    for i in range(2):
+        np.testing.assert_allclose(xs[i], full[task_ids == i][real[task_ids == i]], rtol=1e-4, atol=1e-5)
