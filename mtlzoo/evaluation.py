@@ -202,14 +202,17 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
 
     if not os.path.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
-    model, config, source = load_workdir(workdir, checkpoint)
+    from mtlzoo.config import read_config
+
+    config = read_config(workdir)
     tasks = tasks_from_config(config.tasks)
-    data = load_data(config, tasks)
+    data = load_data(config, tasks)  # a bad split fails before the model loads
     if split not in data.splits:
         raise ConfigError(None, f"--split: split {split!r} is not in the data; it has {', '.join(data.splits)}")
     s = data.splits[split]
     if len(s) == 0:
         raise ConfigError(None, f"--split: split {split!r} is empty")
+    model, config, source = load_workdir(workdir, checkpoint)
     names = list(model.input) if isinstance(model.input, dict) else []
     missing = [n for n in names if n not in s.features]
     if missing:

@@ -138,7 +138,6 @@ def load_workdir(workdir, checkpoint=None):
         ConfigError: missing workdir / config / model, or a file that does not load.
     """
     from mtlzoo.config import read_config
-    from mtlzoo.models import load_model
 
     if not os.path.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
@@ -155,6 +154,8 @@ def load_workdir(workdir, checkpoint=None):
     else:
         source = _checkpoint_path(workdir, checkpoint)
     if source.endswith(".keras"):
+        from mtlzoo.models import load_model  # Keras is imported only once the paths are known to be good
+
         return load_model(source), config, source
     if not source.endswith(".weights.h5"):
         raise ConfigError(None, f"--checkpoint: {source} is neither a .keras nor a .weights.h5 file")

@@ -27,6 +27,7 @@ import numpy as np
 
 from mtlzoo.errors import ConfigError
 from mtlzoo.export.signatures import TEXT_INPUT, split_output_name
+from mtlzoo.export.writer import METADATA_FILE
 
 
 def _first_line(e):
@@ -64,7 +65,7 @@ class Predictor:
     """Runs the serving signatures of an export (or of a ``.keras`` model) on JSON requests.
 
     Attributes:
-        signatures: ``{name: {"inputs": {input: (tf.DType, shape)}, "tasks": [...], "prefixed": bool}}``.
+        signatures: ``{name: {"inputs": {input: (dtype name, shape)}, "tasks": [...], "prefixed": bool}}``.
         task_names: the model's tasks.
     """
 
@@ -167,11 +168,13 @@ class Predictor:
 
     @staticmethod
     def _array(name, values, dtype, shape):
+        """One input column as an array of ``dtype`` (a name: float32, int32, string, ...)."""
         want = [("batch" if i == 0 else "?") if d is None else d for i, d in enumerate(shape)]
-        if dtype.name == "string":
+        if dtype == "string":
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise ConfigError(None, f"input {name}: must be a list of strings, one per example")
             return np.array(values, dtype=object)
+        target = np.dtype(dtype)
         try:
             arr = np.asarray(values)
         except ValueError as e:
@@ -180,20 +183,21 @@ class Predictor:
             raise ConfigError(None, f"input {name}: examples have different shapes or mixed types")
         if arr.dtype.kind not in "iuf":
             got = {"U": "strings", "S": "strings", "b": "true/false"}.get(arr.dtype.kind, str(arr.dtype))
-            raise ConfigError(None, f"input {name}: must hold numbers ({dtype.name}), got {got}")
-        if dtype.is_integer and arr.dtype.kind == "f":
-            raise ConfigError(None, f"input {name}: must hold integers ({dtype.name}), got floats")
+            raise ConfigError(None, f"input {name}: must hold numbers ({dtype}), got {got}")
+        integer = np.issubdtype(target, np.integer)
+        if integer and arr.dtype.kind == "f":
+            raise ConfigError(None, f"input {name}: must hold integers ({dtype}), got floats")
         if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape, strict=False)):
             if arr.ndim == 0 or len(arr) == 0:
                 raise ConfigError(None, "empty batch: the request has no examples")
             raise ConfigError(
                 None, f"input {name}: expected shape [{', '.join(map(str, want))}], got {list(arr.shape)}"
             )
-        if dtype.is_integer:
-            info = np.iinfo(dtype.as_numpy_dtype)
+        if integer:
+            info = np.iinfo(target)
             if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                raise ConfigError(None, f"input {name}: values out of the {dtype.name} range")
-        return arr.astype(dtype.as_numpy_dtype)
+                raise ConfigError(None, f"input {name}: values out of the {dtype} range")
+        return arr.astype(target)
 
     # -- running -------------------------------------------------------------------------
     def run(self, signature, arrays):
@@ -245,37 +249,60 @@ def _savedmodel_dir(path):
 
 
 def _load_savedmodel(path):
-    import tensorflow as tf
-
-    try:
-        import tensorflow_text  # noqa: F401  (registers the ops of raw-string signatures)
-    except ImportError:
-        pass
-    try:
-        loaded = tf.saved_model.load(path)
-    except Exception as e:
-        raise ConfigError(None, f"--model: {path} could not be loaded as a SavedModel ({_first_line(e)})") from e
-    meta_path = os.path.join(path, "assets.extra", "mtlzoo_export.json")
+    """A Predictor for an export. With mtlzoo's metadata (``assets.extra/mtlzoo_export.json``)
+    requests are checked before TensorFlow loads the model; otherwise it loads first."""
+    meta_path = os.path.join(path, "assets.extra", METADATA_FILE)
     meta = {}
     if os.path.isfile(meta_path):
         with open(meta_path) as f:
             meta = json.load(f)
-    meta_sigs = meta.get("signatures", {})
-    signatures = {}
-    for name, fn in loaded.signatures.items():
-        specs = fn.structured_input_signature[1]
-        tasks = meta_sigs.get(name, {}).get("tasks", [])
-        signatures[name] = {
-            "inputs": {k: (v.dtype, tuple(v.shape)) for k, v in sorted(specs.items())},
-            "tasks": tasks,
-            "prefixed": len(tasks) != 1 or name in ("serving_default", TEXT_INPUT),
+    state = {}
+
+    def loaded():
+        if "model" not in state:
+            import tensorflow as tf
+
+            try:
+                import tensorflow_text  # noqa: F401  (registers the ops of raw-string signatures)
+            except ImportError:
+                pass
+            try:
+                state["model"] = tf.saved_model.load(path)
+            except Exception as e:
+                raise ConfigError(
+                    None, f"--model: {path} could not be loaded as a SavedModel ({_first_line(e)})"
+                ) from e
+        return state["model"]
+
+    if meta.get("signatures"):
+        inputs = {
+            name: {k: (v["dtype"], tuple(v["shape"])) for k, v in sig["inputs"].items()}
+            for name, sig in meta["signatures"].items()
         }
+        tasks = {name: sig["tasks"] for name, sig in meta["signatures"].items()}
+    else:
+        sigs = loaded().signatures
+        inputs = {
+            name: {k: (v.dtype.name, tuple(v.shape)) for k, v in sorted(fn.structured_input_signature[1].items())}
+            for name, fn in sigs.items()
+        }
+        tasks = {name: [] for name in sigs}
+    signatures = {
+        name: {
+            "inputs": inputs[name],
+            "tasks": tasks[name],
+            "prefixed": len(tasks[name]) != 1 or name in ("serving_default", TEXT_INPUT),
+        }
+        for name in inputs
+    }
 
     def runner(signature, arrays):
-        fn = loaded.signatures[signature]
+        import tensorflow as tf
+
+        fn = loaded().signatures[signature]
         return fn(**{k: tf.constant(v) for k, v in arrays.items()})
 
-    return Predictor(signatures, sorted(meta.get("tasks", {})), runner, path), loaded
+    return Predictor(signatures, sorted(meta.get("tasks", {})), runner, path)
 
 
 def _load_keras(path):
@@ -296,7 +323,7 @@ def _load_keras(path):
     desc = module.describe()["signatures"]
     signatures = {
         name: {
-            "inputs": {s.name: (s.dtype, tuple(s.shape)) for s in specs},
+            "inputs": {s.name: (s.dtype.name, tuple(s.shape)) for s in specs},
             "tasks": desc[name]["tasks"],
             "prefixed": name == "serving_default",
         }
@@ -323,6 +350,4 @@ def load_predictor(path):
             None,
             f"--model: {path} is neither a SavedModel directory, a model directory with versions, nor a .keras file",
         )
-    predictor, loaded = _load_savedmodel(sm)
-    predictor._loaded = loaded  # keep the restored objects alive
-    return predictor
+    return _load_savedmodel(sm)

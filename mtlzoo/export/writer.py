@@ -6,6 +6,7 @@ Layout (what TF Serving's file-system poller expects)::
         saved_model.pb  variables/  assets/        (assets: e.g. a tokenizer's vocabulary)
         assets.extra/tf_serving_warmup_requests    one PredictionLog per signature
         assets.extra/mtlzoo_export.json            tasks, signatures, their inputs and outputs
+        assets.extra/example_request.json          a REST predict body to try (tools/predict.py, curl)
 
 The version is written to a hidden directory beside the target
 (``export_dir/<model_name>/.tmp-<version>-<random>``; TF Serving ignores names that
@@ -57,6 +58,25 @@ def _check_target(export_dir, model_name, version, overwrite):
             None, f"--version: {target} already exists; pass --overwrite to replace it or choose another --version"
         )
     return base, version, target
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value if isinstance(value, str) else value.tolist()
+
+
+def _write_example_requests(extra, examples, module):
+    """``example_request.json`` (and ``example_text_request.json``): TF Serving REST bodies to try."""
+    bodies = {"example_request.json": "serving_default"}
+    if module.tokenizer is not None:
+        bodies["example_text_request.json"] = "text"
+    for fname, sig in bodies.items():
+        inputs = examples[sig]
+        n = len(next(iter(inputs.values())))
+        instances = [{k: _jsonable(v[i]) for k, v in inputs.items()} for i in range(n)]
+        with open(os.path.join(extra, fname), "w") as f:
+            json.dump({"signature_name": sig, "instances": instances}, f)
 
 
 def export_model(
@@ -111,7 +131,9 @@ def export_model(
         archive.write_out(tmp, verbose=False)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        write_warmup(os.path.join(extra, WARMUP_FILE), model_name, example_inputs(module))
+        examples = example_inputs(module)
+        write_warmup(os.path.join(extra, WARMUP_FILE), model_name, examples)
+        _write_example_requests(extra, examples, module)
         meta = {
             "model_name": model_name,
             "version": version,

@@ -97,6 +97,20 @@ def test_raw_text_uses_the_text_signature(setup):
         setup["saved"].predict({"instances": ["the cat"]})
 
 
+def test_example_requests_written_beside_the_export_run(setup):
+    from mtlzoo.export import read_request
+
+    for name, fname, sig in (
+        ("text", "example_text_request.json", "text"),
+        ("text", "example_request.json", "serving_default"),
+        ("saved", "example_request.json", "serving_default"),
+    ):
+        p = setup[name]
+        body = read_request(os.path.join(p.source, "assets.extra", fname))
+        got = p.predict(body)
+        assert got["signature_name"] == sig and len(got["predictions"]) == len(body["instances"]) == 3
+
+
 @pytest.mark.parametrize("which", ["saved", "keras"])
 @pytest.mark.parametrize(
     "body,task,words",
