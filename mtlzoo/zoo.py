@@ -351,9 +351,7 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
         ...          "train": {"epochs": 2}}, "/tmp/mtlzoo_ft")
     """
     from mtlzoo.config import read_config, resolve_config
-    from mtlzoo.models import build_model, load_model
     from mtlzoo.tasks import tasks_from_config
-    from mtlzoo.training import train
 
     cfg = _to_dict(config)
     options = check_fields(cfg.pop("finetune", None), FINETUNE_SCHEMA, "finetune")
@@ -369,6 +367,8 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     resolved = resolve_config(merged)  # validates every field before any heavy work
     tasks = tasks_from_config(resolved.tasks)
 
+    from mtlzoo.models import build_model, load_model  # heavy imports only after the cheap checks
+
     pretrained_model = load_model(model_path)
     probe = build_model(resolved)
     plan = plan_finetune(pretrained_model, probe, tasks, options, old_tasks)
@@ -380,6 +380,8 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     with open(tmp, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
     os.replace(tmp, os.path.join(workdir, "finetune.json"))
+    from mtlzoo.training import train
+
     with _initialised_models(pretrained_model, plan):
         return train(resolved, workdir, strategy=strategy)
 

@@ -39,11 +39,12 @@ def main(argv):
     import json
     import os
 
-    from mtlzoo.training import format_metrics_table
     from mtlzoo.zoo import finetune
 
     config = config_value(_CONFIG) if _CONFIG.value is not None else {}
     result = finetune(_PRETRAINED.value, config, _WORKDIR.value, root=_ZOO_DIR.value, strategy=_STRATEGY.value)
+    from mtlzoo.training import format_metrics_table
+
     with open(os.path.join(result.workdir, "finetune.json")) as f:
         plan = json.load(f)
     print(
