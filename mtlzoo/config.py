@@ -149,6 +149,7 @@ TRAIN_SCHEMA = {
     "steps_per_loop": Field(20, int, positive),
     "weighting": Field({"name": "ew"}, "dict"),
     "aggregator": Field({"name": "sum"}, "dict"),
+    "per_task_grads": Field("params", str, choices=("params", "representation")),
     "mixed_precision": Field("none", str, choices=("none", "mixed_float16", "mixed_bfloat16")),
     "jit_compile": Field(False, bool),
     "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2

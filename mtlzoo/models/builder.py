@@ -54,12 +54,23 @@ def split_variables(model, task_names):
 def shared_bottom(tasks, model_cfg, encoder):
     """Hard parameter sharing: one encoder, one tower + output per task."""
     inputs = encoder.inputs()
-    rep = encoder.encode(encoder.embed(inputs), inputs)
+    rep = mark_representations(encoder.encode(encoder.embed(inputs), inputs), tasks)
     outputs = {
         spec.name: task_head(spec, rep["sequence" if spec.is_sequence else "pooled"], model_cfg["tower"])
         for spec in tasks
     }
     return inputs, outputs
+
+
+REPRESENTATION_LAYERS = {"pooled": "shared_pooled", "sequence": "shared_sequence"}
+
+
+def mark_representations(rep, tasks):
+    """Passes the shared representations the tasks use through identity layers named
+    ``shared_pooled`` / ``shared_sequence``, so the training engine can take per-task
+    gradients with respect to them (``train.per_task_grads = "representation"``)."""
+    used = {"sequence" if t.is_sequence else "pooled" for t in tasks}
+    return {k: keras.layers.Identity(name=REPRESENTATION_LAYERS[k])(v) if k in used else v for k, v in rep.items()}
 
 
 def build_model(config):

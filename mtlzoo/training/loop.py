@@ -12,7 +12,12 @@ One step (per replica, inside ``strategy.run``)::
 
 With the ``sum`` aggregator the jacobian is skipped (one backward pass). Because G is
 all-reduced before the (nonlinear) aggregator, the update does not depend on the
-number of replicas. ``run(n)`` executes n steps inside one ``tf.function`` and returns
+number of replicas.
+
+``per_task_grads="representation"`` (LibMTL's rep_grad) takes the per-task gradients
+with respect to the shared representation z instead (G = [d weighted_i / d z]_i,
+k backward passes through the towers only), all-gathers them over replicas along the
+batch, aggregates, and backpropagates the aggregated d z through the encoder once. ``run(n)`` executes n steps inside one ``tf.function`` and returns
 the mean global per-task losses and whether every step was finite.
 """
 
@@ -30,8 +35,8 @@ def _flatten(tensors, k):
 def _unflatten(vec, like):
     out, start = [], 0
     for v in like:
-        n = int(tf.size(v)) if v.shape.num_elements() is None else v.shape.num_elements()
-        out.append(tf.reshape(vec[start : start + n], v.shape))
+        n = tf.size(v) if v.shape.num_elements() is None else v.shape.num_elements()
+        out.append(tf.reshape(vec[start : start + n], tf.shape(v)))
         start += n
     return out
 
@@ -48,9 +53,22 @@ class TrainLoop:
         strategy: the tf.distribute strategy.
         global_batch_size: examples per step over all replicas.
         jit_compile: compile the per-replica step with XLA.
+        per_task_grads: ``params`` (jacobian w.r.t. the shared parameters) or
+            ``representation`` (w.r.t. the shared representation; faster).
     """
 
-    def __init__(self, model, tasks, optimizer, weighting, aggregator, strategy, global_batch_size, jit_compile=False):
+    def __init__(
+        self,
+        model,
+        tasks,
+        optimizer,
+        weighting,
+        aggregator,
+        strategy,
+        global_batch_size,
+        jit_compile=False,
+        per_task_grads="params",
+    ):
         self.model, self.tasks, self.optimizer = model, list(tasks), optimizer
         self.weighting, self.aggregator, self.strategy = weighting, aggregator, strategy
         self.names = [t.name for t in self.tasks]
@@ -63,6 +81,18 @@ class TrainLoop:
         self.plain_sum = type(aggregator).__name__ == "Sum" and not weighting.needs_grad_norms
         # GradNorm's W: the last shared kernel (index into self.shared)
         self.last_shared_index = max(i for i, v in enumerate(shared) if len(v.shape) >= 2)
+        self.rep_grad = per_task_grads == "representation" and not self.plain_sum
+        if self.rep_grad:
+            from mtlzoo.models.builder import REPRESENTATION_LAYERS
+
+            names = [n for n in REPRESENTATION_LAYERS.values() if any(layer.name == n for layer in model.layers)]
+            if not names:
+                from mtlzoo.errors import ConfigError
+
+                raise ConfigError("train.per_task_grads", "this architecture has no shared representation layer")
+            reps = [model.get_layer(n).output for n in names]
+            self.encoder_part = keras.Model(model.input, reps)
+            self.heads_part = keras.Model(reps, model.output)
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
@@ -96,7 +126,17 @@ class TrainLoop:
         opt = self.optimizer
         scaled = hasattr(opt, "scale_loss") and isinstance(opt, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape(persistent=not self.plain_sum) as tape:
-            preds = self.model(features, training=True)
+            if self.rep_grad:
+                reps = tf.nest.flatten(self.encoder_part(features, training=True))
+                # the towers read a stop-gradient copy, so one backward pass later serves
+                # both the towers (from the loss) and the encoder (from the aggregated dz)
+                cut = [tf.stop_gradient(z) for z in reps]
+                for z, zc in zip(reps, cut, strict=True):
+                    keras.src.backend.set_keras_mask(zc, keras.src.backend.get_keras_mask(z))
+                    tape.watch(zc)
+                preds = self.heads_part(cut if len(cut) > 1 else cut[0], training=True)
+            else:
+                preds = self.model(features, training=True)
             losses = self.task_losses(labels, preds, weights)
             weighted, extra = self.weighting.combine(losses, step)
             total = tf.reduce_sum(weighted) + extra
@@ -107,6 +147,24 @@ class TrainLoop:
         grad_norms = None
         if self.plain_sum:
             grads = tape.gradient(total_s, self.shared + self.own)
+        elif self.rep_grad:
+            jac = tape.jacobian(weighted_s, cut, experimental_use_pfor=True)
+            local = _flatten(jac, self.k)  # [k, local batch * h]
+            G = ctx.all_gather(local, axis=1)  # the whole global batch, replica by replica
+            n = tf.shape(local)[1]
+            g = self.aggregator(G, step)
+            g_local = g[ctx.replica_id_in_sync_group * n : (ctx.replica_id_in_sync_group + 1) * n]
+            if self.weighting.needs_grad_norms:
+                # ||d L_i / d W|| for the last shared kernel W = ||(dz/dW)^T d L_i/dz|| per task
+                W = self.shared[self.last_shared_index]
+                rows = [tape.gradient(reps, W, output_gradients=_unflatten(local[i], reps)) for i in range(self.k)]
+                jw = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([tf.reshape(r, [-1]) for r in rows]))
+                grad_norms = tf.norm(jw, axis=1) / tf.maximum(tf.stop_gradient(self.weighting.weights(step)), 1e-12)
+            grads = tape.gradient(
+                [total_s, *reps],
+                self.shared + self.own,
+                output_gradients=[tf.ones_like(total_s), *_unflatten(g_local, reps)],
+            )
         else:
             jac = tape.jacobian(weighted_s, self.shared, experimental_use_pfor=True)
             jac = [tf.zeros([self.k, *v.shape]) if j is None else j for j, v in zip(jac, self.shared, strict=True)]

@@ -232,7 +232,9 @@ def train(config, workdir, strategy="default", callbacks=()):
     finally:
         keras.config.set_dtype_policy(previous_policy)
     aggregator = build_aggregator(dict(tc.aggregator), seed=config.seed)
-    loop = TrainLoop(model, tasks, optimizer, weighting, aggregator, strat, plan.global_batch_size, tc.jit_compile)
+    loop = TrainLoop(
+        model, tasks, optimizer, weighting, aggregator, strat, plan.global_batch_size, tc.jit_compile, tc.per_task_grads
+    )
     with strat.scope():
         optimizer.build(loop.shared + loop.own)
 

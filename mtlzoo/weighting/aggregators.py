@@ -9,9 +9,10 @@ under any tf.distribute strategy (G is all-reduced across replicas first).
 * ``pcgrad`` (Yu et al. 2020, Alg. 1): for each i, in a random order of the other
   tasks j, if g_i' . g_j < 0 then g_i' -= (g_i' . g_j / ||g_j||^2) g_j; returns sum_i g_i'.
 * ``mgda`` (Sener & Koltun 2018, Alg. 2): the min-norm point of the convex hull of
-  {g_i}: min_{w in simplex} ||sum_i w_i g_i||^2 on the Gram matrix (solved by
-  accelerated projected gradient rather than the paper's Frank-Wolfe, which converges
-  slowly when the optimum lies on a face); returns sum_i w_i g_i.
+  {g_i}: min_{w in simplex} ||sum_i w_i g_i||^2 on the Gram matrix, solved exactly by
+  enumerating the simplex's faces for k <= 10 (else accelerated projected gradient;
+  the paper's Frank-Wolfe converges slowly when the optimum lies on a face); returns
+  sum_i w_i g_i.
 * ``cagrad`` (Liu et al. 2021, Alg. 1): g_0 = mean_i g_i, w* = argmin_{w in simplex}
   g_w . g_0 + sqrt(phi) ||g_w|| with phi = c^2 ||g_0||^2 and g_w = sum_i w_i g_i;
   d = g_0 + sqrt(phi) g_w / ||g_w||, divided by (1 + c^2) as in the authors' code (``rescale``).
@@ -79,17 +80,15 @@ class PCGrad(Aggregator):
         else:
             orders = tf.tile(tf.range(k)[None], [k, 1])
         sq = tf.reduce_sum(G * G, axis=1)
-        out = []
-        for i in range(k):
-            gi = G[i]
-            for pos in range(k):
-                j = orders[i, pos]
-                gj = tf.gather(G, j)
-                dot = tf.reduce_sum(gi * gj)
-                coef = tf.where(tf.logical_and(tf.not_equal(j, i), dot < 0), dot / (tf.gather(sq, j) + _EPS), 0.0)
-                gi = gi - coef * gj
-            out.append(gi)
-        return tf.add_n(out)
+        rows = tf.range(k)
+        Gp = G
+        for pos in range(k):  # position pos of every task's order at once: k batched steps
+            j = orders[:, pos]
+            Gj = tf.gather(G, j)
+            dot = tf.reduce_sum(Gp * Gj, axis=1)
+            coef = tf.where(tf.logical_and(tf.not_equal(j, rows), dot < 0), dot / (tf.gather(sq, j) + _EPS), 0.0)
+            Gp = Gp - coef[:, None] * Gj
+        return tf.reduce_sum(Gp, axis=0)
 
 
 def project_to_simplex(v):
@@ -138,6 +137,77 @@ def minimize_on_simplex(f, grad, k, iters, dtype="float32"):
     return out[5]
 
 
+MAX_ENUMERATED_TASKS = 10
+
+
+def _supports(k, dtype):
+    """All non-empty subsets of k tasks as a [2^k - 1, k] 0/1 matrix."""
+    import tensorflow as tf
+
+    bits = np.array([[(s >> j) & 1 for j in range(k)] for s in range(1, 2**k)], np.float64)
+    return tf.constant(bits, dtype)
+
+
+def _face_solve(M, S, rhs):
+    """Solves M_SS u_S = rhs_S on each support S (rows of S), u_j = 0 off S: [n, k]."""
+    import tensorflow as tf
+
+    k = M.shape[0]
+    eye = tf.eye(k, dtype=M.dtype)
+    A = S[:, :, None] * S[:, None, :] * M[None] + (1.0 - S)[:, :, None] * eye[None]
+    ridge = 1e-7 * tf.reduce_mean(tf.linalg.diag_part(M)) * eye
+    return tf.linalg.solve(A + ridge[None], (rhs * S)[..., None])[..., 0]
+
+
+def min_norm_exact(M):
+    """argmin_{w in simplex} w^T M w by enumerating the faces of the simplex (k <= 10).
+
+    On the face S the constrained minimiser is w_S = M_SS^{-1} 1 / (1^T M_SS^{-1} 1);
+    the optimum is the feasible (w >= 0) candidate of least objective. Loop-free, so it
+    costs microseconds inside a compiled step.
+    """
+    import tensorflow as tf
+
+    k = M.shape[0]
+    S = _supports(k, M.dtype)
+    u = _face_solve(M, S, tf.ones([1, k], M.dtype))
+    w = u / tf.reduce_sum(u, axis=1, keepdims=True)
+    obj = tf.einsum("ni,ij,nj->n", w, M, w)
+    ok = tf.reduce_all(w >= -1e-6, axis=1) & tf.reduce_all(tf.math.is_finite(w), axis=1)
+    best = tf.argmin(tf.where(ok, obj, tf.cast(np.inf, M.dtype)))
+    return tf.maximum(tf.gather(w, best), 0.0) / tf.reduce_sum(tf.maximum(tf.gather(w, best), 0.0))
+
+
+def cagrad_exact(M, c):
+    """argmin_{w in simplex} w.Mb + c' sqrt(w^T M w), b = 1/k, c' = c sqrt(b^T M b), exactly.
+
+    On the face S the stationarity condition (Mb)_S + c' M_SS w_S / t = mu 1 (t = ||g_w||)
+    with sum w = 1 and w^T M w = t^2 gives w_S = (mu a - d) / sqrt(D), a = M_SS^{-1} 1,
+    d = M_SS^{-1} (Mb)_S, D = (1.d)^2 - (1.a)(d.(Mb)_S - c'^2); the optimum is the feasible
+    candidate (D > 0, w >= 0) of least objective.
+    """
+    import tensorflow as tf
+
+    k = M.shape[0]
+    b = tf.fill([k], tf.constant(1.0 / k, M.dtype))
+    Mb = tf.linalg.matvec(M, b)
+    coef = c * tf.sqrt(tf.reduce_sum(b * Mb))
+    S = _supports(k, M.dtype)
+    a = _face_solve(M, S, tf.ones([1, k], M.dtype))
+    d = _face_solve(M, S, Mb[None, :])
+    sa, sd = tf.reduce_sum(a, 1), tf.reduce_sum(d, 1)
+    disc = sd**2 - sa * (tf.reduce_sum(d * Mb[None] * S, 1) - coef**2)
+    root = tf.sqrt(tf.maximum(disc, 1e-30))
+    mu = (sd + root) / sa
+    w = (mu[:, None] * a - d) / root[:, None] * S
+    obj = tf.linalg.matvec(w, Mb) + coef * tf.sqrt(tf.maximum(tf.einsum("ni,ij,nj->n", w, M, w), 0.0))
+    ok = (disc > 0) & tf.reduce_all(w >= -1e-6, axis=1) & tf.reduce_all(tf.math.is_finite(w), axis=1)
+    ok = ok & (tf.abs(tf.reduce_sum(w, 1) - 1.0) < 1e-4)
+    best = tf.argmin(tf.where(ok, obj, tf.cast(np.inf, M.dtype)))
+    w = tf.maximum(tf.gather(w, best), 0.0)
+    return tf.where(tf.reduce_any(ok), w / tf.reduce_sum(w), b)
+
+
 @AGGREGATORS.register("mgda")
 class MGDA(Aggregator):
     schema = {"iterations": Field(300, int, positive)}
@@ -148,6 +218,8 @@ class MGDA(Aggregator):
 
         M = tf.matmul(G, G, transpose_b=True)
         M = M / (tf.reduce_mean(tf.linalg.diag_part(M)) + _EPS)
+        if G.shape[0] <= MAX_ENUMERATED_TASKS:
+            return tf.cast(min_norm_exact(tf.cast(M, tf.float64)), G.dtype)
         return minimize_on_simplex(
             lambda w: tf.reduce_sum(w * tf.linalg.matvec(M, w)),
             lambda w: 2.0 * tf.linalg.matvec(M, w),
@@ -184,6 +256,8 @@ class CAGrad(Aggregator):
         def norm_w(w):
             return tf.sqrt(tf.reduce_sum(w * tf.linalg.matvec(M, w)) + 1e-10)
 
+        if k <= MAX_ENUMERATED_TASKS and self.opts["c"] > 0:
+            return tf.cast(cagrad_exact(tf.cast(M, tf.float64), self.opts["c"]), G.dtype)
         return minimize_on_simplex(
             lambda w: tf.reduce_sum(w * Mb) + coef * norm_w(w),
             lambda w: Mb + coef * tf.linalg.matvec(M, w) / norm_w(w),
