@@ -57,7 +57,7 @@ def run(quick=False, ks=(2, 4, 8), per_task_grads="representation", units=(256, 
     steps, repeats = (10, 3) if quick else (30, 7)
     loops = {(k, a): _loop(k, a, per_task_grads, units) for k in ks for a in AGGREGATORS}
     samples = {key: [] for key in loops}
-    for key, (loop, it) in loops.items():  # warm up (trace) every configuration first
+    for loop, it in loops.values():  # warm up (trace) every configuration first
         loop.run(it, 2)
     for _ in range(repeats):
         for key, (loop, it) in loops.items():

@@ -132,6 +132,9 @@ TOWER_SCHEMA = {
 
 MODEL_SCHEMA = {
     "architecture": Field("shared_bottom", str),
+    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with everything
+    "alignment": Field("none", str, choices=("none", "joint")),
+    "alignment_penalty": Field(0.0, float, non_negative),
     "encoder": Field(REQUIRED, "dict"),
     "tower": Field({}, "dict"),
 }

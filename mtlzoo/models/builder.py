@@ -50,11 +50,28 @@ def split_variables(model, task_names):
     return shared, own
 
 
+def embed_and_align(tasks, model_cfg, encoder, inputs):
+    """E(x), followed by the per-task covariance alignment when ``model.alignment`` is on.
+
+    With alignment a ``task_id`` input (int32 [batch]) routes each example through its
+    task's R_i (Wu, Zhang & Ré 2020, Algorithm 1), between E and the shared module B.
+    """
+    x = encoder.embed(inputs)
+    if model_cfg["alignment"] == "none":
+        return x
+    from mtlzoo.layers import CovarianceAlignment
+
+    inputs["task_id"] = keras.Input((), dtype="int32", name="task_id")
+    return CovarianceAlignment(len(tasks), identity_penalty=model_cfg["alignment_penalty"], name="alignment")(
+        [x, inputs["task_id"]]
+    )
+
+
 @ARCHITECTURES.register("shared_bottom")
 def shared_bottom(tasks, model_cfg, encoder):
     """Hard parameter sharing: one encoder, one tower + output per task."""
     inputs = encoder.inputs()
-    rep = mark_representations(encoder.encode(encoder.embed(inputs), inputs), tasks)
+    rep = mark_representations(encoder.encode(embed_and_align(tasks, model_cfg, encoder, inputs), inputs), tasks)
     outputs = {
         spec.name: task_head(spec, rep["sequence" if spec.is_sequence else "pooled"], model_cfg["tower"])
         for spec in tasks
