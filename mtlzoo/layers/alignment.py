@@ -17,7 +17,8 @@ class CovarianceAlignment(keras.layers.Layer):
     """``[x, task_id]`` -> ``x R_{task_id}``: one ``d x d`` alignment matrix per task (Algorithm 1).
 
     Shapes:
-        x: ``[batch, d]`` or ``[batch, time, d]`` (float).
+        x: ``[batch, d]`` or ``[batch, time, d]`` (float); higher ranks (images
+            ``[batch, h, w, c]``) align the last axis at every position.
         task_id: int ``[batch]`` (or ``[batch, 1]``), values in ``[0, num_tasks)``;
             example b is multiplied by ``R[task_id[b]]`` (a row vector times R, i.e. the
             paper's ``X_i R_i``). Ids outside the range are not checked inside the graph
@@ -55,8 +56,8 @@ class CovarianceAlignment(keras.layers.Layer):
 
     def build(self, input_shape):
         x_shape = input_shape[0]
-        if len(x_shape) not in (2, 3):
-            raise ValueError(f"CovarianceAlignment: x must be [batch, d] or [batch, time, d], got shape {x_shape}")
+        if len(x_shape) < 2:
+            raise ValueError(f"CovarianceAlignment: x must be [batch, ..., d], got shape {x_shape}")
         d = x_shape[-1]
         if d is None:
             raise ValueError("CovarianceAlignment: the last dimension d of x must be known")
@@ -75,8 +76,11 @@ class CovarianceAlignment(keras.layers.Layer):
         r = ops.take(self.kernel, task_id, axis=0)  # [batch, d, d]
         if len(x.shape) == 2:
             y = ops.einsum("bd,bde->be", x, r)
-        else:
+        elif len(x.shape) == 3:
             y = ops.einsum("btd,bde->bte", x, r)
+        else:  # e.g. images [batch, h, w, c]: the channels are aligned at every position
+            shape = ops.shape(x)
+            y = ops.reshape(ops.einsum("btd,bde->bte", ops.reshape(x, (shape[0], -1, self.dim)), r), shape)
         if self.identity_penalty:
             eye = ops.eye(self.dim, dtype=self.kernel.dtype)
             self.add_loss(self.identity_penalty * ops.sum(ops.square(self.kernel - eye)))
