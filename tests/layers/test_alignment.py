@@ -115,5 +115,17 @@ def test_bad_arguments():
         CovarianceAlignment(0)
     with pytest.raises(ValueError, match="identity_penalty"):
         CovarianceAlignment(2, identity_penalty=-1)
-    with pytest.raises(ValueError, match=r"\[batch, d\] or \[batch, time, d\]"):
-        CovarianceAlignment(2)([np.ones((2, 2, 2, 2), np.float32), np.array([0, 1])])
+    with pytest.raises(ValueError, match=r"\[batch, \.\.\., d\]"):
+        CovarianceAlignment(2)([np.ones((2,), np.float32), np.array([0, 1])])
+
+
+def test_images_align_channels_at_every_position():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 3, 4)).astype(np.float32)
+    layer = CovarianceAlignment(2)
+    layer.build([x.shape, (2,)])
+    R = rng.normal(size=(2, 4, 4)).astype(np.float32)
+    layer.set_weights([R])
+    tid = np.array([1, 0])
+    y = np.asarray(layer([x, tid]))
+    np.testing.assert_allclose(y, np.einsum("bhwd,bde->bhwe", x, R[tid]), rtol=1e-5, atol=1e-5)
