@@ -79,16 +79,18 @@ class PCGrad(Aggregator):
             orders = tf.argsort(keys, axis=1)
         else:
             orders = tf.tile(tf.range(k)[None], [k, 1])
-        sq = tf.reduce_sum(G * G, axis=1)
+        # Every projected g_i' is a combination sum_l C_il g_l of the original gradients, so
+        # the projections run on the k x k Gram matrix M = G G^T: g_i'.g_j = (C M)_ij.
+        M = tf.matmul(G, G, transpose_b=True)
+        diag = tf.linalg.diag_part(M)
         rows = tf.range(k)
-        Gp = G
-        for pos in range(k):  # position pos of every task's order at once: k batched steps
+        C = tf.eye(k, dtype=G.dtype)
+        for pos in range(k):  # position pos of every task's order at once
             j = orders[:, pos]
-            Gj = tf.gather(G, j)
-            dot = tf.reduce_sum(Gp * Gj, axis=1)
-            coef = tf.where(tf.logical_and(tf.not_equal(j, rows), dot < 0), dot / (tf.gather(sq, j) + _EPS), 0.0)
-            Gp = Gp - coef[:, None] * Gj
-        return tf.reduce_sum(Gp, axis=0)
+            dot = tf.reduce_sum(C * tf.gather(M, j), axis=1)  # g_i' . g_{j_i}
+            coef = tf.where(tf.logical_and(tf.not_equal(j, rows), dot < 0), dot / (tf.gather(diag, j) + _EPS), 0.0)
+            C = C - coef[:, None] * tf.one_hot(j, k, dtype=G.dtype)
+        return tf.linalg.matvec(G, tf.reduce_sum(C, axis=0), transpose_a=True)
 
 
 def project_to_simplex(v):
@@ -280,13 +282,14 @@ class CAGrad(Aggregator):
 @AGGREGATORS.register("imtl_g")
 class IMTLG(Aggregator):
     def weights(self, G):
+        """alpha from the Gram matrix: with Mu_ij = g_i . u_j, D U^T and g_1 U^T are k x k
+        expressions in Mu, so no [k, P] intermediate is formed."""
         import tensorflow as tf
 
-        U = G / (tf.norm(G, axis=1, keepdims=True) + _EPS)
-        D = G[:1] - G[1:]
-        Ud = U[:1] - U[1:]
-        A = tf.matmul(D, Ud, transpose_b=True)  # [k-1, k-1]
-        a = tf.linalg.matvec(Ud, G[0])  # g_1 U^T
+        M = tf.matmul(G, G, transpose_b=True)
+        Mu = M / (tf.sqrt(tf.linalg.diag_part(M))[None, :] + _EPS)  # g_i . u_j
+        A = Mu[0, 0] - Mu[0:1, 1:] - Mu[1:, 0:1] + Mu[1:, 1:]  # (g_1 - g_a) . (u_1 - u_b)
+        a = Mu[0, 0] - Mu[0, 1:]  # g_1 . (u_1 - u_b)
         rest = tf.linalg.solve(tf.transpose(A), a[:, None])[:, 0]
         return tf.concat([[1.0 - tf.reduce_sum(rest)], rest], axis=0)
 
