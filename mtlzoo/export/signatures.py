@@ -22,8 +22,8 @@ and ``serving_default`` runs the model once per task.
 
 Example:
     >>> module = ServingModule(model)                 # task kinds read from the model
-    >>> fn, specs = module.signatures()["digit"]
-    >>> fn(features=tf.zeros([2, 64]))["class_ids"].shape
+    >>> fn, specs = module.signatures()["digit"]     # specs: [TensorSpec(name="features")]
+    >>> fn(tf.zeros([2, 64]))["class_ids"].shape
     TensorShape([2])
 """
 

@@ -45,7 +45,8 @@ def read_vocab(path, field):
     return words
 
 
-def _embedding_size(model, names):
+def embedding_size(model, names):
+    """Rows of the first of the named Embedding layers the model has (its vocabulary size), or None."""
     for name in names:
         try:
             return model.get_layer(name).input_dim
@@ -82,7 +83,7 @@ class _Tokenizer:
                 f"but the model takes {', '.join(sorted(input_specs))}",
             )
         self.max_len = self._max_length(input_specs, model)
-        size = _embedding_size(model, self._embedding_layers) if model is not None else None
+        size = embedding_size(model, self._embedding_layers) if model is not None else None
         if size is not None and len(self.vocab) > size:
             raise ConfigError(
                 f"{self.field}.vocab_file",

@@ -12,14 +12,11 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 
 
 def _vocab_size(model, tokenizer):
+    from mtlzoo.export.tokenizers import embedding_size
+
     if tokenizer is not None:
         return len(tokenizer.vocab)
-    for name in ("embedding", "token_embedding"):
-        try:
-            return model.get_layer(name).input_dim
-        except (ValueError, AttributeError):
-            continue
-    return 2
+    return embedding_size(model, ("embedding", "token_embedding")) or 2
 
 
 def example_inputs(module, batch=3, time=8, seed=0):

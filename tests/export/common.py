@@ -7,7 +7,7 @@ import unicodedata
 
 import numpy as np
 
-from tests.helpers import REPO, VOCAB, model_config
+from tests.helpers import REPO, model_config
 
 FOUR_KINDS = {
     "score": {"kind": "regression", "num_classes": 2},
@@ -133,6 +133,3 @@ def trained_quickstart(tmp_path_factory, epochs=1):
         cfg.train.verbose = 0
         train(cfg, str(base))
     return str(base)
-
-
-__all__ = ["VOCAB"]
