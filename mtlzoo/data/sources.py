@@ -10,6 +10,8 @@
   regression y = x.theta_i + noise, multiclass y = argmax x W_i.
 """
 
+import zlib
+
 import numpy as np
 
 from mtlzoo.config import Field, fraction, positive
@@ -95,13 +97,18 @@ class SyntheticSource:
         feats, labels = [], {t.name: [] for t in tasks}
         weights = {t.name: [] for t in tasks}
         for i, t in enumerate(tasks):
-            x = rng.normal(size=(n, d)).astype(np.float32)
-            theta = np.sqrt(r) * base + np.sqrt(1 - r) * rng.normal(size=(d, 10))
+            # a task's data depends on (seed, its name) only, not on which other tasks are
+            # configured, so single-task and multi-task runs see the same examples of it
+            task_rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
+            x = task_rng.normal(size=(n, d)).astype(np.float32)
+            theta = np.sqrt(r) * base + np.sqrt(1 - r) * task_rng.normal(size=(d, 10))
             z = x @ theta / np.sqrt(d)
             if t.kind == "binary":
                 y = (z[:, :1] > 0).astype(np.float32)
             elif t.kind == "regression":
-                y = (z[:, : t.num_classes] + opts["noise"] * rng.normal(size=(n, t.num_classes))).astype(np.float32)
+                y = (z[:, : t.num_classes] + opts["noise"] * task_rng.normal(size=(n, t.num_classes))).astype(
+                    np.float32
+                )
             else:
                 y = np.argmax(z[:, : t.num_classes], axis=1).astype(np.int32)
             feats.append((x, np.full(n, i, np.int32)))
@@ -116,7 +123,10 @@ class SyntheticSource:
         tid = np.concatenate([f[1] for f in feats])
         labels = {k: np.concatenate(v) for k, v in labels.items()}
         weights = {k: np.concatenate(v) for k, v in weights.items()}
-        parts = split_indices(len(x), [opts["validation_fraction"], opts["test_fraction"]], seed)
+        # each task's examples are split by (seed, task name): the same split in every subset
+        fractions = [opts["validation_fraction"], opts["test_fraction"]]
+        per_task = [split_indices(n, fractions, [seed, zlib.crc32(t.name.encode())]) for t in tasks]
+        parts = [np.concatenate([i * n + p[j] for i, p in enumerate(per_task)]) for j in range(3)]
         splits = {}
         for name, idx in zip(("train", "validation", "test"), parts, strict=True):
             if len(idx) == 0:

@@ -56,3 +56,17 @@ def test_unknown_source_task_and_kind_mismatch():
         _load({"source": "digits"}, tasks={"parity": {"kind": "regression"}})
     with pytest.raises(ConfigError, match="data.label_fraction: must be in"):
         _load({"source": "digits", "label_fraction": 0.0})
+
+
+def test_synthetic_task_data_does_not_depend_on_the_other_tasks():
+    both, _ = _load(
+        {"source": "synthetic", "input_dim": 5, "examples_per_task": 40},
+        tasks={"a": {"kind": "binary"}, "b": {"kind": "regression"}},
+    )
+    alone, _ = _load({"source": "synthetic", "input_dim": 5, "examples_per_task": 40}, tasks={"a": {"kind": "binary"}})
+    for split in ("train", "validation", "test"):
+        s_both, s_alone = both.splits[split], alone.splits[split]
+        mine = s_both.weights["a"] > 0
+        np.testing.assert_array_equal(
+            np.sort(s_both.features["features"][mine], axis=0), np.sort(s_alone.features["features"], axis=0)
+        )
