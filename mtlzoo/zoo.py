@@ -313,8 +313,10 @@ def _initialised_models(pretrained_model, plan):
     import mtlzoo.models as models
 
     original = models.build_model
+    built = []
 
     def build_model(config):
+        built.append(True)
         return apply_plan(original(config), pretrained_model, plan)
 
     models.build_model = build_model
@@ -322,6 +324,11 @@ def _initialised_models(pretrained_model, plan):
         yield
     finally:
         models.build_model = original
+    if not built:  # never silently train from scratch
+        raise RuntimeError(
+            "the trainer did not build its model through mtlzoo.models.build_model, so the pretrained "
+            "weights were not loaded; fine-tuning needs a model_fn hook in mtlzoo.training.train"
+        )
 
 
 def finetune(pretrained, config, workdir, root=None, strategy="default"):
