@@ -135,6 +135,7 @@ MODEL_SCHEMA = {
     # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with everything
     "alignment": Field("none", str, choices=("none", "joint")),
     "alignment_penalty": Field(0.0, float, non_negative),
+    "task_weights": Field(False, bool),  # hold SVD task weights in the model (set by train.weighting.name = svd)
     "encoder": Field(REQUIRED, "dict"),
     "tower": Field({}, "dict"),
 }
@@ -219,11 +220,25 @@ def resolve_config(config):
     train["aggregator"] = _named_options(
         train["aggregator"], "mtlzoo.weighting.aggregators", "AGGREGATORS", "train.aggregator"
     )
+    if train["weighting"]["name"] == "svd":
+        _check_svd(train["weighting"], tasks)
+        top["model"]["task_weights"] = True
     if train["weighting"]["name"] == "static":
         for t in train["weighting"].get("weights", {}):
             if t not in top["tasks"]:
                 raise ConfigError(f"train.weighting.weights.{t}", f"no task named {t!r}")
     return ml_collections.ConfigDict(top)
+
+
+def _check_svd(opts, tasks):
+    k = len(tasks)
+    if k < 2:
+        raise ConfigError("train.weighting.name", f"SVD task reweighting needs at least 2 tasks, got {k}")
+    if opts["rank"] > k:
+        raise ConfigError("train.weighting.rank", f"rank {opts['rank']} is larger than the number of tasks ({k})")
+    for t in tasks:
+        if t.is_sequence:
+            raise ConfigError(f"tasks.{t.name}.kind", "SVD task reweighting does not support tagging tasks yet")
 
 
 def _named_options(cfg, module, registry, field):

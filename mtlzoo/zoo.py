@@ -20,7 +20,6 @@ Example:
     >>> zoo.export("conll2000_tagger_pos_chunk", "/tmp/serving")
 """
 
-import contextlib
 import fnmatch
 import glob
 import json
@@ -299,38 +298,6 @@ def apply_plan(model, pretrained_model, plan):
     return model
 
 
-@contextlib.contextmanager
-def _initialised_models(pretrained_model, plan):
-    """While active, ``mtlzoo.models.build_model`` returns models initialised by :func:`apply_plan`.
-
-    The trainer builds its model with ``mtlzoo.models.build_model`` (looked up when
-    ``train`` runs, inside the strategy scope) and collects the trainable variables
-    right after, so this is where pretrained weights and freezing must enter. On a
-    resumed run the trainer's checkpoint restore then overwrites the copied weights,
-    as it should. To be replaced by a ``model_fn`` argument of
-    :func:`mtlzoo.training.train` when the trainer offers one.
-    """
-    import mtlzoo.models as models
-
-    original = models.build_model
-    built = []
-
-    def build_model(config):
-        built.append(True)
-        return apply_plan(original(config), pretrained_model, plan)
-
-    models.build_model = build_model
-    try:
-        yield
-    finally:
-        models.build_model = original
-    if not built:  # never silently train from scratch
-        raise RuntimeError(
-            "the trainer did not build its model through mtlzoo.models.build_model, so the pretrained "
-            "weights were not loaded; fine-tuning needs a model_fn hook in mtlzoo.training.train"
-        )
-
-
 def finetune(pretrained, config, workdir, root=None, strategy="default"):
     """Fine-tunes a trained multi-task model; returns the trainer's ``TrainResult``.
 
@@ -389,8 +356,10 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     os.replace(tmp, os.path.join(workdir, "finetune.json"))
     from mtlzoo.training import train
 
-    with _initialised_models(pretrained_model, plan):
-        return train(resolved, workdir, strategy=strategy)
+    def model_fn(config):  # the trainer's variables are collected after this returns
+        return apply_plan(build_model(config), pretrained_model, plan)
+
+    return train(resolved, workdir, strategy=strategy, model_fn=model_fn)
 
 
 __all__ = [

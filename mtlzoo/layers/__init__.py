@@ -2,5 +2,6 @@
 
 from mtlzoo.layers.alignment import CovarianceAlignment
 from mtlzoo.layers.sequence import ApplyMask, MaskedGlobalPooling1D, PaddingMask, TokenSelect
+from mtlzoo.layers.task_weights import TaskWeights
 
-__all__ = ["ApplyMask", "CovarianceAlignment", "MaskedGlobalPooling1D", "PaddingMask", "TokenSelect"]
+__all__ = ["ApplyMask", "CovarianceAlignment", "MaskedGlobalPooling1D", "PaddingMask", "TaskWeights", "TokenSelect"]

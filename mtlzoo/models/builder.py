@@ -71,7 +71,8 @@ def embed_and_align(tasks, model_cfg, encoder, inputs):
 def shared_bottom(tasks, model_cfg, encoder):
     """Hard parameter sharing: one encoder, one tower + output per task."""
     inputs = encoder.inputs()
-    rep = mark_representations(encoder.encode(embed_and_align(tasks, model_cfg, encoder, inputs), inputs), tasks)
+    rep = encoder.encode(embed_and_align(tasks, model_cfg, encoder, inputs), inputs)
+    rep = mark_representations(hold_task_weights(rep, tasks, model_cfg), tasks)
     outputs = {
         spec.name: task_head(spec, rep["sequence" if spec.is_sequence else "pooled"], model_cfg["tower"])
         for spec in tasks
@@ -88,6 +89,17 @@ def mark_representations(rep, tasks):
     gradients with respect to them (``train.per_task_grads = "representation"``)."""
     used = {"sequence" if t.is_sequence else "pooled" for t in tasks}
     return {k: keras.layers.Identity(name=REPRESENTATION_LAYERS[k])(v) if k in used else v for k, v in rep.items()}
+
+
+def hold_task_weights(rep, tasks, model_cfg):
+    """With ``model.task_weights`` a :class:`~mtlzoo.layers.TaskWeights` layer (identity)
+    on the pooled representation holds the SVD task weights inside the model."""
+    if not model_cfg.get("task_weights"):
+        return rep
+    from mtlzoo.layers import TaskWeights
+
+    key = "pooled" if "pooled" in rep else "sequence"
+    return {**rep, key: TaskWeights(len(tasks), name="task_weights")(rep[key])}
 
 
 def build_model(config):

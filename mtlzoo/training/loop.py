@@ -78,9 +78,15 @@ class TrainLoop:
         shared, own = split_variables(model, self.names)
         self.shared = shared
         self.own = [v for t in self.names for v in own[t]] + list(weighting.trainable_variables)
-        self.plain_sum = type(aggregator).__name__ == "Sum" and not weighting.needs_grad_norms
-        # GradNorm's W: the last shared kernel (index into self.shared)
-        self.last_shared_index = max(i for i, v in enumerate(shared) if len(v.shape) >= 2)
+        # nothing shared to aggregate (e.g. a frozen encoder): one plain backward pass
+        self.plain_sum = not shared or (type(aggregator).__name__ == "Sum" and not weighting.needs_grad_norms)
+        if weighting.needs_grad_norms:
+            kernels = [i for i, v in enumerate(shared) if len(v.shape) >= 2]
+            if not kernels:
+                from mtlzoo.errors import ConfigError
+
+                raise ConfigError("train.weighting.name", "gradnorm needs a trainable shared layer")
+            self.last_shared_index = kernels[-1]  # GradNorm's W: the last shared kernel
         self.rep_grad = per_task_grads == "representation" and not self.plain_sum
         if self.rep_grad:
             from mtlzoo.models.builder import REPRESENTATION_LAYERS

@@ -161,7 +161,7 @@ def _atomic_json(obj, path):
     os.replace(tmp, path)
 
 
-def train(config, workdir, strategy="default", callbacks=()):
+def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
     Args:
@@ -170,6 +170,9 @@ def train(config, workdir, strategy="default", callbacks=()):
         strategy: a tf.distribute strategy name (:mod:`mtlzoo.training.strategy`) or object.
         callbacks: objects with optional ``on_epoch_begin(epoch)`` and
             ``on_epoch_end(epoch, logs)`` methods (Keras callbacks qualify).
+        model_fn: builds the model from the resolved config inside the strategy scope
+            (default :func:`mtlzoo.models.build_model`); fine-tuning passes one that loads
+            pretrained weights and freezes layers before the variables are collected.
 
     Returns:
         TrainResult with the trained model, per-task metrics on ``train.eval_split``
@@ -226,11 +229,15 @@ def train(config, workdir, strategy="default", callbacks=()):
         keras.config.set_dtype_policy(tc.mixed_precision)
     try:
         with strat.scope():
-            model = build_model(config)
+            model = (model_fn or build_model)(config)
             optimizer = make_optimizer(tc)
             weighting = build_weighting(dict(tc.weighting), names, seed=config.seed, steps_per_epoch=steps_per_epoch)
     finally:
         keras.config.set_dtype_policy(previous_policy)
+    svd = tc.weighting.name == "svd"
+    if svd:
+        weighting.attach(model)
+        svd_every = tc.weighting.every_steps or steps_per_epoch
     aggregator = build_aggregator(dict(tc.aggregator), seed=config.seed)
     loop = TrainLoop(
         model, tasks, optimizer, weighting, aggregator, strat, plan.global_batch_size, tc.jit_compile, tc.per_task_grads
@@ -271,9 +278,15 @@ def train(config, workdir, strategy="default", callbacks=()):
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     while step < total_steps:
+        if svd and step % svd_every == 0:
+            alpha = weighting.recompute(model, train_split, tasks, config.seed)
+            if verbose and chief:
+                print(f"step {step}: SVD task weights {dict(zip(names, np.round(alpha, 3).tolist(), strict=True))}")
         boundary = (step // steps_per_epoch + 1) * steps_per_epoch
         if tc.checkpoint_every_steps:
             boundary = min(boundary, (step // tc.checkpoint_every_steps + 1) * tc.checkpoint_every_steps)
+        if svd:
+            boundary = min(boundary, (step // svd_every + 1) * svd_every)
         n = min(tc.steps_per_loop, boundary - step, total_steps - step)
         losses, finite = loop.run(iterator, n)
         if not finite:

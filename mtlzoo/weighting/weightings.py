@@ -20,6 +20,8 @@ Weightings:
   the first two epochs.
 * ``rlw`` (Lin et al. 2022, random loss weighting): w = softmax(z), z ~ N(0, I) drawn
   anew each step from (seed, step).
+* ``svd`` (Wu, Zhang & Ré 2020, Algorithm 2): alpha from the SVD of the task vectors
+  X^T y_i, recomputed at a cadence; held by the model's ``task_weights`` layer.
 * ``gradnorm`` (Chen et al. 2018, Eq. 1-2): weights w_i (sum k) moved by lr down the
   gradient of sum_i |G_i - Gbar r_i^alpha|, G_i = w_i ||d L_i / d W||, r_i =
   (L_i / L_i(0)) / mean_j(L_j / L_j(0)); that gradient is sign(G_i - target_i)
@@ -158,6 +160,54 @@ class GradNormWeighting(Weighting):
         grad = tf.sign(G - target) * grad_norms
         w = tf.maximum(self.w - self.opts["lr"] * grad, 1e-6)
         return self.w.assign(w * self.k / tf.reduce_sum(w))
+
+
+@WEIGHTINGS.register("svd")
+class SVDWeighting(Weighting):
+    """SVD task reweighting (Wu, Zhang & Ré 2020, Algorithm 2) with alpha held by the model.
+
+    Every ``every_steps`` steps (default: every epoch, and once before training) the
+    trainer calls :meth:`recompute`: X is the shared pooled representation of up to
+    ``max_examples`` training examples (a fixed seeded subset), theta_i = X^T y_i over
+    the examples labelled for task i, alpha_i = ||U_r^T theta_i|| from the rank-``rank``
+    SVD of [theta_1 .. theta_k], normalised to average 1
+    (:func:`mtlzoo.analysis.svd_reweighting.svd_task_weights`; multiclass labels are
+    one-hot, so theta_i is d x C and its Frobenius norm is used).
+    """
+
+    schema = {
+        "rank": Field(1, int, positive),
+        "every_steps": Field(None, int, positive, optional=True),
+        "max_examples": Field(2048, int, positive),
+    }
+
+    def attach(self, model):
+        self.alpha = model.get_layer("task_weights").alpha
+
+    def weights(self, step):
+        return tf.cast(self.alpha, tf.float32)
+
+    def recompute(self, model, split, tasks, seed):
+        import keras
+        import numpy as np
+
+        from mtlzoo.analysis.svd_reweighting import svd_task_weights
+
+        n = len(split)
+        rows = np.sort(np.random.default_rng([seed, 0x5D]).permutation(n)[: self.opts["max_examples"]])
+        names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
+        rep_model = getattr(model, "_mtlzoo_rep_model", None)
+        if rep_model is None:
+            rep_model = model._mtlzoo_rep_model = keras.Model(model.input, model.get_layer("shared_pooled").output)
+        x = rep_model.predict({k: split.features[k][rows] for k in names}, batch_size=256, verbose=0)
+        labels = [np.asarray(split.labels[t.name])[rows] for t in tasks]
+        weights = [np.asarray(split.weights[t.name])[rows] for t in tasks]
+        classes = [t.num_classes if t.kind == "multiclass" else None for t in tasks]
+        alpha = svd_task_weights(
+            np.asarray(x, np.float64), labels, self.opts["rank"], weights=weights, num_classes=classes
+        )
+        self.alpha.assign(np.asarray(alpha, np.float32))
+        return alpha
 
 
 def build_weighting(cfg, task_names, seed=0, steps_per_epoch=1, field="train.weighting"):

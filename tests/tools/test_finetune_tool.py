@@ -118,12 +118,6 @@ def test_help_explains_every_flag():
     assert "Zoo entry name" in r.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="trainer: TrainLoop picks GradNorm's layer with max() over the shared variables, which fails when "
-    "every shared layer is frozen; remove this mark when the trainer accepts a frozen encoder",
-)
 def test_freeze_encoder_trains_only_the_heads(pretrained, tmp_path):
     from mtlzoo import zoo
     from mtlzoo.config import load_config_file

@@ -1,0 +1,77 @@
+"""SVD task reweighting in training: alpha equals a numpy Algorithm 2 and is saved with the model."""
+
+import os
+
+import numpy as np
+import pytest
+
+from mtlzoo import ConfigError
+from mtlzoo.config import load_config_file, resolve_config
+from tests.helpers import REPO
+
+
+def cfg(**weighting):
+    c = load_config_file(os.path.join(REPO, "tests", "training", "three_tasks_config.py"))
+    c.train.epochs = 2
+    c.train.aggregator = {"name": "sum"}
+    c.train.weighting = {"name": "svd", "rank": 2, **weighting}
+    return c
+
+
+def numpy_algorithm2(x, labels, weights, classes, rank):
+    thetas = []
+    for y, w, c in zip(labels, weights, classes, strict=True):
+        keep = w > 0
+        y = np.eye(c)[y[keep]] if c else y[keep].reshape(keep.sum(), -1)
+        thetas.append(x[keep].T @ y)  # d x C_i
+    u, _, _ = np.linalg.svd(np.concatenate(thetas, axis=1), full_matrices=False)
+    alpha = np.array([np.linalg.norm(u[:, :rank].T @ t) for t in thetas])
+    return alpha * len(alpha) / alpha.sum()
+
+
+def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path):
+    import keras
+
+    from mtlzoo import load_model
+    from mtlzoo.data import load_data
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training import train
+
+    r = train(cfg(), str(tmp_path))
+    model = r.model
+    alpha = model.get_layer("task_weights").get_weights()[0]
+    assert abs(alpha.mean() - 1) < 1e-5 and not np.allclose(alpha, 1)
+
+    c = resolve_config(cfg())
+    tasks = tasks_from_config(c.tasks)
+    split = load_data(c, tasks).splits["train"]
+    from mtlzoo.weighting.weightings import build_weighting
+
+    w = build_weighting(dict(c.train.weighting), [t.name for t in tasks])
+    w.attach(model)
+    got = w.recompute(model, split, tasks, c.seed)
+    rows = np.sort(np.random.default_rng([c.seed, 0x5D]).permutation(len(split))[:2048])
+    x = keras.Model(model.input, model.get_layer("shared_pooled").output).predict(
+        {"features": split.features["features"][rows]}, verbose=0
+    )
+    expected = numpy_algorithm2(
+        x.astype(np.float64),
+        [split.labels[t.name][rows] for t in tasks],
+        [split.weights[t.name][rows] for t in tasks],
+        [t.num_classes if t.kind == "multiclass" else None for t in tasks],
+        rank=2,
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+    loaded = load_model(os.path.join(str(tmp_path), "model.keras"))
+    np.testing.assert_array_equal(loaded.get_layer("task_weights").get_weights()[0], alpha)
+
+
+def test_svd_bad_input():
+    with pytest.raises(ConfigError, match="train.weighting.rank: rank 4 is larger than the number of tasks"):
+        resolve_config(cfg(rank=4))
+    c = cfg()
+    c.tasks = {"a": {"kind": "binary"}}
+    c.train.weighting = {"name": "svd", "rank": 1}
+    with pytest.raises(ConfigError, match="needs at least 2 tasks"):
+        resolve_config(c)
