@@ -132,8 +132,9 @@ TOWER_SCHEMA = {
 
 MODEL_SCHEMA = {
     "architecture": Field("shared_bottom", str),
-    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with everything
-    "alignment": Field("none", str, choices=("none", "joint")),
+    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with
+    # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
+    "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
     "alignment_penalty": Field(0.0, float, non_negative),
     "task_weights": Field(False, bool),  # hold SVD task weights in the model (set by train.weighting.name = svd)
     "encoder": Field(REQUIRED, "dict"),
@@ -154,6 +155,7 @@ TRAIN_SCHEMA = {
     "weighting": Field({"name": "ew"}, "dict"),
     "aggregator": Field({"name": "sum"}, "dict"),
     "per_task_grads": Field("params", str, choices=("params", "representation")),
+    "alignment_epochs": Field(None, int, positive, optional=True),  # fixed_encoder phase 2 (default: epochs)
     "mixed_precision": Field("none", str, choices=("none", "mixed_float16", "mixed_bfloat16")),
     "jit_compile": Field(False, bool),
     "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2

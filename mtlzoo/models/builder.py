@@ -40,12 +40,17 @@ def split_variables(model, task_names):
     """Trainable variables of ``model`` split into shared ones and each task's own.
 
     Returns ``(shared, {task: [variables]})``; a variable is a task's if its layer is
-    named ``<task>`` or ``<task>__...`` (see :func:`task_head`).
+    named ``<task>`` or ``<task>__...`` (see :func:`task_head`). The alignment layer's
+    R_i are task-specific too (task i's examples only reach R_i); they come back under
+    the key ``"alignment"``, so gradient aggregators never mix them.
     """
     own = {t: [] for t in task_names}
     shared = []
     for layer in model.layers:
         owner = next((t for t in task_names if is_task_layer(layer.name, t)), None)
+        if owner is None and layer.name == "alignment":
+            owner = "alignment"
+            own.setdefault(owner, [])
         (own[owner] if owner else shared).extend(layer.trainable_variables)
     return shared, own
 

@@ -55,6 +55,10 @@ class TrainLoop:
         jit_compile: compile the per-replica step with XLA.
         per_task_grads: ``params`` (jacobian w.r.t. the shared parameters) or
             ``representation`` (w.r.t. the shared representation; faster).
+        step: the step counter variable to share with another loop (training phases).
+
+    The trainable variables are collected when the loop is built: freeze layers
+    (``layer.trainable = False``) before building it.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class TrainLoop:
         global_batch_size,
         jit_compile=False,
         per_task_grads="params",
+        step=None,
     ):
         self.model, self.tasks, self.optimizer = model, list(tasks), optimizer
         self.weighting, self.aggregator, self.strategy = weighting, aggregator, strategy
@@ -77,7 +82,7 @@ class TrainLoop:
         self.loss_fns = [build_loss(t, reduction=None) for t in self.tasks]
         shared, own = split_variables(model, self.names)
         self.shared = shared
-        self.own = [v for t in self.names for v in own[t]] + list(weighting.trainable_variables)
+        self.own = [v for vs in own.values() for v in vs] + list(weighting.trainable_variables)
         # nothing shared to aggregate (e.g. a frozen encoder): one plain backward pass
         self.plain_sum = not shared or (type(aggregator).__name__ == "Sum" and not weighting.needs_grad_norms)
         if weighting.needs_grad_norms:
@@ -99,8 +104,10 @@ class TrainLoop:
             reps = [model.get_layer(n).output for n in names]
             self.encoder_part = keras.Model(model.input, reps)
             self.heads_part = keras.Model(reps, model.output)
-        with strategy.scope():
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        if step is None:
+            with strategy.scope():
+                step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.step = step
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         self._step_fn = step_fn
         self._run = tf.function(self._run_steps)

@@ -147,6 +147,23 @@ def format_metrics_table(metrics, title="metrics"):
     return "\n".join(lines)
 
 
+def set_alignment_phase(model, task_names, phase):
+    """Trainable flags of the two phases of ``model.alignment = fixed_encoder`` (Algorithm 1).
+
+    Phase 1 trains the multi-task model with every R_i held at the identity; phase 2
+    freezes the shared encoder B (and E) and trains only the R_i and the task heads A_i.
+    """
+    from mtlzoo.models.builder import is_task_layer
+
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        if layer.name == "alignment":
+            layer.trainable = phase == 2
+        elif not any(is_task_layer(layer.name, t) for t in task_names):
+            layer.trainable = phase == 1
+
+
 def _call(callbacks, method, *args):
     for cb in callbacks:
         fn = getattr(cb, method, None)
@@ -213,7 +230,9 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
     probe = BatchPlan(train_split, names, config.data.batch_size, "joint", seed=config.seed)
     global_batch = probe.global_batch_size if config.data.mixing == "joint" else config.data.batch_size
     steps_per_epoch = tc.steps_per_epoch or max(1, math.ceil(len(train_split) / global_batch))
-    total_steps = tc.epochs * steps_per_epoch
+    phased = config.model.alignment == "fixed_encoder"
+    phase1_steps = tc.epochs * steps_per_epoch
+    total_steps = phase1_steps + ((tc.alignment_epochs or tc.epochs) * steps_per_epoch if phased else 0)
     plan = BatchPlan(
         train_split,
         names,
@@ -239,14 +258,33 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         weighting.attach(model)
         svd_every = tc.weighting.every_steps or steps_per_epoch
     aggregator = build_aggregator(dict(tc.aggregator), seed=config.seed)
-    loop = TrainLoop(
-        model, tasks, optimizer, weighting, aggregator, strat, plan.global_batch_size, tc.jit_compile, tc.per_task_grads
+    loop_args = (
+        tasks,
+        optimizer,
+        weighting,
+        aggregator,
+        strat,
+        plan.global_batch_size,
+        tc.jit_compile,
+        tc.per_task_grads,
     )
+    if phased:
+        set_alignment_phase(model, names, 1)
+    loop = TrainLoop(model, *loop_args)
     with strat.scope():
         optimizer.build(loop.shared + loop.own)
+    extra = {}
+    if phased:  # phase 2 of Algorithm 1: B frozen, R_i and the heads train, with their own optimizer
+        set_alignment_phase(model, names, 2)
+        with strat.scope():
+            extra["alignment_optimizer"] = make_optimizer(tc)
+        loop2 = TrainLoop(model, tasks, extra["alignment_optimizer"], *loop_args[2:], step=loop.step)
+        with strat.scope():
+            extra["alignment_optimizer"].build(loop2.shared + loop2.own)
+        set_alignment_phase(model, names, 1)
 
     state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, weighting=weighting, step=loop.step)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, weighting=weighting, step=loop.step, **extra)
     manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -282,7 +320,14 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
             alpha = weighting.recompute(model, train_split, tasks, config.seed)
             if verbose and chief:
                 print(f"step {step}: SVD task weights {dict(zip(names, np.round(alpha, 3).tolist(), strict=True))}")
+        if phased and step >= phase1_steps and loop is not loop2:
+            set_alignment_phase(model, names, 2)
+            loop = loop2
+            if verbose and chief:
+                print(f"step {step}: encoder frozen; training the alignments and the task heads")
         boundary = (step // steps_per_epoch + 1) * steps_per_epoch
+        if phased and step < phase1_steps:
+            boundary = min(boundary, phase1_steps)
         if tc.checkpoint_every_steps:
             boundary = min(boundary, (step // tc.checkpoint_every_steps + 1) * tc.checkpoint_every_steps)
         if svd:
