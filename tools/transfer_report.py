@@ -1,0 +1,59 @@
+"""Pairwise transfer report: single-task and pairwise multi-task models, transfer next to covariance similarity.
+
+    python tools/transfer_report.py --config=configs/transfer_synthetic.py --workdir=/tmp/transfer \
+        [--alignment=both|none|joint|fixed_encoder] [--seeds=0,1] [--config.train.epochs=5]
+
+Writes transfer.md, transfer.csv, transfer.json and transfer_heatmap.png into --workdir (sub-runs
+under --workdir/runs/). Rerunning the same command skips finished sub-runs and resumes an
+interrupted one. See mtlzoo.analysis.transfer.
+"""
+
+from _common import config_value, fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+import os
+
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Config file with get_config() and at least 2 tasks; override fields with --config.a.b=value.",
+    lock_config=False,
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Report folder: transfer.{md,csv,json}, transfer_heatmap.png, runs/.")
+_ALIGNMENT = flags.DEFINE_enum(
+    "alignment",
+    "both",
+    ["both", "none", "joint", "fixed_encoder"],
+    "MTL models without covariance alignment (none), with it (joint, or fixed_encoder: the paper's "
+    "schedule), or both (none and joint).",
+)
+_SEEDS = flags.DEFINE_list("seeds", None, "Comma-separated seeds to average over (default: the config's seed).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _seeds(values):
+    if values is None:
+        return None
+    try:
+        seeds = [int(v) for v in values]
+    except ValueError:
+        fail(f"--seeds must be comma-separated non-negative integers, got {','.join(values)!r}")
+    if not seeds or min(seeds) < 0:
+        fail(f"--seeds must be comma-separated non-negative integers, got {','.join(values)!r}")
+    return seeds
+
+
+def main(argv):
+    del argv
+    seeds = _seeds(_SEEDS.value)
+    from mtlzoo.analysis.transfer import transfer_report
+
+    transfer_report(config_value(_CONFIG), _WORKDIR.value, alignment=_ALIGNMENT.value, seeds=seeds, progress=print)
+    with open(os.path.join(_WORKDIR.value, "transfer.md")) as f:
+        print(f.read())
+    print(f"report written to {_WORKDIR.value}/transfer.{{md,csv,json}} and transfer_heatmap.png")
+
+
+if __name__ == "__main__":
+    run(main)
