@@ -549,7 +549,7 @@ def heatmap(report, path):
                         ha="center",
                         va="center",
                         fontsize=8,
-                        color="black" if what == "transfer" else "white",
+                        color="black" if what == "transfer" or m[i, j] > 0.5 else "white",
                     )
         ax.set_xticks(range(k), report.tasks, rotation=45, ha="right")
         ax.set_yticks(range(k), report.tasks)
