@@ -1,9 +1,12 @@
 """Suite ``aggregators``: training-step time of each gradient aggregator relative to ``sum``.
 
 A fixed MLP (64 -> 256 -> 256, towers of 32) with k binary tasks sharing one input
-(k = 2, 4, 8), batch 256, SGD; each configuration runs ``steps`` compiled steps per
-timing, repeats are interleaved across configurations, and the median per-step time
-is divided by the median of ``sum`` at the same k from the same run.
+(k = 2, 4, 8), batch 256, SGD, per-task gradients taken w.r.t. the shared
+representation (``representation``) or the shared weights (``params``); each
+configuration runs ``steps`` compiled steps per timing, repeats are interleaved across
+configurations, and the median per-step time is divided by the median of ``sum`` at the
+same k and mode from the same run (``sum`` needs no per-task gradients, so it is the
+same plain step in both modes).
 """
 
 import numpy as np
@@ -53,32 +56,28 @@ def _loop(k, aggregator, per_task_grads, units=(256, 256), batch=256, seed=0):
     return loop, iter(strategy.experimental_distribute_dataset(ds))
 
 
-def run(quick=False, ks=(2, 4, 8), per_task_grads="representation", units=(256, 256)):
+def run(quick=False, ks=(2, 4, 8), modes=("representation", "params"), units=(256, 256)):
+    """Rows per (per_task_grads mode, k, aggregator); ratios to ``sum`` at the same mode and k."""
     steps, repeats = (10, 3) if quick else (30, 7)
-    loops = {(k, a): _loop(k, a, per_task_grads, units) for k in ks for a in AGGREGATORS}
+    loops = {(m, k, a): _loop(k, a, m, units) for m in modes for k in ks for a in AGGREGATORS}
     samples = {key: [] for key in loops}
     for loop, it in loops.values():  # warm up (trace) every configuration first
         loop.run(it, 2)
-    for _ in range(repeats):
+    for _ in range(repeats):  # interleave the configurations so drift hits them alike
         for key, (loop, it) in loops.items():
             samples[key] += time_repeats(lambda loop=loop, it=it: loop.run(it, steps), repeats=1, warmup=0)
     rows = []
-    for (k, a), s in samples.items():
-        per_step = [t / steps for t in s]
-        rows.append(
-            row(
-                "aggregators",
-                a,
-                {"k": k, "per_task_grads": per_task_grads, "batch": 256, "units": list(units)},
-                per_step,
-            )
-        )
+    for (m, k, a), s in samples.items():
+        params = {"k": k, "per_task_grads": m, "batch": 256, "units": list(units)}
+        rows.append(row("aggregators", a, params, [t / steps for t in s]))
     for r in rows:
-        base = next(b for b in rows if b["name"] == "sum" and b["params"]["k"] == r["params"]["k"])
+        p = r["params"]
+        base = next(b for b in rows if b["name"] == "sum" and b["params"] == p)
         r["ratio_to_sum"] = r["median"] / base["median"]
     print_table(
         rows,
         [
+            ("per_task_grads", lambda r: r["params"]["per_task_grads"]),
             ("aggregator", lambda r: r["name"]),
             ("k", lambda r: r["params"]["k"]),
             ("ms/step", lambda r: f"{1e3 * r['median']:.2f}"),
