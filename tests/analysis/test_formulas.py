@@ -1,0 +1,164 @@
+"""Formula fitting: planted-formula recovery, gplearn -> sympy, parametric forms, reports."""
+
+import json
+
+import numpy as np
+import pytest
+import sympy
+
+import mtlzoo.analysis.formulas as fm
+from mtlzoo.errors import ConfigError
+
+
+def planted(rows=400, seed=0):
+    """y = 0.9 - 1/sqrt(n) - 0.5/sqrt(T) + N(0, 0.01^2); n log-uniform in 100..40000, T in 1..15."""
+    rng = np.random.default_rng(seed)
+    n = np.exp(rng.uniform(np.log(100), np.log(40_000), rows))
+    T = rng.integers(1, 16, rows).astype(float)
+    y = 0.9 - 1 / np.sqrt(n) - 0.5 / np.sqrt(T) + rng.normal(0, 0.01, rows)
+    return np.c_[n, T], y
+
+
+def test_parametric_maurer_form_recovers_the_planted_coefficients():
+    X, y = planted()
+    tr, te = fm.holdout_split(len(y), 0.25, 0)
+    fit = fm.fit_parametric(X, y, ["n", "T"], "maurer", tr, te)
+    assert fit.r2_test >= 0.95
+    for k, want in {"a": 0.9, "b": -1.0, "c": -0.5}.items():
+        assert fit.coefficients[k] == pytest.approx(want, rel=0.10), k
+    assert fit.sqrt_factors == {"n": True, "T": True}
+    assert fit.template == "a + b/sqrt(n) + c/sqrt(T)"
+
+
+@pytest.mark.slow
+def test_symbolic_regression_alone_recovers_the_planted_formula():
+    X, y = planted()
+    tr, te = fm.holdout_split(len(y), 0.25, 0)
+    fit = fm.fit_symbolic(X, y, ["n", "T"], tr, te, seeds=(0, 1), population_size=1000, generations=15)
+    assert fit.r2_test >= 0.9, fit.details["runs"]
+    # the simplified sympy formula computes what gplearn predicts on the held-out rows
+    f = sympy.lambdify(sympy.symbols("n T", positive=True), sympy.sympify(fit.expression, locals=_locals()))
+    np.testing.assert_allclose(f(X[te, 0], X[te, 1]), fit.predictions_test, rtol=2e-3, atol=2e-3)
+
+
+def _locals():
+    return {"n": sympy.Symbol("n", positive=True), "T": sympy.Symbol("T", positive=True)}
+
+
+def test_gplearn_program_to_sympy_matches_gplearn_predictions():
+    from gplearn.genetic import SymbolicRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 50, (80, 2))
+    y = np.sqrt(X[:, 0]) + np.log(X[:, 1])
+    for seed in range(3):
+        est = SymbolicRegressor(population_size=60, generations=3, random_state=seed, function_set=fm.FUNCTION_SET)
+        est.fit(X, y)
+        expr = fm.program_to_sympy(est._program, ["a", "b"])
+        f = sympy.lambdify(sympy.symbols("a b", positive=True), expr, "numpy")
+        ours = np.broadcast_to(f(X[:, 0], X[:, 1]), (80,))
+        theirs = est.predict(X)
+        # equal wherever gplearn's protected division/log do not kick in
+        ok = np.isfinite(ours) & (np.abs(theirs) < 1e6)
+        np.testing.assert_allclose(ours[ok], theirs[ok], rtol=1e-6, atol=1e-9)
+
+
+class _Prog:
+    """A hand-written gplearn-style program: prefix list of functions and terminals."""
+
+    def __init__(self, program):
+        self.program = program
+
+
+class _F:
+    def __init__(self, name, arity):
+        self.name, self.arity = name, arity
+
+
+def test_program_to_sympy_by_hand_and_sqrt_factors():
+    # sub(0.9, div(0.5, sqrt(X1)))  ->  0.9 - 0.5/sqrt(T)
+    prog = _Prog([_F("sub", 2), 0.9, _F("div", 2), 0.5, _F("sqrt", 1), 1])
+    expr = fm.simplify(fm.program_to_sympy(prog, ["n", "T"]))
+    T = sympy.Symbol("T", positive=True)
+    assert expr.free_symbols == {T}
+    ts = np.array([1.0, 2.0, 9.0, 15.0])
+    np.testing.assert_allclose(sympy.lambdify(T, expr)(ts), 0.9 - 0.5 / np.sqrt(ts), rtol=1e-4)
+    assert fm.sqrt_factors(expr, ["n", "T"]) == {"n": False, "T": True}
+    n = sympy.Symbol("n", positive=True)
+    assert fm.sqrt_factors(sympy.log(n) + sympy.sqrt(n + T), ["n", "T"]) == {"n": True, "T": True}
+    assert fm.sqrt_factors(n**2 + sympy.log(T), ["n", "T"]) == {"n": False, "T": False}
+
+
+def test_sqrt_sum_and_log_forms_exact_on_noise_free_data():
+    rng = np.random.default_rng(2)
+    X = np.c_[rng.uniform(1, 100, 60), rng.uniform(1, 9, 60), rng.uniform(0.05, 1, 60)]
+    names = ["n", "T", "ami"]
+    tr, te = fm.holdout_split(60, 0.25, 1)
+    y = 0.1 + 0.02 * np.sqrt(X[:, 0]) - 0.03 * np.sqrt(X[:, 1]) + 0.4 * np.sqrt(X[:, 2])
+    fit = fm.fit_parametric(X, y, names, "sqrt_sum", tr, te)
+    np.testing.assert_allclose([fit.coefficients[k] for k in "abcd"], [0.1, 0.02, -0.03, 0.4], atol=1e-10)
+    assert fit.r2_test == pytest.approx(1.0)
+    assert fit.sqrt_factors == {"n": True, "T": True, "ami": True}
+    y = 2.0 - 0.5 * np.log(X[:, 0]) + 0.25 * np.log(X[:, 2])
+    fit = fm.fit_parametric(X, y, names, "log", tr, te)
+    np.testing.assert_allclose([fit.coefficients[k] for k in "abcd"], [2.0, -0.5, 0.0, 0.25], atol=1e-10)
+
+
+def test_custom_forms_linear_and_nonlinear():
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.uniform(10, 1000, 80), rng.integers(1, 7, 80)]
+    tr, te = fm.holdout_split(80, 0.25, 0)
+    y = 1.5 + 2.0 * X[:, 0] ** 0.3
+    fit = fm.fit_parametric(X, y, ["n", "T"], "pw=a + b*n**c", tr, te)
+    assert fit.method == "pw"
+    np.testing.assert_allclose([fit.coefficients[k] for k in "abc"], [1.5, 2.0, 0.3], rtol=1e-4)
+    y = 3.0 * X[:, 1] / np.sqrt(X[:, 0])
+    fit = fm.fit_parametric(X, y, ["n", "T"], "ratio=k*T/sqrt(n)", tr, te)
+    assert fit.coefficients == {"k": pytest.approx(3.0)}
+    with pytest.raises(ConfigError, match="no coefficient"):
+        fm.form_expression("bad=n*T", ["n", "T"])
+    with pytest.raises(ConfigError, match="unknown form"):
+        fm.form_expression("cubic", ["n", "T"])
+
+
+def test_form_undefined_on_the_data_is_skipped():
+    X = np.c_[np.arange(20.0), np.ones(20)]  # n = 0 in the first row
+    tr, te = fm.holdout_split(20, 0.25, 0)
+    fit = fm.fit_parametric(X, np.arange(20.0), ["n", "T"], "log", tr, te)
+    assert "undefined" in fit.details["skipped"]
+
+
+def test_holdout_split_is_a_partition():
+    tr, te = fm.holdout_split(101, 0.2, 3)
+    assert len(te) == 20 and len(tr) == 81
+    assert sorted(np.concatenate([tr, te]).tolist()) == list(range(101))
+    with pytest.raises(ConfigError, match="test_fraction"):
+        fm.holdout_split(10, 1.0)
+
+
+def test_load_csv_errors_and_nan_rows(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = ["n,T,f"] + [f"{i + 1},{i % 3 + 1},{0.1 * i}" for i in range(12)] + ["5,2,nan"]
+    path.write_text("\n".join(rows) + "\n")
+    X, y = fm.load_csv(str(path), "f", ["n", "T"])
+    assert X.shape == (12, 2) and y.shape == (12,)
+    with pytest.raises(ConfigError, match="--features.*'m'"):
+        fm.load_csv(str(path), "f", ["n", "m"])
+    with pytest.raises(ConfigError, match="--target"):
+        fm.load_csv(str(path), "score", ["n"])
+    with pytest.raises(ConfigError, match="--csv"):
+        fm.load_csv(str(tmp_path / "none.csv"), "f", ["n"])
+
+
+def test_report_files(tmp_path):
+    X, y = planted(rows=120, seed=4)
+    report = fm.fit_formulas(X, y, ["n", "T"], forms=("maurer", "log"), symbolic=False)
+    paths = fm.write_report(report, str(tmp_path), "y", "planted.csv")
+    data = json.loads(open(paths["json"]).read())
+    assert [f["method"] for f in data["fits"]] == ["maurer", "log"]
+    assert data["n_train"] + data["n_test"] == 120
+    md = open(paths["markdown"]).read()
+    assert "| maurer |" in md and "R² held-out" in md
+    for method in ("maurer", "log"):
+        with open(paths[method], "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"

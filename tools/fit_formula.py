@@ -1,0 +1,71 @@
+"""Fit formulas of a performance column: gplearn symbolic regression and parametric forms.
+
+    python tools/fit_formula.py --csv=docs/data/simulator_grid.csv --target=fscore \
+        --features=n_tokens_per_task,n_tasks,mutual_info --workdir=/tmp/formulas \
+        [--forms=maurer,sqrt_sum,log] [--form='pw=a + b*n_tasks**c'] [--seeds=0,1,2]
+
+Writes ``formulas.json``, ``formulas.md`` and one ``pred_vs_measured_<method>.png`` per
+fit to ``--workdir`` and prints the Markdown table (held-out R^2 and MSE per method).
+Built-in forms: ``maurer`` = a + b/sqrt(x1) + c/sqrt(x2) over the first two features;
+``sqrt_sum`` = a + sum b_i sqrt(x_i); ``log`` = a + sum b_i log(x_i).
+"""
+
+from _common import run  # noqa: I001  (sets up sys.path first)
+from absl import flags
+
+_CSV = flags.DEFINE_string("csv", None, "CSV file with a header row.")
+_TARGET = flags.DEFINE_string("target", None, "Column to explain (e.g. fscore).")
+_FEATURES = flags.DEFINE_list("features", None, "Feature columns, e.g. n_tokens_per_task,n_tasks,mutual_info.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory: formulas.json, formulas.md, plots.")
+_FORMS = flags.DEFINE_list("forms", ["maurer", "sqrt_sum", "log"], "Built-in parametric forms to fit.")
+_FORM = flags.DEFINE_multi_string("form", [], "Extra form name=expression over feature names (repeatable).")
+_SYMBOLIC = flags.DEFINE_boolean("symbolic", True, "Run gplearn symbolic regression.")
+_SEEDS = flags.DEFINE_list(
+    "seeds", ["0", "1", "2"], "One symbolic-regression run per seed; best training fitness wins."
+)
+_POPULATION = flags.DEFINE_integer("population_size", 1000, "gplearn population size.")
+_GENERATIONS = flags.DEFINE_integer("generations", 15, "gplearn generations.")
+_PARSIMONY = flags.DEFINE_float("parsimony", None, "gplearn parsimony coefficient (default 1e-3 * std of the target).")
+_FUNCTIONS = flags.DEFINE_list("function_set", ["add", "sub", "mul", "div", "sqrt", "log"], "gplearn functions.")
+_TEST_FRACTION = flags.DEFINE_float("test_fraction", 0.25, "Held-out fraction of the rows.")
+_SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the held-out split.")
+flags.mark_flags_as_required(["csv", "target", "features", "workdir"])
+
+
+def main(argv):
+    del argv
+    import mtlzoo.analysis.formulas as formulas
+    from mtlzoo.errors import ConfigError
+
+    try:
+        seeds = [int(s) for s in _SEEDS.value]
+    except ValueError as e:
+        raise ConfigError("--seeds", f"must be integers, got {','.join(_SEEDS.value)}") from e
+    for flag, v in (("--population_size", _POPULATION.value), ("--generations", _GENERATIONS.value)):
+        if v < 1:
+            raise ConfigError(flag, f"must be >= 1, got {v}")
+    X, y = formulas.load_csv(_CSV.value, _TARGET.value, _FEATURES.value)
+    forms = [f for f in _FORMS.value if f] + list(_FORM.value)
+    for f in forms:  # fail before the slow part on a bad form
+        formulas.form_expression(f, _FEATURES.value)
+    report = formulas.fit_formulas(
+        X,
+        y,
+        _FEATURES.value,
+        forms=forms,
+        symbolic=_SYMBOLIC.value,
+        test_fraction=_TEST_FRACTION.value,
+        split_seed=_SPLIT_SEED.value,
+        seeds=seeds,
+        population_size=_POPULATION.value,
+        generations=_GENERATIONS.value,
+        parsimony_coefficient=_PARSIMONY.value,
+        function_set=_FUNCTIONS.value,
+    )
+    paths = formulas.write_report(report, _WORKDIR.value, _TARGET.value, _CSV.value)
+    print(formulas.report_markdown(report, _TARGET.value, _CSV.value))
+    print(f"wrote {paths['json']}, {paths['markdown']} and {len(paths) - 2} plots")
+
+
+if __name__ == "__main__":
+    run(main)
