@@ -184,14 +184,23 @@ FINETUNE_SCHEMA = {
 # finetune() transfers every pretrained layer it finds by name. Layers the pretrained
 # model lacks (an alignment's R_i, a new task's head) start from their initialisers and
 # are never frozen, so ``freeze: encoder`` with an alignment is Algorithm 1's second
-# stage (B fixed, train R_i and A_i) of Wu, Zhang & Ré (2020). Only "none" exists
-# until the alignment layer lands (issue 4); it registers its own entry here.
+# stage (B fixed, train R_i and A_i) of Wu, Zhang & Ré (2020).
 ALIGNMENTS = Registry("fine-tuning alignment")
 
 
 @ALIGNMENTS.register("none")
 def _no_alignment(config, new_tasks):
     return config
+
+
+@ALIGNMENTS.register("joint")
+def _joint_alignment(config, new_tasks):
+    """Adds a covariance alignment (identity at start) between E and B of the fine-tuned
+    model; with ``freeze: encoder`` only the R_i and the heads train, which is the second
+    stage of Algorithm 1 applied to transfer. The examples' ``task_id`` routes them."""
+    model = dict(_to_dict(config.get("model")) or {})
+    model["alignment"] = "joint"
+    return {**config, "model": model}
 
 
 def resolve_pretrained(pretrained, root=None):

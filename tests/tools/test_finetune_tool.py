@@ -94,7 +94,7 @@ def test_zoo_name_without_config_continues_training(pretrained, tmp_path):
     "args,finetune,words",
     [
         (["--pretrained=no_such_model", "--zoo_dir={zoo}"], {}, "no zoo entry 'no_such_model' in"),
-        ([], {"alignment": "covariance"}, "unknown fine-tuning alignment 'covariance'; choose one of none"),
+        ([], {"alignment": "covariance"}, "unknown fine-tuning alignment 'covariance'; choose one of joint, none"),
         ([], {"freeze_layers": ["encoder_*"]}, "pattern 'encoder_*' matches no layer with weights"),
         ([], {"freeze": "everything"}, "config field finetune.freeze: 'everything' is not one of"),
         (["--config.model.encoder.units=(32,)"], {}, "layer 'mlp_dense_0': the pretrained weights have shapes"),
@@ -116,6 +116,25 @@ def test_help_explains_every_flag():
     for flag in ("--pretrained", "--config", "--workdir", "--zoo_dir"):
         assert f"  {flag}:" in r.stdout, flag
     assert "Zoo entry name" in r.stdout
+
+
+def test_new_task_with_alignment_and_frozen_encoder(pretrained, tmp_path):
+    """Transfer with Algorithm 1's second stage: B fixed, a new R (identity at start) and the heads train."""
+    from mtlzoo import zoo
+    from mtlzoo.config import load_config_file
+    from mtlzoo.models import load_model
+
+    cfg = load_config_file(os.path.join(REPO, "configs", "quickstart.py")).to_dict()
+    cfg["train"].update(epochs=1, verbose=0)
+    cfg["finetune"] = {"freeze": "encoder", "alignment": "joint"}
+    result = zoo.finetune(pretrained, cfg, str(tmp_path / "ft_align"))
+    old = load_model(os.path.join(pretrained, "model.keras"))
+    for name in ("mlp_dense_0", "mlp_dense_1"):
+        for a, b in zip(_weights(result.model, name), _weights(old, name), strict=True):
+            np.testing.assert_array_equal(a, b)
+    R = _weights(result.model, "alignment")[0]
+    assert R.shape == (3, 64, 64) and not np.allclose(R[0], np.eye(64))  # task_id 0 routes the digits data
+    np.testing.assert_array_equal(R[1], np.eye(64))  # no example carries task_id 1: untouched
 
 
 def test_freeze_encoder_trains_only_the_heads(pretrained, tmp_path):
