@@ -27,11 +27,11 @@ def get_config():
     c.data = {
         "source": "synthetic",
         "batch_size": 32,
-        "examples_per_task": 160,
+        "examples_per_task": 400,
         "input_dim": 16,
         "relatedness": 0.7,
         "noise": 0.3,
-        "validation_fraction": 0.25,
+        "validation_fraction": 0.5,
         "test_fraction": 0.0,
     }
     c.model = {

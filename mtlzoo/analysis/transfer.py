@@ -429,6 +429,13 @@ def suggested_groups(report, alignment="none"):
     return [(a, b, float(v)) for v, a, b in sorted(pairs, reverse=True) if v > 0]
 
 
+def _within_noise(report, alignment, x, y):
+    """Whether either direction of the pair's transfer is within one std (over seeds) of 0."""
+    t, sd = report.transfer[alignment], report.transfer_std[alignment]
+    i, j = report.tasks.index(x), report.tasks.index(y)
+    return bool(t[i, j] <= sd[i, j] or t[j, i] <= sd[j, i])
+
+
 def _fmt(v, std=None):
     if _nan(v):
         return "—"
@@ -477,7 +484,10 @@ def markdown(report):
         groups = suggested_groups(report, a)
         what = "without alignment" if a == "none" else f"with alignment ({a})"
         if groups:
-            shown = ", ".join(f"{x}+{y} (min transfer {v:+.4f})" for x, y, v in groups)
+            shown = ", ".join(
+                f"{x}+{y} (min transfer {v:+.4f}{', within 1 std of 0' if multi and _within_noise(report, a, x, y) else ''})"
+                for x, y, v in groups
+            )
             lines.append(f"- Pairs that help each other {what}: {shown}.")
         else:
             lines.append(f"- No pair helps in both directions {what}.")
@@ -512,6 +522,13 @@ def csv_rows(report):
                     row[f"similarity_{key}"] = "" if m is None else m[i, j]
                 rows.append(row)
     return rows
+
+
+def _text_color(what, v, lim):
+    """Readable cell text: white on the dark ends of RdBu (transfer) and on dark viridis (similarity)."""
+    if what == "transfer":
+        return "white" if abs(v) > 0.6 * lim else "black"
+    return "black" if v > 0.5 else "white"
 
 
 def heatmap(report, path):
@@ -549,7 +566,7 @@ def heatmap(report, path):
                         ha="center",
                         va="center",
                         fontsize=8,
-                        color="black" if what == "transfer" or m[i, j] > 0.5 else "white",
+                        color=_text_color(what, m[i, j], lim),
                     )
         ax.set_xticks(range(k), report.tasks, rotation=45, ha="right")
         ax.set_yticks(range(k), report.tasks)

@@ -50,7 +50,6 @@ def test_report_from_finished_subruns(tmp_path):
         (["--alignment=sometimes"], "flag --alignment=sometimes: value should be one of"),
         (["--seeds=0,x"], "--seeds must be comma-separated non-negative integers"),
         (["--seeds=-1"], "--seeds must be comma-separated non-negative integers"),
-        (["--config.train.learning_rate=-1"], "config field train.learning_rate: must be > 0"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, words, tmp_path):
