@@ -26,9 +26,13 @@ from mtlzoo.analysis.linear import (
     train_relu_mtl,
 )
 from mtlzoo.analysis.svd_reweighting import svd_task_weights, task_vectors
+from mtlzoo.analysis.transfer import TransferReport, suggested_groups, transfer_report
 
 __all__ = [
     "LinearMTLSolution",
+    "TransferReport",
+    "suggested_groups",
+    "transfer_report",
     "check_proposition1",
     "cosine_similarity",
     "covariance_similarity",

@@ -152,7 +152,8 @@ class TrainLoop:
                 preds = self.model(features, training=True)
             losses = self.task_losses(labels, preds, weights)
             weighted, extra = self.weighting.combine(losses, step)
-            total = tf.reduce_sum(weighted) + extra
+            # extra (e.g. the uncertainty regulariser) is global: once over all replicas
+            total = tf.reduce_sum(weighted) + extra / float(self.strategy.num_replicas_in_sync)
             if self.model.losses:  # layer regularisers, once over all replicas
                 total += tf.add_n(self.model.losses) / float(self.strategy.num_replicas_in_sync)
             total_s = opt.scale_loss(total) if scaled else total

@@ -317,3 +317,42 @@ def test_alignment_and_task_weights_combine_with_experts():
     x = {**random_features("mlp", batch=3), "task_id": np.array([0, 1, 2], np.int32)}
     out = model.predict(x, verbose=0)
     assert out["topic"].shape == (3, 4)
+
+
+def test_compare_tool_tabulates_finished_runs_and_refuses_bad_input(tmp_path):
+    """tools/compare_architectures.py on fabricated finished runs: mean and sample std by hand."""
+    import json
+    import os
+
+    from tests.helpers import REPO, run_tool
+
+    acc = {("shared_bottom", 0): (0.5, 0.8, 0.9), ("shared_bottom", 1): (0.7, 0.6, 0.9)}
+    acc.update({("mmoe", 0): (0.4, 0.4, 0.4), ("mmoe", 1): (0.6, 0.6, 0.6)})
+    for (arch, seed), (d, p, m) in acc.items():
+        wd = tmp_path / arch / f"seed{seed}"
+        os.makedirs(wd)
+        metrics = {"digit": {"accuracy": d}, "parity": {"accuracy": p}, "magnitude": {"accuracy": m}}
+        (wd / "metrics.json").write_text(json.dumps(metrics))
+        (wd / "params.json").write_text(json.dumps({"trainable_params": 100 if arch == "mmoe" else 50}))
+    config = os.path.join(REPO, "configs", "compare_architectures.py")
+    r = run_tool(
+        "compare_architectures",
+        f"--config={config}",
+        f"--workdir={tmp_path}",
+        "--architectures=shared_bottom,mmoe",
+        "--seeds=0,1",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = (tmp_path / "architectures.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in table.splitlines()
+        if line.startswith("| `")
+    }
+    # digit: (0.5, 0.7) -> 0.6 +- 0.1414; mean over tasks per seed: (2.2/3, 2.2/3) -> 0.7333 +- 0
+    assert rows["`shared_bottom`"] == ["50", "0.6000 ± 0.1414", "0.7000 ± 0.1414", "0.9000 ± 0.0000", "0.7333 ± 0.0000"]
+    assert rows["`mmoe`"][0] == "100" and rows["`mmoe`"][-1] == "0.5000 ± 0.1414"
+    bad = run_tool("compare_architectures", f"--config={config}", f"--workdir={tmp_path}", "--architectures=moe")
+    assert bad.returncode == 2 and "unknown architecture 'moe'" in bad.stderr
+    bad = run_tool("compare_architectures", f"--config={config}", f"--workdir={tmp_path}", "--seeds=x")
+    assert bad.returncode == 2 and "--seeds" in bad.stderr
