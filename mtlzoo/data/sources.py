@@ -5,8 +5,9 @@
   ``magnitude`` (binary: digit >= 5). Features as ``features`` [64] and ``image``
   [8, 8, 1], scaled to [0, 1].
 * ``synthetic``: mtlzoo's own heterogeneous tasks, each with its own examples
-  x ~ N(0, I_d) and a task vector theta_i = sqrt(r) theta_0 + sqrt(1 - r) u_i (r =
-  ``relatedness``, so cos(theta_i, theta_j) ~ r); binary y = [x.theta_i > 0],
+  x ~ N(0, I_d) and a task vector theta_i = sqrt(r) theta_g(i) + sqrt(1 - r) u_i (r =
+  ``relatedness``; tasks of one group g share theta_g, so cos(theta_i, theta_j) ~ r within a
+  group and ~ 0 across groups; ``groups`` maps tasks to group ids, default one group); binary y = [x.theta_i > 0],
   regression y = x.theta_i + noise, multiclass y = argmax x W_i.
 """
 
@@ -76,6 +77,8 @@ class SyntheticSource:
         "examples_per_task": Field(512, int, positive),
         "relatedness": Field(0.8, float, lambda v: None if 0 <= v <= 1 else f"must be in [0, 1], got {v}"),
         "noise": Field(0.1, float, lambda v: None if v >= 0 else f"must be >= 0, got {v}"),
+        # {task: group id}: tasks of one group share a base vector (default: one group)
+        "groups": Field({}, "dict"),
     }
 
     @staticmethod
@@ -88,6 +91,12 @@ class SyntheticSource:
                 )
             if t.kind == "multiclass" and t.num_classes > 10:
                 raise ConfigError(f"tasks.{t.name}.num_classes", "the synthetic source makes at most 10 classes")
+        names = {t.name for t in tasks}
+        for name, g in dict(opts.get("groups") or {}).items():
+            if name not in names:
+                raise ConfigError(f"data.groups.{name}", f"no task named {name!r}")
+            if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+                raise ConfigError(f"data.groups.{name}", f"a group id must be an integer >= 0, got {g!r}")
 
     @staticmethod
     def load(opts, tasks, seed):
@@ -101,7 +110,9 @@ class SyntheticSource:
             # configured, so single-task and multi-task runs see the same examples of it
             task_rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
             x = task_rng.normal(size=(n, d)).astype(np.float32)
-            theta = np.sqrt(r) * base + np.sqrt(1 - r) * task_rng.normal(size=(d, 10))
+            group = int(dict(opts.get("groups") or {}).get(t.name, 0))
+            shared = base if group == 0 else np.random.default_rng([seed, 1000 + group]).normal(size=(d, 10))
+            theta = np.sqrt(r) * shared + np.sqrt(1 - r) * task_rng.normal(size=(d, 10))
             z = x @ theta / np.sqrt(d)
             if t.kind == "binary":
                 y = (z[:, :1] > 0).astype(np.float32)

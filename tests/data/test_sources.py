@@ -70,3 +70,30 @@ def test_synthetic_task_data_does_not_depend_on_the_other_tasks():
         np.testing.assert_array_equal(
             np.sort(s_both.features["features"][mine], axis=0), np.sort(s_alone.features["features"], axis=0)
         )
+
+
+def test_synthetic_groups_set_relatedness():
+    """Regression tasks of one group have correlated targets on the same inputs; other groups do not."""
+    tasks = {"a": {"kind": "regression"}, "b": {"kind": "regression"}, "c": {"kind": "regression"}}
+    data, _ = _load(
+        {
+            "source": "synthetic",
+            "input_dim": 30,
+            "examples_per_task": 400,
+            "relatedness": 0.9,
+            "noise": 0.0,
+            "groups": {"c": 1},
+        },
+        tasks=tasks,
+    )
+    tr = data.splits["train"]
+    # recover each task's linear map by least squares on its own examples
+    thetas = {}
+    for t in "abc":
+        m = tr.weights[t] > 0
+        thetas[t] = np.linalg.lstsq(tr.features["features"][m], tr.labels[t][m][:, 0], rcond=None)[0]
+    cos = lambda u, v: u @ v / np.linalg.norm(u) / np.linalg.norm(v)  # noqa: E731
+    assert cos(thetas["a"], thetas["b"]) > 0.7
+    assert abs(cos(thetas["a"], thetas["c"])) < 0.4
+    with pytest.raises(ConfigError, match="data.groups.z: no task named 'z'"):
+        _load({"source": "synthetic", "groups": {"z": 1}}, tasks=tasks)
