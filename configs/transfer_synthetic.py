@@ -3,11 +3,11 @@
     python tools/transfer_report.py --config=configs/transfer_synthetic.py --workdir=/tmp/transfer
 
 Each task has its own examples (x ~ N(0, I_16), heterogeneous data, so alignment can route
-by task) and a task vector theta_i = sqrt(r) theta_0 + sqrt(1 - r) u_i; see
-``mtlzoo.data.sources.SyntheticSource``. The source gives every pair the same relatedness r,
-so differences between pairs come from the task kinds (two regressions on one output, a
-binary task, a 4-class task) and from sample noise. Small enough for about two minutes on
-2 CPU cores with one seed.
+by task) and a task vector theta_i = sqrt(r) theta_g(i) + sqrt(1 - r) u_i; see
+``mtlzoo.data.sources.SyntheticSource``. Two planted groups: the regressions ``reg_a`` and
+``reg_b`` share one base vector, ``sign`` and ``argmax4`` another, so related pairs sit
+within a group and unrelated ones across. Small enough for about two minutes on 2 CPU
+cores with one seed.
 """
 
 import ml_collections
@@ -31,6 +31,7 @@ def get_config():
         "input_dim": 16,
         "relatedness": 0.7,
         "noise": 0.3,
+        "groups": {"reg_a": 0, "reg_b": 0, "sign": 1, "argmax4": 1},
         "validation_fraction": 0.5,
         "test_fraction": 0.0,
     }
