@@ -136,10 +136,10 @@ MODEL_SCHEMA = {
     # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
     "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
     "alignment_penalty": Field(0.0, float, non_negative),
+    # hold SVD task weights in the model (set when train.weighting.name = svd)
     "task_weights": Field(False, bool),
-    "experts": Field(
-        {}, "dict"
-    ),  # options of soft-sharing architectures (validated by each architecture)  # hold SVD task weights in the model (set by train.weighting.name = svd)
+    # options of the soft-sharing architectures, validated by each (mtlzoo.models.soft_sharing)
+    "experts": Field({}, "dict"),
     "encoder": Field(REQUIRED, "dict"),
     "tower": Field({}, "dict"),
 }

@@ -137,7 +137,7 @@ def per_task_metrics(logs, tasks):
 
 def format_metrics_table(metrics, title="metrics"):
     """A plain-text table, one row per task, one column per metric."""
-    tasks = [t for t in metrics if isinstance(metrics[t], dict)]
+    tasks = [t for t in metrics if isinstance(metrics[t], dict) and t != "architecture"]
     cols = sorted({c for t in tasks for c in metrics[t]}, key=lambda c: (c != "loss", c))
     width = max([len("task"), *map(len, tasks)])
     lines = [title, "  ".join(["task".ljust(width), *[c.rjust(10) for c in cols]])]
@@ -368,6 +368,12 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
             if step < total_steps:
                 _call(callbacks, "on_epoch_begin", epoch + 1)
     metrics = {"split": tc.eval_split, **evaluate_model(model, eval_ds, tasks)}
+    from mtlzoo.models.soft_sharing import architecture_statistics
+
+    eval_features = data.split(tc.eval_split).features
+    stats = architecture_statistics(model, {k: eval_features[k] for k in input_names})
+    if stats:  # mean gate weight per expert per task, cross-stitch matrices
+        metrics["architecture"] = stats
     if chief:
         save_model(model, os.path.join(workdir, "model.keras"))
         _atomic_json(metrics, os.path.join(workdir, "metrics.json"))

@@ -62,3 +62,15 @@ def test_rerun_after_a_crash_resumes_from_the_last_epoch(tmp_path):
     train(quick(4), wd, callbacks=[epochs])
     assert epochs.seen == [2, 3]  # epochs 0 and 1 were done before the crash
     assert os.path.exists(os.path.join(wd, "model.keras"))
+
+
+def test_gate_statistics_land_in_metrics(tmp_path):
+    cfg = quick(1)
+    cfg.model.architecture = "mmoe"
+    result = train(cfg, str(tmp_path / "mmoe"))
+    gates = result.metrics["architecture"]["gates"]
+    assert set(gates) == {"digit", "parity", "magnitude"}
+    for per_expert in gates.values():
+        assert abs(sum(per_expert.values()) - 1) < 1e-4  # mean of softmax rows sums to 1
+    with open(os.path.join(str(tmp_path / "mmoe"), "metrics.json")) as f:
+        assert "architecture" in json.load(f)
