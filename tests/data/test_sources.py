@@ -95,5 +95,5 @@ def test_synthetic_groups_set_relatedness():
     cos = lambda u, v: u @ v / np.linalg.norm(u) / np.linalg.norm(v)  # noqa: E731
     assert cos(thetas["a"], thetas["b"]) > 0.7
     assert abs(cos(thetas["a"], thetas["c"])) < 0.4
-    with pytest.raises(ConfigError, match="data.groups.z: no task named 'z'"):
-        _load({"source": "synthetic", "groups": {"z": 1}}, tasks=tasks)
+    with pytest.raises(ConfigError, match="data.groups.a: a group id must be an integer >= 0"):
+        _load({"source": "synthetic", "groups": {"a": -1}}, tasks=tasks)
