@@ -137,7 +137,7 @@ class TrainLoop:
         ctx = tf.distribute.get_replica_context()
         step = self.step.read_value() if hasattr(self.step, "read_value") else self.step
         opt = self.optimizer
-        scaled = hasattr(opt, "scale_loss") and isinstance(opt, keras.optimizers.LossScaleOptimizer)
+        scaled = isinstance(opt, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape(persistent=not self.plain_sum) as tape:
             if self.rep_grad:
                 reps = tf.nest.flatten(self.encoder_part(features, training=True))
@@ -197,6 +197,8 @@ class TrainLoop:
         global_losses = ctx.all_reduce(tf.distribute.ReduceOp.SUM, losses)
         if grad_norms is None and self.weighting.needs_grad_norms:
             grad_norms = tf.zeros([self.k])
+        if grad_norms is not None and scaled:  # the jacobians were of the scaled losses
+            grad_norms = grad_norms / tf.cast(opt.dynamic_scale, grad_norms.dtype)
         self.weighting.update(global_losses, step, grad_norms)
         return global_losses
 
