@@ -18,6 +18,9 @@ Rows (median over repeats of consecutive chunks of ``batches`` batches, after wa
   generator's work per batch);
 * ``from_generator``: ``tf.data.Dataset.from_generator`` over the precomputed plan's
   row indices without the gather map (the cost of crossing into Python per element);
+* ``input_chunked``: a prototype (:func:`chunked_dataset`, not part of mtlzoo) that
+  yields the row indices of 256 steps per generator call and splits them with
+  ``unbatch``, so the Python crossing is paid once per 256 batches;
 * ``model``: training steps/s of :class:`mtlzoo.training.loop.TrainLoop` (the
   ``sharing`` suite's MLP encoder, ``sum`` aggregator, SGD) on one in-memory batch of
   the same size: the rate at which the model consumes batches;
@@ -70,6 +73,42 @@ def make_plan(split, mode, batch, total_steps, k=K, seed=0):
     return split, BatchPlan(split, names, batch, mode=mode, sampler=sampler, seed=seed, total_steps=total_steps)
 
 
+def chunked_dataset(split, plan, input_names, chunk=256):
+    """A prototype (not in mtlzoo) of ``train_dataset`` with the Python crossing amortised:
+    the generator yields the row indices of ``chunk`` steps at once (``[chunk, batch]``),
+    ``unbatch`` splits them into steps, and the same gather map as
+    :func:`mtlzoo.data.mixing.train_dataset` (one replica) builds the batches.
+    """
+    import tensorflow as tf
+
+    from mtlzoo.data.base import is_sequence_label
+
+    k, per = len(plan.task_names), plan.global_batch_size
+
+    def chunks():
+        for s0 in range(0, plan.total_steps, chunk):
+            steps = [plan.step(s) for s in range(s0, min(s0 + chunk, plan.total_steps))]
+            yield np.stack([r for r, _ in steps]), np.stack([m for _, m in steps])
+
+    feats = {n: tf.constant(split.features[n]) for n in input_names}
+    labels = {n: tf.constant(v) for n, v in split.labels.items()}
+    weights = {
+        n: tf.constant(v[:, None] if is_sequence_label(split.labels[n]) else v) for n, v in split.weights.items()
+    }
+    names = plan.task_names
+
+    def gather(r, mask):
+        f = {n: tf.gather(v, r) for n, v in feats.items()}
+        y = {n: tf.gather(v, r) for n, v in labels.items()}
+        w = {n: tf.gather(v, r) * mask[names.index(n)] for n, v in weights.items()}
+        return f, y, w
+
+    ds = tf.data.Dataset.from_generator(
+        chunks, output_signature=(tf.TensorSpec([None, per], tf.int64), tf.TensorSpec([None, k], tf.float32))
+    )
+    return ds.unbatch().map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
 def _chunks(next_fn, batches, repeats, warmup):
     for _ in range(warmup):
         next_fn()
@@ -111,8 +150,6 @@ def run(quick=False, batch_sizes=None, n=None):
         for mode in ("joint", "interleaved"):
             split, plan = make_plan(make_split(n, own_data=mode == "interleaved"), mode, b, total)
             params = {"mode": mode, "batch": plan.global_batch_size, "k": K, "n": n}
-            ds = train_dataset(split, plan, ["features"])
-            t_input = _chunks(iter(ds).__next__, batches, repeats, warmup)
             s = iter(range(total))
             t_gen = _chunks(lambda s=s, plan=plan: plan.step(next(s)), batches, repeats, warmup)
             steps = [plan.step(i) for i in range(total)]
@@ -121,6 +158,13 @@ def run(quick=False, batch_sizes=None, n=None):
                 output_signature=(tf.TensorSpec([b], tf.int64), tf.TensorSpec([K], tf.float32)),
             )
             t_fg = _chunks(iter(gen_only).__next__, batches, repeats, warmup)
+            del gen_only
+            it_in = iter(train_dataset(split, plan, ["features"]))
+            t_input = _chunks(it_in.__next__, batches, repeats, warmup)
+            del it_in
+            it_ch = iter(chunked_dataset(split, plan, ["features"]))
+            t_chunked = _chunks(it_ch.__next__, batches, repeats, warmup)
+            del it_ch
             e2e_it = iter(
                 tf.distribute.get_strategy().experimental_distribute_dataset(train_dataset(split, plan, ["features"]))
             )
@@ -134,6 +178,7 @@ def run(quick=False, batch_sizes=None, n=None):
             group = []
             for name, ts in (
                 ("input", t_input),
+                ("input_chunked", t_chunked),
                 ("generator", t_gen),
                 ("from_generator", t_fg),
                 ("model", t_model),
@@ -143,7 +188,7 @@ def run(quick=False, batch_sizes=None, n=None):
                 r["per_s"] = 1.0 / r["median"]
                 group.append(r)
             for r in group:
-                r["headroom"] = r["per_s"] / group[3]["per_s"]
+                r["headroom"] = r["per_s"] / group[4]["per_s"]
             rows += group
         keras.backend.clear_session()
     print_table(

@@ -104,11 +104,11 @@ def test_roofline_quick_rows():
 
 def test_pipeline_quick_rows():
     rows = pipeline.run(quick=True)
-    stages = ["input", "generator", "from_generator", "model", "end_to_end"]
+    stages = ["input", "input_chunked", "generator", "from_generator", "model", "end_to_end"]
     for mode in ("joint", "interleaved"):
         group = [r for r in rows if r["params"]["mode"] == mode]
         assert [r["name"] for r in group] == stages
-        model = group[3]
+        model = group[4]
         assert model["headroom"] == pytest.approx(1.0)
         for r in group:
             assert r["headroom"] == pytest.approx(r["per_s"] / model["per_s"])
@@ -121,3 +121,19 @@ def test_plan_of_own_data_draws_each_batch_from_one_task():
         r, mask = plan.step(s)
         (t,) = mask.nonzero()[0]
         assert (split.features["task_id"][r] == t).all()
+
+
+def test_chunked_prototype_yields_the_batches_of_train_dataset():
+    import numpy as np
+
+    from mtlzoo.data.mixing import train_dataset
+
+    split, plan = pipeline.make_plan(pipeline.make_split(100, own_data=True), "interleaved", 8, 30)
+    ref = list(train_dataset(split, plan, ["features"]))
+    got = list(pipeline.chunked_dataset(split, plan, ["features"], chunk=7))
+    assert len(got) == len(ref) == 30
+    for (f1, y1, w1), (f2, y2, w2) in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(f1["features"], f2["features"])
+        for t in y1:
+            np.testing.assert_array_equal(y1[t], y2[t])
+            np.testing.assert_array_equal(w1[t], w2[t])
