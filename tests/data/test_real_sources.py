@@ -1,0 +1,180 @@
+"""Real-data sources against the real files in $MTLZOO_DATA_DIR (skipped where it is absent).
+
+Expected counts are independent of the loaders: they come from shell commands on the
+files, e.g. ``cut -d' ' -f1 sentiment/mpqa.all | sort | uniq -c`` and
+``awk 'NF==1' sentiment/custrev.all | wc -l`` (label-only lines, which the loader skips).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from mtlzoo import ConfigError
+from mtlzoo.config import check_fields, resolve_config
+from mtlzoo.data import SOURCES, load_data
+from mtlzoo.data.real import SentimentSource, save_vocab
+from mtlzoo.tasks import tasks_from_config
+
+DATA_DIR = os.environ.get("MTLZOO_DATA_DIR", "")
+
+
+def _need(sub):
+    path = os.path.join(DATA_DIR, sub)
+    if not DATA_DIR or not os.path.isdir(path):
+        pytest.skip(f"real data not found: set MTLZOO_DATA_DIR to a directory holding {sub}/ (CI does)")
+    return path
+
+
+# ----------------------------------------------------------------------------- sentiment
+
+SENT_TASKS = {t: {"kind": k, "num_classes": n} for t, (k, n) in SentimentSource.TASKS.items()}
+
+
+def _sentiment(tasks=None, seed=0, **opts):
+    specs = tasks_from_config({t: SENT_TASKS[t] for t in (tasks or SENT_TASKS)})
+    opts = check_fields({"data_dir": DATA_DIR, **opts}, SentimentSource.schema, "data")
+    SentimentSource.check(opts, specs)
+    return SentimentSource.load(opts, specs, seed), specs
+
+
+def _file_counts(path):
+    """Label counts of the lines with a label and at least one token (plain-Python reference)."""
+    counts = {}
+    with open(path, "rb") as f:
+        for line in f.read().split(b"\n"):
+            parts = line.split()
+            if len(parts) >= 2:
+                counts[int(parts[0])] = counts.get(int(parts[0]), 0) + 1
+    return counts
+
+
+def test_sentiment_counts_label_sets_and_split_sizes():
+    root = _need("sentiment")
+    data, specs = _sentiment()
+    names = [s.name for s in specs]
+    assert names == sorted(SENT_TASKS)
+    per_split = {s: data.splits[s].labelled_counts() for s in ("train", "validation", "test")}
+    # hand counts (wc -l minus `awk 'NF==1'` label-only lines)
+    totals = {"mr": 10662, "subj": 10000, "cr": 3775 - 4, "mpqa": 10606 - 3}
+    for task, n in totals.items():
+        got = sum(per_split[s][task] for s in per_split)
+        assert got == n, task
+        assert per_split["validation"][task] == round(0.1 * n)
+        assert per_split["test"][task] == round(0.1 * n)
+    assert per_split["train"]["trec"] + per_split["validation"]["trec"] == 5452
+    assert per_split["validation"]["trec"] == round(0.1 * 5452)
+    assert per_split["test"]["trec"] == 500
+    assert (per_split["train"]["sst2"], per_split["validation"]["sst2"], per_split["test"]["sst2"]) == (6920, 872, 1821)
+    # label sets and counts per task, against a plain reading of each file
+    files = {"mr": "rt-polarity.all", "subj": "subj.all", "cr": "custrev.all", "mpqa": "mpqa.all"}
+    for i, task in enumerate(names):
+        ys = []
+        for s in per_split:
+            sp = data.splits[s]
+            mine = sp.weights[task] > 0
+            np.testing.assert_array_equal(sp.features["task_id"][mine], i)
+            np.testing.assert_array_equal(mine, sp.features["task_id"] == i)
+            ys.append(np.asarray(sp.labels[task][mine]).reshape(-1))
+        y = np.concatenate(ys).astype(int)
+        if task in files:
+            ref = _file_counts(os.path.join(root, files[task]))
+            assert dict(zip(*np.unique(y, return_counts=True), strict=True)) == ref
+    trec_test = data.splits["test"]
+    trec = trec_test.labels["trec"][trec_test.features["task_id"] == names.index("trec")]
+    assert set(np.unique(trec)) == set(range(6))
+    assert trec_test.labels["trec"].dtype == np.int32 and data.splits["test"].labels["mr"].shape[1:] == (1,)
+
+
+def test_sentiment_vocabulary_file_round_trip(tmp_path):
+    _need("sentiment")
+    data, specs = _sentiment(tasks=["mr", "sst2"], max_vocab=5000, max_length=20)
+    vocab = data.info["vocab"]
+    assert vocab[:2] == ["[PAD]", "[UNK]"] and len(vocab) == 5000 == data.info["vocab_size"]
+    path = save_vocab(vocab, tmp_path / "vocab.txt")
+    from mtlzoo.export.tokenizers import read_vocab
+
+    lines = read_vocab(str(path), "vocab_file")
+    assert lines == vocab
+    ids = {w: i for i, w in enumerate(lines)}
+    # the exporter's rule: [vocab.get(w, oov) for w in text.lower().split()], cut and padded
+    text = "no movement , no yuks , not much of anything ."  # first line of stsa.binary.test
+    ref = [ids.get(w, 1) for w in text.lower().split()][:20]
+    ref += [0] * (20 - len(ref))
+    test = data.splits["test"]
+    rows = test.features["tokens"][test.features["task_id"] == [s.name for s in specs].index("sst2")]
+    assert any(np.array_equal(r, ref) for r in rows)
+    # the vocabulary comes from training splits only: every id < vocab size, and [UNK] occurs
+    assert test.features["tokens"].max() < len(vocab) and (test.features["tokens"] == 1).any()
+    assert test.features["tokens"].dtype == np.int32 and test.features["tokens"].shape[1] == 20
+
+
+def test_sentiment_split_is_seeded_and_per_task():
+    _need("sentiment")
+    alone, _ = _sentiment(tasks=["mr"], max_vocab=0)
+    both, specs = _sentiment(tasks=["mr", "subj"], max_vocab=0)
+    va, vb = alone.info["vocab"], both.info["vocab"]
+
+    def words(data, vocab, split, tid, known=None):
+        sp = data.splits[split]
+        rows = sp.features["tokens"][sp.features["task_id"] == tid]
+        known = set(known or vocab)  # words outside mr's own vocabulary read as [UNK]
+        return sorted(" ".join(vocab[i] if vocab[i] in known else "[UNK]" for i in r if i) for r in rows)
+
+    # mr's test split does not depend on which other tasks are configured
+    assert words(alone, va, "test", 0) == words(both, vb, "test", 0, known=va)
+    other, _ = _sentiment(tasks=["mr"], seed=1, max_vocab=0)
+    assert words(other, other.info["vocab"], "test", 0) != words(alone, va, "test", 0)
+
+
+def test_sentiment_through_the_config_registry():
+    _need("sentiment")
+    assert SOURCES.get("sentiment") is SentimentSource
+    cfg = resolve_config(
+        {
+            "tasks": {"trec": SENT_TASKS["trec"], "cr": SENT_TASKS["cr"]},
+            "data": {"source": "sentiment", "data_dir": DATA_DIR, "max_length": 8, "max_vocab": 300},
+            "model": {"encoder": {"name": "lstm", "vocab_size": 300, "max_length": 8}},
+        }
+    )
+    data = load_data(cfg, tasks_from_config(cfg.tasks))
+    feats, labels, weights = next(iter(data.dataset("train", 4, ["tokens"])))
+    assert feats["tokens"].shape == (4, 8) and labels["cr"].shape == (4, 1) and labels["trec"].shape == (4,)
+
+
+def test_sentiment_config_errors():
+    with pytest.raises(ConfigError, match="tasks.sst5: data source 'sentiment' has no task"):
+        _sentiment_specs = tasks_from_config({"sst5": {"kind": "binary"}})
+        SentimentSource.check({}, _sentiment_specs)
+    with pytest.raises(ConfigError, match="tasks.trec.kind"):
+        SentimentSource.check({}, tasks_from_config({"trec": {"kind": "binary"}}))
+
+
+def _write(tmp_path, name, text):
+    d = tmp_path / "sentiment"
+    d.mkdir(exist_ok=True)
+    (d / name).write_text(text)
+    return tmp_path
+
+
+def test_sentiment_missing_and_malformed_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("MTLZOO_DATA_DIR", raising=False)
+    opts = check_fields({}, SentimentSource.schema, "data")
+    specs = tasks_from_config({"mr": {"kind": "binary"}})
+    with pytest.raises(ConfigError, match="data.data_dir: not set and the environment variable MTLZOO_DATA_DIR"):
+        SentimentSource.load(opts, specs, 0)
+    with pytest.raises(ConfigError, match=r"data.data_dir: directory .*nowhere/sentiment does not exist"):
+        SentimentSource.load({**opts, "data_dir": str(tmp_path / "nowhere")}, specs, 0)
+    root = _write(tmp_path, "subj.all", "0 a b\n")
+    with pytest.raises(ConfigError, match=r"rt-polarity.all does not exist"):
+        SentimentSource.load({**opts, "data_dir": str(root)}, specs, 0)
+    _write(tmp_path, "rt-polarity.all", "0 good film\n1 bad film\nbad film\n")
+    with pytest.raises(ConfigError, match=r"rt-polarity.all line 3: expected '<integer label> <sentence>'"):
+        SentimentSource.load({**opts, "data_dir": str(root)}, specs, 0)
+    _write(tmp_path, "rt-polarity.all", "0 good film\n\n1 bad film\n2 odd film\n")
+    with pytest.raises(ConfigError, match=r"rt-polarity.all line 4: label 2 is outside 0..1"):
+        SentimentSource.load({**opts, "data_dir": str(root)}, specs, 0)
+    monkeypatch.setenv("MTLZOO_DATA_DIR", str(root))
+    _write(tmp_path, "rt-polarity.all", "".join(f"{i % 2} w{i} film\n" for i in range(20)) + "1\n")
+    data = SentimentSource.load(opts, specs, 0)
+    assert sum(len(s) for s in data.splits.values()) == 20  # the label-only line is skipped
