@@ -401,3 +401,85 @@ class Conll2000Source:
             splits[split] = Split(feats, labels, weights)
         info = {"vocab": vocab, "vocab_size": len(vocab), "tag_vocab": tag_vocab, "max_length": n_len}
         return TaskData(splits, info=info)
+
+
+# --------------------------------------------------------------------------- yeast
+
+
+def read_yeast():
+    """river's bundled Yeast: features float64 ``[2417, 103]``, labels 0/1 ``[2417, 14]``,
+    and the dataset's label names (``Class1`` .. ``Class14``)."""
+    try:
+        from river.datasets import Yeast
+    except ImportError as e:  # pragma: no cover - river is a dependency
+        raise ConfigError("data.source", "the yeast source needs the river package") from e
+    xs, ys = [], []
+    names = None
+    for x, y in Yeast():
+        if names is None:
+            feat_names, names = list(x), list(y)
+        xs.append([x[k] for k in feat_names])
+        ys.append([bool(y[k]) for k in names])
+    return np.asarray(xs, np.float64), np.asarray(ys, np.float32), names
+
+
+class YeastSource:
+    """Yeast gene functions (Elisseeff & Weston 2001; MULAN / river copy): 103 features, 14 labels.
+
+    ``labels_as="tasks"``: 14 binary tasks ``label_0`` .. ``label_13`` (= the dataset's
+    ``Class1`` .. ``Class14``), any subset of them; ``labels_as="multilabel"``: one
+    task of kind ``multilabel`` with 14 classes, under any name. Shared input
+    (``task_id`` 0), seeded ``validation_fraction`` / ``test_fraction`` split;
+    ``features`` float32 ``[n, 103]`` standardised with the training split's mean
+    and standard deviation. ``label_fraction`` keeps each training label with that
+    probability (weight 0 elsewhere). ``info``: ``input_dim``, ``label_names``.
+    """
+
+    name = "yeast"
+    NUM_LABELS = 14
+    TASKS = {f"label_{i}": ("binary", 2) for i in range(14)}
+    schema = {
+        "labels_as": Field("tasks", str, choices=("tasks", "multilabel")),
+        "validation_fraction": Field(0.15, float, fraction),
+        "test_fraction": Field(0.15, float, fraction),
+        "label_fraction": Field(1.0, float, lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}"),
+    }
+
+    @staticmethod
+    def check(opts, tasks):
+        if opts["labels_as"] == "tasks":
+            check_task_kinds(tasks, YeastSource.TASKS, "yeast")
+            return
+        if len(tasks) != 1:
+            raise ConfigError("data.labels_as", f"'multilabel' makes one task, the config has {len(tasks)}")
+        t = tasks[0]
+        if t.kind != "multilabel" or t.num_classes != YeastSource.NUM_LABELS:
+            raise ConfigError(
+                f"tasks.{t.name}.kind",
+                f"yeast with labels_as='multilabel' gives kind 'multilabel' with 14 labels, "
+                f"the config says {t.kind!r} with {t.num_classes}",
+            )
+
+    @staticmethod
+    def load(opts, tasks, seed):
+        from mtlzoo.data.sources import _drop_labels
+
+        x, y, names = read_yeast()
+        parts = split_indices(len(x), [opts["validation_fraction"], opts["test_fraction"]], seed)
+        mean, std = x[parts[0]].mean(0), x[parts[0]].std(0)
+        std[std == 0] = 1.0
+        x = ((x - mean) / std).astype(np.float32)
+        rng = np.random.default_rng([seed, 1])
+        splits = {}
+        for split, idx in zip(SPLITS, parts, strict=True):
+            if len(idx) == 0:
+                continue
+            if opts["labels_as"] == "multilabel":
+                labels = {tasks[0].name: y[idx]}
+            else:
+                labels = {t.name: y[idx, int(t.name.split("_")[1])][:, None] for t in tasks}
+            weights = {t.name: np.ones(len(idx), np.float32) for t in tasks}
+            if split == "train":
+                weights = _drop_labels(weights, opts["label_fraction"], rng)
+            splits[split] = Split({"features": x[idx], "task_id": np.zeros(len(idx), np.int32)}, labels, weights)
+        return TaskData(splits, info={"input_dim": x.shape[1], "label_names": names})

@@ -265,3 +265,61 @@ def test_conll2000_missing_and_malformed(tmp_path):
     root = _conll_dir(tmp_path, good + "\nIt PRP B-NP\nfell VBD\n", good)
     with pytest.raises(ConfigError, match=r"conll2000 train.txt line 8: expected 'word POS chunk', got 'fell VBD'"):
         _conll({"data_dir": str(root)}, tasks={"pos": {"kind": "tagging", "num_classes": 6}})
+
+
+# ----------------------------------------------------------------------------- yeast
+
+# positives per label, from a plain csv read of river's yeast.csv.gz (columns Class1..Class14)
+YEAST_POSITIVES = [762, 1038, 983, 862, 722, 597, 428, 480, 178, 253, 289, 1816, 1799, 34]
+
+
+def _yeast(tasks, seed=0, **opts):
+    from mtlzoo.data.real import YeastSource
+
+    specs = tasks_from_config(tasks)
+    opts = check_fields(opts, YeastSource.schema, "data")
+    YeastSource.check(opts, specs)
+    return YeastSource.load(opts, specs, seed)
+
+
+def test_yeast_csv_counts_splits_and_standardisation():
+    import csv
+    import gzip
+
+    from river.datasets import Yeast
+
+    with gzip.open(Yeast().path, "rt") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) - 1 == 2417 and len(rows[0]) == 103 + 14
+    ref = np.array([[float(v) for v in r[103:]] for r in rows[1:]]).sum(0)
+    np.testing.assert_array_equal(ref, YEAST_POSITIVES)
+
+    tasks = {f"label_{i}": {"kind": "binary"} for i in range(14)}
+    data = _yeast(tasks)
+    n = {s: len(sp) for s, sp in data.splits.items()}
+    assert sum(n.values()) == 2417 and n["validation"] == round(0.15 * 2417) == n["test"]
+    pos = sum(np.array([sp.labels[f"label_{i}"].sum() for i in range(14)]) for sp in data.splits.values())
+    np.testing.assert_array_equal(pos, YEAST_POSITIVES)
+    tr = data.splits["train"].features["features"]
+    assert tr.shape[1] == 103 and data.info["input_dim"] == 103
+    np.testing.assert_allclose(tr.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(tr.std(0), 1, atol=1e-4)
+    assert data.info["label_names"][0] == "Class1"
+
+    multi = _yeast({"functions": {"kind": "multilabel", "num_classes": 14}}, labels_as="multilabel")
+    for s in ("train", "test"):
+        stacked = np.concatenate([data.splits[s].labels[f"label_{i}"] for i in range(14)], axis=1)
+        np.testing.assert_array_equal(multi.splits[s].labels["functions"], stacked)
+        np.testing.assert_array_equal(multi.splits[s].features["features"], data.splits[s].features["features"])
+
+
+def test_yeast_label_fraction_and_config_errors():
+    data = _yeast({"label_0": {"kind": "binary"}, "label_13": {"kind": "binary"}}, label_fraction=0.5)
+    assert 0.4 < data.splits["train"].weights["label_13"].mean() < 0.6
+    assert data.splits["test"].weights["label_13"].min() == 1.0
+    with pytest.raises(ConfigError, match="tasks.label_14: data source 'yeast' has no task"):
+        _yeast({"label_14": {"kind": "binary"}})
+    with pytest.raises(ConfigError, match="data.labels_as: 'multilabel' makes one task"):
+        _yeast({"label_0": {"kind": "binary"}, "label_1": {"kind": "binary"}}, labels_as="multilabel")
+    with pytest.raises(ConfigError, match="tasks.y.kind: yeast with labels_as='multilabel'"):
+        _yeast({"y": {"kind": "multilabel", "num_classes": 13}}, labels_as="multilabel")
