@@ -19,8 +19,9 @@ Rows (median over repeats of consecutive chunks of ``batches`` batches, after wa
 * ``from_generator``: ``tf.data.Dataset.from_generator`` over the precomputed plan's
   row indices without the gather map (the cost of crossing into Python per element);
 * ``input_chunked``: a prototype (:func:`chunked_dataset`, not part of mtlzoo) that
-  yields the row indices of 256 steps per generator call and splits them with
-  ``unbatch``, so the Python crossing is paid once per 256 batches;
+  yields the row indices of 256 steps per generator call, gathers all 256 batches at
+  once and splits them with ``unbatch``, so the Python crossing and the gather map are
+  paid once per 256 batches;
 * ``model``: training steps/s of :class:`mtlzoo.training.loop.TrainLoop` (the
   ``sharing`` suite's MLP encoder, ``sum`` aggregator, SGD) on one in-memory batch of
   the same size: the rate at which the model consumes batches;
@@ -76,8 +77,9 @@ def make_plan(split, mode, batch, total_steps, k=K, seed=0):
 def chunked_dataset(split, plan, input_names, chunk=256):
     """A prototype (not in mtlzoo) of ``train_dataset`` with the Python crossing amortised:
     the generator yields the row indices of ``chunk`` steps at once (``[chunk, batch]``),
-    ``unbatch`` splits them into steps, and the same gather map as
-    :func:`mtlzoo.data.mixing.train_dataset` (one replica) builds the batches.
+    one gather builds the ``chunk`` batches of the chunk (the same gathers as
+    :func:`mtlzoo.data.mixing.train_dataset` on one replica, vectorised over steps), and
+    ``unbatch`` splits them into steps.
     """
     import tensorflow as tf
 
@@ -97,16 +99,16 @@ def chunked_dataset(split, plan, input_names, chunk=256):
     }
     names = plan.task_names
 
-    def gather(r, mask):
+    def gather(r, mask):  # r [chunk, batch], mask [chunk, k]: one gather per chunk
         f = {n: tf.gather(v, r) for n, v in feats.items()}
         y = {n: tf.gather(v, r) for n, v in labels.items()}
-        w = {n: tf.gather(v, r) * mask[names.index(n)] for n, v in weights.items()}
+        w = {n: tf.gather(v, r) * mask[:, names.index(n), None] for n, v in weights.items()}
         return f, y, w
 
     ds = tf.data.Dataset.from_generator(
         chunks, output_signature=(tf.TensorSpec([None, per], tf.int64), tf.TensorSpec([None, k], tf.float32))
     )
-    return ds.unbatch().map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return ds.map(gather).unbatch().prefetch(tf.data.AUTOTUNE)
 
 
 def _chunks(next_fn, batches, repeats, warmup):
@@ -175,6 +177,7 @@ def run(quick=False, batch_sizes=None, n=None):
                 t0 = time.perf_counter()
                 loop.run(e2e_it, e2e_steps)
                 t_e2e.append((time.perf_counter() - t0) / e2e_steps)
+            del e2e_it  # stop its prefetching before the next configuration is timed
             group = []
             for name, ts in (
                 ("input", t_input),
