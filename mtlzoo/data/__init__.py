@@ -6,14 +6,14 @@
 
 from mtlzoo.config import Field, check_fields, positive
 from mtlzoo.data.base import Split, TaskData
-from mtlzoo.data.real import Conll2000Source, SentimentSource, YeastSource
+from mtlzoo.data.real import Conll2000Source, GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
 
 SOURCES = Registry("data source")
-for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource):
+for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):
     SOURCES.register(_src.name)(_src)
 
 COMMON_SCHEMA = {

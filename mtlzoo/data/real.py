@@ -98,6 +98,37 @@ def save_vocab(vocab, path):
     return path
 
 
+def heterogeneous_splits(tasks, per_task):
+    """Stacks tasks that each have their own examples into one Split per split name.
+
+    ``per_task``: {task: {split: (features dict of arrays, labels int [n])}}. Task i's
+    examples get ``task_id`` i (its index in ``tasks``), their label, weight 1; the other
+    tasks get a placeholder label 0 with weight 0. Binary labels become float32 ``[n, 1]``.
+    """
+    splits = {}
+    for split in SPLITS:
+        parts = [
+            (i, t, *per_task[t.name][split])
+            for i, t in enumerate(tasks)
+            if len(per_task[t.name].get(split, ((), ()))[1])
+        ]
+        if not parts:
+            continue
+        feats = {k: np.concatenate([f[k] for _, _, f, _ in parts]) for k in parts[0][2]}
+        feats["task_id"] = np.concatenate([np.full(len(y), i, np.int32) for i, _, _, y in parts])
+        labels, weights = {}, {}
+        for t in tasks:
+            lab, w = [], []
+            for _, u, _, y in parts:
+                mine = u.name == t.name
+                y = np.asarray(y) if mine else np.zeros(len(y), np.int32)
+                lab.append(y.astype(np.float32)[:, None] if t.kind == "binary" else y.astype(np.int32))
+                w.append(np.full(len(y), 1.0 if mine else 0.0, np.float32))
+            labels[t.name], weights[t.name] = np.concatenate(lab), np.concatenate(w)
+        splits[split] = Split(feats, labels, weights)
+    return splits
+
+
 # --------------------------------------------------------------------------- sentiment
 
 
@@ -203,25 +234,12 @@ class SentimentSource:
             max_vocab=opts["max_vocab"] or None,
             min_count=opts["min_count"],
         )
-        splits = {}
-        for split in SPLITS:
-            parts = [(i, t, *per_task[t.name][split]) for i, t in enumerate(tasks) if len(per_task[t.name][split][0])]
-            if not parts:
-                continue
-            tokens = np.concatenate([encode_tokens(toks, vocab, opts["max_length"]) for _, _, _, toks in parts])
-            task_id = np.concatenate([np.full(len(y), i, np.int32) for i, _, y, _ in parts])
-            labels, weights = {}, {}
-            for t in tasks:
-                lab, w = [], []
-                for _, u, y, _ in parts:
-                    mine = u.name == t.name
-                    if t.kind == "binary":
-                        lab.append((y if mine else np.zeros_like(y)).astype(np.float32)[:, None])
-                    else:
-                        lab.append((y if mine else np.zeros_like(y)).astype(np.int32))
-                    w.append(np.full(len(y), 1.0 if mine else 0.0, np.float32))
-                labels[t.name], weights[t.name] = np.concatenate(lab), np.concatenate(w)
-            splits[split] = Split({"tokens": tokens, "task_id": task_id}, labels, weights)
+        n_len = opts["max_length"]
+        encoded = {
+            t.name: {s: ({"tokens": encode_tokens(toks, vocab, n_len)}, y) for s, (y, toks) in per_task[t.name].items()}
+            for t in tasks
+        }
+        splits = heterogeneous_splits(tasks, encoded)
         info = {"vocab": vocab, "vocab_size": len(vocab), "max_length": opts["max_length"]}
         return TaskData(splits, info=info)
 
@@ -483,3 +501,144 @@ class YeastSource:
                 weights = _drop_labels(weights, opts["label_fraction"], rng)
             splits[split] = Split({"features": x[idx], "task_id": np.zeros(len(idx), np.int32)}, labels, weights)
         return TaskData(splits, info={"input_dim": x.shape[1], "label_names": names})
+
+
+# --------------------------------------------------------------------------- glue
+
+
+def bert_tokenizer(vocab_file, lowercase=True, field="data.vocab_file"):
+    """A keras-hub ``BertTokenizer`` over a local WordPiece vocabulary file (no download)."""
+    from mtlzoo.export.tokenizers import read_vocab
+
+    words = read_vocab(vocab_file, field)
+    missing = [w for w in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if w not in words]
+    if missing:
+        raise ConfigError(field, f"vocabulary file {vocab_file} lacks the special token {missing[0]}")
+    import keras_hub
+
+    return keras_hub.tokenizers.BertTokenizer(vocabulary=vocab_file, lowercase=lowercase)
+
+
+def bert_inputs(tokenizer, first, second=None, sequence_length=128, batch_size=1024):
+    """``[CLS] first [SEP] (second [SEP])`` ids for the ``bert`` encoder.
+
+    Returns ``token_ids``, ``segment_ids`` (0 for the first segment, 1 for the second)
+    and ``padding_mask`` (1 on real tokens), int32 ``[n, sequence_length]``; pairs that
+    are too long are cut by keras-hub's ``round_robin`` rule.
+    """
+    import keras_hub
+
+    packer = keras_hub.layers.MultiSegmentPacker(
+        sequence_length=sequence_length,
+        start_value=tokenizer.cls_token_id,
+        end_value=tokenizer.sep_token_id,
+        pad_value=tokenizer.pad_token_id,
+    )
+    out = {"token_ids": [], "segment_ids": [], "padding_mask": []}
+    for start in range(0, len(first), batch_size):
+        segs = [tokenizer(list(first[start : start + batch_size]))]
+        if second is not None:
+            segs.append(tokenizer(list(second[start : start + batch_size])))
+        ids, seg = packer(tuple(segs) if len(segs) > 1 else segs[0])
+        ids = np.asarray(ids, np.int32)
+        out["token_ids"].append(ids)
+        out["segment_ids"].append(np.asarray(seg, np.int32))
+        out["padding_mask"].append((ids != tokenizer.pad_token_id).astype(np.int32))
+    return {k: np.concatenate(v) if v else np.zeros((0, sequence_length), np.int32) for k, v in out.items()}
+
+
+class GlueSource:
+    """GLUE (Wang et al. 2019) ``cola``, ``mrpc``, ``qnli``, ``rte``, ``sst2`` via tensorflow-datasets.
+
+    Each task has its own examples (``task_id`` = index in the task list), all
+    binary. Reads prepared ``glue/<task>`` data from ``tfds_data_dir`` (default:
+    ``$MTLZOO_DATA_DIR/tensorflow_datasets`` when it exists, else tfds's own
+    default); it never downloads (prepare it once with ``tfds build glue/cola``).
+    GLUE's test labels are hidden, so ``test`` = GLUE's validation split and
+    ``validation`` = a seeded ``validation_fraction`` slice of GLUE's train.
+    ``max_train_examples`` caps each task's train split (seeded). Features
+    ``token_ids`` / ``segment_ids`` / ``padding_mask`` int32 ``[n, sequence_length]``
+    from a keras-hub ``BertTokenizer`` over the local ``vocab_file``.
+    ``info``: ``vocab_size``, ``sequence_length``.
+    """
+
+    name = "glue"
+    TEXT = {
+        "cola": ("sentence", None),
+        "mrpc": ("sentence1", "sentence2"),
+        "qnli": ("question", "sentence"),
+        "rte": ("sentence1", "sentence2"),
+        "sst2": ("sentence", None),
+    }
+    TASKS = {t: ("binary", 2) for t in TEXT}
+    schema = {
+        "tfds_data_dir": Field(None, str, optional=True),
+        "vocab_file": Field(type=str),
+        "lowercase": Field(True, bool),
+        "sequence_length": Field(128, int, positive),
+        "validation_fraction": Field(0.1, float, fraction),
+        "max_train_examples": Field(None, int, positive, optional=True),
+    }
+
+    @staticmethod
+    def check(opts, tasks):
+        check_task_kinds(tasks, GlueSource.TASKS, "glue")
+
+    @staticmethod
+    def tfds_dir(opts):
+        if opts.get("tfds_data_dir"):
+            return opts["tfds_data_dir"]
+        root = os.environ.get(DATA_DIR_ENV)
+        if root and os.path.isdir(os.path.join(root, "tensorflow_datasets")):
+            return os.path.join(root, "tensorflow_datasets")
+        return None
+
+    @staticmethod
+    def read_task(task, data_dir, split):
+        """GLUE ``task``'s ``split`` as (list of first texts, list of second texts or None, labels)."""
+        import tensorflow_datasets as tfds
+
+        try:
+            ds = tfds.load(f"glue/{task}", split=split, data_dir=data_dir, download=False)
+        except Exception as e:  # tfds raises several types for data that is not prepared
+            where = data_dir or "tfds's default data directory"
+            raise ConfigError(
+                "data.tfds_data_dir",
+                f"cannot read glue/{task} split {split!r} from {where} ({type(e).__name__}); "
+                f"prepare it with `tfds build glue/{task} --data_dir=<dir>`",
+            ) from e
+        a, b = GlueSource.TEXT[task]
+        first, second, labels = [], [], []
+        for ex in tfds.as_numpy(ds):
+            first.append(ex[a].decode("utf-8"))
+            if b:
+                second.append(ex[b].decode("utf-8"))
+            labels.append(int(ex["label"]))
+        labels = np.asarray(labels, np.int32)
+        bad = np.flatnonzero((labels < 0) | (labels > 1))
+        if len(bad):
+            raise ConfigError("data.tfds_data_dir", f"glue/{task} {split} example {bad[0]} has label {labels[bad[0]]}")
+        return first, (second if b else None), labels
+
+    @staticmethod
+    def load(opts, tasks, seed):
+        tok = bert_tokenizer(opts["vocab_file"], opts["lowercase"])
+        data_dir = GlueSource.tfds_dir(opts)
+        per_task = {}
+        for t in tasks:
+            a, b, y = GlueSource.read_task(t.name, data_dir, "train")
+            order = np.random.default_rng(_task_seed(seed, t.name)).permutation(len(y))
+            if opts["max_train_examples"]:
+                order = order[: opts["max_train_examples"]]
+            n_val = int(round(opts["validation_fraction"] * len(order)))
+            parts = {"validation": order[:n_val], "train": order[n_val:]}
+            per_task[t.name] = {}
+            for split, idx in parts.items():
+                feats = bert_inputs(
+                    tok, [a[i] for i in idx], None if b is None else [b[i] for i in idx], opts["sequence_length"]
+                )
+                per_task[t.name][split] = (feats, y[idx])
+            a, b, y = GlueSource.read_task(t.name, data_dir, "validation")
+            per_task[t.name]["test"] = (bert_inputs(tok, a, b, opts["sequence_length"]), y)
+        splits = heterogeneous_splits(tasks, per_task)
+        return TaskData(splits, info={"vocab_size": tok.vocabulary_size(), "sequence_length": opts["sequence_length"]})

@@ -323,3 +323,77 @@ def test_yeast_label_fraction_and_config_errors():
         _yeast({"label_0": {"kind": "binary"}, "label_1": {"kind": "binary"}}, labels_as="multilabel")
     with pytest.raises(ConfigError, match="tasks.y.kind: yeast with labels_as='multilabel'"):
         _yeast({"y": {"kind": "multilabel", "num_classes": 13}}, labels_as="multilabel")
+
+
+# ----------------------------------------------------------------------------- glue
+
+GLUE_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "good", "film", ","]
+GLUE_VOCAB += list("abcdefghij") + [f"##{c}" for c in "abcdefghij"]
+
+
+def _glue_vocab(tmp_path):
+    return str(save_vocab(GLUE_VOCAB, tmp_path / "vocab.txt"))
+
+
+def test_bert_inputs_by_hand(tmp_path):
+    from mtlzoo.data.real import bert_inputs, bert_tokenizer
+
+    tok = bert_tokenizer(_glue_vocab(tmp_path))
+    ids = {w: i for i, w in enumerate(GLUE_VOCAB)}
+    single = bert_inputs(tok, ["The good film"], None, sequence_length=6)
+    np.testing.assert_array_equal(single["token_ids"][0], [2, ids["the"], ids["good"], ids["film"], 3, 0])
+    np.testing.assert_array_equal(single["segment_ids"][0], 0)
+    np.testing.assert_array_equal(single["padding_mask"][0], [1, 1, 1, 1, 1, 0])
+    pair = bert_inputs(tok, ["good"], ["the film, zz"], sequence_length=10)
+    # "zz" is not a word and "z" is no piece: one [UNK]; "," splits off as punctuation
+    ref = [2, ids["good"], 3, ids["the"], ids["film"], ids[","], 1, 3, 0, 0]
+    np.testing.assert_array_equal(pair["token_ids"][0], ref)
+    np.testing.assert_array_equal(pair["segment_ids"][0], [0, 0, 0, 1, 1, 1, 1, 1, 0, 0])
+    with pytest.raises(ConfigError, match="data.vocab_file: vocabulary file .* lacks the special token \\[CLS\\]"):
+        bert_tokenizer(str(save_vocab(["[PAD]", "[UNK]", "a"], tmp_path / "bad.txt")))
+
+
+def test_glue_with_mock_tfds_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    from mtlzoo.data.real import GlueSource
+
+    specs = tasks_from_config({t: {"kind": "binary"} for t in GlueSource.TASKS})
+    opts = check_fields(
+        {"vocab_file": _glue_vocab(tmp_path), "sequence_length": 16, "tfds_data_dir": str(tmp_path / "tfds")},
+        GlueSource.schema,
+        "data",
+    )
+    GlueSource.check(opts, specs)
+    with tfds.testing.mock_data(num_examples=20):
+        data = GlueSource.load(opts, specs, seed=0)
+    names = [s.name for s in specs]
+    for split, n in (("train", 18), ("validation", 2), ("test", 20)):
+        sp = data.splits[split]
+        assert sp.labelled_counts() == dict.fromkeys(names, n)
+        for i, t in enumerate(names):
+            mine = sp.weights[t] > 0
+            np.testing.assert_array_equal(mine, sp.features["task_id"] == i)
+            assert set(np.unique(sp.labels[t][mine])) <= {0.0, 1.0}
+        ids = sp.features["token_ids"]
+        assert ids.shape == (5 * n, 16) and ids.dtype == np.int32
+        np.testing.assert_array_equal(ids[:, 0], 2)  # [CLS]
+        np.testing.assert_array_equal(sp.features["padding_mask"], (ids != 0).astype(np.int32))
+        pair_rows = np.isin(sp.features["task_id"], [names.index(t) for t in ("mrpc", "qnli", "rte")])
+        assert sp.features["segment_ids"][pair_rows].max() == 1 and sp.features["segment_ids"][~pair_rows].max() == 0
+    assert data.info["vocab_size"] == len(GLUE_VOCAB)
+
+
+def test_glue_without_prepared_data(tmp_path):
+    from mtlzoo.data.real import GlueSource
+
+    specs = tasks_from_config({"rte": {"kind": "binary"}})
+    opts = check_fields(
+        {"vocab_file": _glue_vocab(tmp_path), "tfds_data_dir": str(tmp_path / "empty")}, GlueSource.schema, "data"
+    )
+    with pytest.raises(
+        ConfigError, match=r"data.tfds_data_dir: cannot read glue/rte split 'train'.*tfds build glue/rte"
+    ):
+        GlueSource.load(opts, specs, seed=0)
+    with pytest.raises(ConfigError, match="data.vocab_file: vocabulary file .*nothere.txt does not exist"):
+        GlueSource.load({**opts, "vocab_file": str(tmp_path / "nothere.txt")}, specs, seed=0)
