@@ -21,6 +21,8 @@ import functools
 
 import numpy as np
 
+CHUNK = 64  # steps whose row indices the generator hands to TensorFlow at once
+
 from mtlzoo.data.base import is_sequence_label
 from mtlzoo.errors import ConfigError
 
@@ -73,8 +75,14 @@ class BatchPlan:
     def _stream(self, pool, j):
         n, b = len(self.pools[pool]), self.batch_size
         lo, hi = j * b, (j + 1) * b
-        perm = np.concatenate([self._perm(pool, e) for e in range(lo // n, (hi - 1) // n + 1)])
-        return self.pools[pool][perm[lo - (lo // n) * n : hi - (lo // n) * n]]
+        first, last = lo // n, (hi - 1) // n
+        if first == last:  # the usual case: slice one cached permutation, copy nothing else
+            perm = self._perm(pool, first)[lo - first * n : hi - first * n]
+        else:
+            perm = np.concatenate([self._perm(pool, e) for e in range(first, last + 1)])[
+                lo - first * n : hi - first * n
+            ]
+        return self.pools[pool][perm]
 
     def step(self, s):
         """Returns ``(rows, task_mask)`` of step ``s``: row indices and a 0/1 vector over tasks."""
@@ -111,12 +119,16 @@ def train_dataset(split, plan, input_names, start_step=0, input_context=None):
     local = replicas // pipelines
     per = g // replicas
 
-    def rows():
-        for s in range(start_step, plan.total_steps):
-            r, mask = plan.step(s)
-            for j in range(local):
-                lo = (pipeline * local + j) * per
-                yield r[lo : lo + per], mask
+    def rows():  # index arrays for CHUNK steps at a time: one trip through Python per chunk
+        for c in range(start_step, plan.total_steps, CHUNK):
+            r_out, m_out = [], []
+            for s in range(c, min(c + CHUNK, plan.total_steps)):
+                r, mask = plan.step(s)
+                for j in range(local):
+                    lo = (pipeline * local + j) * per
+                    r_out.append(r[lo : lo + per])
+                    m_out.append(mask)
+            yield np.stack(r_out), np.stack(m_out)
 
     feats = {k: tf.constant(split.features[k]) for k in input_names}
     labels = {k: tf.constant(v) for k, v in split.labels.items()}
@@ -128,17 +140,18 @@ def train_dataset(split, plan, input_names, start_step=0, input_context=None):
     def gather(r, mask):
         f = {k: tf.gather(v, r) for k, v in feats.items()}
         y = {k: tf.gather(v, r) for k, v in labels.items()}
-        w = {k: tf.gather(v, r) * mask[names.index(k)] for k, v in weights.items()}
+        # r: [steps, per] rows and mask: [steps, k] -> one batch per step, stacked
+        w = {
+            k: tf.gather(v, r) * tf.reshape(mask[:, names.index(k)], [-1] + [1] * len(v.shape))
+            for k, v in weights.items()
+        }
         return f, y, w
 
     ds = tf.data.Dataset.from_generator(
         rows,
-        output_signature=(tf.TensorSpec([per], tf.int64), tf.TensorSpec([len(names)], tf.float32)),
+        output_signature=(tf.TensorSpec([None, per], tf.int64), tf.TensorSpec([None, len(names)], tf.float32)),
     )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return (
-        ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-        .with_options(options)
-    )
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
