@@ -21,10 +21,10 @@ import functools
 
 import numpy as np
 
-CHUNK = 64  # steps whose row indices the generator hands to TensorFlow at once
-
 from mtlzoo.data.base import is_sequence_label
 from mtlzoo.errors import ConfigError
+
+CHUNK = 64  # steps whose row indices the generator hands to TensorFlow at once
 
 
 class BatchPlan:
