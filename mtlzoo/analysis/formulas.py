@@ -173,14 +173,41 @@ def program_to_sympy(program, feature_names):
     return build()
 
 
-def simplify(expr, digits=4):
-    """sympy-simplified ``expr`` with floats rounded to ``digits`` significant digits."""
+def simplify(expr, digits=4, timeout=20.0):
+    """sympy-simplified ``expr`` with floats rounded to ``digits`` significant digits.
+
+    ``sympy.simplify`` can take minutes on a long gplearn program; it gets ``timeout``
+    seconds (enforced with SIGALRM in the main thread; elsewhere only expressions of at
+    most 40 operations are simplified) and the expression stays as it is otherwise.
+    Positive feature symbols already fold ``Abs(n)`` into ``n`` when the expression is built.
+    """
+    import signal
+    import threading
+
     import sympy
 
-    try:
-        out = sympy.simplify(expr)
-    except Exception:  # sympy can fail on odd nested forms: keep the unsimplified one
-        out = expr
+    class _Timeout(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise _Timeout
+
+    out = expr
+    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM")
+    if main or sympy.count_ops(expr) <= 40:
+        old = signal.signal(signal.SIGALRM, handler) if main else None
+        try:
+            if main:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            out = sympy.simplify(expr)
+        except _Timeout:
+            out = expr
+        except Exception:  # sympy can fail on odd nested forms: keep the unsimplified one
+            out = expr
+        finally:
+            if main:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, old)
     if sympy.count_ops(out) > sympy.count_ops(expr):
         out = expr
     return out.xreplace({f: sympy.Float(f, digits) for f in out.atoms(sympy.Float)})
