@@ -15,7 +15,7 @@ gives both directions (i, j) and (j, i).
 
 Next to it: the normalized covariance similarity (:func:`normalized_covariance_similarity`,
 1 for identical truncated covariances; the raw Eq. 5 score is below 1 even for identical
-inputs and mis-ranks tasks, see docs/reproductions_fig3.md) of the two tasks' embeddings in
+inputs and mis-ranks tasks, see the Fig. 3 section of docs/reproductions.md) of the two tasks' embeddings in
 each pair's model, on the training split: ``before`` at the embedding E (the input of the
 alignment; the raw features for ``mlp``), ``after`` at the output of the alignment layer.
 
