@@ -5,33 +5,24 @@
         --seeds=0,1,2 --metric=auc
 
 The stand-in for ChestX-ray14's 14 labels on one image: every example carries all 14
-labels (shared input). Same widths as ``configs/compare_architectures.py``.
+labels (shared input). Architectures, widths and training as in
+``configs/compare_architectures.py`` (the digits comparison), with the Yeast data.
 """
 
-import ml_collections
+import importlib.util
+import os
 
-from mtlzoo.config import with_defaults
-
-EXPERTS = {
-    "shared_bottom": {},
-    "mmoe": {"num_experts": 4, "units": (32,)},
-    "cgc": {"num_shared_experts": 2, "num_task_experts": 1, "units": (32,)},
-    "ple": {"num_shared_experts": 2, "num_task_experts": 1, "levels": 2, "units": (32,)},
-    "cross_stitch": {"units": (32,), "alpha_self": 0.9},
-}
+_spec = importlib.util.spec_from_file_location(
+    "_compare_architectures", os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_architectures.py")
+)
+_base = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_base)
 
 
 def get_config(architecture="shared_bottom"):
-    c = ml_collections.ConfigDict()
-    c.seed = 0
+    c = _base.get_config(architecture)
     c.tasks = {f"label_{i}": {"kind": "binary"} for i in range(14)}
     c.data = {"source": "yeast", "batch_size": 64, "validation_fraction": 0.15, "test_fraction": 0.15}
-    units = (64, 32) if architecture == "shared_bottom" else (64,)
-    c.model = {
-        "architecture": architecture,
-        "encoder": {"name": "mlp", "input_dim": 103, "units": units},
-        "tower": {"units": (16,)},
-        "experts": dict(EXPERTS.get(architecture, {})),
-    }
-    c.train = {"epochs": 15, "learning_rate": 2e-3, "optimizer": "adam", "eval_split": "test", "verbose": 0}
-    return with_defaults(c)
+    c.model.encoder.input_dim = 103
+    c.train.epochs = 15
+    return c
