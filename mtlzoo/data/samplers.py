@@ -17,6 +17,8 @@ Example:
     array([0.33333333, 0.66666667])
 """
 
+import abc
+
 import numpy as np
 
 from mtlzoo.config import Field, positive
@@ -25,7 +27,7 @@ from mtlzoo.registry import Registry
 SAMPLERS = Registry("sampler")
 
 
-class Sampler:
+class Sampler(abc.ABC):
     """Base: ``probabilities(sizes, step, total_steps) -> p`` and ``choices(...)``."""
 
     schema = {}
@@ -33,8 +35,9 @@ class Sampler:
     def __init__(self, opts=None):
         self.opts = dict(opts or {})
 
+    @abc.abstractmethod
     def probabilities(self, sizes, step, total_steps):
-        raise NotImplementedError
+        """The distribution over tasks at ``step`` given the task sizes."""
 
     def choices(self, sizes, start, stop, total_steps, seed):
         """Task index for each step in ``[start, stop)``; depends only on (seed, step)."""

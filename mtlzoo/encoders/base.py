@@ -9,10 +9,12 @@ Ré 2020, Algorithm 1) can sit between them::
 and/or ``"sequence"`` ([batch, time, h], for tagging); ``provides`` says which.
 """
 
+import abc
+
 from mtlzoo.config import check_fields
 
 
-class Encoder:
+class Encoder(abc.ABC):
     """Base class; subclasses set ``name``, ``schema``, ``provides`` and the three stages."""
 
     name = None
@@ -33,14 +35,14 @@ class Encoder:
     def check(cls, opts, field):
         """Cross-field checks; raise ConfigError."""
 
+    @abc.abstractmethod
     def inputs(self):
         """Returns ``{name: keras.Input}``: the model's feature inputs."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def embed(self, inputs):
         """The embedding layer E: returns the tensor an alignment would act on."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def encode(self, x, inputs):
         """The shared module B: returns ``{"pooled": ..., "sequence": ...}``."""
-        raise NotImplementedError

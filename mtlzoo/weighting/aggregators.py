@@ -27,6 +27,8 @@ under any tf.distribute strategy (G is all-reduced across replicas first).
 has no robust in-graph solver here.
 """
 
+import abc
+
 import numpy as np
 
 from mtlzoo.config import Field, non_negative, positive
@@ -36,7 +38,7 @@ AGGREGATORS = Registry("aggregator")
 _EPS = 1e-12
 
 
-class Aggregator:
+class Aggregator(abc.ABC):
     """Base: ``__call__(G, step) -> [P]``; ``schema`` lists its options."""
 
     schema = {}
@@ -45,8 +47,9 @@ class Aggregator:
         self.opts = {k: f.default for k, f in self.schema.items()} | dict(opts or {})
         self.seed = int(seed)
 
+    @abc.abstractmethod
     def __call__(self, G, step):
-        raise NotImplementedError
+        """``G`` [k, P] per-task gradients -> the [P] update direction."""
 
 
 @AGGREGATORS.register("sum")
