@@ -33,7 +33,8 @@ class Encoder(abc.ABC):
 
     @classmethod
     def check(cls, opts, field):
-        """Cross-field checks; raise ConfigError."""
+        """Cross-field checks; raise ConfigError (optional: most encoders need none)."""
+        return None
 
     @abc.abstractmethod
     def inputs(self):
