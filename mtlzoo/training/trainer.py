@@ -125,16 +125,6 @@ def evaluate_model(model, dataset, tasks):
     return out
 
 
-def per_task_metrics(logs, tasks):
-    """Groups Keras logs (``digit_accuracy``, ``digit_loss``, ``loss``) by task."""
-    out = {}
-    for t in tasks:
-        prefix = f"{t.name}_"
-        out[t.name] = {k[len(prefix) :]: float(v) for k, v in logs.items() if k.startswith(prefix)}
-    out["total_loss"] = float(logs.get("loss", float("nan")))
-    return out
-
-
 def format_metrics_table(metrics, title="metrics"):
     """A plain-text table, one row per task, one column per metric."""
     tasks = [t for t in metrics if isinstance(metrics[t], dict) and t != "architecture"]
