@@ -79,7 +79,15 @@ def _predict_fn(model):
 
     fn = getattr(model, "_mtlzoo_predict", None)
     if fn is None:
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+        def predict(x):  # Keras masks do not survive a tf.function boundary: return them too
+            import keras
+
+            out = model(x, training=False)
+            masks = {k: keras.src.backend.get_keras_mask(v) for k, v in out.items()}
+            return out, {k: m for k, m in masks.items() if m is not None}
+
+        fn = tf.function(predict, reduce_retracing=True)
         model._mtlzoo_predict = fn
     return fn
 
@@ -90,7 +98,6 @@ def evaluate_model(model, dataset, tasks):
     The loss is the weighted mean sum_b w_b l_b / N (tagging: over real tokens), the
     metrics are the task's Keras metrics with the sample weights (weight 0 = no label).
     """
-    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -100,12 +107,12 @@ def evaluate_model(model, dataset, tasks):
     sums = {t.name: 0.0 for t in tasks}
     counts = {t.name: 0.0 for t in tasks}
     for features, labels, weights in dataset:
-        preds = predict(features)
+        preds, masks = predict(features)
         for t in tasks:
             p, y, w = preds[t.name], labels[t.name], tf.cast(weights[t.name], tf.float32)
             per = loss_fns[t.name](y, p)
             if t.is_sequence:
-                mask = keras.src.backend.get_keras_mask(p)
+                mask = masks.get(t.name)
                 mask = tf.ones_like(per) if mask is None else tf.cast(mask, tf.float32)
                 sums[t.name] += float(tf.reduce_sum(per * mask * w))
                 counts[t.name] += float(tf.reduce_sum(mask))

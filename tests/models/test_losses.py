@@ -61,3 +61,28 @@ def test_outputs_by_kind_and_losses_match_numpy():
     expected = np_losses(pred, y, w, x["tokens"])
     for k, v in expected.items():
         assert logs[f"{k}_loss"] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+
+
+def test_evaluate_model_excludes_padding_tokens():
+    """The trainer's evaluation: tagging loss and accuracy over real tokens only (numpy reference)."""
+    import tensorflow as tf
+
+    from mtlzoo.training import evaluate_model
+
+    tasks_cfg = {"tag": {"kind": "tagging", "num_classes": 5}}
+    model = mtlzoo.build_model(
+        {
+            "tasks": tasks_cfg,
+            "model": {"encoder": {"name": "tagger", "vocab_size": 50, "embedding_dim": 8, "hidden": 6}},
+        }
+    )
+    x = random_features("tagger", batch=8, time=7)
+    y = random_labels(tasks_cfg, batch=8, time=7)
+    w = {"tag": np.ones((8, 1), np.float32)}
+    ds = tf.data.Dataset.from_tensors((x, y, w))
+    got = evaluate_model(model, ds, tasks_from_config(tasks_cfg))["tag"]
+    pred = np.asarray(model.predict(x, verbose=0)["tag"], np.float64)
+    mask = x["tokens"] != 0
+    ce = -np.log(np.clip(np.take_along_axis(pred, y["tag"][..., None], -1)[..., 0], EPS, 1))
+    assert got["loss"] == pytest.approx(ce[mask].mean(), rel=1e-4)
+    assert got["accuracy"] == pytest.approx((pred.argmax(-1) == y["tag"])[mask].mean(), abs=1e-6)
