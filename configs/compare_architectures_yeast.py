@@ -9,14 +9,11 @@ labels (shared input). Architectures, widths and training as in
 ``configs/compare_architectures.py`` (the digits comparison), with the Yeast data.
 """
 
-import importlib.util
 import os
 
-_spec = importlib.util.spec_from_file_location(
-    "_compare_architectures", os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_architectures.py")
-)
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+from mtlzoo.config import load_config_module
+
+_base = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_architectures.py"))
 
 
 def get_config(architecture="shared_bottom"):

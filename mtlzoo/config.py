@@ -284,16 +284,21 @@ def with_defaults(config):
     return c
 
 
-def load_config_file(path):
-    """Imports a config file and returns its ``get_config()``; ConfigError if it cannot."""
+def load_config_module(path):
+    """Imports a config file as a module that has ``get_config``; ConfigError if it cannot."""
     if not os.path.isfile(path):
         raise ConfigError(None, f"config file {path} does not exist")
-    spec = importlib.util.spec_from_file_location("_mtlzoo_config", path)
+    spec = importlib.util.spec_from_file_location(f"_mtlzoo_config_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ConfigError(None, f"config file {path} has no get_config() function")
-    return module.get_config()
+    return module
+
+
+def load_config_file(path):
+    """Imports a config file and returns its ``get_config()``; ConfigError if it cannot."""
+    return load_config_module(path).get_config()
 
 
 def write_config(config, workdir):

@@ -14,7 +14,6 @@ or cross-stitch alphas on the evaluation split).
 """
 
 from _common import fail, run  # noqa: I001  (sets up sys.path and TF logging first)
-import importlib.util
 import inspect
 import json
 import os
@@ -33,15 +32,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def load_config(path, architecture):
-    from mtlzoo.errors import ConfigError
+    from mtlzoo.config import load_config_module
 
-    if not os.path.isfile(path):
-        raise ConfigError(None, f"--config: {path} does not exist")
-    spec = importlib.util.spec_from_file_location("_mtlzoo_compare_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(None, f"--config: {path} has no get_config() function")
+    module = load_config_module(path)
     takes_arg = bool(inspect.signature(module.get_config).parameters)
     cfg = module.get_config(architecture) if takes_arg else module.get_config()
     cfg.model.architecture = architecture

@@ -74,7 +74,10 @@ def build_vocab(token_lists, max_vocab=None, min_count=1):
 
 
 def encode_tokens(token_lists, vocab, max_length):
-    """int32 ``[n, max_length]`` ids (unknown -> 1), cut to ``max_length``, padded with 0."""
+    """int32 ``[n, max_length]`` ids (unknown -> 1), cut to ``max_length``, padded with 0.
+
+    Used for words and for tag sequences alike (a tag vocabulary has the same layout:
+    0 = padding, 1 = unseen)."""
     ids = {w: i for i, w in enumerate(vocab)}
     out = np.zeros((len(token_lists), max_length), np.int32)
     for r, toks in enumerate(token_lists):
@@ -326,15 +329,6 @@ def read_conll2000(directory=None):
         nltk.data.path[:] = saved
 
 
-def _tag_ids(tag_lists, vocab, max_length):
-    ids = {t: i for i, t in enumerate(vocab)}
-    out = np.zeros((len(tag_lists), max_length), np.int32)
-    for r, tags in enumerate(tag_lists):
-        row = [ids.get(t, 1) for t in tags[:max_length]]
-        out[r, : len(row)] = row
-    return out
-
-
 class Conll2000Source:
     """CoNLL-2000 (WSJ): ``pos`` (part-of-speech) and ``chunk`` (IOB chunk) tagging.
 
@@ -410,7 +404,7 @@ class Conll2000Source:
                 continue
             feats = {"tokens": encode_tokens(words(ss), vocab, n_len), "task_id": np.zeros(len(ss), np.int32)}
             labels = {
-                t.name: _tag_ids(
+                t.name: encode_tokens(
                     [[row[Conll2000Source.COLUMN[t.name]] for row in s] for s in ss], tag_vocab[t.name], n_len
                 )
                 for t in tasks
