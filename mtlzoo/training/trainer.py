@@ -95,8 +95,10 @@ def _predict_fn(model):
 def evaluate_model(model, dataset, tasks):
     """Per-task loss and metrics over a dataset of (features, labels, weights) batches.
 
-    The loss is the weighted mean sum_b w_b l_b / N (tagging: over real tokens), the
-    metrics are the task's Keras metrics with the sample weights (weight 0 = no label).
+    The loss is the weighted mean over the task's labelled examples,
+    ``sum_b w_b l_b / sum_b w_b`` (tagging: over real tokens, ``sum w m l / sum w m``), so
+    examples of other tasks (weight 0 = no label) do not dilute it; the metrics are the
+    task's Keras metrics with the same weights.
     """
     import numpy as np
     import tensorflow as tf
@@ -115,20 +117,20 @@ def evaluate_model(model, dataset, tasks):
                 mask = masks.get(t.name)
                 mask = tf.ones_like(per) if mask is None else tf.cast(mask, tf.float32)
                 sums[t.name] += float(tf.reduce_sum(per * mask * w))
-                counts[t.name] += float(tf.reduce_sum(mask))
+                counts[t.name] += float(tf.reduce_sum(mask * w))
                 for m in metrics[t.name]:
                     m.update_state(y, p, sample_weight=mask * w)
             else:
                 w = tf.reshape(w, [-1])
                 sums[t.name] += float(tf.reduce_sum(per * w))
-                counts[t.name] += float(tf.shape(w)[0])
+                counts[t.name] += float(tf.reduce_sum(w))
                 for m in metrics[t.name]:
                     m.update_state(y, p, sample_weight=w)
     out = {}
     for t in tasks:
-        out[t.name] = {"loss": sums[t.name] / max(counts[t.name], 1.0)}
+        out[t.name] = {"loss": sums[t.name] / counts[t.name] if counts[t.name] > 0 else float("nan")}
         out[t.name].update({m.name: float(np.asarray(m.result())) for m in metrics[t.name]})
-    out["total_loss"] = float(sum(v["loss"] for v in out.values()))
+    out["total_loss"] = float(sum(out[t.name]["loss"] for t in tasks if counts[t.name] > 0))
     return out
 
 

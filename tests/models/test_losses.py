@@ -86,3 +86,30 @@ def test_evaluate_model_excludes_padding_tokens():
     ce = -np.log(np.clip(np.take_along_axis(pred, y["tag"][..., None], -1)[..., 0], EPS, 1))
     assert got["loss"] == pytest.approx(ce[mask].mean(), rel=1e-4)
     assert got["accuracy"] == pytest.approx((pred.argmax(-1) == y["tag"])[mask].mean(), abs=1e-6)
+
+
+def test_evaluate_model_loss_is_the_mean_over_the_tasks_own_examples():
+    """Heterogeneous batches: another task's examples (weight 0) must not dilute a task's loss."""
+    import tensorflow as tf
+
+    from mtlzoo.training import evaluate_model
+
+    tasks_cfg = {"a": {"kind": "binary"}, "r": {"kind": "regression"}}
+    model = mtlzoo.build_model(
+        {"tasks": tasks_cfg, "model": {"encoder": {"name": "mlp", "input_dim": 5, "units": [4]}}}
+    )
+    rng = np.random.default_rng(0)
+    x = {"features": rng.normal(size=(10, 5)).astype(np.float32)}
+    y = {"a": rng.integers(0, 2, size=(10, 1)).astype(np.int32), "r": rng.normal(size=(10, 1)).astype(np.float32)}
+    own_a = np.arange(10) < 3  # examples 0-2 are task a's, the rest task r's
+    w = {"a": own_a[:, None].astype(np.float32), "r": (~own_a)[:, None].astype(np.float32)}
+    ds = tf.data.Dataset.from_tensors((x, y, w))
+    got = evaluate_model(model, ds, tasks_from_config(tasks_cfg))
+    pred = {k: np.asarray(v, np.float64)[:, 0] for k, v in model.predict(x, verbose=0).items()}
+    p = np.clip(pred["a"], EPS, 1 - EPS)
+    ya = y["a"][:, 0]
+    bce = -(ya * np.log(p) + (1 - ya) * np.log(1 - p))
+    mse = (pred["r"] - y["r"][:, 0]) ** 2
+    assert got["a"]["loss"] == pytest.approx(bce[own_a].mean(), rel=1e-4)
+    assert got["r"]["loss"] == pytest.approx(mse[~own_a].mean(), rel=1e-4)
+    assert got["a"]["accuracy"] == pytest.approx(((p > 0.5) == ya)[own_a].mean(), abs=1e-6)
