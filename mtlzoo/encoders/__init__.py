@@ -7,11 +7,11 @@ from mtlzoo.encoders.base import Encoder
 from mtlzoo.encoders.bert import BertEncoder
 from mtlzoo.encoders.image_cnn import ImageCNNEncoder
 from mtlzoo.encoders.mlp import MLPEncoder
-from mtlzoo.encoders.text import LSTMEncoder, TaggerEncoder, TextCNNEncoder
+from mtlzoo.encoders.text import LSTMEncoder, TaggerEncoder, TextCNNEncoder, TextMLPEncoder
 from mtlzoo.registry import Registry
 
 ENCODERS = Registry("encoder")
-for _cls in (MLPEncoder, TextCNNEncoder, LSTMEncoder, TaggerEncoder, BertEncoder, ImageCNNEncoder):
+for _cls in (MLPEncoder, TextMLPEncoder, TextCNNEncoder, LSTMEncoder, TaggerEncoder, BertEncoder, ImageCNNEncoder):
     ENCODERS.register(_cls.name)(_cls)
 
 __all__ = ["ENCODERS", "Encoder"]

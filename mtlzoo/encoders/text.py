@@ -1,6 +1,6 @@
-"""Text encoders over token ids: ``text_cnn``, ``lstm`` and ``tagger``.
+"""Text encoders over token ids: ``text_mlp``, ``text_cnn``, ``lstm`` and ``tagger``.
 
-All three share the embedding layer E: ``tokens`` int32 ``[batch, time]`` (0 =
+All four share the embedding layer E: ``tokens`` int32 ``[batch, time]`` (0 =
 padding) -> ``keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True)``.
 """
 
@@ -27,6 +27,33 @@ class _TextEncoder(Encoder):
         return keras.layers.Embedding(o["vocab_size"], o["embedding_dim"], mask_zero=True, name="embedding")(
             inputs["tokens"]
         )
+
+
+class TextMLPEncoder(_TextEncoder):
+    """The "MLP" sentence encoder of Wu, Zhang & Ré (2020): mean of word embeddings, then dense layers.
+
+    ``tokens [batch, time]`` -> ``h_0 = sum_t m_t e_t / sum_t m_t`` (m = 1 on real tokens),
+    ``h_l = activation(W_l h_{l-1} + b_l)`` -> pooled ``[batch, units[-1]]``. The fastest
+    text encoder; word order is ignored.
+    """
+
+    name = "text_mlp"
+    schema = {
+        **_EMBED_SCHEMA,
+        "units": Field((128,), "ints", all_positive),
+        "activation": Field("relu", str),
+        "dropout": Field(0.0, float, fraction),
+    }
+
+    def encode(self, x, inputs):
+        o = self.opts
+        mask = PaddingMask(name="padding_mask_mlp")(inputs["tokens"])
+        h = MaskedGlobalPooling1D("mean", name="mean_embedding")([x, mask])
+        for i, units in enumerate(o["units"]):
+            h = keras.layers.Dense(units, activation=o["activation"], name=f"text_mlp_dense_{i}")(h)
+            if o["dropout"]:
+                h = keras.layers.Dropout(o["dropout"], name=f"text_mlp_dropout_{i}")(h)
+        return {"pooled": h}
 
 
 class TextCNNEncoder(_TextEncoder):

@@ -19,30 +19,13 @@ Example:
     >>> tok(tf.constant(["a good film"]))["tokens"]   # int32 [1, 3]
 """
 
-import os
-
 from mtlzoo.config import Field, check_fields, positive
+from mtlzoo.data.real import read_vocab
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
 
 TOKENIZERS = Registry("tokenizer")
 _OOV_CANDIDATES = ("[UNK]", "<unk>", "<UNK>", "<oov>", "[OOV]")
-
-
-def read_vocab(path, field):
-    """Reads a vocabulary file (one token per line); ConfigError on a missing file or duplicates."""
-    if not os.path.isfile(path):
-        raise ConfigError(field, f"vocabulary file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        words = [line.rstrip("\n").rstrip("\r") for line in f]
-    if len(words) < 2:
-        raise ConfigError(field, f"vocabulary file {path} has {len(words)} lines; it needs padding plus tokens")
-    seen = {}
-    for i, w in enumerate(words):
-        if w in seen:
-            raise ConfigError(field, f"{path} line {i + 1}: token {w!r} repeats line {seen[w] + 1}")
-        seen[w] = i
-    return words
 
 
 def embedding_size(model, names):

@@ -66,6 +66,11 @@ def test_sentiment_counts_label_sets_and_split_sizes():
     assert per_split["validation"]["trec"] == round(0.1 * 5452)
     assert per_split["test"]["trec"] == 500
     assert (per_split["train"]["sst2"], per_split["validation"]["sst2"], per_split["test"]["sst2"]) == (6920, 872, 1821)
+    assert (per_split["train"]["sst5"], per_split["validation"]["sst5"], per_split["test"]["sst5"]) == (
+        8544,
+        1101,
+        2210,
+    )
     # label sets and counts per task, against a plain reading of each file
     files = {"mr": "rt-polarity.all", "subj": "subj.all", "cr": "custrev.all", "mpqa": "mpqa.all"}
     for i, task in enumerate(names):
@@ -80,6 +85,10 @@ def test_sentiment_counts_label_sets_and_split_sizes():
         if task in files:
             ref = _file_counts(os.path.join(root, files[task]))
             assert dict(zip(*np.unique(y, return_counts=True), strict=True)) == ref
+    sst5_test = data.splits["test"].labels["sst5"][data.splits["test"].features["task_id"] == names.index("sst5")]
+    assert dict(zip(*np.unique(sst5_test, return_counts=True), strict=True)) == _file_counts(
+        os.path.join(root, "stsa.fine.test")
+    )
     trec_test = data.splits["test"]
     trec = trec_test.labels["trec"][trec_test.features["task_id"] == names.index("trec")]
     assert set(np.unique(trec)) == set(range(6))
@@ -92,7 +101,7 @@ def test_sentiment_vocabulary_file_round_trip(tmp_path):
     vocab = data.info["vocab"]
     assert vocab[:2] == ["[PAD]", "[UNK]"] and len(vocab) == 5000 == data.info["vocab_size"]
     path = save_vocab(vocab, tmp_path / "vocab.txt")
-    from mtlzoo.export.tokenizers import read_vocab
+    from mtlzoo.data.real import read_vocab
 
     lines = read_vocab(str(path), "vocab_file")
     assert lines == vocab
@@ -107,6 +116,25 @@ def test_sentiment_vocabulary_file_round_trip(tmp_path):
     # the vocabulary comes from training splits only: every id < vocab size, and [UNK] occurs
     assert test.features["tokens"].max() < len(vocab) and (test.features["tokens"] == 1).any()
     assert test.features["tokens"].dtype == np.int32 and test.features["tokens"].shape[1] == 20
+
+
+def test_sentiment_fixed_vocabulary_file_keeps_token_ids(tmp_path):
+    """data.vocab_file: another task set reads the same words as the same ids (fine-tuning a zoo entry)."""
+    _need("sentiment")
+    six, _ = _sentiment(tasks=["mr", "subj"], max_vocab=3000, max_length=12)
+    path = str(save_vocab(six.info["vocab"], tmp_path / "vocab.txt"))
+    new, specs = _sentiment(tasks=["sst5"], vocab_file=path, max_length=12)
+    assert new.info["vocab"] == six.info["vocab"]
+    own, _ = _sentiment(tasks=["sst5"], max_length=12, max_vocab=0)
+    ids = {w: i for i, w in enumerate(six.info["vocab"])}
+    first = own.splits["test"].features["tokens"][0]
+    expected = [ids.get(own.info["vocab"][i], 1) if i else 0 for i in first]
+    np.testing.assert_array_equal(new.splits["test"].features["tokens"][0], expected)
+    (tmp_path / "bad.txt").write_text("the\n[UNK]\nfilm\n")
+    with pytest.raises(ConfigError, match=r"data.vocab_file: .*bad.txt must start with '\[PAD\]'"):
+        _sentiment(tasks=["sst5"], vocab_file=str(tmp_path / "bad.txt"))
+    with pytest.raises(ConfigError, match=r"data.vocab_file: vocabulary file .*missing.txt does not exist"):
+        _sentiment(tasks=["sst5"], vocab_file=str(tmp_path / "missing.txt"))
 
 
 def test_sentiment_split_is_seeded_and_per_task():
@@ -143,8 +171,8 @@ def test_sentiment_through_the_config_registry():
 
 
 def test_sentiment_config_errors():
-    with pytest.raises(ConfigError, match="tasks.sst5: data source 'sentiment' has no task"):
-        _sentiment_specs = tasks_from_config({"sst5": {"kind": "binary"}})
+    with pytest.raises(ConfigError, match="tasks.sst3: data source 'sentiment' has no task"):
+        _sentiment_specs = tasks_from_config({"sst3": {"kind": "binary"}})
         SentimentSource.check({}, _sentiment_specs)
     with pytest.raises(ConfigError, match="tasks.trec.kind"):
         SentimentSource.check({}, tasks_from_config({"trec": {"kind": "binary"}}))

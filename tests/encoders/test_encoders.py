@@ -1,5 +1,6 @@
 """Every encoder builds, trains one step, and survives a .keras round trip unchanged."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -41,8 +42,8 @@ def test_tagger_gives_one_output_per_token_and_sentence_outputs():
 
 
 def test_padding_does_not_change_pooled_text_outputs():
-    """Appending padding tokens leaves text_cnn / lstm / tagger outputs unchanged."""
-    for encoder in ("text_cnn", "lstm", "tagger"):
+    """Appending padding tokens leaves text_mlp / text_cnn / lstm / tagger outputs unchanged."""
+    for encoder in ("text_mlp", "text_cnn", "lstm", "tagger"):
         model = mtlzoo.build_model(model_config(encoder))
         x = random_features(encoder, batch=4, time=6)
         padded = {"tokens": np.pad(x["tokens"], ((0, 0), (0, 5)))}
@@ -58,3 +59,17 @@ def test_lstm_poolings(pooling):
     model = mtlzoo.build_model(cfg)
     out = model.predict(random_features("lstm"), verbose=0)
     assert out["topic"].shape == (6, 4)
+
+
+def test_text_mlp_is_a_dense_layer_over_the_mean_of_real_token_embeddings():
+    """text_mlp against numpy: relu(W mean_{t: token_t != 0} E[token_t] + b)."""
+    cfg = model_config("text_mlp")
+    model = mtlzoo.build_model(cfg)
+    x = random_features("text_mlp", batch=5, time=9)
+    emb = model.get_layer("embedding").get_weights()[0]
+    w, b = model.get_layer("text_mlp_dense_0").get_weights()
+    tokens = x["tokens"]
+    mean = np.stack([emb[row[row != 0]].mean(0) for row in tokens])
+    expected = np.maximum(mean @ w + b, 0)
+    probe = keras.Model(model.input, model.get_layer("text_mlp_dense_0").output)
+    np.testing.assert_allclose(probe.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
