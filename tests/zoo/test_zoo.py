@@ -9,7 +9,7 @@ import pytest
 from mtlzoo import zoo
 from mtlzoo.errors import ConfigError
 from tests.export.common import FOUR_KINDS, build
-from tests.helpers import model_config, random_features
+from tests.helpers import REPO, model_config, random_features
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_root_comes_from_the_environment(root, monkeypatch):
     monkeypatch.setenv("MTLZOO_ZOO_DIR", root["root"])
     assert zoo.list() == ["alpha"]
     monkeypatch.delenv("MTLZOO_ZOO_DIR")
-    assert zoo.root_dir() == os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
+    assert zoo.root_dir() == os.path.join(REPO, "saved_models")
     assert zoo.list(os.path.join(root["root"], "nowhere")) == []
 
 
