@@ -35,10 +35,10 @@ import dataclasses
 import json
 import math
 import os
-import time
 
 import numpy as np
 
+from mtlzoo.analysis.runs import train_or_load, write_json
 from mtlzoo.errors import ConfigError
 
 ALIGNMENTS = {"both": ("none", "joint"), "none": ("none",), "joint": ("joint",), "fixed_encoder": ("fixed_encoder",)}
@@ -234,37 +234,6 @@ def pair_similarity(model, config, embedding_layer):
     return out
 
 
-def _write_json(obj, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def _differs(old, new):
-    """Whether two config dicts disagree on a key both have (a field added to the schema since is fine)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return any(_differs(old[k], new[k]) for k in old.keys() & new.keys())
-    return old != new
-
-
-def _check_same_config(cfg, run_dir):
-    """A resumed sub-run must have been made by the same sub-config."""
-    from mtlzoo.config import resolve_config
-
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        old = json.load(f)
-    new = json.loads(json.dumps(resolve_config(cfg).to_dict(), sort_keys=True))
-    if _differs(old, new):
-        raise ConfigError(
-            None,
-            f"{run_dir} holds a run of a different config; use a new workdir or remove that folder",
-        )
-
-
 def _run_plan(tasks, seeds, alignments):
     names = [t.name for t in tasks]
     plan = []
@@ -320,8 +289,6 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
             raise ConfigError("model.alignment", msg)
         alignments = [a for a in alignments if a == "none"]
         notes.append(msg + "; only the runs without alignment were made.")
-    if train_fn is None:
-        from mtlzoo.training import train as train_fn
     os.makedirs(workdir, exist_ok=True)
     embedding_layer = _embedding_layer_for(resolved) if heterogeneous else None
 
@@ -340,23 +307,8 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         label = f"[{n_done:{len(str(len(plan)))}d}/{len(plan)}] seed={seed} " + (
             f"stl {pair[0]}" if kind == "stl" else f"mtl {'+'.join(pair)} alignment={kind}"
         )
-        metrics_path = os.path.join(run_dir, "metrics.json")
         sim_path = os.path.join(run_dir, "similarity.json")
-        model = None
-        if os.path.exists(metrics_path):
-            _check_same_config(cfg, run_dir)
-            with open(metrics_path) as f:
-                metrics = json.load(f)
-            status = "skipped (metrics.json exists)"
-        else:
-            _check_same_config(cfg, run_dir)
-            import keras
-
-            keras.backend.clear_session()
-            start = time.time()
-            result = train_fn(cfg, run_dir)
-            metrics, model = result.metrics, result.model
-            status = f"trained in {time.time() - start:.1f} s"
+        metrics, model, status = train_or_load(cfg, run_dir, train_fn)
         scores = {n: task_score(specs[n], metrics[n]) for n in pair}
         if kind == "stl":
             stl[si, idx[pair[0]]] = scores[pair[0]]
@@ -374,7 +326,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
 
                         model = load_model(os.path.join(run_dir, "model.keras"))
                     pair_sim = pair_similarity(model, cfg, embedding_layer)
-                    _write_json(pair_sim, sim_path)
+                    write_json(pair_sim, sim_path)
                 # "before": from the plain MTL models when they were run, else from the aligned ones
                 if kind == "none" or "none" not in alignments:
                     sim["before"][si, a, b] = sim["before"][si, b, a] = pair_sim["before"]
@@ -592,7 +544,7 @@ def write_report(report, workdir):
         writer.writeheader()
         for r in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and not np.isnan(v) else v) for k, v in r.items()})
-    _write_json(report.to_dict(), paths["json"])
+    write_json(report.to_dict(), paths["json"])
     paths["png"] = os.path.join(workdir, "transfer_heatmap.png")
     heatmap(report, paths["png"])
     return paths
