@@ -1,0 +1,144 @@
+"""Shared pieces of the zoo tests: a card template, tiny published entries, a fake sentiment
+directory, and a fresh-process TF Serving-style call of an export with independent references."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.export.common import expected_outputs, trained_quickstart
+
+CARD = """# {name}
+
+A tiny entry for the tests: {what}.
+
+## Test scores
+
+<!-- scores -->
+
+## Command
+
+<!-- command -->
+"""
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "warm", "clever", "bright"]
+NEGATIVE = ["bad", "dull", "awful", "poor", "boring", "flat", "weak", "grim"]
+FILLER = ["the", "film", "was", "a", "plot", "and", "very", "it", "story", "actor"]
+
+
+def write_card(path, name, what="scores and command filled by publish"):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(CARD.format(name=name, what=what))
+    return str(path)
+
+
+def fake_sentiment(root, n=120, seed=0):
+    """``<root>/sentiment/`` with ``rt-polarity.all`` (mr) and ``custrev.all`` (cr): ``n`` lines
+    ``<label> <words>`` each; the label decides the polar word. ``custrev.all`` uses a few words
+    ``mr`` never has (so a fine-tuned ``cr`` run needs the pretrained vocabulary's [UNK])."""
+    rng = np.random.default_rng(seed)
+    d = os.path.join(str(root), "sentiment")
+    os.makedirs(d, exist_ok=True)
+    for fname, extra in (("rt-polarity.all", []), ("custrev.all", ["phone", "battery", "screen"])):
+        lines = []
+        for _ in range(n):
+            y = int(rng.integers(0, 2))
+            words = list(rng.choice(FILLER + extra, size=int(rng.integers(3, 9))))
+            words.insert(int(rng.integers(0, len(words))), str(rng.choice(POSITIVE if y else NEGATIVE)))
+            lines.append(f"{y} {' '.join(words)}")
+        with open(os.path.join(d, fname), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return str(root)
+
+
+def published_quickstart(tmp_path_factory):
+    """A 1-epoch quickstart published as ``digits_mlp`` into a session-wide zoo root (read-only)."""
+    from mtlzoo import zoo
+
+    root = tmp_path_factory.getbasetemp() / "zoo_root_shared"
+    if not (root / "digits_mlp" / "model.keras").exists():
+        workdir = trained_quickstart(tmp_path_factory)
+        card = write_card(tmp_path_factory.getbasetemp() / "digits_card.md", "digits_mlp", "digits, three tasks")
+        zoo.publish(
+            workdir,
+            "digits_mlp",
+            card,
+            command="python tools/train.py --config=configs/quickstart.py",
+            root=str(root),
+            log=None,
+        )
+    return str(root)
+
+
+# Runs in a fresh interpreter: argv = [request.json, out.npz]; only tensorflow (+ tensorflow_text).
+SERVE = r"""
+import json, sys
+
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("mtlzoo", "keras", "keras_hub", "tests"):
+            raise ImportError(f"serving must not need {name}")
+        return None
+
+sys.meta_path.insert(0, _Block())
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+
+request, out = sys.argv[1], sys.argv[2]
+with open(request) as f:
+    req = json.load(f)
+loaded = tf.saved_model.load(req["export"])
+fn = loaded.signatures[req["signature"]]
+feed = {}
+for k, v in req["inputs"].items():
+    spec = fn.structured_input_signature[1][k]
+    feed[k] = tf.constant(np.asarray(v, dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
+np.savez(out, **{k: v.numpy() for k, v in fn(**feed).items()})
+"""
+
+
+def serve(tmp_path, export_path, signature, inputs):
+    """Outputs of ``signature`` of the SavedModel at ``export_path`` on ``inputs`` (lists),
+    computed in a fresh process that cannot import mtlzoo or keras."""
+    req = tmp_path / "request.json"
+    req.write_text(json.dumps({"export": export_path, "signature": signature, "inputs": inputs}))
+    out = str(tmp_path / "served.npz")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    r = subprocess.run(
+        [sys.executable, "-c", SERVE, str(req), out], capture_output=True, text=True, timeout=300, env=env, cwd="/"
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    data = np.load(out, allow_pickle=False)
+    return {k: data[k] for k in data.files}
+
+
+def keras_outputs(model, tasks, feats, task_names=None):
+    """The documented serving outputs of ``task_names`` (default: all, prefixed as in
+    ``serving_default``) from the Keras model plus numpy; a ``task_id`` input is task i =
+    the i-th task name in sorted order."""
+    from mtlzoo.tasks import tasks_from_config
+
+    specs = {t.name: t for t in tasks_from_config(tasks)}
+    order = sorted(specs)
+    prefixed = task_names is None
+    names = order if task_names is None else task_names
+    padding = (feats["tokens"] == 0) if "tokens" in feats else None
+    takes_id = "task_id" in model.input
+    want = {}
+    for t in names:
+        x = dict(feats)
+        if takes_id:
+            x["task_id"] = np.full(len(next(iter(feats.values()))), order.index(t), np.int32)
+        y = model.predict(x, verbose=0)[t]
+        for k, v in expected_outputs(specs[t].kind, y, padding).items():
+            want[f"{t}_{k}" if prefixed else k] = v
+    return want
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
