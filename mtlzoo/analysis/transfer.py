@@ -59,7 +59,9 @@ class TransferReport:
         mtl: alignment -> ``[seeds, k, k]``: score of task i in the MTL model of {i, j} (diagonal NaN).
         transfer: alignment -> ``[k, k]`` mean over seeds of ``mtl - stl`` (diagonal NaN).
         transfer_std: alignment -> ``[k, k]`` standard deviation over seeds (0 for one seed).
-        similarity: ``"before"`` / ``"after"`` -> ``[k, k]`` mean normalized covariance similarity
+        similarity: ``"before"`` (embedding E of the model without alignment), ``"after"``
+            (output of the alignment layer) and ``"aligned_before"`` (embedding E of the aligned
+            model, the input of R_i) -> ``[k, k]`` mean normalized covariance similarity
             (diagonal 1), or None where it is not defined (see ``notes``).
         heterogeneous: whether every example carries its own task's ``task_id``.
         notes: plain sentences about what the report can and cannot say.
@@ -298,7 +300,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     k, s = len(names), len(seeds)
     stl = np.full((s, k), np.nan)
     mtl = {a: np.full((s, k, k), np.nan) for a in alignments}
-    sim = {key: np.full((s, k, k), np.nan) for key in ("before", "after")}
+    sim = {key: np.full((s, k, k), np.nan) for key in ("before", "after", "aligned_before")}
     plan = _run_plan(tasks, seeds, alignments)
     for n_done, (seed, kind, pair) in enumerate(plan, 1):
         si = seeds.index(seed)
@@ -332,6 +334,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
                     sim["before"][si, a, b] = sim["before"][si, b, a] = pair_sim["before"]
                 if kind != "none" and pair_sim.get("after") is not None:
                     sim["after"][si, a, b] = sim["after"][si, b, a] = pair_sim["after"]
+                    sim["aligned_before"][si, a, b] = sim["aligned_before"][si, b, a] = pair_sim["before"]
         if progress is not None:
             shown = ", ".join(f"{n} {score_name(specs[n])} {v:.4f}" for n, v in scores.items())
             progress(f"{label}: {status} ({shown})")
@@ -343,8 +346,8 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         transfer_std[a] = diff.std(axis=0, ddof=1) if s > 1 else np.zeros((k, k))
         np.fill_diagonal(transfer_std[a], np.nan)
     similarity = {}
-    for key in ("before", "after"):
-        if not heterogeneous or (key == "after" and alignments == ["none"]):
+    for key in ("before", "after", "aligned_before"):
+        if not heterogeneous or (key != "before" and alignments == ["none"]):
             similarity[key] = None
             continue
         m = sim[key].mean(axis=0)
@@ -353,8 +356,9 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     if heterogeneous:
         notes.append(
             "Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
-            f"training-split embeddings in each pair's model: before = the embedding E (layer {embedding_layer!r}), "
-            "after = the output of the alignment layer."
+            f"training-split embeddings in each pair's model: before = the embedding E (layer {embedding_layer!r}) "
+            "of the model without alignment, after = the output of the alignment layer; aligned_before = the "
+            "embedding E of the aligned model (the input of its alignment layer)."
         )
     report = TransferReport(
         tasks=names,
@@ -431,6 +435,7 @@ def markdown(report):
         lines += ["", f"## Covariance similarity of the embeddings ({key} alignment, normalized)", "", header, rule]
         for i, n in enumerate(names):
             lines.append(f"| {n} | " + " | ".join(f"{m[i, j]:.3f}" for j in range(len(names))) + " |")
+    lines += alignment_effect_markdown(report)
     lines += ["", "## Groups", ""]
     for a in report.alignments:
         groups = suggested_groups(report, a)
@@ -446,6 +451,72 @@ def markdown(report):
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def alignment_effect(report, alignment="joint"):
+    """Per pair {i, j}: what the alignment changes, as in Wu, Zhang & Ré (2020), Sec. 3.2.
+
+    Returns a list of dicts, one per unordered pair: ``score_none`` and ``score_aligned``
+    (mean over seeds of ``(s_i + s_j) / 2`` in the pair's MTL model without / with the
+    alignment), ``gain`` (their difference, paired by seed), and the normalized covariance
+    similarity of the aligned model's two tasks at its embedding E (``sim_before``) and at the
+    output of the alignment (``sim_after``). Empty when the report lacks either variant.
+    """
+    if "none" not in report.mtl or alignment not in report.mtl:
+        return []
+    k = len(report.tasks)
+    rows = []
+    sb, sa = report.similarity.get("aligned_before"), report.similarity.get("after")
+    for i in range(k):
+        for j in range(i + 1, k):
+            none = (report.mtl["none"][:, i, j] + report.mtl["none"][:, j, i]) / 2
+            aligned = (report.mtl[alignment][:, i, j] + report.mtl[alignment][:, j, i]) / 2
+            rows.append(
+                {
+                    "pair": (report.tasks[i], report.tasks[j]),
+                    "score_none": float(np.mean(none)),
+                    "score_aligned": float(np.mean(aligned)),
+                    "gain": float(np.mean(aligned - none)),
+                    "sim_before": None if sb is None else float(sb[i, j]),
+                    "sim_after": None if sa is None else float(sa[i, j]),
+                }
+            )
+    return rows
+
+
+def alignment_effect_markdown(report, alignment="joint"):
+    """Markdown lines of :func:`alignment_effect` with the counts the paper reports."""
+    rows = alignment_effect(report, alignment)
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"## What the alignment changes, per pair ({alignment})",
+        "",
+        "Mean of the two tasks' scores in the pair's MTL model without and with the alignment; similarity of "
+        "the aligned model's two tasks at the embedding E and at the alignment's output.",
+        "",
+        "| pair | MTL | MTL + alignment | gain | similarity at E | after alignment |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        sims = ["" if r[key] is None else f"{r[key]:.3f}" for key in ("sim_before", "sim_after")]
+        cells = [f"{r['score_none']:.4f}", f"{r['score_aligned']:.4f}", f"{r['gain']:+.4f}", *sims]
+        lines.append(f"| {'+'.join(r['pair'])} | " + " | ".join(cells) + " |")
+    gains = [r["gain"] for r in rows]
+    best = max(rows, key=lambda r: r["gain"])
+    lines += [
+        "",
+        f"- The alignment raises the pair's mean score on {sum(g > 0 for g in gains)} of {len(rows)} pairs "
+        f"(largest gain {best['gain']:+.4f}, {'+'.join(best['pair'])}; mean {np.mean(gains):+.4f}).",
+    ]
+    with_sim = [r for r in rows if r["sim_before"] is not None and r["sim_after"] is not None]
+    if with_sim:
+        up = sum(r["sim_after"] > r["sim_before"] for r in with_sim)
+        lines.append(
+            f"- The covariance similarity is higher after the alignment than at E on {up} of {len(with_sim)} pairs."
+        )
+    return lines
 
 
 def csv_rows(report):

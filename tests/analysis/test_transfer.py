@@ -257,3 +257,21 @@ def test_source_that_changes_a_task_with_the_task_set_is_refused(monkeypatch, tm
     monkeypatch.setattr(SyntheticSource, "load", staticmethod(load))
     with pytest.raises(ConfigError, match="different validation data"):
         tr.transfer_report(tiny_config(), str(tmp_path), "none", [0], None, no_training)
+
+
+def test_alignment_effect_per_pair_against_hand_computation(tmp_path):
+    """Pair score = mean of the two tasks' scores (b: -loss); gain paired by seed; similarity of the aligned model."""
+    fabricate(tmp_path)
+    report = tr.transfer_report(tiny_config(), str(tmp_path), "both", [0, 1], None, train_fn=no_training)
+    rows = {r["pair"]: r for r in tr.alignment_effect(report)}
+    # (a, b): none (0.85 - 0.40) / 2 and (0.65 - 0.20) / 2; joint (0.90 - 0.45) / 2 and (0.80 - 0.25) / 2
+    assert rows[("a", "b")]["score_none"] == pytest.approx(0.225)
+    assert rows[("a", "b")]["score_aligned"] == pytest.approx(0.25)
+    assert rows[("a", "c")]["gain"] == pytest.approx((0.0 + 0.075) / 2)
+    assert rows[("b", "c")]["gain"] == pytest.approx((0.10 - 0.075) / 2)
+    assert rows[("a", "b")]["sim_before"] == pytest.approx(0.0) and rows[("a", "b")]["sim_after"] == pytest.approx(
+        0.505
+    )
+    md = (tmp_path / "transfer.md").read_text()
+    assert "raises the pair's mean score on 3 of 3 pairs (largest gain +0.0375, a+c" in md
+    assert "higher after the alignment than at E on 3 of 3 pairs" in md
