@@ -78,7 +78,7 @@ import json, sys
 
 class _Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("mtlzoo", "keras", "keras_hub", "tests"):
+        if name.split(".")[0] in ("mtlzoo", "keras_hub", "tests"):
             raise ImportError(f"serving must not need {name}")
         return None
 
@@ -102,7 +102,7 @@ np.savez(out, **{k: v.numpy() for k, v in fn(**feed).items()})
 
 def serve(tmp_path, export_path, signature, inputs):
     """Outputs of ``signature`` of the SavedModel at ``export_path`` on ``inputs`` (lists),
-    computed in a fresh process that cannot import mtlzoo or keras."""
+    computed in a fresh process that cannot import mtlzoo or keras-hub."""
     req = tmp_path / "request.json"
     req.write_text(json.dumps({"export": export_path, "signature": signature, "inputs": inputs}))
     out = str(tmp_path / "served.npz")
