@@ -53,7 +53,7 @@ TOKENIZER_FILE = "tokenizer.json"
 class Known:
     """An entry the project ships: what it is and the config that trains it.
 
-    ``data`` names the data directory the entry needs, relative to ``$MTLZOO_DATA_DIR``
+    ``data`` names the data directory (or file) the entry needs, relative to ``$MTLZOO_DATA_DIR``
     (None: the data ships inside a Python package). ``finetune`` is a small
     fine-tuning config for the entry (a new task or a subset of its tasks) that the
     entry's README and tests use.
@@ -98,7 +98,7 @@ KNOWN = {
         "Part-of-speech tagging and chunking of CoNLL-2000 (WSJ) on one shared BiLSTM tagger.",
         "configs/conll2000_tagger.py",
         "saved_models/cards/conll2000_tagger_pos_chunk.md",
-        data="nltk_data",
+        data="nltk_data/corpora/conll2000.zip",
         finetune={"tasks": {"chunk": {"kind": "tagging", "num_classes": 24}}, "finetune": {"freeze": "encoder"}},
     ),
     "yeast_mlp_svd": Known(

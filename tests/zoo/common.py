@@ -91,20 +91,23 @@ request, out = sys.argv[1], sys.argv[2]
 with open(request) as f:
     req = json.load(f)
 loaded = tf.saved_model.load(req["export"])
-fn = loaded.signatures[req["signature"]]
-feed = {}
-for k, v in req["inputs"].items():
-    spec = fn.structured_input_signature[1][k]
-    feed[k] = tf.constant(np.asarray(v, dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
-np.savez(out, **{k: v.numpy() for k, v in fn(**feed).items()})
+arrays = {}
+for n, (signature, inputs) in enumerate(req["calls"]):
+    fn = loaded.signatures[signature]
+    feed = {}
+    for k, v in inputs.items():
+        spec = fn.structured_input_signature[1][k]
+        feed[k] = tf.constant(np.asarray(v, dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
+    arrays.update({f"{n}|{k}": v.numpy() for k, v in fn(**feed).items()})
+np.savez(out, **arrays)
 """
 
 
-def serve(tmp_path, export_path, signature, inputs):
-    """Outputs of ``signature`` of the SavedModel at ``export_path`` on ``inputs`` (lists),
-    computed in a fresh process that cannot import mtlzoo or keras-hub."""
+def serve_many(tmp_path, export_path, calls):
+    """Outputs of each ``(signature, inputs)`` call (inputs as lists) on the SavedModel at
+    ``export_path``, computed in one fresh process that cannot import mtlzoo or keras-hub."""
     req = tmp_path / "request.json"
-    req.write_text(json.dumps({"export": export_path, "signature": signature, "inputs": inputs}))
+    req.write_text(json.dumps({"export": export_path, "calls": calls}))
     out = str(tmp_path / "served.npz")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -113,7 +116,16 @@ def serve(tmp_path, export_path, signature, inputs):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     data = np.load(out, allow_pickle=False)
-    return {k: data[k] for k in data.files}
+    results = [{} for _ in calls]
+    for key in data.files:
+        n, name = key.split("|", 1)
+        results[int(n)][name] = data[key]
+    return results
+
+
+def serve(tmp_path, export_path, signature, inputs):
+    """One call of :func:`serve_many`."""
+    return serve_many(tmp_path, export_path, [(signature, inputs)])[0]
 
 
 def keras_outputs(model, tasks, feats, task_names=None):
