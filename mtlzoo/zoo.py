@@ -529,6 +529,12 @@ def publish(workdir, name, card, command=None, root=None, overwrite=False, log=p
         if dropped:
             say(f"config.json: dropped data.{', data.'.join(dropped)} (the entry reads $MTLZOO_DATA_DIR)")
         config = read_config(tmp)
+        fixed = config.data.get("vocab_file")
+        if fixed:
+            say(
+                f"warning: config.json keeps data.vocab_file={fixed}: evaluating or fine-tuning the entry "
+                "elsewhere needs that file at that path"
+            )
 
         from mtlzoo.data import load_data
         from mtlzoo.data.real import save_vocab
