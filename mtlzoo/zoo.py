@@ -203,7 +203,9 @@ def info(name, root=None):
     if config and config.get("tasks"):
         tasks = {t: {"kind": s.get("kind"), "num_classes": s.get("num_classes")} for t, s in config["tasks"].items()}
     size = sum(
-        os.path.getsize(os.path.join(entry, f)) for f in os.listdir(entry) if os.path.isfile(os.path.join(entry, f))
+        os.path.getsize(os.path.join(entry, f))
+        for f in (*ENTRY_FILES, VOCAB_FILE, TOKENIZER_FILE)
+        if os.path.isfile(os.path.join(entry, f))
     )
     return {
         "name": name,
@@ -425,9 +427,11 @@ def render_card(text, metrics, command=None):
     block, or as is when the placeholder already sits inside a code block).
     """
     out, fence = [], False
+    tagging = any(m.get("token_accuracy") is not None for m in metrics["tasks"].values())
     note = (
-        f"Test split, {metrics['examples']} examples (tokens for tagging tasks in the `examples` column); "
-        "x100 except mse/mae; measured by `tools/publish.py` with `mtlzoo.evaluation.evaluate`, "
+        f"Test split, {metrics['examples']} examples"
+        + (" (the `examples` column counts tokens for tagging tasks)" if tagging else "")
+        + "; x100 except mse/mae; measured by `tools/publish.py` with `mtlzoo.evaluation.evaluate`, "
         "stored in `metrics.json`."
     )
     for line in text.splitlines():
@@ -435,6 +439,8 @@ def render_card(text, metrics, command=None):
         if key.startswith("```"):
             fence = not fence
         if key == SCORES_PLACEHOLDER:
+            if out and out[-1].strip() and not out[-1].lstrip().startswith("#"):
+                out.append("")  # a table needs a blank line after a paragraph
             out += [scores_table(metrics), "", note]
         elif key == COMMAND_PLACEHOLDER:
             if command is None:
@@ -597,10 +603,11 @@ def entries_table(root=None):
         if len(tasks) > 6:
             task_text = f"{len(tasks)} {'/'.join(kinds)}"
         if scores and len(scores) <= 6:
-            score_text = "; ".join(
-                f"{t} " + ", ".join(f"{m} {format_score(m, v)}" for m, v in _headline(scores[t], tasks[t]["kind"]))
-                for t in sorted(scores)
-            )
+            groups = {}
+            for t in sorted(scores):
+                for m, v in _headline(scores[t], tasks[t]["kind"])[:1]:
+                    groups.setdefault(m, []).append(f"{t} {format_score(m, v)}")
+            score_text = "; ".join(f"{m}: {', '.join(cells)}" for m, cells in groups.items())
         elif scores:
             kind = kinds[0] if len(kinds) == 1 else None
             score_text = "average " + ", ".join(

@@ -186,7 +186,7 @@ def test_entries_table_and_readme(root, tmp_path):
     row = zoo.readme_entries(text).splitlines()[2]
     acc = zoo.info("digits_mlp", mine)["scores"]["digit"]["accuracy"]
     assert row.startswith("| `digits_mlp` | 3 binary/multiclass: digit, magnitude, parity | digits |")
-    assert f"digit accuracy {100 * acc:.2f}" in row
+    assert f"accuracy: digit {100 * acc:.2f}, magnitude " in row
 
 
 def _tool(*args):

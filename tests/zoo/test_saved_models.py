@@ -128,6 +128,7 @@ def _columns(instances):
     return {k: [row[k] for row in instances] for k in instances[0]}
 
 
+@pytest.mark.slow
 def test_exports_and_a_fresh_process_serves_it(entry, tmp_path):
     facts = zoo.info(entry["name"], entry["root"])
     path = zoo.export(entry["name"], str(tmp_path / "serving"), root=entry["root"])
