@@ -125,6 +125,7 @@ def capacity_curve(runs_by_capacity, tasks, metric="accuracy"):
     """
     caps = sorted(runs_by_capacity)
     per_task, mean, mean_std = [], [], []
+    n_seeds = min(len(v) for v in runs_by_capacity.values())
     for c in caps:
         a = scores(runs_by_capacity[c], tasks, metric)
         per_task.append(a.mean(axis=0).tolist())
@@ -139,11 +140,13 @@ def capacity_curve(runs_by_capacity, tasks, metric="accuracy"):
         "mean": mean,
         "mean_std": mean_std,
         "best": caps[int(np.argmax(mean))],
+        "seeds": n_seeds,
     }
 
 
-def _pm(m, s, scale=100.0):
-    return f"{scale * m:.1f} ± {scale * s:.1f}"
+def _pm(m, s, scale=100.0, seeds=2):
+    """``mean ± std`` in percent; the mean alone for one seed (no spread to show)."""
+    return f"{scale * m:.1f}" if seeds < 2 else f"{scale * m:.1f} ± {scale * s:.1f}"
 
 
 def stl_vs_mtl_markdown(by_encoder):
@@ -157,12 +160,12 @@ def stl_vs_mtl_markdown(by_encoder):
         cells = [t]
         for e in encoders:
             r = by_encoder[e]
-            cells += [_pm(r[k][i], r[k + "_std"][i]) for k in ("stl", "mtl", "gain")]
+            cells += [_pm(r[k][i], r[k + "_std"][i], seeds=r["seeds"]) for k in ("stl", "mtl", "gain")]
         lines.append("| " + " | ".join(cells) + " |")
     cells = ["**mean**"]
     for e in encoders:
         m = by_encoder[e]["mean"]
-        cells += [_pm(m[k], m[k + "_std"]) for k in ("stl", "mtl", "gain")]
+        cells += [_pm(m[k], m[k + "_std"], seeds=by_encoder[e]["seeds"]) for k in ("stl", "mtl", "gain")]
     lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -201,7 +204,8 @@ def capacity_markdown(curve, stl_mean=None):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c, row, m, s in zip(curve["capacities"], curve["per_task"], curve["mean"], curve["mean_std"], strict=True):
         best = " **(best)**" if c == curve["best"] else ""
-        lines.append("| " + " | ".join([str(c), *[f"{100 * v:.1f}" for v in row], _pm(m, s) + best]) + " |")
+        cells = [str(c), *[f"{100 * v:.1f}" for v in row], _pm(m, s, seeds=curve["seeds"]) + best]
+        lines.append("| " + " | ".join(cells) + " |")
     if stl_mean is not None:
         lines.append(
             "| STL (default capacity) | " + " | ".join(["" for _ in curve["tasks"]]) + f" | {100 * stl_mean:.1f} |"
