@@ -47,6 +47,23 @@ def _ints(name, values):
     return out
 
 
+def _overlap(cfg):
+    """Markdown: test sentences of each task that are training sentences of another (see mtlzoo.analysis.overlap)."""
+    from mtlzoo.analysis.overlap import cross_task_overlap, overlap_markdown
+    from mtlzoo.config import resolve_config
+    from mtlzoo.data import load_data
+    from mtlzoo.tasks import tasks_from_config
+
+    resolved = resolve_config(cfg)
+    specs = tasks_from_config(resolved.tasks)
+    names = [t.name for t in specs]
+    overlap, counts = cross_task_overlap(load_data(resolved, specs), names)
+    return (
+        "\nTest sentences of a task (row) that are, token for token, training sentences of a task (column); "
+        "the MTL model trains on all of them:\n\n" + overlap_markdown(overlap, counts, names)
+    )
+
+
 def main(argv):
     del argv
     from mtlzoo.config import load_config_module
@@ -87,7 +104,7 @@ def main(argv):
             enc: sweep.stl_vs_mtl({t: runs[f"{enc}/stl/{t}"] for t in tasks}, runs[f"{enc}/mtl"], tasks)
             for enc in _ENCODERS.value
         }
-        table = sweep.stl_vs_mtl_markdown(by_enc)
+        table = sweep.stl_vs_mtl_markdown(by_enc) + _overlap(config(_ENCODERS.value[0]))
         stem = os.path.join(wd, "stl_mtl")
         sweep.plot_stl_vs_mtl(by_enc, stem + ".png")
         payload = {"seeds": seeds, "split": "test", "results": by_enc}

@@ -86,3 +86,18 @@ def test_capacity_curve_mean_and_best(tmp_path):
     assert "**(best)**" in sweep.capacity_markdown(c).splitlines()[3]
     path = sweep.plot_capacity(c, str(tmp_path / "c.png"), stl_mean=0.7)
     assert os.path.getsize(path) > 1000
+
+
+def test_cross_task_overlap_counts_shared_inputs():
+    from mtlzoo.analysis.overlap import cross_task_overlap
+    from mtlzoo.data.base import Split, TaskData
+
+    tok = lambda *rows: np.asarray(rows, np.int32)  # noqa: E731
+    train = Split(
+        {"tokens": tok([1, 2], [3, 4], [5, 6], [1, 2]), "task_id": np.asarray([0, 0, 1, 1], np.int32)}, {}, {}
+    )
+    test = Split({"tokens": tok([1, 2], [5, 6], [7, 8], [3, 4]), "task_id": np.asarray([0, 0, 1, 1], np.int32)}, {}, {})
+    m, counts = cross_task_overlap(TaskData({"train": train, "test": test}), ["a", "b"])
+    # a's test rows [1 2], [5 6]: [1 2] in a's train and in b's train, [5 6] in b's; b's [7 8] nowhere, [3 4] in a's
+    np.testing.assert_array_equal(m, [[1, 2], [1, 0]])
+    np.testing.assert_array_equal(counts, [2, 2])
