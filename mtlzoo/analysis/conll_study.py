@@ -359,7 +359,9 @@ def markdown_report(study):
     if first is not None:
         scores = first[first.get("split", "test")]
         tokens = next(iter(scores.values()))["tokens"]
-        size = f" ({first.get('examples', '?')} sentences, {tokens} tokens)"
+        size = (
+            f" ({first['examples']:,} sentences, {tokens:,} tokens)" if "examples" in first else f" ({tokens:,} tokens)"
+        )
     lines += [
         "",
         f"Test split{size}, x100, mean ± sample standard deviation over seeds {seeds}.",

@@ -115,6 +115,7 @@ def test_one_seed_has_zero_std_and_report_formats_x100():
     md = cs.markdown_report(study)
     assert "| MTL pos+chunk | 95.00 ± 0.00 | 92.50 ± 0.00 | 81.25 ± 0.00 |" in md
     assert "| chunk F1 (conlleval) | 1.25 ± 0.00 | 1 of 1 seeds |" in md
+    assert "Test split (7 tokens), x100" in md
     assert "POS token accuracy" not in md.split("MTL − STL")[1]  # no STL pos arm: no pos pair
 
 
