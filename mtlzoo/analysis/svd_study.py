@@ -292,6 +292,7 @@ def paired_stats(diffs):
     out = {
         "n": n,
         "mean_diff": float(d.mean()) if n else float("nan"),
+        "median_diff": float(np.median(d)) if n else float("nan"),
         "std": std,
         "se": std / math.sqrt(n) if n > 1 else float("nan"),
         "improved": int(np.sum(d > 0)),
@@ -513,7 +514,7 @@ def markdown(report):
             "",
             f"Clean-task test AUC: unweighted {_f(s['mean_ew_auc'])}, SVD {_f(s['mean_svd_auc'])}; "
             f"**SVD - unweighted = {_f(s['mean_diff'], '{:+.2f}')} ± {_f(s['se'])} (standard error over "
-            f"{s['n']} pairs)**, better on {s['improved']} of {s['n']} pairs (worse on {s['worse']}), paired t-test "
+            f"{s['n']} pairs)**, median {_f(s['median_diff'], '{:+.2f}')}, better on {s['improved']} of {s['n']} pairs (worse on {s['worse']}), paired t-test "
             f"p = {_f(s['t_test_p'], '{:.3f}')}. The SVD weight alpha (held by the model at the selected epoch, "
             f"computed on the MLP's shared representation) of the noisy task is below the clean task's in "
             f"{s['noisy_weighted_less']} of {s['n']} pairs; Algorithm 2 on the raw standardised input features "

@@ -118,7 +118,7 @@ def test_pairs_report_against_numpy():
     d = np.array(diffs)
     s = st.pairs_report(rows)["summary"]
     assert s["n"] == 7
-    assert s["mean_diff"] == pytest.approx(d.mean())
+    assert s["mean_diff"] == pytest.approx(d.mean()) and s["median_diff"] == pytest.approx(np.median(d))
     assert s["std"] == pytest.approx(np.sqrt(((d - d.mean()) ** 2).sum() / 6))
     assert s["se"] == pytest.approx(s["std"] / np.sqrt(7))
     assert s["improved"] == int((d > 0).sum()) and s["worse"] == int((d < 0).sum())
