@@ -152,8 +152,14 @@ def token_mask_of(features):
     return None
 
 
-def compute_metrics(tasks, labels, predictions, weights, features=None):
-    """Metrics of every task and their average: ``{"tasks": {task: {...}}, "average": {...}}``."""
+def compute_metrics(tasks, labels, predictions, weights, features=None, tag_vocab=None):
+    """Metrics of every task and their average: ``{"tasks": {task: {...}}, "average": {...}}``.
+
+    ``tag_vocab`` (``{task: [tag by id]}``, a tagging source's ``info["tag_vocab"]``): a tagging
+    task whose tags are IOB (``B-X`` / ``I-X`` / ``O``) also gets conlleval chunk scores
+    ``chunk_precision``, ``chunk_recall`` and ``chunk_f1 = 2 P R / (P + R)``
+    (:func:`mtlzoo.analysis.conll_study.tagging_scores`).
+    """
     mask = token_mask_of(features or {})
     per_task = {
         t.name: task_metrics(
@@ -161,6 +167,13 @@ def compute_metrics(tasks, labels, predictions, weights, features=None):
         )
         for t in tasks
     }
+    if tag_vocab and mask is not None:
+        from mtlzoo.analysis.conll_study import is_iob, tagging_scores
+
+        for t in tasks:
+            if t.is_sequence and is_iob(tag_vocab.get(t.name, ())):
+                sc = tagging_scores({t.name: labels[t.name]}, {t.name: predictions[t.name]}, mask, tag_vocab)[t.name]
+                per_task[t.name].update({f"chunk_{k}": float(sc[k]) for k in ("precision", "recall", "f1")})
     return {"tasks": per_task, "average": average_metrics(per_task)}
 
 
@@ -223,7 +236,7 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
         "split": split,
         "checkpoint": os.path.abspath(source),
         "examples": len(s),
-        **compute_metrics(tasks, s.labels, predictions, s.weights, s.features),
+        **compute_metrics(tasks, s.labels, predictions, s.weights, s.features, data.info.get("tag_vocab")),
     }
     if write:
         write_json(result, os.path.join(workdir, f"eval_{split}.json"))

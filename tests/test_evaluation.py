@@ -146,3 +146,25 @@ def test_undefined_metrics_are_nan_and_the_average_skips_them():
         {"a": {"accuracy": 0.5, "auc": float("nan")}, "b": {"accuracy": 1.0, "auc": 0.8, "examples": 3}}
     )
     assert avg == {"accuracy": 0.75, "auc": 0.8}
+
+
+def test_iob_tagging_tasks_get_conlleval_chunk_scores():
+    """Hand count: gold chunks NP[0,1] VP[2] NP[4]; predicted NP[0,1] NP[2] NP[4] -> 2 correct of 3 and 3."""
+    vocab = ["[PAD]", "[UNK]", "B-NP", "I-NP", "B-VP", "O"]
+    ids = {tag: i for i, tag in enumerate(vocab)}
+    gold = [["B-NP", "I-NP", "B-VP", "O", "B-NP"]]
+    pred = [["B-NP", "I-NP", "B-NP", "O", "B-NP"]]
+    y = np.array([[ids[t] for t in gold[0]] + [0]])
+    p = np.eye(len(vocab))[[[ids[t] for t in pred[0]] + [0]]]
+    tokens = np.array([[5, 6, 7, 8, 9, 0]])
+    spec = [TaskSpec("chunk", "tagging", num_classes=len(vocab))]
+    got = compute_metrics(spec, {"chunk": y}, {"chunk": p}, {"chunk": np.ones(1)}, {"tokens": tokens}, {"chunk": vocab})
+    r = got["tasks"]["chunk"]
+    assert r["chunk_precision"] == pytest.approx(2 / 3) and r["chunk_recall"] == pytest.approx(2 / 3)
+    assert r["chunk_f1"] == pytest.approx(2 / 3) and r["token_accuracy"] == pytest.approx(4 / 5)
+    plain = compute_metrics(spec, {"chunk": y}, {"chunk": p}, {"chunk": np.ones(1)}, {"tokens": tokens}, None)
+    assert "chunk_f1" not in plain["tasks"]["chunk"]
+    pos = compute_metrics(
+        spec, {"chunk": y}, {"chunk": p}, {"chunk": np.ones(1)}, {"tokens": tokens}, {"chunk": ["NN"]}
+    )
+    assert "chunk_f1" not in pos["tasks"]["chunk"]
