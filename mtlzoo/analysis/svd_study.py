@@ -334,6 +334,10 @@ def pairs_report(rows):
     summary["noisy_weighted_less_centred"] = int(
         sum(row["centred_alpha_noisy"] < row["centred_alpha_clean"] for row in table)
     )
+    down = [row["diff"] for row in table if row["alpha_noisy"] < row["alpha_clean"]]
+    up = [row["diff"] for row in table if row["alpha_noisy"] >= row["alpha_clean"]]
+    summary["mean_diff_noisy_down"] = float(np.mean(down)) if down else float("nan")
+    summary["mean_diff_noisy_up"] = float(np.mean(up)) if up else float("nan")
     return {"rows": table, "summary": summary}
 
 
@@ -520,7 +524,10 @@ def markdown(report):
             f"{s['noisy_weighted_less']} of {s['n']} pairs; Algorithm 2 on the raw standardised input features "
             f"instead (the linear setting, no network) would give it the smaller weight in "
             f"{s['noisy_weighted_less_raw']} of {s['n']}, and on the MLP's representation with centred labels "
-            f"(diagnostic, not used in training) in {s['noisy_weighted_less_centred']} of {s['n']}. At the last epoch instead of the selected one: "
+            f"(diagnostic, not used in training) in {s['noisy_weighted_less_centred']} of {s['n']}. Mean SVD - "
+            f"unweighted where SVD gave the noisy task the smaller weight: {_f(s['mean_diff_noisy_down'], '{:+.2f}')} "
+            f"({s['noisy_weighted_less']} pairs); elsewhere: {_f(s['mean_diff_noisy_up'], '{:+.2f}')} "
+            f"({s['n'] - s['noisy_weighted_less']} pairs). At the last epoch instead of the selected one: "
             f"{_f(last['mean_diff'], '{:+.2f}')} ± {_f(last['se'])}, better on {last['improved']} of {last['n']}.",
         ]
     if "all" in report:

@@ -128,6 +128,8 @@ def test_pairs_report_against_numpy():
     assert s["t_test_p"] == pytest.approx(2 * stats.t.sf(abs(t), df=6))
     assert s["noisy_weighted_less"] == 3  # i = 1, 3, 5: alpha clean 1.2 > noisy 1.1
     assert s["noisy_weighted_less_raw"] == 2
+    assert s["mean_diff_noisy_down"] == pytest.approx(d[1::2].mean())
+    assert s["mean_diff_noisy_up"] == pytest.approx(d[0::2].mean())
     # the last epoch: both arms 0.01 lower, so the same differences
     assert s["last_epoch"]["mean_diff"] == pytest.approx(d.mean())
 
