@@ -262,6 +262,9 @@ PERCENT_METRICS = {
     "micro_f1",
     "mean_auc",
     "token_accuracy",
+    "chunk_f1",
+    "chunk_precision",
+    "chunk_recall",
     "pearson",
     "spearman",
 }
