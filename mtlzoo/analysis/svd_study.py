@@ -67,7 +67,7 @@ def sample_pairs(labels, count=20, seed=0):
     combos = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :]]
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= len(combos):
         raise ConfigError(
-            "num_pairs", f"must be an integer in [1, {len(combos)}] for {len(labels)} labels, got {count}"
+            None, f"num_pairs (--pairs) must be an integer in [1, {len(combos)}] for {len(labels)} labels, got {count}"
         )
     rng = np.random.default_rng([int(seed), 0x5D1])
     picks = rng.choice(len(combos), size=int(count), replace=False)
@@ -107,14 +107,14 @@ def _check_args(config, parts, corrupt_fraction, seeds):
         raise ConfigError("tasks", f"the study scores binary tasks by AUC; the config has kinds {sorted(kinds)}")
     parts = list(parts)
     if not parts or any(p not in PARTS for p in parts):
-        raise ConfigError("parts", f"choose from {', '.join(PARTS)}, got {parts!r}")
+        raise ConfigError(None, f"parts (--parts): choose from {', '.join(PARTS)}, got {parts!r}")
     if not 0 < corrupt_fraction <= 1:
-        raise ConfigError("corrupt_fraction", f"must be in (0, 1], got {corrupt_fraction}")
+        raise ConfigError(None, f"corrupt_fraction (--corrupt_fraction) must be in (0, 1], got {corrupt_fraction}")
     seeds = [int(resolved.seed)] if seeds is None else list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ConfigError("seeds", f"must be a non-empty list of non-negative integers, got {seeds!r}")
+        raise ConfigError(None, f"seeds (--seeds) must be a non-empty list of non-negative integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
-        raise ConfigError("seeds", f"must not repeat a seed, got {seeds!r}")
+        raise ConfigError(None, f"seeds (--seeds) must not repeat a seed, got {seeds!r}")
     if "pairs" in parts and resolved.train.weighting.rank > 2:
         raise ConfigError("train.weighting.rank", f"the pairs have 2 tasks; rank {resolved.train.weighting.rank} > 2")
     return resolved, parts, [int(s) for s in seeds]
