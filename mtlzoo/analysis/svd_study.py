@@ -123,31 +123,6 @@ def _check_args(config, parts, corrupt_fraction, seeds):
 # --------------------------------------------------------------------------- one sub-run
 
 
-def _write_json(obj, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def _differs(old, new):
-    if isinstance(old, dict) and isinstance(new, dict):
-        return any(_differs(old[k], new[k]) for k in old.keys() & new.keys())
-    return old != new
-
-
-def _check_same_config(cfg, run_dir):
-    from mtlzoo.config import resolve_config
-
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        old = json.load(f)
-    if _differs(old, json.loads(json.dumps(resolve_config(cfg).to_dict(), sort_keys=True))):
-        raise ConfigError(None, f"{run_dir} holds a run of a different config; use a new workdir or remove that folder")
-
-
 def epoch_scores(model, config, run_dir):
     """Test and validation AUC of every saved epoch of a finished run, and the SVD weights.
 
@@ -202,27 +177,22 @@ def epoch_scores(model, config, run_dir):
 
 def run_arm(cfg, run_dir, train_fn=None):
     """Trains one sub-run (or reuses it) and returns ``(scores, status)``; see :func:`epoch_scores`."""
+    from mtlzoo.analysis.runs import check_same_config, train_or_load, write_json
+
     path = os.path.join(run_dir, SCORES_FILE)
-    _check_same_config(cfg, run_dir)
+    check_same_config(cfg, run_dir)
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f), "skipped (scores.json exists)"
-    import keras
-
-    keras.backend.clear_session()
     start = time.time()
-    if os.path.exists(os.path.join(run_dir, "metrics.json")):
+    _, model, status = train_or_load(cfg, run_dir, train_fn)
+    if model is None:  # trained earlier, scores not yet written
         from mtlzoo.models import load_model
 
-        model, status = load_model(os.path.join(run_dir, "model.keras")), "scored the finished run"
-    else:
-        if train_fn is None:
-            from mtlzoo.training import train as train_fn
-        model = train_fn(cfg, run_dir).model
-        status = "trained"
+        model = load_model(os.path.join(run_dir, "model.keras"))
     scores = epoch_scores(model, cfg, run_dir)
-    _write_json(scores, path)
-    return scores, f"{status} in {time.time() - start:.1f} s"
+    write_json(scores, path)
+    return scores, f"{status}; scored in {time.time() - start:.1f} s"
 
 
 def raw_feature_alpha(cfg):
@@ -615,6 +585,8 @@ def write_report(report, workdir):
     paths = {ext: os.path.join(workdir, f"svd_study.{ext}") for ext in ("md", "json", "png")}
     with open(paths["md"], "w") as f:
         f.write(markdown(report))
-    _write_json(_jsonable(report), paths["json"])
+    from mtlzoo.analysis.runs import write_json
+
+    write_json(_jsonable(report), paths["json"])
     plot(report, paths["png"])
     return paths
