@@ -24,7 +24,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Report folder: transfer.{md,csv
 _ALIGNMENT = flags.DEFINE_enum(
     "alignment",
     "both",
-    ["both", "none", "joint", "fixed_encoder"],
+    ["both", "all", "none", "joint", "fixed_encoder"],
     "MTL models without covariance alignment (none), with it (joint, or fixed_encoder: the paper's "
     "schedule), or both (none and joint).",
 )

@@ -41,7 +41,13 @@ import numpy as np
 from mtlzoo.analysis.runs import train_or_load, write_json
 from mtlzoo.errors import ConfigError
 
-ALIGNMENTS = {"both": ("none", "joint"), "none": ("none",), "joint": ("joint",), "fixed_encoder": ("fixed_encoder",)}
+ALIGNMENTS = {
+    "both": ("none", "joint"),
+    "all": ("none", "joint", "fixed_encoder"),
+    "none": ("none",),
+    "joint": ("joint",),
+    "fixed_encoder": ("fixed_encoder",),
+}
 CLASSIFICATION_KINDS = ("binary", "multiclass", "multilabel", "tagging")
 _RUN_DIRS = {"none": "mtl", "joint": "mtl_joint", "fixed_encoder": "mtl_fixed_encoder"}
 
@@ -59,10 +65,11 @@ class TransferReport:
         mtl: alignment -> ``[seeds, k, k]``: score of task i in the MTL model of {i, j} (diagonal NaN).
         transfer: alignment -> ``[k, k]`` mean over seeds of ``mtl - stl`` (diagonal NaN).
         transfer_std: alignment -> ``[k, k]`` standard deviation over seeds (0 for one seed).
-        similarity: ``"before"`` (embedding E of the model without alignment), ``"after"``
-            (output of the alignment layer) and ``"aligned_before"`` (embedding E of the aligned
-            model, the input of R_i) -> ``[k, k]`` mean normalized covariance similarity
-            (diagonal 1), or None where it is not defined (see ``notes``).
+        similarity: ``"before"`` (embedding E of the model without alignment), and per aligned
+            variant A ``"after:A"`` (output of the alignment layer) and ``"aligned_before:A"``
+            (embedding E of the aligned model, the input of R_i; ``"after"`` and
+            ``"aligned_before"`` are the first variant's) -> ``[k, k]`` mean normalized covariance
+            similarity (diagonal 1), or None where it is not defined (see ``notes``).
         heterogeneous: whether every example carries its own task's ``task_id``.
         notes: plain sentences about what the report can and cannot say.
     """
@@ -262,7 +269,8 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         config: a run config (ConfigDict or mapping) with at least 2 tasks; every sub-run is
             this config restricted to its tasks.
         workdir: report folder; sub-runs go to ``workdir/runs/`` (see the module docstring).
-        alignment: ``"both"`` (MTL without and with joint alignment), ``"none"``, ``"joint"`` or
+        alignment: ``"both"`` (MTL without and with joint alignment), ``"all"`` (none, joint and
+            fixed_encoder), ``"none"``, ``"joint"`` or
             ``"fixed_encoder"`` (the paper's schedule: train, then freeze B and train R_i and the heads).
         seeds: seeds to average over (default: the config's seed).
         progress: called with one line per sub-run (``None`` for silence).
@@ -287,7 +295,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
             "a covariance alignment cannot separate the tasks (a single R is applied to every task) and the tasks' "
             "embeddings are identical: their covariance similarity is 1 by construction and says nothing about grouping"
         )
-        if alignment not in ("both", "none"):
+        if alignment not in ("both", "all", "none"):
             raise ConfigError("model.alignment", msg)
         alignments = [a for a in alignments if a == "none"]
         notes.append(msg + "; only the runs without alignment were made.")
@@ -300,7 +308,9 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     k, s = len(names), len(seeds)
     stl = np.full((s, k), np.nan)
     mtl = {a: np.full((s, k, k), np.nan) for a in alignments}
-    sim = {key: np.full((s, k, k), np.nan) for key in ("before", "after", "aligned_before")}
+    aligned_kinds = [a for a in alignments if a != "none"]
+    sim_keys = ["before"] + [f"{key}:{a}" for a in aligned_kinds for key in ("after", "aligned_before")]
+    sim = {key: np.full((s, k, k), np.nan) for key in sim_keys}
     plan = _run_plan(tasks, seeds, alignments)
     for n_done, (seed, kind, pair) in enumerate(plan, 1):
         si = seeds.index(seed)
@@ -333,8 +343,11 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
                 if kind == "none" or "none" not in alignments:
                     sim["before"][si, a, b] = sim["before"][si, b, a] = pair_sim["before"]
                 if kind != "none" and pair_sim.get("after") is not None:
-                    sim["after"][si, a, b] = sim["after"][si, b, a] = pair_sim["after"]
-                    sim["aligned_before"][si, a, b] = sim["aligned_before"][si, b, a] = pair_sim["before"]
+                    for key, value in (
+                        (f"after:{kind}", pair_sim["after"]),
+                        (f"aligned_before:{kind}", pair_sim["before"]),
+                    ):
+                        sim[key][si, a, b] = sim[key][si, b, a] = value
         if progress is not None:
             shown = ", ".join(f"{n} {score_name(specs[n])} {v:.4f}" for n, v in scores.items())
             progress(f"{label}: {status} ({shown})")
@@ -345,20 +358,22 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         transfer[a] = diff.mean(axis=0)
         transfer_std[a] = diff.std(axis=0, ddof=1) if s > 1 else np.zeros((k, k))
         np.fill_diagonal(transfer_std[a], np.nan)
-    similarity = {}
-    for key in ("before", "after", "aligned_before"):
-        if not heterogeneous or (key != "before" and alignments == ["none"]):
-            similarity[key] = None
-            continue
-        m = sim[key].mean(axis=0)
-        np.fill_diagonal(m, 1.0)
-        similarity[key] = m
+    similarity = {"before": None, "after": None, "aligned_before": None}
+    if heterogeneous:
+        for key in sim_keys:
+            m = sim[key].mean(axis=0)
+            np.fill_diagonal(m, 1.0)
+            similarity[key] = m
+        if aligned_kinds:  # the first aligned variant's, under the plain names
+            for key in ("after", "aligned_before"):
+                similarity[key] = similarity[f"{key}:{aligned_kinds[0]}"]
     if heterogeneous:
         notes.append(
             "Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
             f"training-split embeddings in each pair's model: before = the embedding E (layer {embedding_layer!r}) "
             "of the model without alignment, after = the output of the alignment layer; aligned_before = the "
-            "embedding E of the aligned model (the input of its alignment layer)."
+            "embedding E of the aligned model (the input of its alignment layer). Per aligned variant A, the keys "
+            "after:A and aligned_before:A of transfer.json; after / aligned_before are the first variant's."
         )
     report = TransferReport(
         tasks=names,
@@ -435,7 +450,9 @@ def markdown(report):
         lines += ["", f"## Covariance similarity of the embeddings ({key} alignment, normalized)", "", header, rule]
         for i, n in enumerate(names):
             lines.append(f"| {n} | " + " | ".join(f"{m[i, j]:.3f}" for j in range(len(names))) + " |")
-    lines += alignment_effect_markdown(report)
+    for a in report.alignments:
+        if a != "none":
+            lines += alignment_effect_markdown(report, a)
     lines += ["", "## Groups", ""]
     for a in report.alignments:
         groups = suggested_groups(report, a)
@@ -466,7 +483,7 @@ def alignment_effect(report, alignment="joint"):
         return []
     k = len(report.tasks)
     rows = []
-    sb, sa = report.similarity.get("aligned_before"), report.similarity.get("after")
+    sb, sa = report.similarity.get(f"aligned_before:{alignment}"), report.similarity.get(f"after:{alignment}")
     for i in range(k):
         for j in range(i + 1, k):
             none = (report.mtl["none"][:, i, j] + report.mtl["none"][:, j, i]) / 2
