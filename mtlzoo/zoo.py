@@ -104,7 +104,7 @@ KNOWN = {
     "yeast_mlp_svd": Known(
         "The 14 Yeast gene-function labels as binary tasks on one shared MLP, trained with SVD task "
         "reweighting (Wu, Zhang & Re 2020, Algorithm 2).",
-        "configs/svd_yeast.py",
+        "configs/yeast_mlp_svd.py",
         "saved_models/cards/yeast_mlp_svd.md",
         finetune={
             "tasks": {"label_0": {"kind": "binary"}, "label_1": {"kind": "binary"}},

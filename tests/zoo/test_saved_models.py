@@ -79,9 +79,10 @@ def test_evaluates_to_its_card(entry):
 
     with open(os.path.join(_path(entry), "metrics.json")) as f:
         stored = json.load(f)
+    before = sorted(os.listdir(_path(entry)))
     got = evaluate(_path(entry), split="test", write=False)
     assert got["examples"] == stored["examples"]
-    assert not os.path.exists(os.path.join(_path(entry), "eval_test.json"))
+    assert sorted(os.listdir(_path(entry))) == before  # write=False leaves the entry as it was
     for t, row in stored["tasks"].items():
         for m, v in row.items():
             if m == "examples" or v is None:
