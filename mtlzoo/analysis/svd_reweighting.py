@@ -29,6 +29,17 @@ is an error.
 
 theta_i is a sum, not a mean, as in the paper: a task with more labelled examples has
 a proportionally longer theta_i.
+
+Centred labels (``center=True``, not in the paper): each label column is centred over the
+task's labelled examples before the product::
+
+    theta_i = X^T diag(w_i) (Y_i - 1 m_i^T),   m_i = sum_j w_ij Y_ij / sum_j w_ij
+
+(m_i: the weighted column means over the rows with ``w > 0``; a one-hot multiclass column is
+centred like any other). Equivalently X is centred by the same weighted mean. With 0/1 labels
+and a non-negative (ReLU) representation the uncentred theta_i is dominated by the sum of the
+positives' representations, so alpha mostly counts positives; centring removes that part and
+keeps only how the labels co-vary with the representation.
 """
 
 import numpy as np
@@ -56,8 +67,11 @@ def _labels_matrix(y, n, num_classes, name):
     return a, None
 
 
-def task_vectors(x, labels, weights=None, num_classes=None):
+def task_vectors(x, labels, weights=None, num_classes=None, center=False):
     """``theta_i = X_i^T diag(w_i) Y_i`` for every task (step 1 of Algorithm 2).
+
+    With ``center=True``, ``theta_i = X_i^T diag(w_i) (Y_i - 1 m_i^T)`` with ``m_i`` the
+    weighted mean of each label column over the task's labelled rows (module docstring).
 
     Args:
         x: shared representation ``[n, d]``, or a list of k per-task arrays ``[n_i, d]``.
@@ -66,6 +80,7 @@ def task_vectors(x, labels, weights=None, num_classes=None):
         weights: optional list/mapping of k ``[n]`` sample weights; 0 = missing label.
         num_classes: optional list/mapping of k entries: an int C for tasks whose labels are
             class ids to one-hot encode, None for labels used as given.
+        center: centre each label column over the task's labelled examples first.
 
     Returns:
         list of k float64 arrays ``[d, C_i]``.
@@ -114,11 +129,14 @@ def task_vectors(x, labels, weights=None, num_classes=None):
         y = y.astype(np.float64)
         if not np.all(np.isfinite(y)):
             raise ValueError(f"labels[{i}] has NaN or infinite values at examples with weight > 0")
-        thetas.append(xi[keep].T @ (w[keep][:, None] * y))
+        wk = w[keep][:, None]
+        if center:
+            y = y - (wk * y).sum(axis=0) / wk.sum()
+        thetas.append(xi[keep].T @ (wk * y))
     return thetas
 
 
-def svd_task_weights(x, labels, rank, weights=None, num_classes=None):
+def svd_task_weights(x, labels, rank, weights=None, num_classes=None, center=False):
     """Task weights alpha of Algorithm 2 (SVD-based task reweighting), averaging 1.
 
     Args:
@@ -128,6 +146,8 @@ def svd_task_weights(x, labels, rank, weights=None, num_classes=None):
         rank: r, the rank of the SVD of ``[theta_1 .. theta_k]``; ``1 <= r <= k`` and ``r <= d``.
         weights: optional per-task sample weights (0 = missing label, excluded).
         num_classes: optional per-task class counts for labels given as class ids.
+        center: use centred labels, ``theta_i = X^T diag(w_i) (Y_i - 1 m_i^T)`` (module
+            docstring); False is Algorithm 2 as written.
 
     Returns:
         float64 ``[k]`` array alpha with ``alpha.mean() == 1`` (a dict name -> alpha when
@@ -142,7 +162,7 @@ def svd_task_weights(x, labels, rank, weights=None, num_classes=None):
         >>> ys = [x @ np.ones(8), x @ np.ones(8) + 0.1, np.random.randn(100)]
         >>> svd_task_weights(x, ys, rank=1)    # the third (unrelated) task gets the smallest weight
     """
-    thetas = task_vectors(x, labels, weights, num_classes)
+    thetas = task_vectors(x, labels, weights, num_classes, center=center)
     k = len(thetas)
     d = thetas[0].shape[0]
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
@@ -153,7 +173,8 @@ def svd_task_weights(x, labels, rank, weights=None, num_classes=None):
         raise ValueError(f"rank {rank} exceeds the feature dimension d={d}")
     big = np.hstack(thetas)
     if not np.any(big):
-        raise ValueError("all task vectors theta_i = X^T y_i are zero; the weights are undefined")
+        what = "X^T (y_i - mean y_i)" if center else "X^T y_i"
+        raise ValueError(f"all task vectors theta_i = {what} are zero; the weights are undefined")
     u, _, _ = np.linalg.svd(big, full_matrices=False)
     ur = u[:, :rank]
     alpha = np.array([np.linalg.norm(ur.T @ t) for t in thetas])

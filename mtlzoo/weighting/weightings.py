@@ -173,12 +173,18 @@ class SVDWeighting(Weighting):
     SVD of [theta_1 .. theta_k], normalised to average 1
     (:func:`mtlzoo.analysis.svd_reweighting.svd_task_weights`; multiclass labels are
     one-hot, so theta_i is d x C and its Frobenius norm is used).
+
+    ``center: true`` (default false, Algorithm 2 as written) centres each task's labels over
+    its labelled examples among those used: theta_i = X^T diag(w_i) (y_i - mean y_i), the
+    mean weighted by w_i (one-hot multiclass columns likewise). With 0/1 labels on a
+    non-negative (ReLU) representation the uncentred theta_i mostly counts positives.
     """
 
     schema = {
         "rank": Field(1, int, positive),
         "every_steps": Field(None, int, positive, optional=True),
         "max_examples": Field(2048, int, positive),
+        "center": Field(False, bool),
     }
 
     def attach(self, model):
@@ -204,7 +210,12 @@ class SVDWeighting(Weighting):
         weights = [np.asarray(split.weights[t.name])[rows] for t in tasks]
         classes = [t.num_classes if t.kind == "multiclass" else None for t in tasks]
         alpha = svd_task_weights(
-            np.asarray(x, np.float64), labels, self.opts["rank"], weights=weights, num_classes=classes
+            np.asarray(x, np.float64),
+            labels,
+            self.opts["rank"],
+            weights=weights,
+            num_classes=classes,
+            center=self.opts["center"],
         )
         self.alpha.assign(np.asarray(alpha, np.float32))
         return alpha

@@ -75,6 +75,59 @@ def test_missing_labels_are_excluded_and_weights_scale_rows():
     np.testing.assert_allclose(alpha, _algorithm2([x.T @ (wi * y) for wi, y in zip(w, ys, strict=True)], 2), rtol=1e-10)
 
 
+def test_centred_labels_equal_numpy_algorithm2_with_centred_labels():
+    # 0/1 labels on a non-negative representation, the case centring is for
+    rng = np.random.default_rng(8)
+    x = np.maximum(rng.normal(size=(90, 6)), 0)
+    ys = [(rng.random(90) < p).astype(float) for p in (0.1, 0.3, 0.5, 0.8)]
+    for rank in (1, 2):
+        alpha = svd_task_weights(x, ys, rank, center=True)
+        np.testing.assert_allclose(alpha, _algorithm2([x.T @ (y - y.mean()) for y in ys], rank), rtol=1e-10)
+        # the same as centring the representation instead of the labels
+        xc = x - x.mean(axis=0)
+        np.testing.assert_allclose(alpha, _algorithm2([xc.T @ y for y in ys], rank), rtol=1e-10)
+    assert not np.allclose(svd_task_weights(x, ys, 1, center=True), svd_task_weights(x, ys, 1))
+    # center=False is Algorithm 2 as written
+    np.testing.assert_allclose(svd_task_weights(x, ys, 2, center=False), _algorithm2([x.T @ y for y in ys], 2))
+
+
+def test_centred_labels_use_the_mean_over_labelled_examples_only():
+    rng = np.random.default_rng(9)
+    x = np.maximum(rng.normal(size=(70, 5)), 0)
+    ys = [(rng.random(70) < 0.3).astype(float) for _ in range(3)]
+    keep = [rng.random(70) < 0.7 for _ in ys]
+    holes = [np.where(k, y, np.nan) for k, y in zip(keep, ys, strict=True)]
+    alpha = svd_task_weights(x, holes, 2, weights=[k.astype(float) for k in keep], center=True)
+    thetas = [x[k].T @ (y[k] - y[k].mean()) for k, y in zip(keep, ys, strict=True)]
+    np.testing.assert_allclose(alpha, _algorithm2(thetas, 2), rtol=1e-10)
+    # non-uniform sample weights: the weighted mean, theta_i = X^T diag(w) (y - m_w)
+    w = [rng.uniform(0.5, 2.0, size=70) for _ in ys]
+    alpha = svd_task_weights(x, ys, 2, weights=w, center=True)
+    thetas = [x.T @ (wi * (y - np.average(y, weights=wi))) for wi, y in zip(w, ys, strict=True)]
+    np.testing.assert_allclose(alpha, _algorithm2(thetas, 2), rtol=1e-10)
+
+
+def test_centred_multiclass_one_hot_columns_are_centred_each():
+    rng = np.random.default_rng(10)
+    x = np.maximum(rng.normal(size=(80, 6)), 0)
+    cls = rng.integers(0, 3, size=80)
+    binary = (rng.random(80) < 0.2).astype(float)
+    onehot = np.zeros((80, 3))
+    onehot[np.arange(80), cls] = 1
+    alpha = svd_task_weights(x, [cls, binary], rank=1, num_classes=[3, None], center=True)
+    thetas = [x.T @ (onehot - onehot.mean(axis=0)), x.T @ (binary - binary.mean())[:, None]]
+    np.testing.assert_allclose(alpha, _algorithm2(thetas, 1), rtol=1e-10)
+    np.testing.assert_allclose(
+        task_vectors(x, [cls, binary], num_classes=[3, None], center=True)[0], thetas[0], rtol=1e-10
+    )
+
+
+def test_centred_constant_labels_give_zero_task_vectors():
+    x = np.abs(np.random.default_rng(11).normal(size=(20, 3)))
+    with pytest.raises(ValueError, match=r"theta_i = X\^T \(y_i - mean y_i\) are zero"):
+        svd_task_weights(x, [np.ones(20), np.zeros(20)], 1, center=True)
+
+
 def test_mapping_in_mapping_out():
     x, ys = _data(seed=6, k=3)
     out = svd_task_weights(x, {"a": ys[0], "b": ys[1], "c": ys[2]}, 1)

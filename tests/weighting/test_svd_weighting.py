@@ -18,18 +18,21 @@ def cfg(**weighting):
     return c
 
 
-def numpy_algorithm2(x, labels, weights, classes, rank):
+def numpy_algorithm2(x, labels, weights, classes, rank, center=False):
     thetas = []
     for y, w, c in zip(labels, weights, classes, strict=True):
         keep = w > 0
         y = np.eye(c)[y[keep]] if c else y[keep].reshape(keep.sum(), -1)
+        if center:  # centred labels: each column minus its mean over the labelled examples
+            y = y - y.mean(axis=0)
         thetas.append(x[keep].T @ y)  # d x C_i
     u, _, _ = np.linalg.svd(np.concatenate(thetas, axis=1), full_matrices=False)
     alpha = np.array([np.linalg.norm(u[:, :rank].T @ t) for t in thetas])
     return alpha * len(alpha) / alpha.sum()
 
 
-def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path):
+@pytest.mark.parametrize("center", [False, True])
+def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path, center):
     import keras
 
     from mtlzoo import load_model
@@ -37,12 +40,13 @@ def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path):
     from mtlzoo.tasks import tasks_from_config
     from mtlzoo.training import train
 
-    r = train(cfg(), str(tmp_path))
+    r = train(cfg(center=center), str(tmp_path))
     model = r.model
     alpha = model.get_layer("task_weights").get_weights()[0]
     assert abs(alpha.mean() - 1) < 1e-5 and not np.allclose(alpha, 1)
 
-    c = resolve_config(cfg())
+    c = resolve_config(cfg(center=center))
+    assert c.train.weighting.center is center
     tasks = tasks_from_config(c.tasks)
     split = load_data(c, tasks).splits["train"]
     from mtlzoo.weighting.weightings import build_weighting
@@ -60,11 +64,18 @@ def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path):
         [split.weights[t.name][rows] for t in tasks],
         [t.num_classes if t.kind == "multiclass" else None for t in tasks],
         rank=2,
+        center=center,
     )
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
     loaded = load_model(os.path.join(str(tmp_path), "model.keras"))
     np.testing.assert_array_equal(loaded.get_layer("task_weights").get_weights()[0], alpha)
+
+
+def test_svd_center_defaults_to_false_and_must_be_a_bool():
+    assert resolve_config(cfg()).train.weighting.center is False
+    with pytest.raises(ConfigError, match="train.weighting.center"):
+        resolve_config(cfg(center="yes"))
 
 
 def test_svd_bad_input():
