@@ -1,10 +1,12 @@
-"""SVD task reweighting study: noisy-label pairs and all labels clean, unweighted vs SVD-reweighted.
+"""SVD task reweighting study: noisy-label pairs and all labels clean, unweighted vs SVD-reweighted
+(Algorithm 2 as written, and with centred labels).
 
     python tools/svd_study.py --config=configs/svd_yeast.py --workdir=/tmp/mtlzoo_svd_yeast \
         [--parts=pairs,all] [--pairs=20] [--corrupt_fraction=0.2] [--pair_seed=0] [--seeds=0,1,2]
 
-The config is the SVD arm (train.weighting.name = svd); the unweighted arm is the same config with
-weighting ew. Writes svd_study.md, svd_study.json and svd_study.png into --workdir (sub-runs under
+The config is the SVD arm (train.weighting.name = svd, run with center false); the centred SVD arm
+is the same with center true (theta_i = X^T (y_i - mean y_i)); the unweighted arm is the same config
+with weighting ew. Writes svd_study.md, svd_study.json and svd_study.png into --workdir (sub-runs under
 --workdir/pairs and --workdir/all). Rerunning the same command skips finished sub-runs. See
 mtlzoo.analysis.svd_study (Wu, Zhang & Ré 2020, Algorithm 2 and Section 3.3).
 """

@@ -11,17 +11,20 @@ Algorithm 2 of the paper weights task i's loss by alpha_i = ||U_r^T theta_i||, t
 
 This module runs both on any shared-input source whose ``data`` section has
 ``corrupt_labels`` (the ``yeast`` source). The config given is the *reweighted* arm (its
-``train.weighting`` must be ``svd``); the *unweighted* arm is the same config with
+``train.weighting`` must be ``svd``; the study sets its ``center`` to false: Algorithm 2 as
+written); the *centred* arm ``svd_centred`` is the same with ``center: true`` (theta_i =
+X^T (y_i - mean y_i), not in the paper: with 0/1 labels on a non-negative representation the
+uncentred theta_i mostly counts positives); the *unweighted* arm is the same config with
 ``train.weighting = {"name": "ew"}``. Every hyper-parameter but the weighting is shared.
 
-Epoch selection (the same rule for both arms): every epoch's weights
+Epoch selection (the same rule for every arm): every epoch's weights
 (``checkpoints/epoch_NNN.weights.h5``, written by the trainer) are scored on the validation
 and test splits; the reported test AUC is the one at the epoch of the best validation AUC of
 the reported task (pairs: the clean task; all: the mean over the labels). The last epoch's
 test AUC is kept next to it.
 
-Layout: sub-runs ``workdir/pairs/<clean>__noisy_<noisy>/{ew,svd}`` (training seed = the
-config's seed) and ``workdir/all/seed_<s>/{ew,svd}``, each an ordinary
+Layout: sub-runs ``workdir/pairs/<clean>__noisy_<noisy>/{ew,svd,svd_centred}`` (training seed =
+the config's seed) and ``workdir/all/seed_<s>/{ew,svd,svd_centred}``, each an ordinary
 :func:`mtlzoo.training.train` workdir plus ``scores.json`` (per-epoch validation and test AUC
 and the SVD weights alpha held by the model at each epoch). A sub-run with ``scores.json`` is
 skipped, so rerunning the same call resumes. Report: ``svd_study.md``, ``svd_study.json`` and
@@ -44,7 +47,7 @@ import numpy as np
 from mtlzoo.errors import ConfigError
 
 PARTS = ("pairs", "all")
-ARMS = ("ew", "svd")
+ARMS = ("ew", "svd", "svd_centred")
 SCORES_FILE = "scores.json"
 
 
@@ -84,6 +87,10 @@ def arm_config(resolved, arm, tasks=None, corrupt=None, seed=None):
     if arm == "ew":
         cfg["train"]["weighting"] = {"name": "ew"}
         cfg["model"]["task_weights"] = False
+    elif arm in ("svd", "svd_centred"):
+        cfg["train"]["weighting"]["center"] = arm == "svd_centred"
+    else:
+        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
     cfg["data"]["corrupt_labels"] = dict(corrupt or {})
     if seed is not None:
         cfg["seed"] = int(seed)
@@ -274,9 +281,11 @@ def paired_stats(diffs):
 
 
 def pairs_report(rows):
-    """``rows``: [{clean, noisy, ew: arm_summary, svd: arm_summary}] -> per-pair rows and summary.
+    """``rows``: [{clean, noisy, ew, svd, svd_centred: arm_summary}] -> per-pair rows and summary.
 
-    The difference is SVD minus unweighted clean-task test AUC, in AUC points (x 100).
+    The differences are SVD (``diff``) and centred-label SVD (``diff_centred``) minus
+    unweighted clean-task test AUC, in AUC points (x 100); ``summary["centred"]`` holds the
+    statistics of ``diff_centred`` (same keys as the summary).
     """
     table = []
     for r in rows:
@@ -288,12 +297,17 @@ def pairs_report(rows):
             row[f"{arm}_epoch"] = r[arm]["epoch"]
         row["diff"] = row["svd_auc"] - row["ew_auc"]
         row["last_diff"] = row["svd_last_auc"] - row["ew_last_auc"]
+        row["diff_centred"] = row["svd_centred_auc"] - row["ew_auc"]
+        row["last_diff_centred"] = row["svd_centred_last_auc"] - row["ew_last_auc"]
         alpha = r["svd"].get("alpha") or {}
         row["alpha_clean"], row["alpha_noisy"] = alpha.get(c, float("nan")), alpha.get(n, float("nan"))
         raw = r.get("raw_alpha") or {}
         row["raw_alpha_clean"], row["raw_alpha_noisy"] = raw.get(c, float("nan")), raw.get(n, float("nan"))
         cen = r["svd"].get("alpha_centred") or {}
         row["centred_alpha_clean"], row["centred_alpha_noisy"] = cen.get(c, float("nan")), cen.get(n, float("nan"))
+        arm_c = r["svd_centred"].get("alpha") or {}
+        row["centred_arm_alpha_clean"] = arm_c.get(c, float("nan"))
+        row["centred_arm_alpha_noisy"] = arm_c.get(n, float("nan"))
         table.append(row)
     summary = paired_stats([row["diff"] for row in table])
     summary["last_epoch"] = paired_stats([row["last_diff"] for row in table])
@@ -308,39 +322,62 @@ def pairs_report(rows):
     up = [row["diff"] for row in table if row["alpha_noisy"] >= row["alpha_clean"]]
     summary["mean_diff_noisy_down"] = float(np.mean(down)) if down else float("nan")
     summary["mean_diff_noisy_up"] = float(np.mean(up)) if up else float("nan")
+    centred = paired_stats([row["diff_centred"] for row in table])
+    centred["last_epoch"] = paired_stats([row["last_diff_centred"] for row in table])
+    centred["mean_svd_centred_auc"] = float(np.nanmean([row["svd_centred_auc"] for row in table]))
+    centred["noisy_weighted_less"] = int(
+        sum(row["centred_arm_alpha_noisy"] < row["centred_arm_alpha_clean"] for row in table)
+    )
+    down = [row["diff_centred"] for row in table if row["centred_arm_alpha_noisy"] < row["centred_arm_alpha_clean"]]
+    up = [row["diff_centred"] for row in table if row["centred_arm_alpha_noisy"] >= row["centred_arm_alpha_clean"]]
+    centred["mean_diff_noisy_down"] = float(np.mean(down)) if down else float("nan")
+    centred["mean_diff_noisy_up"] = float(np.mean(up)) if up else float("nan")
+    centred["vs_svd"] = paired_stats([row["svd_centred_auc"] - row["svd_auc"] for row in table])
+    summary["centred"] = centred
     return {"rows": table, "summary": summary}
 
 
 def all_report(per_seed, tasks):
-    """``per_seed``: {seed: {ew: arm_summary, svd: arm_summary}} -> per-task means and the summary.
+    """``per_seed``: {seed: {ew, svd, svd_centred: arm_summary}} -> per-task means and the summary.
 
-    Per task: test AUC (points) of each arm averaged over seeds and the mean difference; the
-    summary's mean and standard error are over seeds of the per-seed mean-over-tasks difference.
+    Per task: test AUC (points) of each arm averaged over seeds and the mean differences from
+    the unweighted arm (``diff``: SVD, ``diff_centred``: centred-label SVD); the summary's
+    mean and standard error are over seeds of the per-seed mean-over-tasks difference
+    (``summary["centred"]``: the same for the centred arm).
     """
     seeds = sorted(per_seed)
     auc = {arm: np.array([[100 * per_seed[s][arm]["test_auc"][t] for t in tasks] for s in seeds]) for arm in ARMS}
     last = {arm: np.array([[100 * per_seed[s][arm]["last_test_auc"][t] for t in tasks] for s in seeds]) for arm in ARMS}
-    diff = auc["svd"] - auc["ew"]  # [seeds, tasks]
+    diffs = {arm: auc[arm] - auc["ew"] for arm in ARMS[1:]}  # [seeds, tasks]
+
+    def mean_alpha(arm, t):
+        return float(np.mean([per_seed[s][arm].get("alpha", {}).get(t, np.nan) for s in seeds]))
+
+    def stats_of(arm):
+        diff = diffs[arm]
+        out = paired_stats(np.nanmean(diff, axis=1))
+        out["seeds"] = seeds
+        out["tasks_improved"] = int(np.sum(np.nanmean(diff, axis=0) > 0))
+        out["mean_ew_auc"] = float(np.nanmean(auc["ew"]))
+        out[f"mean_{arm}_auc"] = float(np.nanmean(auc[arm]))
+        out["last_epoch"] = paired_stats(np.nanmean(last[arm] - last["ew"], axis=1))
+        return out
+
     with np.errstate(all="ignore"):
         per_task = []
         for j, t in enumerate(tasks):
-            per_task.append(
-                {
-                    "task": t,
-                    "ew_auc": float(np.nanmean(auc["ew"][:, j])),
-                    "svd_auc": float(np.nanmean(auc["svd"][:, j])),
-                    "diff": float(np.nanmean(diff[:, j])),
-                    "diff_std": float(np.nanstd(diff[:, j], ddof=1)) if len(seeds) > 1 else float("nan"),
-                    "alpha": float(np.mean([per_seed[s]["svd"].get("alpha", {}).get(t, np.nan) for s in seeds])),
-                }
-            )
-        summary = paired_stats(np.nanmean(diff, axis=1))
-        summary["seeds"] = seeds
-        summary["tasks_improved"] = int(np.sum(np.nanmean(diff, axis=0) > 0))
-        summary["mean_ew_auc"] = float(np.nanmean(auc["ew"]))
-        summary["mean_svd_auc"] = float(np.nanmean(auc["svd"]))
-        summary["last_epoch"] = paired_stats(np.nanmean(last["svd"] - last["ew"], axis=1))
+            row = {"task": t, "ew_auc": float(np.nanmean(auc["ew"][:, j]))}
+            for arm, suffix in (("svd", ""), ("svd_centred", "_centred")):
+                row[f"{arm}_auc"] = float(np.nanmean(auc[arm][:, j]))
+                row[f"diff{suffix}"] = float(np.nanmean(diffs[arm][:, j]))
+                row[f"diff{suffix}_std"] = (
+                    float(np.nanstd(diffs[arm][:, j], ddof=1)) if len(seeds) > 1 else float("nan")
+                )
+                row[f"alpha{suffix}"] = mean_alpha(arm, t)
+            per_task.append(row)
+        summary = stats_of("svd")
         summary["epochs"] = {arm: [per_seed[s][arm]["epoch"] for s in seeds] for arm in ARMS}
+        summary["centred"] = stats_of("svd_centred")
     return {"tasks": per_task, "summary": summary}
 
 
@@ -461,9 +498,10 @@ def markdown(report):
         "",
         f"Source `{st['source']}`; {st['epochs']} epochs, Adam lr {st['learning_rate']}, batch {st['batch_size']}; "
         f"encoder {st['encoder']}, tower {st['tower']}. SVD arm: rank {svd['rank']}, alpha recomputed {every} and "
-        f"before training on up to {svd['max_examples']} training examples; unweighted arm: the same config with "
+        f"before training on up to {svd['max_examples']} training examples; centred SVD arm: the same with "
+        "`center: true` (theta_i = X^T (y_i - mean y_i)); unweighted arm: the same config with "
         "`weighting: ew`. Test AUC in points (x 100) at the epoch of best validation AUC (pairs: the clean task's; "
-        "all labels: the mean over labels), the same rule for both arms.",
+        "all labels: the mean over labels), the same rule for every arm.",
     ]
     if "pairs" in report:
         p, s = report["pairs"], report["pairs"]["summary"]
@@ -473,15 +511,19 @@ def markdown(report):
             f"labels flipped (pair seed {st['pair_seed']}, training seed {st['config_seed']})",
             "",
             "| # | clean | noisy | unweighted AUC | SVD AUC | SVD - unweighted | alpha clean / noisy "
-            "| alpha on raw features | alpha, centred labels | epochs (ew, svd) |",
-            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| alpha on raw features | alpha, centred labels | centred SVD AUC | centred - unweighted "
+            "| centred alpha clean / noisy | epochs (ew, svd, centred) |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for i, r in enumerate(p["rows"], 1):
             lines.append(
                 f"| {i} | {r['clean']} | {r['noisy']} | {_f(r['ew_auc'])} | {_f(r['svd_auc'])} | "
                 f"{_f(r['diff'], '{:+.2f}')} | {_f(r['alpha_clean'])} / {_f(r['alpha_noisy'])} | "
                 f"{_f(r['raw_alpha_clean'])} / {_f(r['raw_alpha_noisy'])} | "
-                f"{_f(r['centred_alpha_clean'])} / {_f(r['centred_alpha_noisy'])} | {r['ew_epoch']}, {r['svd_epoch']} |"
+                f"{_f(r['centred_alpha_clean'])} / {_f(r['centred_alpha_noisy'])} | {_f(r['svd_centred_auc'])} | "
+                f"{_f(r['diff_centred'], '{:+.2f}')} | "
+                f"{_f(r['centred_arm_alpha_clean'])} / {_f(r['centred_arm_alpha_noisy'])} | "
+                f"{r['ew_epoch']}, {r['svd_epoch']}, {r['svd_centred_epoch']} |"
             )
         last = s["last_epoch"]
         lines += [
@@ -500,68 +542,96 @@ def markdown(report):
             f"({s['n'] - s['noisy_weighted_less']} pairs). At the last epoch instead of the selected one: "
             f"{_f(last['mean_diff'], '{:+.2f}')} ± {_f(last['se'])}, better on {last['improved']} of {last['n']}.",
         ]
+        c, cl = s["centred"], s["centred"]["last_epoch"]
+        lines += [
+            "",
+            f"Centred SVD arm (trained with centred labels): clean-task test AUC {_f(c['mean_svd_centred_auc'])}; "
+            f"**centred SVD - unweighted = {_f(c['mean_diff'], '{:+.2f}')} ± {_f(c['se'])} (standard error over "
+            f"{c['n']} pairs)**, median {_f(c['median_diff'], '{:+.2f}')}, better on {c['improved']} of {c['n']} "
+            f"pairs (worse on {c['worse']}), paired t-test p = {_f(c['t_test_p'], '{:.3f}')}; centred SVD - SVD = "
+            f"{_f(c['vs_svd']['mean_diff'], '{:+.2f}')} ± {_f(c['vs_svd']['se'])}. Its alpha (held at the selected "
+            f"epoch) gives the noisy task the smaller weight in {c['noisy_weighted_less']} of {c['n']} pairs; "
+            f"mean centred SVD - unweighted there: {_f(c['mean_diff_noisy_down'], '{:+.2f}')}, elsewhere: "
+            f"{_f(c['mean_diff_noisy_up'], '{:+.2f}')}. At the last epoch: {_f(cl['mean_diff'], '{:+.2f}')} ± "
+            f"{_f(cl['se'])}, better on {cl['improved']} of {cl['n']}.",
+        ]
     if "all" in report:
         a, s = report["all"], report["all"]["summary"]
         lines += [
             "",
             f"## All {len(a['tasks'])} labels, clean (seeds {', '.join(map(str, s['seeds']))})",
             "",
-            "| label | unweighted AUC | SVD AUC | SVD - unweighted (± std over seeds) | mean alpha |",
-            "|---|---:|---:|---:|---:|",
+            "| label | unweighted AUC | SVD AUC | SVD - unweighted (± std over seeds) | mean alpha "
+            "| centred SVD AUC | centred - unweighted (± std) | mean centred alpha |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in a["tasks"]:
             lines.append(
                 f"| {r['task']} | {_f(r['ew_auc'])} | {_f(r['svd_auc'])} | {_f(r['diff'], '{:+.2f}')} ± "
-                f"{_f(r['diff_std'])} | {_f(r['alpha'])} |"
+                f"{_f(r['diff_std'])} | {_f(r['alpha'])} | {_f(r['svd_centred_auc'])} | "
+                f"{_f(r['diff_centred'], '{:+.2f}')} ± {_f(r['diff_centred_std'])} | {_f(r['alpha_centred'])} |"
             )
+        c = s["centred"]
         lines += [
             f"| **mean** | **{_f(s['mean_ew_auc'])}** | **{_f(s['mean_svd_auc'])}** | "
-            f"**{_f(s['mean_diff'], '{:+.2f}')} ± {_f(s['se'])}** (s.e. over seeds) | |",
+            f"**{_f(s['mean_diff'], '{:+.2f}')} ± {_f(s['se'])}** (s.e. over seeds) | | "
+            f"**{_f(c['mean_svd_centred_auc'])}** | **{_f(c['mean_diff'], '{:+.2f}')} ± {_f(c['se'])}** | |",
             "",
             f"SVD better on {s['tasks_improved']} of {len(a['tasks'])} labels (mean over seeds); better on "
             f"{s['improved']} of {s['n']} seeds in the mean over labels. Selected epochs: unweighted "
-            f"{s['epochs']['ew']}, SVD {s['epochs']['svd']}. At the last epoch: "
-            f"{_f(s['last_epoch']['mean_diff'], '{:+.2f}')} ± {_f(s['last_epoch']['se'])}.",
+            f"{s['epochs']['ew']}, SVD {s['epochs']['svd']}, centred SVD {s['epochs']['svd_centred']}. At the "
+            f"last epoch: {_f(s['last_epoch']['mean_diff'], '{:+.2f}')} ± {_f(s['last_epoch']['se'])}.",
+            "",
+            f"Centred SVD better on {c['tasks_improved']} of {len(a['tasks'])} labels (mean over seeds); better "
+            f"on {c['improved']} of {c['n']} seeds in the mean over labels. At the last epoch: "
+            f"{_f(c['last_epoch']['mean_diff'], '{:+.2f}')} ± {_f(c['last_epoch']['se'])}.",
         ]
     return "\n".join(lines) + "\n"
 
 
 def plot(report, path):
-    """PNG: per-pair AUC differences (sorted, mean line) and per-label differences (matplotlib Agg)."""
+    """PNG: per-pair and per-label AUC differences from the unweighted arm, SVD and centred SVD side
+    by side (pairs sorted by the SVD difference; dashed lines: the means) (matplotlib Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = [p for p in PARTS if p in report]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.6), squeeze=False)
+    arms = (("", "SVD", "tab:blue"), ("_centred", "centred SVD", "tab:orange"))
     for ax, part in zip(axes[0], panels, strict=True):
+        s = report[part]["summary"]
         if part == "pairs":
             rows = sorted(report["pairs"]["rows"], key=lambda r: r["diff"])
-            d = [r["diff"] for r in rows]
-            ax.bar(range(len(d)), d, color=["tab:green" if v > 0 else "tab:red" for v in d])
-            ax.set_xticks(range(len(d)), [f"{r['clean'][6:]}|{r['noisy'][6:]}" for r in rows], rotation=90, fontsize=7)
-            s = report["pairs"]["summary"]
-            ax.axhline(
-                s["mean_diff"], color="k", ls="--", lw=1, label=f"mean {s['mean_diff']:+.2f} ± {_f(s['se'])} (s.e.)"
-            )
-            ax.set_xlabel("pair (clean label | noisy label), sorted")
-            ax.set_title(f"noisy pairs: clean-task test AUC, SVD - unweighted ({s['improved']}/{s['n']} better)")
+            ticks = [f"{r['clean'][6:]}|{r['noisy'][6:]}" for r in rows]
+            ax.set_xlabel("pair (clean label | noisy label), sorted by the SVD difference")
+            ax.set_title("noisy pairs: clean-task test AUC minus unweighted")
         else:
             rows = report["all"]["tasks"]
-            d = [r["diff"] for r in rows]
-            err = [0 if math.isnan(r["diff_std"]) else r["diff_std"] for r in rows]
-            ax.bar(range(len(d)), d, yerr=err, capsize=2, color=["tab:green" if v > 0 else "tab:red" for v in d])
-            ax.set_xticks(range(len(d)), [r["task"][6:] for r in rows], fontsize=8)
-            s = report["all"]["summary"]
-            ax.axhline(
-                s["mean_diff"], color="k", ls="--", lw=1, label=f"mean {s['mean_diff']:+.2f} ± {_f(s['se'])} (s.e.)"
-            )
+            ticks = [r["task"][6:] for r in rows]
             ax.set_xlabel("label (bars: mean over seeds, whiskers: std)")
-            ax.set_title(f"all labels clean: test AUC, SVD - unweighted (seeds {s['seeds']})")
+            ax.set_title(f"all labels clean: test AUC minus unweighted (seeds {s['seeds']})")
+        x = np.arange(len(rows))
+        for j, (suffix, name, color) in enumerate(arms):
+            st = s if not suffix else s["centred"]
+            d = [r[f"diff{suffix}"] for r in rows]
+            err = None
+            if part == "all":
+                err = [0 if math.isnan(r[f"diff{suffix}_std"]) else r[f"diff{suffix}_std"] for r in rows]
+            ax.bar(x + (j - 0.5) * 0.4, d, width=0.4, yerr=err, capsize=2, color=color, label=name)
+            ax.axhline(
+                st["mean_diff"],
+                color=color,
+                ls="--",
+                lw=1.2,
+                label=f"{name} mean {st['mean_diff']:+.2f} ± {_f(st['se'])} (s.e.), better on {st['improved']}/{st['n']} "
+                + ("pairs" if part == "pairs" else "seeds"),
+            )
+        ax.set_xticks(x, ticks, rotation=90 if part == "pairs" else 0, fontsize=7 if part == "pairs" else 8)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_ylabel("AUC points")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         ax.title.set_fontsize(9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -63,6 +63,14 @@ def test_arm_configs_differ_only_in_the_weighting():
         d["train"].pop("weighting"), d["model"].pop("task_weights")
     assert a == b
     assert resolve_config(st.arm_config(resolved, "ew", seed=4)).seed == 4
+    # the centred arm: the SVD arm with center true, nothing else changed
+    cen = resolve_config(st.arm_config(resolved, "svd_centred", ["label_3", "label_7"], {"label_7": 0.2}))
+    assert cen.train.weighting.center is True and svd.train.weighting.center is False
+    a, b = svd.to_dict(), cen.to_dict()
+    a["train"]["weighting"].pop("center"), b["train"]["weighting"].pop("center")
+    assert a == b
+    with pytest.raises(ValueError, match="arm must be one of"):
+        st.arm_config(resolved, "gradnorm")
 
 
 def test_bad_study_configs():
@@ -102,20 +110,31 @@ def test_select_epoch_best_validation_mean_first_on_ties():
 
 def test_pairs_report_against_numpy():
     rng = np.random.default_rng(0)
-    rows, diffs = [], []
+    rows, diffs, cdiffs = [], [], []
     for i in range(7):
-        ew, svd = rng.uniform(0.5, 0.9, size=2)
+        ew, svd, cen = rng.uniform(0.5, 0.9, size=3)
         rows.append(
             {
                 "clean": f"c{i}",
                 "noisy": f"n{i}",
                 "ew": _arm({f"c{i}": ew, f"n{i}": 0.5}),
                 "svd": _arm({f"c{i}": svd, f"n{i}": 0.5}, alpha={f"c{i}": 1.0 + (i % 2) * 0.2, f"n{i}": 1.1}),
+                "svd_centred": _arm({f"c{i}": cen, f"n{i}": 0.5}, alpha={f"c{i}": 1.5 if i < 5 else 0.5, f"n{i}": 1.0}),
                 "raw_alpha": {f"c{i}": 1.0, f"n{i}": 0.5 if i < 2 else 1.5},
             }
         )
         diffs.append(100 * (svd - ew))
-    d = np.array(diffs)
+        cdiffs.append(100 * (cen - ew))
+    d, cd = np.array(diffs), np.array(cdiffs)
+    c = st.pairs_report(rows)["summary"]["centred"]
+    assert c["n"] == 7 and c["mean_diff"] == pytest.approx(cd.mean())
+    assert c["se"] == pytest.approx(cd.std(ddof=1) / np.sqrt(7))
+    assert c["improved"] == int((cd > 0).sum())
+    assert c["noisy_weighted_less"] == 5  # i < 5: alpha clean 1.5 > noisy 1.0
+    assert c["mean_diff_noisy_down"] == pytest.approx(cd[:5].mean())
+    assert c["mean_diff_noisy_up"] == pytest.approx(cd[5:].mean())
+    assert c["vs_svd"]["mean_diff"] == pytest.approx((cd - d).mean())
+    assert c["last_epoch"]["mean_diff"] == pytest.approx(cd.mean())
     s = st.pairs_report(rows)["summary"]
     assert s["n"] == 7
     assert s["mean_diff"] == pytest.approx(d.mean()) and s["median_diff"] == pytest.approx(np.median(d))
@@ -137,11 +156,12 @@ def test_pairs_report_against_numpy():
 def test_all_report_against_numpy():
     rng = np.random.default_rng(1)
     tasks = ["a", "b", "c"]
-    ew, svd = rng.uniform(0.5, 0.9, size=(2, 3, 3))  # [seed, task]
+    ew, svd, cen = rng.uniform(0.5, 0.9, size=(3, 3, 3))  # [seed, task]
     per_seed = {
         s: {
             "ew": _arm(dict(zip(tasks, ew[s], strict=True)), epoch=2),
             "svd": _arm(dict(zip(tasks, svd[s], strict=True)), alpha={"a": 0.5, "b": 1.0, "c": 1.5}, epoch=3),
+            "svd_centred": _arm(dict(zip(tasks, cen[s], strict=True)), alpha={"a": 1.0, "b": 1.2, "c": 0.8}, epoch=4),
         }
         for s in range(3)
     }
@@ -155,15 +175,43 @@ def test_all_report_against_numpy():
     assert r["summary"]["mean_diff"] == pytest.approx(per.mean())
     assert r["summary"]["se"] == pytest.approx(per.std(ddof=1) / np.sqrt(3))
     assert r["summary"]["tasks_improved"] == int((diff.mean(axis=0) > 0).sum())
-    assert r["summary"]["epochs"] == {"ew": [2, 2, 2], "svd": [3, 3, 3]}
+    assert r["summary"]["epochs"] == {"ew": [2, 2, 2], "svd": [3, 3, 3], "svd_centred": [4, 4, 4]}
+    cdiff = 100 * (cen - ew)
+    for j, row in enumerate(r["tasks"]):
+        assert row["svd_centred_auc"] == pytest.approx(100 * cen[:, j].mean())
+        assert row["diff_centred"] == pytest.approx(cdiff[:, j].mean())
+        assert row["diff_centred_std"] == pytest.approx(cdiff[:, j].std(ddof=1))
+    assert [row["alpha_centred"] for row in r["tasks"]] == pytest.approx([1.0, 1.2, 0.8])
+    c, per = r["summary"]["centred"], cdiff.mean(axis=1)
+    assert c["mean_diff"] == pytest.approx(per.mean()) and c["se"] == pytest.approx(per.std(ddof=1) / np.sqrt(3))
+    assert c["tasks_improved"] == int((cdiff.mean(axis=0) > 0).sum())
+    assert c["mean_svd_centred_auc"] == pytest.approx(100 * cen.mean())
 
 
 def test_markdown_and_plot_from_a_fake_report(tmp_path):
     rows = [
-        {"clean": "label_0", "noisy": "label_1", "ew": _arm({"label_0": 0.6}), "svd": _arm({"label_0": 0.65})},
-        {"clean": "label_2", "noisy": "label_3", "ew": _arm({"label_2": 0.7}), "svd": _arm({"label_2": 0.68})},
+        {
+            "clean": "label_0",
+            "noisy": "label_1",
+            "ew": _arm({"label_0": 0.6}),
+            "svd": _arm({"label_0": 0.65}),
+            "svd_centred": _arm({"label_0": 0.61}),
+        },
+        {
+            "clean": "label_2",
+            "noisy": "label_3",
+            "ew": _arm({"label_2": 0.7}),
+            "svd": _arm({"label_2": 0.68}),
+            "svd_centred": _arm({"label_2": 0.73}),
+        },
     ]
-    per_seed = {0: {"ew": _arm({"label_0": 0.6, "label_1": 0.7}), "svd": _arm({"label_0": 0.62, "label_1": 0.7})}}
+    per_seed = {
+        0: {
+            "ew": _arm({"label_0": 0.6, "label_1": 0.7}),
+            "svd": _arm({"label_0": 0.62, "label_1": 0.7}),
+            "svd_centred": _arm({"label_0": 0.6, "label_1": 0.74}),
+        }
+    }
     settings = {
         "source": "yeast",
         "epochs": 3,
@@ -187,6 +235,8 @@ def test_markdown_and_plot_from_a_fake_report(tmp_path):
     md = open(paths["md"]).read()
     assert "+1.50 ± 3.50" in md  # pairs: diffs +5 and -2 points: mean 1.5, s.e. 7 / sqrt(2) / sqrt(2)
     assert "better on 1 of 2 pairs" in md
+    assert "centred SVD - unweighted = +2.00 ± 1.00" in md  # diffs +1 and +3 points
+    assert "**+2.00 ± n/a**" in md  # all labels, one seed: centred mean diff (0 + 4) / 2
     assert json.load(open(paths["json"]))["pairs"]["summary"]["mean_diff"] == pytest.approx(1.5)
     assert os.path.getsize(paths["png"]) > 1000
 
@@ -214,6 +264,9 @@ def test_tiny_study_end_to_end_and_resume(tmp_path):
     run = tmp_path / "pairs" / f"{clean}__noisy_{noisy}" / "svd"
     run_cfg = json.load(open(run / "config.json"))
     assert run_cfg["data"]["corrupt_labels"] == {noisy: 0.2} and run_cfg["train"]["weighting"]["name"] == "svd"
+    assert run_cfg["train"]["weighting"]["center"] is False
+    cen_cfg = json.load(open(run.parent / "svd_centred" / "config.json"))
+    assert cen_cfg["train"]["weighting"]["center"] is True
     scores = json.load(open(run / "scores.json"))
     # the last epoch's test AUC, recomputed with scikit-learn from the saved final model
     model = load_model(str(run / "model.keras"))
