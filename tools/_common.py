@@ -13,6 +13,20 @@ def fail(message):
     sys.exit(2)
 
 
+def int_list(values, flag, minimum=0):
+    """The integers of a comma-separated list flag, each >= ``minimum``; one error line and exit 2
+    naming ``--flag`` otherwise (also for an empty list)."""
+    kind = {0: "non-negative", 1: "positive"}.get(minimum, f">= {minimum}")
+    message = f"--{flag} must be comma-separated {kind} integers, got {','.join(values)!r}"
+    try:
+        out = [int(v) for v in values]
+    except ValueError:
+        fail(message)
+    if not out or min(out) < minimum:
+        fail(message)
+    return out
+
+
 def parse_flags(argv):
     """absl flag parsing that reports a bad flag in one line and exits with 2."""
     from absl import flags

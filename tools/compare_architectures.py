@@ -13,7 +13,7 @@ so rerunning the command resumes. Writes ``WORKDIR/architectures.md`` (mean +- s
 or cross-stitch alphas on the evaluation split).
 """
 
-from _common import fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 import inspect
 import json
 import os
@@ -70,12 +70,9 @@ def main(argv):
     from mtlzoo.config import resolve_config
     from mtlzoo.errors import ConfigError
 
-    try:
-        seeds = [int(s) for s in _SEEDS.value]
-    except ValueError:
-        fail(f"--seeds: must be a comma-separated list of integers, got {','.join(_SEEDS.value)}")
-    if not seeds or not _ARCHS.value:
-        fail("--seeds and --architectures must not be empty")
+    seeds = int_list(_SEEDS.value, "seeds")
+    if not _ARCHS.value:
+        fail("--architectures must not be empty")
     from mtlzoo.models import ARCHITECTURES
 
     for arch in _ARCHS.value:

@@ -11,7 +11,7 @@ WORKDIR/conll_study.json, WORKDIR/conll_study.md (mean ± std over seeds, paired
 and the plot.
 """
 
-from _common import config_value, fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import config_value, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 from absl import flags
 from ml_collections import config_flags
 
@@ -27,12 +27,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    try:
-        seeds = [int(s) for s in _SEEDS.value]
-    except ValueError:
-        fail(f"--seeds: must be a comma-separated list of integers, got {','.join(_SEEDS.value)}")
-    if any(s < 0 for s in seeds):
-        fail("--seeds: seeds must be >= 0")
+    seeds = int_list(_SEEDS.value, "seeds")
     import tensorflow as tf
 
     from mtlzoo.analysis.conll_study import markdown_report, run_conll_study, write_outputs

@@ -14,7 +14,7 @@ encoder, one single-task model per task and the six-task model and writes
 the same workdir). Runs live in ``--workdir/<encoder>/...``; rerunning resumes.
 """
 
-from _common import fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 import json
 import os
 
@@ -35,16 +35,6 @@ _EPOCHS = flags.DEFINE_integer("epochs", None, "Override train.epochs of every r
 flags.mark_flags_as_required(["study", "workdir"])
 
 CAPACITY_KEY = {"text_mlp": ("units", lambda r: (r,)), "lstm": ("hidden", int), "text_cnn": ("num_filters", int)}
-
-
-def _ints(name, values):
-    try:
-        out = [int(v) for v in values]
-    except ValueError:
-        fail(f"--{name} must be comma-separated integers, got {','.join(values)!r}")
-    if not out or min(out) < (0 if name == "seeds" else 1):
-        fail(f"--{name} must be comma-separated {'non-negative' if name == 'seeds' else 'positive'} integers")
-    return out
 
 
 def _overlap(cfg):
@@ -68,8 +58,8 @@ def main(argv):
     del argv
     from mtlzoo.config import load_config_module
 
-    seeds = _ints("seeds", _SEEDS.value)
-    capacities = _ints("capacities", _CAPACITIES.value)
+    seeds = int_list(_SEEDS.value, "seeds")
+    capacities = int_list(_CAPACITIES.value, "capacities", minimum=1)
     if _STUDY.value == "capacity" and _CAP_ENCODER.value not in CAPACITY_KEY:
         fail(f"--capacity_encoder must be one of {', '.join(CAPACITY_KEY)}, got {_CAP_ENCODER.value!r}")
     module = load_config_module(_CONFIG.value)

@@ -11,7 +11,7 @@ with weighting ew. Writes svd_study.md, svd_study.json and svd_study.png into --
 mtlzoo.analysis.svd_study (Wu, Zhang & Ré 2020, Algorithm 2 and Section 3.3).
 """
 
-from _common import config_value, fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import config_value, fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 import os
 
 from absl import flags
@@ -32,21 +32,9 @@ _SEEDS = flags.DEFINE_list("seeds", None, "Training seeds of the all-labels part
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _seeds(values):
-    if values is None:
-        return None
-    try:
-        seeds = [int(v) for v in values]
-    except ValueError:
-        fail(f"--seeds must be comma-separated non-negative integers, got {','.join(values)!r}")
-    if not seeds or min(seeds) < 0:
-        fail(f"--seeds must be comma-separated non-negative integers, got {','.join(values)!r}")
-    return seeds
-
-
 def main(argv):
     del argv
-    seeds = _seeds(_SEEDS.value)
+    seeds = None if _SEEDS.value is None else int_list(_SEEDS.value, "seeds")
     bad = [p for p in _PARTS.value if p not in ("pairs", "all")]
     if bad or not _PARTS.value:
         fail(f"--parts: choose from pairs, all; got {','.join(_PARTS.value)!r}")

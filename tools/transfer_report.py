@@ -8,7 +8,7 @@ under --workdir/runs/). Rerunning the same command skips finished sub-runs and r
 interrupted one. See mtlzoo.analysis.transfer.
 """
 
-from _common import config_value, fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import config_value, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 import os
 
 from absl import flags
@@ -32,21 +32,9 @@ _SEEDS = flags.DEFINE_list("seeds", None, "Comma-separated seeds to average over
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _seeds(values):
-    if values is None:
-        return None
-    try:
-        seeds = [int(v) for v in values]
-    except ValueError:
-        fail(f"--seeds must be comma-separated non-negative integers, got {','.join(values)!r}")
-    if not seeds or min(seeds) < 0:
-        fail(f"--seeds must be comma-separated non-negative integers, got {','.join(values)!r}")
-    return seeds
-
-
 def main(argv):
     del argv
-    seeds = _seeds(_SEEDS.value)
+    seeds = None if _SEEDS.value is None else int_list(_SEEDS.value, "seeds")
     from mtlzoo.analysis.transfer import transfer_report
 
     transfer_report(config_value(_CONFIG), _WORKDIR.value, alignment=_ALIGNMENT.value, seeds=seeds, progress=print)

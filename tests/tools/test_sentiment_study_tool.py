@@ -9,7 +9,7 @@ from tests.helpers import run_tool
     "args, message",
     [
         (["--study=capacity", "--capacity_encoder=bert"], "--capacity_encoder must be one of text_mlp, lstm, text_cnn"),
-        (["--study=stl_mtl", "--seeds=a"], "--seeds must be comma-separated integers"),
+        (["--study=stl_mtl", "--seeds=a"], "--seeds must be comma-separated non-negative integers"),
         (["--study=capacity", "--capacities=0,5"], "--capacities must be comma-separated positive integers"),
         (["--study=stl_mtl", "--encoders=rnn"], "unknown encoder 'rnn'"),
     ],
