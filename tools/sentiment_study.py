@@ -113,7 +113,8 @@ def main(argv):
             os.path.isfile(os.path.join(wd, enc, "stl", t, f"seed_{s}", "metrics.json")) for t in tasks for s in seeds
         ):
             stl_runs = sweep.run_sweep(stl_variants(enc), wd, seeds, progress=None)  # all finished: read back
-            stl_mean = sweep.stl_vs_mtl(stl_runs, runs[f"{enc}/capacity/r{min(variants)}"], tasks)["mean"]["stl"]
+            by_task = {t: stl_runs[f"{enc}/stl/{t}"] for t in tasks}
+            stl_mean = sweep.stl_vs_mtl(by_task, runs[f"{enc}/capacity/r{min(variants)}"], tasks)["mean"]["stl"]
         table = sweep.capacity_markdown(curve, stl_mean)
         stem = os.path.join(wd, f"capacity_{enc}")
         sweep.plot_capacity(curve, stem + ".png", stl_mean, title=f"Six sentiment tasks: {enc} MTL vs shared capacity")
