@@ -620,7 +620,8 @@ def heatmap(report, path):
 
 
 def write_report(report, workdir):
-    """Writes ``transfer.md``, ``transfer.csv``, ``transfer.json``, ``transfer_heatmap.png``; returns their paths."""
+    """Writes ``transfer.md``, ``transfer.csv``, ``transfer.json``, ``transfer_heatmap.png`` and, with an
+    aligned variant, ``transfer_alignment.png``; returns their paths."""
     import csv
 
     paths = {ext: os.path.join(workdir, f"transfer.{ext}") for ext in ("md", "csv", "json")}
@@ -635,4 +636,47 @@ def write_report(report, workdir):
     write_json(report.to_dict(), paths["json"])
     paths["png"] = os.path.join(workdir, "transfer_heatmap.png")
     heatmap(report, paths["png"])
+    if plot_alignment_effect(report, os.path.join(workdir, "transfer_alignment.png")):
+        paths["alignment_png"] = os.path.join(workdir, "transfer_alignment.png")
     return paths
+
+
+def plot_alignment_effect(report, path):
+    """Per pair: the alignment's gain (bars, one colour per aligned variant) and the covariance
+    similarity at E vs after the alignment (one dot per pair and variant; above the diagonal =
+    the alignment raised it). Returns ``path``, or None when the report has no aligned variant."""
+    kinds = [a for a in report.alignments if a != "none"]
+    effects = {a: alignment_effect(report, a) for a in kinds}
+    effects = {a: rows for a, rows in effects.items() if rows}
+    if not effects:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = ["+".join(r["pair"]) for r in next(iter(effects.values()))]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    width = 0.8 / len(effects)
+    x = np.arange(len(pairs))
+    for n, (a, rows) in enumerate(effects.items()):
+        ax1.bar(x + (n - (len(effects) - 1) / 2) * width, [r["gain"] for r in rows], width, label=a)
+        pts = [(r["sim_before"], r["sim_after"]) for r in rows if r["sim_before"] is not None]
+        if pts:
+            ax2.scatter(*zip(*pts, strict=True), label=a, s=18)
+    ax1.axhline(0, color="black", linewidth=0.8)
+    ax1.set_xticks(x, pairs, rotation=60, ha="right", fontsize=8)
+    ax1.set_ylabel("pair score: aligned − not aligned")
+    ax1.set_title("What the alignment changes, per pair")
+    ax1.legend(fontsize=8)
+    ax2.plot([0, 1], [0, 1], color="gray", linewidth=0.8)
+    ax2.set_xlim(0, 1.02)
+    ax2.set_ylim(0, 1.02)
+    ax2.set_xlabel("similarity at the embedding E")
+    ax2.set_ylabel("similarity after the alignment")
+    ax2.set_title("Covariance similarity of each pair")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

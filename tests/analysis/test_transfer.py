@@ -275,3 +275,4 @@ def test_alignment_effect_per_pair_against_hand_computation(tmp_path):
     md = (tmp_path / "transfer.md").read_text()
     assert "raises the pair's mean score on 3 of 3 pairs (largest gain +0.0375, a+c" in md
     assert "higher after the alignment than at E on 3 of 3 pairs" in md
+    assert (tmp_path / "transfer_alignment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
