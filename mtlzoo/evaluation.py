@@ -25,12 +25,12 @@ Example:
     0.93...
 """
 
-import json
 import math
 import os
 
 import numpy as np
 
+from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 
 METRIC_NAMES = {
@@ -177,21 +177,9 @@ def compute_metrics(tasks, labels, predictions, weights, features=None, tag_voca
     return {"tasks": per_task, "average": average_metrics(per_task)}
 
 
-def _json_safe(x):
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def write_json(obj, path):
-    """Writes ``obj`` as JSON atomically (temporary file + rename); NaN becomes null."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(_json_safe(obj), f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    """Writes ``obj`` as JSON atomically (:func:`mtlzoo.fileio.write_json`); NaN becomes null."""
+    return fileio.write_json(obj, path, nan_to_null=True)
 
 
 def evaluate(workdir, checkpoint=None, split="test", write=True):

@@ -39,6 +39,7 @@ import uuid
 
 from mtlzoo.config import Field, check_fields
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import swap_into_place
 from mtlzoo.registry import Registry
 
 DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
@@ -574,13 +575,7 @@ def publish(workdir, name, card, command=None, root=None, overwrite=False, log=p
             metrics = json.load(f)  # NaN -> null, as stored
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(render_card(text, metrics, command))
-        if os.path.exists(target):  # overwrite: move the old entry aside, swap, then delete it
-            old = os.path.join(root, f".old-{name}-{uuid.uuid4().hex[:8]}")
-            os.rename(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
+        swap_into_place(tmp, target)  # overwrite: the old entry is moved aside, then removed
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -40,6 +40,7 @@ import time
 import numpy as np
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import write_json
 
 ARMS = {"stl_pos": ("pos",), "stl_chunk": ("chunk",), "mtl": ("pos", "chunk")}
 ARM_LABELS = {"stl_pos": "STL pos", "stl_chunk": "STL chunk", "mtl": "MTL pos+chunk"}
@@ -147,7 +148,7 @@ class _CurveRecorder:
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k.startswith("val_")}}
         self.curve = [r for r in self.curve if r["epoch"] != row["epoch"]] + [row]
         self.curve.sort(key=lambda r: r["epoch"])
-        _write_json(self.curve, self.path)
+        write_json(self.curve, self.path)
 
 
 def _read_json(path):
@@ -155,13 +156,6 @@ def _read_json(path):
         return None
     with open(path) as f:
         return json.load(f)
-
-
-def _write_json(obj, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def run_one(config, workdir, split="test"):
@@ -205,7 +199,7 @@ def run_one(config, workdir, split="test"):
         "params": int(model.count_params()),
         "train_seconds": seconds,
     }
-    _write_json(result, os.path.join(workdir, RESULT_FILE))
+    write_json(result, os.path.join(workdir, RESULT_FILE))
     return result
 
 
@@ -253,7 +247,7 @@ def run_conll_study(base_config, workdir, seeds=(0, 1, 2), arms=tuple(ARMS), pro
         "summary": summarize(runs),
         "config": base_config.to_dict(),
     }
-    _write_json(_json_safe(study), os.path.join(workdir, "conll_study.json"))
+    write_json(study, os.path.join(workdir, "conll_study.json"), nan_to_null=True)
     return study
 
 
@@ -261,16 +255,6 @@ def _brief(result):
     split = result.get("split", "test")
     parts = [f"{t} {m} {result[split][t][m]:.4f}" for t, m in METRICS if t in result[split] and m in result[split][t]]
     return ", ".join(parts)
-
-
-def _json_safe(x):
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 # --------------------------------------------------------------------------- report

@@ -13,14 +13,6 @@ import time
 from mtlzoo.errors import ConfigError
 
 
-def write_json(obj, path):
-    """Writes ``obj`` as JSON atomically (temp file, then rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def _differs(old, new):
     """Whether two config dicts disagree on a key both have (a field added to the schema since is fine)."""
     if isinstance(old, dict) and isinstance(new, dict):

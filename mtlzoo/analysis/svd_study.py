@@ -184,7 +184,8 @@ def epoch_scores(model, config, run_dir):
 
 def run_arm(cfg, run_dir, train_fn=None):
     """Trains one sub-run (or reuses it) and returns ``(scores, status)``; see :func:`epoch_scores`."""
-    from mtlzoo.analysis.runs import check_same_config, train_or_load, write_json
+    from mtlzoo.analysis.runs import check_same_config, train_or_load
+    from mtlzoo.fileio import write_json
 
     path = os.path.join(run_dir, SCORES_FILE)
     check_same_config(cfg, run_dir)
@@ -655,7 +656,7 @@ def write_report(report, workdir):
     paths = {ext: os.path.join(workdir, f"svd_study.{ext}") for ext in ("md", "json", "png")}
     with open(paths["md"], "w") as f:
         f.write(markdown(report))
-    from mtlzoo.analysis.runs import write_json
+    from mtlzoo.fileio import write_json
 
     write_json(_jsonable(report), paths["json"])
     plot(report, paths["png"])

@@ -38,8 +38,9 @@ import os
 
 import numpy as np
 
-from mtlzoo.analysis.runs import train_or_load, write_json
+from mtlzoo.analysis.runs import train_or_load
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import write_json
 
 ALIGNMENTS = {
     "both": ("none", "joint"),

@@ -22,6 +22,7 @@ import shutil
 import uuid
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import swap_into_place
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # Attribute names of the exported object that signature endpoints must not shadow.
@@ -143,13 +144,7 @@ def export_model(
         }
         with open(os.path.join(extra, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
-        if os.path.exists(target):  # overwrite=True: move the old version aside, then swap
-            old = os.path.join(base, f".old-{version}-{uuid.uuid4().hex[:8]}")
-            os.rename(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
+        swap_into_place(tmp, target)  # overwrite=True: the old version is moved aside, then removed
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

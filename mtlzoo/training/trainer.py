@@ -18,13 +18,13 @@ checkpoint stays.
 """
 
 import dataclasses
-import json
 import math
 import os
 import shutil
 import sys
 
 from mtlzoo.config import resolve_config, write_config
+from mtlzoo.fileio import write_json
 from mtlzoo.tasks import build_loss, build_metrics, tasks_from_config
 
 
@@ -168,13 +168,6 @@ def _call(callbacks, method, *args):
         fn = getattr(cb, method, None)
         if fn is not None:
             fn(*args)
-
-
-def _atomic_json(obj, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
@@ -375,7 +368,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         metrics["architecture"] = stats
     if chief:
         save_model(model, os.path.join(workdir, "model.keras"))
-        _atomic_json(metrics, os.path.join(workdir, "metrics.json"))
+        write_json(metrics, os.path.join(workdir, "metrics.json"))
         writer.flush()
     else:
         shutil.rmtree(state_dir, ignore_errors=True)
