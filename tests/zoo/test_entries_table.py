@@ -1,6 +1,7 @@
 """saved_models/README.md's entries table is what the entries' metrics.json say."""
 
 import os
+import re
 
 from mtlzoo import zoo
 from tests.helpers import REPO
@@ -19,7 +20,7 @@ def test_the_readme_lists_every_known_entry_and_its_finetune_example():
         text = f.read()
     for name, known in zoo.KNOWN.items():
         assert f"| `{name}` |" in text and f"`{known.config}`" in text, name
-        example = text.split(f'zoo.finetune("{name}",', 1)[1].split("zoo.finetune(", 1)[0]
+        example = re.split(rf'zoo\.finetune\(\s*"{name}",', text, maxsplit=1)[1].split("zoo.finetune(", 1)[0]
         for task, spec in known.finetune["tasks"].items():
             assert f'"{task}": {{"kind": "{spec["kind"]}"' in example, (name, task)
         assert f'"freeze": "{known.finetune["finetune"]["freeze"]}"' in example, name
