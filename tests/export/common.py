@@ -133,3 +133,19 @@ def trained_quickstart(tmp_path_factory, epochs=1):
         cfg.train.verbose = 0
         train(cfg, str(base))
     return str(base)
+
+
+# The start of every fresh-process serving script: imports of mtlzoo, keras-hub and the tests
+# fail (serving must need only TensorFlow and TF Text), then numpy and tensorflow are imported.
+SERVING_PREAMBLE = r"""import json, sys
+
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("mtlzoo", "keras_hub", "tests"):
+            raise ImportError(f"serving must not need {name}")
+        return None
+
+sys.meta_path.insert(0, _Block())
+import numpy as np
+import tensorflow as tf
+"""

@@ -19,6 +19,7 @@ import pytest
 
 from tests.export.common import (
     FOUR_KINDS,
+    SERVING_PREAMBLE,
     TAGGER_TASKS,
     TEXT_TASKS,
     build,
@@ -29,18 +30,9 @@ from tests.export.common import (
 )
 
 # Runs in a fresh interpreter: argv = [out.npz, export dir, export dir, ...].
-REPLAY = r"""
-import json, sys
-
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("mtlzoo", "keras_hub", "tests"):
-            raise ImportError(f"serving must not need {name}")
-        return None
-
-sys.meta_path.insert(0, _Block())
-import numpy as np
-import tensorflow as tf
+REPLAY = (
+    SERVING_PREAMBLE
+    + r"""
 import tensorflow_text  # noqa: F401  (TF Serving's build links the TF Text ops)
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.framework import op_def_registry
@@ -83,6 +75,7 @@ np.savez(out, **arrays)
 with open(out + ".json", "w") as f:
     json.dump(report, f)
 """
+)
 
 
 def _env():

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from tests.export.common import expected_outputs, trained_quickstart
+from tests.export.common import SERVING_PREAMBLE, expected_outputs, trained_quickstart
 
 CARD = """# {name}
 
@@ -73,18 +73,9 @@ def published_quickstart(tmp_path_factory):
 
 
 # Runs in a fresh interpreter: argv = [request.json, out.npz]; only tensorflow (+ tensorflow_text).
-SERVE = r"""
-import json, sys
-
-class _Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("mtlzoo", "keras_hub", "tests"):
-            raise ImportError(f"serving must not need {name}")
-        return None
-
-sys.meta_path.insert(0, _Block())
-import numpy as np
-import tensorflow as tf
+SERVE = (
+    SERVING_PREAMBLE
+    + r"""
 import tensorflow_text  # noqa: F401
 
 request, out = sys.argv[1], sys.argv[2]
@@ -101,6 +92,7 @@ for n, (signature, inputs) in enumerate(req["calls"]):
     arrays.update({f"{n}|{k}": v.numpy() for k, v in fn(**feed).items()})
 np.savez(out, **arrays)
 """
+)
 
 
 def serve_many(tmp_path, export_path, calls):
