@@ -13,136 +13,24 @@ first bad field (unknown name, wrong type, bad number, missing required field).
 Only the pure-Python parts are imported here; registries are consulted lazily.
 """
 
-import dataclasses
 import importlib.util
 import json
 import os
-from collections.abc import Callable
-from typing import Any
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.schema import REQUIRED, Field, all_positive, check_fields, fraction, non_negative, positive  # noqa: F401
 
-REQUIRED = object()
-
-
-@dataclasses.dataclass(frozen=True)
-class Field:
-    """One config field: its default (or REQUIRED), type and an optional check.
-
-    ``type`` is one of ``int``, ``float``, ``str``, ``bool``, ``"ints"`` (a list of
-    ints), ``"strs"``, ``"dict"`` or ``None`` (anything). ``check(value)`` returns
-    an error text or None. ``optional=True`` also admits None.
-    """
-
-    default: Any = REQUIRED
-    type: Any = None
-    check: Callable | None = None
-    choices: tuple | None = None
-    optional: bool = False
+_FROM_MODELS = ("MODEL_SCHEMA", "TOWER_SCHEMA", "resolve_model_config")
 
 
-def positive(v):
-    return None if v > 0 else f"must be > 0, got {v}"
+def __getattr__(name):
+    # the model section's schema lives with the builder (mtlzoo.models.builder); loaded on use
+    if name in _FROM_MODELS:
+        from mtlzoo.models import builder
 
+        return getattr(builder, name)
+    raise AttributeError(f"module 'mtlzoo.config' has no attribute {name!r}")
 
-def non_negative(v):
-    return None if v >= 0 else f"must be >= 0, got {v}"
-
-
-def fraction(v):
-    return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"
-
-
-def all_positive(v):
-    return None if all(x > 0 for x in v) else f"every entry must be > 0, got {list(v)}"
-
-
-def _type_error(value, typ):
-    def is_int(x):
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    ok = {
-        int: is_int,
-        float: lambda x: is_int(x) or isinstance(x, float),
-        str: lambda x: isinstance(x, str),
-        bool: lambda x: isinstance(x, bool),
-        "ints": lambda x: isinstance(x, (list, tuple)) and all(is_int(i) for i in x),
-        "strs": lambda x: isinstance(x, (list, tuple)) and all(isinstance(i, str) for i in x),
-        "dict": lambda x: hasattr(x, "items"),
-        None: lambda x: True,
-    }[typ](value)
-    if ok:
-        return None
-    names = {
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        bool: "true or false",
-        "ints": "a list of integers",
-        "strs": "a list of strings",
-        "dict": "a mapping",
-    }
-    return f"must be {names[typ]}, got {value!r}"
-
-
-def check_fields(cfg, schema, field):
-    """Validates mapping ``cfg`` against ``schema`` (name -> Field); returns a resolved dict.
-
-    Raises ConfigError for an unknown key, a missing required key, a wrong type, a
-    value outside ``choices`` or one that fails ``check``.
-    """
-    cfg = {} if cfg is None else dict(cfg)
-    for key in cfg:
-        if key not in schema:
-            raise ConfigError(f"{field}.{key}", f"unknown field; known fields: {', '.join(sorted(schema))}")
-    out = {}
-    for key, spec in schema.items():
-        name = f"{field}.{key}"
-        if key not in cfg:
-            if spec.default is REQUIRED:
-                raise ConfigError(name, "missing required field")
-            value = spec.default
-        else:
-            value = cfg[key]
-        if value is None and (spec.optional or spec.default is None):
-            out[key] = None
-            continue
-        if value is REQUIRED:
-            raise ConfigError(name, "missing required field")
-        err = _type_error(value, spec.type)
-        if err is None and spec.choices is not None and value not in spec.choices:
-            err = f"{value!r} is not one of {', '.join(map(str, spec.choices))}"
-        if err is None and spec.check is not None:
-            err = spec.check(value)
-        if err:
-            raise ConfigError(name, err)
-        if isinstance(value, (list, tuple)):
-            value = list(value)
-        elif hasattr(value, "to_dict"):
-            value = value.to_dict()
-        out[key] = value
-    return out
-
-
-TOWER_SCHEMA = {
-    "units": Field((64,), "ints", all_positive),
-    "activation": Field("relu", str),
-    "dropout": Field(0.0, float, fraction),
-}
-
-MODEL_SCHEMA = {
-    "architecture": Field("shared_bottom", str),
-    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with
-    # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
-    "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
-    "alignment_penalty": Field(0.0, float, non_negative),
-    # hold SVD task weights in the model (set when train.weighting.name = svd)
-    "task_weights": Field(False, bool),
-    # options of the soft-sharing architectures, validated by each (mtlzoo.models.soft_sharing)
-    "experts": Field({}, "dict"),
-    "encoder": Field(REQUIRED, "dict"),
-    "tower": Field({}, "dict"),
-}
 
 TRAIN_SCHEMA = {
     "epochs": Field(5, int, positive),
@@ -173,33 +61,6 @@ TOP_SCHEMA = {
 }
 
 
-def resolve_model_config(config):
-    """Validates the parts build_model needs (tasks, model); returns (tasks, model dict)."""
-    from mtlzoo import encoders, models
-    from mtlzoo.tasks import tasks_from_config
-
-    tasks = tasks_from_config(config.get("tasks"), field="tasks")
-    if config.get("model") is None:
-        raise ConfigError("model", "missing required field")
-    model = check_fields(config["model"], MODEL_SCHEMA, "model")
-    models.ARCHITECTURES.get(model["architecture"], "model.architecture")
-    enc_cfg = dict(model["encoder"])
-    if "name" not in enc_cfg:
-        raise ConfigError("model.encoder.name", "missing required field")
-    encoder = encoders.ENCODERS.get(enc_cfg.pop("name"), "model.encoder.name")
-    model["encoder"] = {"name": encoder.name, **encoder.resolve(enc_cfg, "model.encoder")}
-    model["tower"] = check_fields(model["tower"], TOWER_SCHEMA, "model.tower")
-    for spec in tasks:
-        need = "sequence" if spec.is_sequence else "pooled"
-        if need not in encoder.provides:
-            what = "one vector per token (tagger)" if spec.is_sequence else "a pooled vector"
-            raise ConfigError(
-                f"tasks.{spec.name}.kind",
-                f"a {spec.kind} task needs an encoder with {what}; {encoder.name!r} gives {' and '.join(encoder.provides)}",
-            )
-    return tasks, model
-
-
 def resolve_config(config):
     """Validates a whole run config and returns a resolved ``ConfigDict`` (defaults filled).
 
@@ -214,6 +75,8 @@ def resolve_config(config):
         config = config.to_dict()
     top = check_fields(config, TOP_SCHEMA, "config")
     top = {k: v for k, v in top.items()}
+    from mtlzoo.models.builder import resolve_model_config
+
     tasks, model = resolve_model_config(top)
     top["tasks"] = {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in tasks}
     top["model"] = model

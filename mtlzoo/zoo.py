@@ -37,10 +37,10 @@ import re
 import shutil
 import uuid
 
-from mtlzoo.config import Field, check_fields
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import swap_into_place
 from mtlzoo.registry import Registry
+from mtlzoo.schema import Field, check_fields
 
 DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
 ENTRY_FILES = ("model.keras", "config.json", "metrics.json", "README.md")

@@ -4,13 +4,13 @@
 ``load(opts, tasks, seed) -> TaskData``.
 """
 
-from mtlzoo.config import Field, check_fields, positive
 from mtlzoo.data.base import Split, TaskData
 from mtlzoo.data.real import Conll2000Source, GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
+from mtlzoo.schema import Field, check_fields, positive
 
 SOURCES = Registry("data source")
 for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):

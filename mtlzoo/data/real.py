@@ -33,9 +33,9 @@ import zlib
 
 import numpy as np
 
-from mtlzoo.config import Field, fraction, non_negative, positive
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
 from mtlzoo.errors import ConfigError
+from mtlzoo.schema import Field, fraction, non_negative, positive
 
 DATA_DIR_ENV = "MTLZOO_DATA_DIR"
 PAD, UNK = "[PAD]", "[UNK]"

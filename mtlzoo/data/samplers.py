@@ -21,8 +21,8 @@ import abc
 
 import numpy as np
 
-from mtlzoo.config import Field, positive
 from mtlzoo.registry import Registry
+from mtlzoo.schema import Field, positive
 
 SAMPLERS = Registry("sampler")
 

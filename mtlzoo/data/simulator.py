@@ -57,8 +57,8 @@ import time
 
 import numpy as np
 
-from mtlzoo.config import Field, check_fields, non_negative, positive
 from mtlzoo.errors import ConfigError
+from mtlzoo.schema import Field, check_fields, non_negative, positive
 
 # ----------------------------------------------------------------------------------------
 # Noisy label channel and AMI

@@ -15,9 +15,9 @@ import zlib
 
 import numpy as np
 
-from mtlzoo.config import Field, fraction, positive
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
 from mtlzoo.errors import ConfigError
+from mtlzoo.schema import Field, fraction, positive
 
 _SPLIT_SCHEMA = {
     "validation_fraction": Field(0.15, float, fraction),

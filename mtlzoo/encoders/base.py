@@ -11,7 +11,7 @@ and/or ``"sequence"`` ([batch, time, h], for tagging); ``provides`` says which.
 
 import abc
 
-from mtlzoo.config import check_fields
+from mtlzoo.schema import check_fields
 
 
 class Encoder(abc.ABC):

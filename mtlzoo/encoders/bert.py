@@ -16,10 +16,10 @@ keras-hub is imported only when a bert model is built.
 
 import keras
 
-from mtlzoo.config import Field, fraction, positive
 from mtlzoo.encoders.base import Encoder
 from mtlzoo.errors import ConfigError
 from mtlzoo.layers import MaskedGlobalPooling1D, TokenSelect
+from mtlzoo.schema import Field, fraction, positive
 
 
 class BertEncoder(Encoder):

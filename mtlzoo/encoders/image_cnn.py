@@ -2,9 +2,9 @@
 
 import keras
 
-from mtlzoo.config import Field, all_positive, fraction, positive
 from mtlzoo.encoders.base import Encoder
 from mtlzoo.errors import ConfigError
+from mtlzoo.schema import Field, all_positive, fraction, positive
 
 
 class ImageCNNEncoder(Encoder):

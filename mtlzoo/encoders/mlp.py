@@ -2,8 +2,8 @@
 
 import keras
 
-from mtlzoo.config import Field, all_positive, fraction, positive
 from mtlzoo.encoders.base import Encoder
+from mtlzoo.schema import Field, all_positive, fraction, positive
 
 
 class MLPEncoder(Encoder):

@@ -6,10 +6,10 @@ padding) -> ``keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True)`
 
 import keras
 
-from mtlzoo.config import Field, all_positive, fraction, positive
 from mtlzoo.encoders.base import Encoder
 from mtlzoo.errors import ConfigError
 from mtlzoo.layers import ApplyMask, MaskedGlobalPooling1D, PaddingMask
+from mtlzoo.schema import Field, all_positive, fraction, positive
 
 _EMBED_SCHEMA = {
     "vocab_size": Field(type=int, check=lambda v: None if v >= 2 else f"must be >= 2, got {v}"),

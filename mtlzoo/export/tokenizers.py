@@ -19,10 +19,10 @@ Example:
     >>> tok(tf.constant(["a good film"]))["tokens"]   # int32 [1, 3]
 """
 
-from mtlzoo.config import Field, check_fields, positive
 from mtlzoo.data.real import read_vocab
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
+from mtlzoo.schema import Field, check_fields, positive
 
 TOKENIZERS = Registry("tokenizer")
 _OOV_CANDIDATES = ("[UNK]", "<unk>", "<UNK>", "<oov>", "[OOV]")

@@ -15,8 +15,56 @@ import keras
 
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
+from mtlzoo.schema import REQUIRED, Field, all_positive, check_fields, fraction, non_negative
 
 ARCHITECTURES = Registry("architecture")
+
+TOWER_SCHEMA = {
+    "units": Field((64,), "ints", all_positive),
+    "activation": Field("relu", str),
+    "dropout": Field(0.0, float, fraction),
+}
+
+MODEL_SCHEMA = {
+    "architecture": Field("shared_bottom", str),
+    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with
+    # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
+    "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
+    "alignment_penalty": Field(0.0, float, non_negative),
+    # hold SVD task weights in the model (set when train.weighting.name = svd)
+    "task_weights": Field(False, bool),
+    # options of the soft-sharing architectures, validated by each (mtlzoo.models.soft_sharing)
+    "experts": Field({}, "dict"),
+    "encoder": Field(REQUIRED, "dict"),
+    "tower": Field({}, "dict"),
+}
+
+
+def resolve_model_config(config):
+    """Validates the parts build_model needs (tasks, model); returns (tasks, model dict)."""
+    from mtlzoo import encoders
+    from mtlzoo.tasks import tasks_from_config
+
+    tasks = tasks_from_config(config.get("tasks"), field="tasks")
+    if config.get("model") is None:
+        raise ConfigError("model", "missing required field")
+    model = check_fields(config["model"], MODEL_SCHEMA, "model")
+    ARCHITECTURES.get(model["architecture"], "model.architecture")
+    enc_cfg = dict(model["encoder"])
+    if "name" not in enc_cfg:
+        raise ConfigError("model.encoder.name", "missing required field")
+    encoder = encoders.ENCODERS.get(enc_cfg.pop("name"), "model.encoder.name")
+    model["encoder"] = {"name": encoder.name, **encoder.resolve(enc_cfg, "model.encoder")}
+    model["tower"] = check_fields(model["tower"], TOWER_SCHEMA, "model.tower")
+    for spec in tasks:
+        need = "sequence" if spec.is_sequence else "pooled"
+        if need not in encoder.provides:
+            what = "one vector per token (tagger)" if spec.is_sequence else "a pooled vector"
+            raise ConfigError(
+                f"tasks.{spec.name}.kind",
+                f"a {spec.kind} task needs an encoder with {what}; {encoder.name!r} gives {' and '.join(encoder.provides)}",
+            )
+    return tasks, model
 
 
 def task_head(spec, x, tower):
@@ -126,7 +174,6 @@ def build_model(config):
         >>> sorted(model.output.keys())
         ['a']
     """
-    from mtlzoo.config import resolve_model_config
     from mtlzoo.encoders import ENCODERS
 
     if hasattr(config, "to_dict"):

@@ -42,9 +42,9 @@ import re
 
 import keras
 
-from mtlzoo.config import Field, all_positive, check_fields, fraction, positive
 from mtlzoo.errors import ConfigError
 from mtlzoo.models.builder import ARCHITECTURES, embed_and_align, hold_task_weights, is_task_layer, task_head
+from mtlzoo.schema import Field, all_positive, check_fields, fraction, positive
 
 
 def _unit_interval(v):

@@ -31,8 +31,8 @@ import abc
 
 import numpy as np
 
-from mtlzoo.config import Field, non_negative, positive
 from mtlzoo.registry import Registry
+from mtlzoo.schema import Field, non_negative, positive
 
 AGGREGATORS = Registry("aggregator")
 _EPS = 1e-12
@@ -324,8 +324,8 @@ class AlignedMTL(Aggregator):
 
 def build_aggregator(cfg, seed=0, field="train.aggregator"):
     """``cfg`` = ``{"name": ..., **options}`` -> an Aggregator (options validated)."""
-    from mtlzoo.config import check_fields
     from mtlzoo.errors import ConfigError
+    from mtlzoo.schema import check_fields
 
     cfg = dict(cfg or {"name": "sum"})
     if "name" not in cfg:

@@ -30,9 +30,9 @@ Weightings:
 
 import tensorflow as tf
 
-from mtlzoo.config import Field, check_fields, positive
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
+from mtlzoo.schema import Field, check_fields, positive
 
 WEIGHTINGS = Registry("weighting")
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mtlzoo import ConfigError
-from mtlzoo.config import check_fields
 from mtlzoo.data.real import YeastSource, read_yeast
+from mtlzoo.schema import check_fields
 from mtlzoo.tasks import tasks_from_config
 
 TASKS = {f"label_{i}": {"kind": "binary"} for i in (0, 3, 7, 13)}
