@@ -32,7 +32,6 @@ Example:
     >>> print(markdown_report(study))
 """
 
-import json
 import math
 import os
 import time
@@ -40,7 +39,8 @@ import time
 import numpy as np
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.fileio import write_json
+from mtlzoo.fileio import write_json, write_text
+from mtlzoo.studies.common import mean_std, pm, read_json, save_figure
 
 ARMS = {"stl_pos": ("pos",), "stl_chunk": ("chunk",), "mtl": ("pos", "chunk")}
 ARM_LABELS = {"stl_pos": "STL pos", "stl_chunk": "STL chunk", "mtl": "MTL pos+chunk"}
@@ -142,20 +142,13 @@ class _CurveRecorder:
 
     def __init__(self, path):
         self.path = path
-        self.curve = _read_json(path) or []
+        self.curve = read_json(path) or []
 
     def on_epoch_end(self, epoch, logs):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k.startswith("val_")}}
         self.curve = [r for r in self.curve if r["epoch"] != row["epoch"]] + [row]
         self.curve.sort(key=lambda r: r["epoch"])
         write_json(self.curve, self.path)
-
-
-def _read_json(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def run_one(config, workdir, split="test"):
@@ -232,7 +225,7 @@ def run_conll_study(base_config, workdir, seeds=(0, 1, 2), arms=tuple(ARMS), pro
         for arm in arms:
             k += 1
             run_dir = os.path.join(workdir, arm, f"seed{seed}")
-            done = _read_json(os.path.join(run_dir, RESULT_FILE))
+            done = read_json(os.path.join(run_dir, RESULT_FILE))
             if done is not None:
                 say(f"[{k}/{total}] {arm} seed {seed}: done before ({_brief(done)})")
             else:
@@ -258,14 +251,6 @@ def _brief(result):
 
 
 # --------------------------------------------------------------------------- report
-
-
-def mean_std(values):
-    """Mean and sample standard deviation (``ddof=1``; 0 for one value) of finite values."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
-    if v.size == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
 def _value(result, task, metric):
@@ -318,12 +303,6 @@ def summarize(runs):
     return out
 
 
-def _pm(mean, std, scale=100.0):
-    if mean is None or not math.isfinite(mean):
-        return "–"
-    return f"{scale * mean:.2f} ± {scale * std:.2f}"
-
-
 def markdown_report(study):
     """The study as Markdown: a table of test scores (x100, mean ± std over seeds) and one of
     the paired MTL - STL differences."""
@@ -335,7 +314,7 @@ def markdown_report(study):
         row = [ARM_LABELS.get(arm, arm)]
         for t, m in keys:
             c = cell.get(f"{t}/{m}")
-            row.append(_pm(c["mean"], c["std"]) if c else "–")
+            row.append(pm(c["mean"], c["std"], scale=100.0) if c else "–")
         lines.append("| " + " | ".join(row) + " |")
     seeds = ", ".join(map(str, study["seeds"]))
     first = next((r for rs in study["runs"].values() for r in rs), None)
@@ -359,7 +338,7 @@ def markdown_report(study):
         for key, p in summary["paired"].items():
             t, m = key.split("/")
             lines.append(
-                f"| {METRIC_LABELS[(t, m)]} | {_pm(p['mean'], p['std'])} | {p['wins']} of {len(p['diffs'])} seeds |"
+                f"| {METRIC_LABELS[(t, m)]} | {pm(p['mean'], p['std'], scale=100.0)} | {p['wins']} of {len(p['diffs'])} seeds |"
             )
     return "\n".join(lines) + "\n"
 
@@ -416,15 +395,13 @@ def plot_study(study, path):
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
 def write_outputs(study, workdir, plot_path=None):
     """Writes ``<workdir>/conll_study.md`` and the plot (default ``<workdir>/conll_study.png``)."""
     md = os.path.join(workdir, "conll_study.md")
-    with open(md, "w", encoding="utf-8") as f:
-        f.write(markdown_report(study))
+    write_text(markdown_report(study), md)
     png = plot_study(study, plot_path or os.path.join(workdir, "conll_study.png"))
     return md, png

@@ -19,7 +19,6 @@ Example:
     >>> paths = write_fig3_outputs(result, "/tmp/fig3")
 """
 
-import json
 import os
 
 import numpy as np
@@ -27,6 +26,8 @@ import numpy as np
 from mtlzoo.analysis.covariance import covariance_similarity, normalized_covariance_similarity
 from mtlzoo.analysis.linear import cosine_similarity, least_squares, solve_aligned_linear_mtl, solve_linear_mtl
 from mtlzoo.data.synthetic_linear import fig3_tasks
+from mtlzoo.fileio import write_json, write_text
+from mtlzoo.studies.common import mean_se, save_figure
 
 DEFAULTS = {
     "seeds": tuple(range(10)),
@@ -121,12 +122,6 @@ def run_fig3_study(
     return {"settings": settings, "rows": rows, "summary": summarize(rows), "similarity": similarity}
 
 
-def _mean_se(values):
-    v = np.asarray(values, dtype=np.float64)
-    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-    return float(v.mean()), se
-
-
 def summarize(rows):
     """Mean and standard error over seeds of each method's delta, per (source, n_source)."""
     keys = sorted({(r["source"], r["n_source"]) for r in rows})
@@ -134,9 +129,9 @@ def summarize(rows):
     for src, n in keys:
         sel = [r for r in rows if r["source"] == src and r["n_source"] == n]
         entry = {"source": src, "n_source": n, "runs": len(sel)}
-        entry["stl_mse"], entry["stl_mse_se"] = _mean_se([r["stl_mse"] for r in sel])
+        entry["stl_mse"], entry["stl_mse_se"] = mean_se([r["stl_mse"] for r in sel])
         for m in METHODS:
-            entry[f"{m}_delta"], entry[f"{m}_delta_se"] = _mean_se([r[f"{m}_delta"] for r in sel])
+            entry[f"{m}_delta"], entry[f"{m}_delta_se"] = mean_se([r[f"{m}_delta"] for r in sel])
         out.append(entry)
     return out
 
@@ -233,8 +228,7 @@ def plot(result, path):
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -246,9 +240,7 @@ def write_fig3_outputs(result, workdir):
         "table": os.path.join(workdir, "fig3_table.md"),
         "plot": os.path.join(workdir, "fig3_covariance.png"),
     }
-    with open(paths["json"], "w") as f:
-        json.dump({**result, "sign_pattern": sign_pattern(result["summary"])}, f, indent=1)
-    with open(paths["table"], "w") as f:
-        f.write(format_table(result))
+    write_json({**result, "sign_pattern": sign_pattern(result["summary"])}, paths["json"], indent=1, sort_keys=False)
+    write_text(format_table(result), paths["table"])
     plot(result, paths["plot"])
     return paths
