@@ -26,6 +26,7 @@ import numpy as np
 from mtlzoo.analysis.covariance import covariance_similarity, normalized_covariance_similarity
 from mtlzoo.analysis.linear import cosine_similarity, least_squares, solve_aligned_linear_mtl, solve_linear_mtl
 from mtlzoo.data.synthetic_linear import fig3_tasks
+from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
 from mtlzoo.studies.common import mean_se, save_figure
 
@@ -45,6 +46,23 @@ METHOD_LABELS = {
     "aligned_fixed_b": "MTL + alignment (B fixed, Alg. 1)",
 }
 SOURCES = (2, 3, 4)
+
+
+def check_settings(seeds, source_sizes, target_size, d, rank, penalty, prefix=""):
+    """ConfigError naming ``<prefix><setting>`` for empty seeds or sizes, a negative seed, a size
+    below 1, ``d < 2``, ``rank`` outside ``[1, d]`` or a penalty that is not > 0."""
+    for name, values, minimum in (("seeds", seeds, 0), ("source_sizes", source_sizes, 1)):
+        if not len(values):
+            raise ConfigError(f"{prefix}{name}", "is empty")
+        if min(values) < minimum:
+            raise ConfigError(f"{prefix}{name}", f"every entry must be >= {minimum}, got {list(values)}")
+    for name, v, minimum in (("target_size", target_size, 1), ("d", d, 2), ("rank", rank, 1)):
+        if v < minimum:
+            raise ConfigError(f"{prefix}{name}", f"must be >= {minimum}, got {v}")
+    if rank > d:
+        raise ConfigError(f"{prefix}rank", f"must be <= d={d}, got {rank}")
+    if not penalty > 0:
+        raise ConfigError(f"{prefix}penalty", f"must be > 0, got {penalty}")
 
 
 def run_fig3_study(
@@ -69,14 +87,11 @@ def run_fig3_study(
         progress: optional callable(str) for progress lines.
 
     Raises:
-        ValueError: empty seeds or sizes, non-positive sizes.
+        ConfigError: see :func:`check_settings`.
     """
+    check_settings(seeds, source_sizes, target_size, d, rank, penalty)
     seeds = [int(s) for s in seeds]
     sizes = sorted({int(n) for n in source_sizes})
-    if not seeds:
-        raise ValueError("seeds is empty")
-    if not sizes or sizes[0] < 1 or target_size < 1:
-        raise ValueError("source_sizes and target_size must be positive")
     rows, similarity = [], []
     for seed in seeds:
         tasks = fig3_tasks(d=d, seed=seed, noise=noise)

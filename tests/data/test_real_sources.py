@@ -214,7 +214,7 @@ CONLL_TASKS = {"pos": {"kind": "tagging", "num_classes": 46}, "chunk": {"kind": 
 
 
 def _conll(opts=None, tasks=CONLL_TASKS, seed=0):
-    from mtlzoo.data.real import Conll2000Source
+    from mtlzoo.data.conll import Conll2000Source
 
     specs = tasks_from_config(tasks)
     opts = check_fields({"data_dir": DATA_DIR, **(opts or {})}, Conll2000Source.schema, "data")

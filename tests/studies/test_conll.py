@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtlzoo import ConfigError
-from mtlzoo.analysis import conll_study as cs
+from mtlzoo.studies import conll as cs
 
 TAGS = ["[PAD]", "[UNK]", "B-NP", "I-NP", "O", "B-VP"]
 
@@ -117,12 +117,6 @@ def test_one_seed_has_zero_std_and_report_formats_x100():
     assert "| chunk F1 (conlleval) | 1.25 ± 0.00 | 1 of 1 seeds |" in md
     assert "Test split (7 tokens), x100" in md
     assert "POS token accuracy" not in md.split("MTL − STL")[1]  # no STL pos arm: no pos pair
-
-
-def test_mean_std_closed_form():
-    assert cs.mean_std([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
-    m, s = cs.mean_std([])
-    assert np.isnan(m) and np.isnan(s)
 
 
 def _base_config(root, pos_classes, chunk_classes):
