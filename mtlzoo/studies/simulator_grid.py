@@ -7,7 +7,7 @@ fsync, :func:`mtlzoo.studies.common.append_csv_row`), so a rerun after a crash s
 finished cells. Column names follow the paper's released data: ``n_tasks,
 n_tokens_per_task, n_tokens_total, mutual_info, alpha, fscore``.
 
-The model is the paper's multi-task tagger built by :func:`mtlzoo.build_model`
+The model is the paper's multi-task tagger built by :func:`mtlzoo.models.build_model`
 (:func:`tagger_config`): the ``tagger`` encoder (shared BiLSTM over the sentence,
 ``dense_layers`` shared Dense layers) and one tagging head per task; examples of different
 tasks are mixed in one batch and carry weight 0 for the other tasks' heads.
@@ -216,7 +216,7 @@ class TaggerTrainer:
         self._models = {}
 
     def _model(self, n_tasks, seed):
-        import mtlzoo
+        from mtlzoo.models import build_model
         from mtlzoo.tasks import tasks_from_config
         from mtlzoo.training import compile_model
 
@@ -225,7 +225,7 @@ class TaggerTrainer:
         # would also call tf.random.set_seed, which clears TF's kernel caches (a ~1 s retrace).
         random.seed(seed)
         np.random.seed(seed % 2**32)
-        fresh = mtlzoo.build_model(cfg)
+        fresh = build_model(cfg)
         if n_tasks not in self._models:
             opts = {"learning_rate": self.train_opts["learning_rate"], "optimizer": self.train_opts["optimizer"]}
             compile_model(fresh, tasks_from_config(cfg["tasks"]), {"weight_decay": 0.0, **opts})
