@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.analysis.test_transfer import fabricate
+from tests.studies.test_transfer import fabricate
 from tests.helpers import run_tool
 
 CONFIG = """
