@@ -40,7 +40,7 @@ import numpy as np
 
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
-from mtlzoo.studies.common import mean_std, pm, read_json, save_figure
+from mtlzoo.studies.common import check_same_config, mean_std, pm, read_json, save_figure
 
 ARMS = {"stl_pos": ("pos",), "stl_chunk": ("chunk",), "mtl": ("pos", "chunk")}
 ARM_LABELS = {"stl_pos": "STL pos", "stl_chunk": "STL chunk", "mtl": "MTL pos+chunk"}
@@ -225,6 +225,7 @@ def run_conll_study(base_config, workdir, seeds=(0, 1, 2), arms=tuple(ARMS), pro
         for arm in arms:
             k += 1
             run_dir = os.path.join(workdir, arm, f"seed{seed}")
+            check_same_config(configs[(arm, seed)], run_dir)  # a folder of another config is refused
             done = read_json(os.path.join(run_dir, RESULT_FILE))
             if done is not None:
                 say(f"[{k}/{total}] {arm} seed {seed}: done before ({_brief(done)})")

@@ -36,7 +36,6 @@ Example:
     >>> report["pairs"]["summary"]["mean_diff"]     # mean (SVD - unweighted) clean-task test AUC, in points
 """
 
-import json
 import math
 import os
 import re
@@ -184,13 +183,13 @@ def epoch_scores(model, config, run_dir):
 def run_arm(cfg, run_dir, train_fn=None):
     """Trains one sub-run (or reuses it) and returns ``(scores, status)``; see :func:`epoch_scores`."""
     from mtlzoo.fileio import write_json
-    from mtlzoo.studies.common import check_same_config, train_or_load
+    from mtlzoo.studies.common import check_same_config, read_json, train_or_load
 
     path = os.path.join(run_dir, SCORES_FILE)
     check_same_config(cfg, run_dir)
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f), "skipped (scores.json exists)"
+    done = read_json(path)
+    if done is not None:
+        return done, "skipped (scores.json exists)"
     start = time.time()
     _, model, status = train_or_load(cfg, run_dir, train_fn)
     if model is None:  # trained earlier, scores not yet written

@@ -218,3 +218,8 @@ def test_end_to_end_on_a_fake_corpus_and_resume(tmp_path, monkeypatch):
     keras.utils.clear_session()
     again = cs.run_conll_study(base, work, seeds=(0,), progress=None)
     assert again["summary"] == json.loads(json.dumps(study["summary"]))
+    # a finished folder of another config is refused, not read back as if it were this one
+    with base.unlocked():
+        base.train.learning_rate = float(base.train.learning_rate) * 2
+    with pytest.raises(ConfigError, match="different config"):
+        cs.run_conll_study(base, work, seeds=(0,), progress=None)
