@@ -83,7 +83,7 @@ def test_result_csv_append_read_and_torn_line(tmp_path):
         f.write("3,0.5")  # a crash mid-write
     assert common.read_csv_rows(path, cols) == ref
     with open(path) as f:
-        assert f.read().endswith("b,c\"\n")  # the torn line was cut from the file
+        assert f.read().endswith('b,c"\n')  # the torn line was cut from the file
     with pytest.raises(ConfigError, match="other columns"):
         common.read_csv_rows(path, ["n", "score"])
 
