@@ -6,7 +6,7 @@ The run config of the study: the 14 Yeast labels as binary tasks on one shared i
 stand-in for ChestX-ray14's 14 labels on one image), a hard-shared MLP, and the SVD
 weighting (the study's reweighted arm; its centred arm is the same with ``center: true``,
 its unweighted arm the same config with ``train.weighting = {"name": "ew"}``). The study restricts ``tasks`` to a pair and sets
-``data.corrupt_labels`` for its noisy-label part (see mtlzoo.analysis.svd_study).
+``data.corrupt_labels`` for its noisy-label part (see mtlzoo.studies.svd).
 """
 
 import ml_collections

@@ -1,10 +1,22 @@
 """Atomic writes: a reader sees the old file or the new one, never half of one.
 
-* :func:`write_json`: JSON to a temporary file beside ``path``, then ``os.replace``.
+Every write of the package that must not be seen half-done goes through this module:
+
+* :func:`atomic_path`: a context manager yielding a temporary path beside ``path``; the
+  caller writes it (``model.save(tmp)``, ``fig.savefig(tmp)``), and on a clean exit it is
+  renamed onto ``path`` with ``os.replace`` (on an error it is removed, ``path`` untouched).
+* :func:`atomic_open`: the same around ``open(tmp, mode)``, with an optional ``fsync`` so
+  the new content is durable before the rename.
+* :func:`write_text` and :func:`write_json`: a whole text / JSON document in one call.
 * :func:`swap_into_place`: a directory built aside (``tmp``) becomes ``target``; an existing
   ``target`` is moved aside first and removed only once the new one is in place.
+
+Example:
+    >>> with atomic_open("/tmp/table.md") as f:
+    ...     _ = f.write("| a |\\n")
 """
 
+import contextlib
 import json
 import math
 import os
@@ -22,15 +34,56 @@ def _nan_to_null(x):
     return x
 
 
-def write_json(obj, path, nan_to_null=False):
-    """Writes ``obj`` as indented, key-sorted JSON atomically; returns ``path``.
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a fresh temporary path in ``path``'s directory; renames it onto ``path`` on success.
+
+    ``suffix`` ends the temporary name (``".keras"``, ``".png"``: writers that pick a format
+    from the extension). The name starts with a dot and holds a random part, so concurrent
+    writers of one ``path`` never share a temporary file. On an exception the temporary
+    file is removed and ``path`` keeps its old content.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", fsync=False, **open_kwargs):
+    """``open`` for writing that replaces ``path`` only once the file is closed without error.
+
+    ``fsync=True`` flushes and fsyncs the file before the rename (durable across a crash).
+    """
+    if not any(c in mode for c in "wx"):
+        raise ValueError(f"atomic_open writes a whole new file; mode must be 'w' or 'wb', got {mode!r}")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode.replace("x", "w"), **open_kwargs) as f:
+            yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+
+
+def write_text(text, path, fsync=False):
+    """Writes the string ``text`` to ``path`` atomically (UTF-8); returns ``path``."""
+    with atomic_open(path, "w", fsync=fsync, encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def write_json(obj, path, nan_to_null=False, indent=2, sort_keys=True):
+    """Writes ``obj`` as JSON (indented, keys sorted unless told otherwise) atomically; returns ``path``.
 
     ``nan_to_null``: non-finite floats become ``null`` (strict JSON) instead of ``NaN``.
     """
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(_nan_to_null(obj) if nan_to_null else obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        json.dump(_nan_to_null(obj) if nan_to_null else obj, f, indent=indent, sort_keys=sort_keys)
     return path
 
 
@@ -46,17 +99,3 @@ def swap_into_place(tmp, target):
     else:
         os.rename(tmp, target)
     return target
-
-
-def write_text(text, path):
-    """Writes the string ``text`` to ``path`` atomically (UTF-8); returns ``path``."""
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path

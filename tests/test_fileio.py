@@ -25,3 +25,27 @@ def test_swap_into_place_replaces_an_existing_directory(tmp_path):
     swap_into_place(str(tmp_path / "newer"), str(tmp_path / "entry"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry"]
     assert [p.name for p in (tmp_path / "entry").iterdir()] == ["g"]
+
+
+def test_atomic_open_keeps_the_old_file_on_an_error_and_leaves_no_temporary(tmp_path):
+    import pytest
+
+    from mtlzoo.fileio import atomic_open, atomic_path, write_text
+
+    p = str(tmp_path / "t.md")
+    write_text("old\n", p)
+    with pytest.raises(RuntimeError):
+        with atomic_open(p, fsync=True) as f:
+            f.write("half")
+            raise RuntimeError("crash")
+    assert (tmp_path / "t.md").read_text() == "old\n"
+    with atomic_open(p, "wb", fsync=True) as f:
+        f.write(b"new\n")
+    assert (tmp_path / "t.md").read_text() == "new\n"
+    with atomic_path(str(tmp_path / "fig.png"), suffix=".png") as tmp:
+        assert tmp.endswith(".png") and tmp != str(tmp_path / "fig.png")
+        open(tmp, "wb").write(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "t.md"]
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_open(p, "a"):
+            pass

@@ -6,7 +6,7 @@
 Trains the arms stl_pos, stl_chunk and mtl (pos+chunk) with the config's hyper-parameters
 (override any with --config.a.b=value), each seed in WORKDIR/<arm>/seed<seed>, and scores
 them on the test split: token accuracy per task and conlleval chunk F1
-(mtlzoo.analysis.conll_study). A finished run is read back, so rerunning resumes. Writes
+(mtlzoo.studies.conll). A finished run is read back, so rerunning resumes. Writes
 WORKDIR/conll_study.json, WORKDIR/conll_study.md (mean ± std over seeds, paired MTL - STL)
 and the plot.
 """
@@ -30,8 +30,8 @@ def main(argv):
     seeds = int_list(_SEEDS.value, "seeds")
     import tensorflow as tf
 
-    from mtlzoo.analysis.conll_study import markdown_report, run_conll_study, write_outputs
     from mtlzoo.config import resolve_config
+    from mtlzoo.studies.conll import markdown_report, run_conll_study, write_outputs
 
     tf.get_logger().setLevel("ERROR")  # retracing notices of the repeated runs in one process
     base = config_value(_CONFIG)

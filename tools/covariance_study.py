@@ -4,13 +4,13 @@
         [--source_sizes=10,20,40,80,160,320,640,1280] [--target_size=40] [--penalty=10]
 
 Writes fig3_table.md, fig3_covariance.png and fig3_results.json into the workdir and
-prints the table. See mtlzoo/analysis/fig3_study.py.
+prints the table. See mtlzoo/studies/fig3.py.
 """
 
 from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
 from absl import flags
 
-from mtlzoo.analysis import fig3_study
+from mtlzoo.studies import fig3 as fig3_study
 from mtlzoo.errors import ConfigError
 
 _D = fig3_study.DEFAULTS
@@ -26,29 +26,19 @@ _PENALTY = flags.DEFINE_float("penalty", _D["penalty"], "Alignment penalty lambd
 flags.mark_flags_as_required(["workdir"])
 
 
-def _int_list(flag, minimum):
+def _int_list(flag):
     try:
         values = [int(v) for v in flag.value.split(",") if v.strip()]
     except ValueError:
         raise ConfigError(f"--{flag.name}", f"must be comma-separated integers, got {flag.value!r}") from None
-    if not values:
-        raise ConfigError(f"--{flag.name}", "is empty")
-    if min(values) < minimum:
-        raise ConfigError(f"--{flag.name}", f"every entry must be >= {minimum}, got {values}")
     return values
 
 
 def main(argv):
     del argv
-    seeds = _int_list(_SEEDS, 0)
-    sizes = _int_list(_SIZES, 1)
-    for flag, minimum in ((_TARGET, 1), (_DIM, 2), (_RANK, 1)):
-        if flag.value < minimum:
-            raise ConfigError(f"--{flag.name}", f"must be >= {minimum}, got {flag.value}")
-    if _RANK.value > _DIM.value:
-        raise ConfigError("--rank", f"must be <= d={_DIM.value}, got {_RANK.value}")
-    if _PENALTY.value <= 0:
-        raise ConfigError("--penalty", f"must be > 0, got {_PENALTY.value}")
+    seeds = _int_list(_SEEDS)
+    sizes = _int_list(_SIZES)
+    fig3_study.check_settings(seeds, sizes, _TARGET.value, _DIM.value, _RANK.value, _PENALTY.value, prefix="--")
     result = fig3_study.run_fig3_study(
         seeds=seeds,
         d=_DIM.value,

@@ -11,11 +11,11 @@ encoder, one single-task model per task and the six-task model and writes
 ``stl_mtl.{md,json,png}``; ``capacity`` trains the six-task model at each shared capacity r
 (``units`` of text_mlp, ``hidden`` of lstm, ``num_filters`` of text_cnn) and writes
 ``capacity_<encoder>.{md,json,png}`` (with the STL mean of ``stl_mtl`` when it was run in
-the same workdir). Runs live in ``--workdir/<encoder>/...``; rerunning resumes.
+the same workdir). Runs live in ``--workdir/<encoder>/...``; rerunning resumes. See
+mtlzoo.studies.sentiment.
 """
 
-from _common import fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
-import json
+from _common import int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 import os
 
 from absl import flags
@@ -34,95 +34,23 @@ _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds (initialisation, data split, b
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Override train.epochs of every run.")
 flags.mark_flags_as_required(["study", "workdir"])
 
-CAPACITY_KEY = {"text_mlp": ("units", lambda r: (r,)), "lstm": ("hidden", int), "text_cnn": ("num_filters", int)}
-
-
-def _overlap(cfg):
-    """Markdown: test sentences of each task that are training sentences of another (see mtlzoo.analysis.overlap)."""
-    from mtlzoo.analysis.overlap import cross_task_overlap, overlap_markdown
-    from mtlzoo.config import resolve_config
-    from mtlzoo.data import load_data
-    from mtlzoo.tasks import tasks_from_config
-
-    resolved = resolve_config(cfg)
-    specs = tasks_from_config(resolved.tasks)
-    names = [t.name for t in specs]
-    overlap, counts = cross_task_overlap(load_data(resolved, specs), names)
-    return (
-        "\nTest sentences of a task (row) that are, token for token, training sentences of a task (column); "
-        "the MTL model trains on all of them:\n\n" + overlap_markdown(overlap, counts, names)
-    )
-
 
 def main(argv):
     del argv
-    from mtlzoo.config import load_config_module
+    from mtlzoo.studies.sentiment import sentiment_study
 
     seeds = int_list(_SEEDS.value, "seeds")
     capacities = int_list(_CAPACITIES.value, "capacities", minimum=1)
-    if _STUDY.value == "capacity" and _CAP_ENCODER.value not in CAPACITY_KEY:
-        fail(f"--capacity_encoder must be one of {', '.join(CAPACITY_KEY)}, got {_CAP_ENCODER.value!r}")
-    module = load_config_module(_CONFIG.value)
-
-    def config(arg):
-        try:
-            cfg = module.get_config(arg)
-        except ValueError as e:
-            fail(str(e))
-        cfg.train.eval_split = "test"
-        if _EPOCHS.value:
-            cfg.train.epochs = _EPOCHS.value
-        return cfg
-
-    from mtlzoo.analysis import sweep
-
-    encoders = _ENCODERS.value if _STUDY.value == "stl_mtl" else [_CAP_ENCODER.value]
-    tasks = [list(config(enc).tasks) for enc in encoders][0]  # every encoder name checked
-    wd = _WORKDIR.value
-    os.makedirs(wd, exist_ok=True)
-
-    def stl_variants(enc):
-        return {f"{enc}/stl/{t}": config(f"{enc},{t}") for t in tasks}
-
-    if _STUDY.value == "stl_mtl":
-        variants = {}
-        for enc in _ENCODERS.value:
-            variants.update(stl_variants(enc))
-            variants[f"{enc}/mtl"] = config(enc)
-        runs = sweep.run_sweep(variants, wd, seeds)
-        by_enc = {
-            enc: sweep.stl_vs_mtl({t: runs[f"{enc}/stl/{t}"] for t in tasks}, runs[f"{enc}/mtl"], tasks)
-            for enc in _ENCODERS.value
-        }
-        table = sweep.stl_vs_mtl_markdown(by_enc) + _overlap(config(_ENCODERS.value[0]))
-        stem = os.path.join(wd, "stl_mtl")
-        sweep.plot_stl_vs_mtl(by_enc, stem + ".png")
-        payload = {"seeds": seeds, "split": "test", "results": by_enc}
-    else:
-        enc = _CAP_ENCODER.value
-        key, value = CAPACITY_KEY[enc]
-        variants = {}
-        for r in capacities:
-            cfg = config(enc)
-            cfg.model.encoder[key] = value(r)
-            variants[r] = cfg
-        runs = sweep.run_sweep({f"{enc}/capacity/r{r}": c for r, c in variants.items()}, wd, seeds)
-        curve = sweep.capacity_curve({r: runs[f"{enc}/capacity/r{r}"] for r in variants}, tasks)
-        stl_mean = None
-        if all(
-            os.path.isfile(os.path.join(wd, enc, "stl", t, f"seed_{s}", "metrics.json")) for t in tasks for s in seeds
-        ):
-            stl_runs = sweep.run_sweep(stl_variants(enc), wd, seeds, progress=None)  # all finished: read back
-            by_task = {t: stl_runs[f"{enc}/stl/{t}"] for t in tasks}
-            stl_mean = sweep.stl_vs_mtl(by_task, runs[f"{enc}/capacity/r{min(variants)}"], tasks)["mean"]["stl"]
-        table = sweep.capacity_markdown(curve, stl_mean)
-        stem = os.path.join(wd, f"capacity_{enc}")
-        sweep.plot_capacity(curve, stem + ".png", stl_mean, title=f"Six sentiment tasks: {enc} MTL vs shared capacity")
-        payload = {"seeds": seeds, "split": "test", "encoder": enc, "curve": curve, "stl_mean": stl_mean}
-    with open(stem + ".md", "w") as f:
-        f.write(table + f"\nTest accuracy (%), mean ± std over seeds {', '.join(map(str, seeds))}.\n")
-    with open(stem + ".json", "w") as f:
-        json.dump(payload, f, indent=2)
+    table, stem = sentiment_study(
+        _STUDY.value,
+        _WORKDIR.value,
+        _CONFIG.value,
+        encoders=_ENCODERS.value,
+        capacity_encoder=_CAP_ENCODER.value,
+        capacities=capacities,
+        seeds=seeds,
+        epochs=_EPOCHS.value,
+    )
     print(table)
     print(f"written: {stem}.md, {stem}.json, {stem}.png")
 

@@ -23,7 +23,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    from mtlzoo.data.simulator import run_grid
+    from mtlzoo.studies.simulator_grid import run_grid
 
     if _MAX_CELLS.value is not None and _MAX_CELLS.value < 0:
         from mtlzoo.errors import ConfigError

@@ -8,7 +8,7 @@ The config is the SVD arm (train.weighting.name = svd, run with center false); t
 is the same with center true (theta_i = X^T (y_i - mean y_i)); the unweighted arm is the same config
 with weighting ew. Writes svd_study.md, svd_study.json and svd_study.png into --workdir (sub-runs under
 --workdir/pairs and --workdir/all). Rerunning the same command skips finished sub-runs. See
-mtlzoo.analysis.svd_study (Wu, Zhang & Ré 2020, Algorithm 2 and Section 3.3).
+mtlzoo.studies.svd (Wu, Zhang & Ré 2020, Algorithm 2 and Section 3.3).
 """
 
 from _common import config_value, fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
@@ -38,7 +38,7 @@ def main(argv):
     bad = [p for p in _PARTS.value if p not in ("pairs", "all")]
     if bad or not _PARTS.value:
         fail(f"--parts: choose from pairs, all; got {','.join(_PARTS.value)!r}")
-    from mtlzoo.analysis.svd_study import svd_study
+    from mtlzoo.studies.svd import svd_study
 
     svd_study(
         config_value(_CONFIG),

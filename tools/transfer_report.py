@@ -5,7 +5,7 @@
 
 Writes transfer.md, transfer.csv, transfer.json and transfer_heatmap.png into --workdir (sub-runs
 under --workdir/runs/). Rerunning the same command skips finished sub-runs and resumes an
-interrupted one. See mtlzoo.analysis.transfer.
+interrupted one. See mtlzoo.studies.transfer.
 """
 
 from _common import config_value, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
@@ -35,7 +35,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     del argv
     seeds = None if _SEEDS.value is None else int_list(_SEEDS.value, "seeds")
-    from mtlzoo.analysis.transfer import transfer_report
+    from mtlzoo.studies.transfer import transfer_report
 
     transfer_report(config_value(_CONFIG), _WORKDIR.value, alignment=_ALIGNMENT.value, seeds=seeds, progress=print)
     with open(os.path.join(_WORKDIR.value, "transfer.md")) as f:

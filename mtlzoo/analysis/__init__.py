@@ -1,9 +1,11 @@
-"""Task-relationship analysis: covariance similarity (Eq. 5), SVD task weights (Algorithm 2), linear theory.
+"""Task-relationship maths: covariance similarity (Eq. 5), SVD task weights (Algorithm 2), linear theory.
 
 After Wu, Zhang & Ré, "Understanding and Improving Information Transfer in Multi-Task
-Learning" (ICLR 2020). The functions re-exported here need only numpy; Keras and
-matplotlib are imported inside the few functions that use them (``task_embeddings``,
-``train_relu_mtl``, the Fig. 3 study's plot).
+Learning" (ICLR 2020), plus formula fitting (:mod:`mtlzoo.analysis.formulas`) and
+cross-task data overlap (:mod:`mtlzoo.analysis.overlap`). Maths only: the paper studies
+that train models on these quantities (transfer report, Fig. 3, SVD, sweeps) live in
+:mod:`mtlzoo.studies`. The functions re-exported here need only numpy; Keras is imported
+inside the few functions that use it (``task_embeddings``, ``train_relu_mtl``).
 """
 
 from mtlzoo.analysis.covariance import (
@@ -26,13 +28,9 @@ from mtlzoo.analysis.linear import (
     train_relu_mtl,
 )
 from mtlzoo.analysis.svd_reweighting import svd_task_weights, task_vectors
-from mtlzoo.analysis.transfer import TransferReport, suggested_groups, transfer_report
 
 __all__ = [
     "LinearMTLSolution",
-    "TransferReport",
-    "suggested_groups",
-    "transfer_report",
     "check_proposition1",
     "cosine_similarity",
     "covariance_similarity",

@@ -33,14 +33,13 @@ gplearn 0.4.3 works with scikit-learn 1.9 as installed (it uses
 """
 
 import dataclasses
-import json
-import math
 import os
 import time
 
 import numpy as np
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import atomic_path, write_json, write_text
 
 FUNCTION_SET = ("add", "sub", "mul", "div", "sqrt", "log")
 BUILTIN_FORMS = ("maurer", "sqrt_sum", "log")
@@ -493,10 +492,9 @@ def plot_predicted_vs_measured(fit, y_test, path, target="target"):
     ax.set_ylabel(f"predicted {target}")
     ax.set_title(f"{fit.method}: held-out R$^2$ = {fit.r2_test:.3f}", fontsize=10)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -547,21 +545,6 @@ def write_report(report, workdir, target, csv_path=None):
         )
     data = {**report, "fits": [f.to_dict() for f in report["fits"]], "target": target, "csv": csv_path, "plots": paths}
 
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [clean(x) for x in v]
-        return v
-
-    for name, text in (
-        ("formulas.json", json.dumps(clean(data), indent=2, sort_keys=True)),
-        ("formulas.md", report_markdown(report, target, csv_path)),
-    ):
-        tmp = os.path.join(workdir, name + ".tmp")
-        with open(tmp, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, os.path.join(workdir, name))
+    write_json(data, os.path.join(workdir, "formulas.json"), nan_to_null=True)
+    write_text(report_markdown(report, target, csv_path), os.path.join(workdir, "formulas.md"))
     return {"json": os.path.join(workdir, "formulas.json"), "markdown": os.path.join(workdir, "formulas.md"), **paths}

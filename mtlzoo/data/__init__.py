@@ -5,7 +5,8 @@
 """
 
 from mtlzoo.data.base import Split, TaskData
-from mtlzoo.data.real import Conll2000Source, GlueSource, SentimentSource, YeastSource
+from mtlzoo.data.conll import Conll2000Source
+from mtlzoo.data.real import GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
 from mtlzoo.errors import ConfigError

@@ -15,7 +15,8 @@ a user gets each file and lists the counts measured on them.
   tasks and built from their training splits, or read from ``vocab_file`` (0 = padding,
   1 = ``[UNK]``).
 * ``conll2000``: ``pos`` and ``chunk`` tagging on the same WSJ sentences (nltk's
-  CoNLL-2000 reader; official train/test plus a seeded validation slice of train).
+  CoNLL-2000 reader; official train/test plus a seeded validation slice of train); it
+  lives in :mod:`mtlzoo.data.conll` with the one CoNLL reader.
 * ``yeast``: river's bundled Yeast, 2,417 genes x 103 features with 14 labels, as
   14 binary tasks ``label_0`` .. ``label_13`` or one ``multilabel`` task.
 * ``glue``: ``cola``, ``mrpc``, ``qnli``, ``rte``, ``sst2`` from
@@ -35,6 +36,7 @@ import numpy as np
 
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import write_text
 from mtlzoo.schema import Field, fraction, non_negative, positive
 
 DATA_DIR_ENV = "MTLZOO_DATA_DIR"
@@ -99,9 +101,7 @@ def save_vocab(vocab, path):
         if not w or any(c in w for c in "\n\r"):
             raise ValueError(f"vocabulary token {w!r} cannot be written one per line")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.writelines(w + "\n" for w in vocab)
-    return path
+    return write_text("".join(w + "\n" for w in vocab), path)
 
 
 def read_vocab(path, field):
@@ -282,175 +282,6 @@ class SentimentSource:
         }
         splits = heterogeneous_splits(tasks, encoded)
         info = {"vocab": vocab, "vocab_size": len(vocab), "max_length": opts["max_length"]}
-        return TaskData(splits, info=info)
-
-
-# --------------------------------------------------------------------------- conll2000
-
-
-def nltk_dir(opts):
-    """The NLTK data directory: ``opts["nltk_data"]``, else ``<data_dir>/nltk_data``, else None
-    (nltk's own search path, which includes $NLTK_DATA)."""
-    if opts.get("nltk_data"):
-        if not os.path.isdir(opts["nltk_data"]):
-            raise ConfigError("data.nltk_data", f"directory {opts['nltk_data']} does not exist")
-        return opts["nltk_data"]
-    root = opts.get("data_dir") or os.environ.get(DATA_DIR_ENV)
-    if root and os.path.isdir(os.path.join(root, "nltk_data")):
-        return os.path.join(root, "nltk_data")
-    return None
-
-
-def _first_bad_conll_line(pointer, fileid, columns):
-    """(line number, line) of the first non-blank line without ``columns`` columns, or None."""
-    with pointer.join(fileid).open() as f:
-        text = f.read()
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if line.strip() and len(line.split()) != columns:
-            return lineno, line
-    return None
-
-
-def read_conll2000(directory=None):
-    """CoNLL-2000 with nltk's reader: ``{"train": sents, "test": sents}``, each sentence a
-    list of ``(word, pos, chunk)``.
-
-    ``directory``: an NLTK data directory holding ``corpora/conll2000.zip`` (or the
-    unzipped ``corpora/conll2000/``); None searches nltk's path ($NLTK_DATA included).
-    ConfigError for a missing corpus or a line without three columns (file and line named).
-    """
-    import nltk
-    from nltk.corpus.reader import ConllChunkCorpusReader
-
-    saved = list(nltk.data.path)
-    if directory:  # nltk only opens files under its search path
-        nltk.data.path.insert(0, os.path.abspath(directory))
-    try:
-        root = None
-        for name in ("corpora/conll2000.zip/conll2000/", "corpora/conll2000/"):
-            try:
-                root = nltk.data.find(name, paths=[os.path.abspath(directory)] if directory else None)
-                break
-            except LookupError:
-                continue
-        if root is None:
-            where = directory or "nltk's search path ($NLTK_DATA)"
-            raise ConfigError(
-                "data.nltk_data",
-                f"the conll2000 corpus is not in {where}; get it with `python -m nltk.downloader conll2000`",
-            )
-        reader = ConllChunkCorpusReader(root, ["train.txt", "test.txt"], ("NP", "VP", "PP"), tagset="wsj")
-        out = {}
-        for split in ("train", "test"):
-            fileid = f"{split}.txt"
-            try:
-                out[split] = [list(s) for s in reader.iob_sents(fileid)]
-            except (ValueError, IndexError, OSError, KeyError) as e:
-                bad = None
-                try:
-                    bad = _first_bad_conll_line(root, fileid, 3)
-                except (OSError, KeyError):
-                    pass
-                where = f"{root.join(fileid) if hasattr(root, 'join') else fileid}"
-                if bad:
-                    raise ConfigError(
-                        "data.nltk_data",
-                        f"conll2000 {fileid} line {bad[0]}: expected 'word POS chunk', got {bad[1][:60]!r}",
-                    ) from e
-                raise ConfigError("data.nltk_data", f"cannot read conll2000 {where}: {e}") from e
-            if not out[split]:
-                raise ConfigError("data.nltk_data", f"conll2000 {fileid} has no sentences")
-        return out
-    finally:
-        nltk.data.path[:] = saved
-
-
-class Conll2000Source:
-    """CoNLL-2000 (WSJ): ``pos`` (part-of-speech) and ``chunk`` (IOB chunk) tagging.
-
-    Every sentence carries both labels (shared input, ``task_id`` 0). Official
-    train (8,936) / test (2,012) sentences, plus a seeded ``validation_fraction``
-    slice of train. ``tokens`` int32 ``[n, max_length]`` over a word vocabulary of
-    the training split (0 = padding, 1 = ``[UNK]``); labels int32 ``[n, max_length]``
-    over tag vocabularies of the official train file: 0 = ``[PAD]`` at padding (the
-    Keras mask of token id 0 excludes those positions), 1 = ``[UNK]`` for a tag the
-    training split lacks (test's one ``I-LST``), then the training tags sorted.
-    On the standard corpus ``pos`` has 46 classes and ``chunk`` 24.
-    ``info``: ``vocab``, ``vocab_size``, ``tag_vocab`` {task: tags}, ``max_length``.
-    """
-
-    name = "conll2000"
-    TASKS = {"pos": ("tagging", 46), "chunk": ("tagging", 24)}
-    COLUMN = {"pos": 1, "chunk": 2}
-    schema = {
-        "data_dir": Field(None, str, optional=True),
-        "nltk_data": Field(None, str, optional=True),
-        "vocab_file": Field(None, str, optional=True),
-        "max_vocab": Field(20000, int, non_negative),
-        "min_count": Field(1, int, positive),
-        "max_length": Field(80, int, positive),
-        "lowercase": Field(False, bool),
-        "validation_fraction": Field(0.1, float, fraction),
-    }
-
-    @staticmethod
-    def check(opts, tasks):
-        # the class counts come from the data: load() checks them (46 and 24 on the standard corpus)
-        for t in tasks:
-            if t.name not in Conll2000Source.TASKS:
-                raise ConfigError(
-                    f"tasks.{t.name}", f"data source 'conll2000' has no task {t.name!r}; it has pos, chunk"
-                )
-            if t.kind != "tagging":
-                raise ConfigError(
-                    f"tasks.{t.name}.kind", f"conll2000 gives {t.name!r} as kind 'tagging', not {t.kind!r}"
-                )
-
-    @staticmethod
-    def load(opts, tasks, seed):
-        sents = read_conll2000(nltk_dir(opts))
-        train_idx, val_idx = split_indices(
-            len(sents["train"]), [opts["validation_fraction"]], _task_seed(seed, "conll2000")
-        )
-        parts = {
-            "train": [sents["train"][i] for i in train_idx],
-            "validation": [sents["train"][i] for i in val_idx],
-            "test": sents["test"],
-        }
-
-        def words(ss):
-            return [[w.lower() if opts["lowercase"] else w for w, _, _ in s] for s in ss]
-
-        vocab = data_vocab(opts, words(parts["train"]))
-        tag_vocab = {}
-        for t in tasks:
-            col = Conll2000Source.COLUMN[t.name]
-            # tags of the whole official train file, so the classes do not depend on the seed
-            tags = sorted({row[col] for s in sents["train"] for row in s})
-            tag_vocab[t.name] = [PAD, UNK, *tags]
-            if len(tag_vocab[t.name]) != t.num_classes:
-                raise ConfigError(
-                    f"tasks.{t.name}.num_classes",
-                    f"the training split has {len(tags)} {t.name} tags, so the task has {len(tags) + 2} classes "
-                    f"(with [PAD] and [UNK]), the config says {t.num_classes}",
-                )
-        n_len = opts["max_length"]
-        splits = {}
-        for split, ss in parts.items():
-            if not ss:
-                continue
-            feats = {"tokens": encode_tokens(words(ss), vocab, n_len), "task_id": np.zeros(len(ss), np.int32)}
-            labels = {
-                t.name: encode_tokens(
-                    [[row[Conll2000Source.COLUMN[t.name]] for row in s] for s in ss], tag_vocab[t.name], n_len
-                )
-                for t in tasks
-            }
-            weights = {t.name: np.ones(len(ss), np.float32) for t in tasks}
-            splits[split] = Split(feats, labels, weights)
-        info = {"vocab": vocab, "vocab_size": len(vocab), "tag_vocab": tag_vocab, "max_length": n_len}
         return TaskData(splits, info=info)
 
 

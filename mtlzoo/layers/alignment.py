@@ -35,7 +35,7 @@ class CovarianceAlignment(keras.layers.Layer):
         num_tasks: k, the number of alignment matrices.
         identity_penalty: if > 0, adds ``identity_penalty * sum_i ||R_i - I||_F^2``
             to the model's losses (keeps the alignments near the identity; the
-            regulariser of the linear study in ``mtlzoo.analysis.fig3_study``).
+            regulariser of the linear study in ``mtlzoo.studies.fig3``).
 
     Example:
         >>> layer = CovarianceAlignment(num_tasks=3)

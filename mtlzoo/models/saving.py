@@ -5,6 +5,7 @@ import os
 import zipfile
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import atomic_path
 
 
 def save_model(model, path):
@@ -12,9 +13,8 @@ def save_model(model, path):
     if not path.endswith(".keras"):
         raise ValueError(f"model path must end in .keras, got {path}")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
     return path
 
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from tests.analysis.test_transfer import fabricate
 from tests.helpers import run_tool
+from tests.studies.test_transfer import fabricate
 
 CONFIG = """
 def get_config():

@@ -19,7 +19,6 @@ Example:
     >>> paths = write_fig3_outputs(result, "/tmp/fig3")
 """
 
-import json
 import os
 
 import numpy as np
@@ -27,6 +26,9 @@ import numpy as np
 from mtlzoo.analysis.covariance import covariance_similarity, normalized_covariance_similarity
 from mtlzoo.analysis.linear import cosine_similarity, least_squares, solve_aligned_linear_mtl, solve_linear_mtl
 from mtlzoo.data.synthetic_linear import fig3_tasks
+from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import write_json, write_text
+from mtlzoo.studies.common import mean_se, save_figure
 
 DEFAULTS = {
     "seeds": tuple(range(10)),
@@ -44,6 +46,23 @@ METHOD_LABELS = {
     "aligned_fixed_b": "MTL + alignment (B fixed, Alg. 1)",
 }
 SOURCES = (2, 3, 4)
+
+
+def check_settings(seeds, source_sizes, target_size, d, rank, penalty, prefix=""):
+    """ConfigError naming ``<prefix><setting>`` for empty seeds or sizes, a negative seed, a size
+    below 1, ``d < 2``, ``rank`` outside ``[1, d]`` or a penalty that is not > 0."""
+    for name, values, minimum in (("seeds", seeds, 0), ("source_sizes", source_sizes, 1)):
+        if not len(values):
+            raise ConfigError(f"{prefix}{name}", "is empty")
+        if min(values) < minimum:
+            raise ConfigError(f"{prefix}{name}", f"every entry must be >= {minimum}, got {list(values)}")
+    for name, v, minimum in (("target_size", target_size, 1), ("d", d, 2), ("rank", rank, 1)):
+        if v < minimum:
+            raise ConfigError(f"{prefix}{name}", f"must be >= {minimum}, got {v}")
+    if rank > d:
+        raise ConfigError(f"{prefix}rank", f"must be <= d={d}, got {rank}")
+    if not penalty > 0:
+        raise ConfigError(f"{prefix}penalty", f"must be > 0, got {penalty}")
 
 
 def run_fig3_study(
@@ -68,14 +87,11 @@ def run_fig3_study(
         progress: optional callable(str) for progress lines.
 
     Raises:
-        ValueError: empty seeds or sizes, non-positive sizes.
+        ConfigError: see :func:`check_settings`.
     """
+    check_settings(seeds, source_sizes, target_size, d, rank, penalty)
     seeds = [int(s) for s in seeds]
     sizes = sorted({int(n) for n in source_sizes})
-    if not seeds:
-        raise ValueError("seeds is empty")
-    if not sizes or sizes[0] < 1 or target_size < 1:
-        raise ValueError("source_sizes and target_size must be positive")
     rows, similarity = [], []
     for seed in seeds:
         tasks = fig3_tasks(d=d, seed=seed, noise=noise)
@@ -121,12 +137,6 @@ def run_fig3_study(
     return {"settings": settings, "rows": rows, "summary": summarize(rows), "similarity": similarity}
 
 
-def _mean_se(values):
-    v = np.asarray(values, dtype=np.float64)
-    se = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-    return float(v.mean()), se
-
-
 def summarize(rows):
     """Mean and standard error over seeds of each method's delta, per (source, n_source)."""
     keys = sorted({(r["source"], r["n_source"]) for r in rows})
@@ -134,9 +144,9 @@ def summarize(rows):
     for src, n in keys:
         sel = [r for r in rows if r["source"] == src and r["n_source"] == n]
         entry = {"source": src, "n_source": n, "runs": len(sel)}
-        entry["stl_mse"], entry["stl_mse_se"] = _mean_se([r["stl_mse"] for r in sel])
+        entry["stl_mse"], entry["stl_mse_se"] = mean_se([r["stl_mse"] for r in sel])
         for m in METHODS:
-            entry[f"{m}_delta"], entry[f"{m}_delta_se"] = _mean_se([r[f"{m}_delta"] for r in sel])
+            entry[f"{m}_delta"], entry[f"{m}_delta_se"] = mean_se([r[f"{m}_delta"] for r in sel])
         out.append(entry)
     return out
 
@@ -233,8 +243,7 @@ def plot(result, path):
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -246,9 +255,7 @@ def write_fig3_outputs(result, workdir):
         "table": os.path.join(workdir, "fig3_table.md"),
         "plot": os.path.join(workdir, "fig3_covariance.png"),
     }
-    with open(paths["json"], "w") as f:
-        json.dump({**result, "sign_pattern": sign_pattern(result["summary"])}, f, indent=1)
-    with open(paths["table"], "w") as f:
-        f.write(format_table(result))
+    write_json({**result, "sign_pattern": sign_pattern(result["summary"])}, paths["json"], indent=1, sort_keys=False)
+    write_text(format_table(result), paths["table"])
     plot(result, paths["plot"])
     return paths

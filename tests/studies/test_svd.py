@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mtlzoo import ConfigError
-from mtlzoo.analysis import svd_study as st
 from mtlzoo.config import load_config_module, resolve_config
+from mtlzoo.studies import svd as st
 from tests.helpers import REPO
 
 LABELS = [f"label_{i}" for i in range(14)]

@@ -1,7 +1,7 @@
 """Named configs trained over seeds, with single-task vs multi-task and capacity summaries.
 
 A sweep is ``{name: config}``; each (name, seed) trains in ``workdir/<name>/seed_<seed>``
-(see :mod:`mtlzoo.analysis.runs`: a finished run is reused, so rerunning resumes). The
+(see :mod:`mtlzoo.studies.common`: a finished run is reused, so rerunning resumes). The
 summaries read one metric per task from each run's ``metrics.json`` (the config's
 ``train.eval_split``):
 
@@ -21,8 +21,13 @@ import os
 
 import numpy as np
 
-from mtlzoo.analysis.runs import train_or_load
 from mtlzoo.errors import ConfigError
+from mtlzoo.studies.common import mean_std, pm, save_figure, train_or_load
+
+
+def _pm(m, s, seeds):
+    """``mean ± std`` in percent; the mean alone for one seed (no spread to show)."""
+    return pm(m, s if seeds > 1 else None, scale=100.0, digits=1)
 
 
 def run_sweep(variants, workdir, seeds=(0,), progress=print, train_fn=None):
@@ -80,12 +85,6 @@ def scores(runs, tasks, metric="accuracy"):
     return np.asarray(rows, np.float64)
 
 
-def _mean_std(a, axis=0):
-    a = np.asarray(a, np.float64)
-    std = a.std(axis=axis, ddof=1) if a.shape[axis] > 1 else np.zeros(np.delete(a.shape, axis))
-    return a.mean(axis=axis), std
-
-
 def stl_vs_mtl(stl_runs, mtl_runs, tasks, metric="accuracy"):
     """Per-task single-task vs multi-task scores.
 
@@ -107,11 +106,11 @@ def stl_vs_mtl(stl_runs, mtl_runs, tasks, metric="accuracy"):
     gain = mtl - stl
     out = {"tasks": list(tasks), "metric": metric, "seeds": n}
     for key, a in (("stl", stl), ("mtl", mtl), ("gain", gain)):
-        m, s = _mean_std(a)
+        m, s = mean_std(a, axis=0)
         out[key], out[key + "_std"] = m.tolist(), s.tolist()
     mean = {}
     for key, a in (("stl", stl), ("mtl", mtl), ("gain", gain)):
-        m, s = _mean_std(a.mean(axis=1))
+        m, s = mean_std(a.mean(axis=1))
         mean[key], mean[key + "_std"] = float(m), float(s)
     out["mean"] = mean
     return out
@@ -124,29 +123,24 @@ def capacity_curve(runs_by_capacity, tasks, metric="accuracy"):
     with the highest ``mean``.
     """
     caps = sorted(runs_by_capacity)
-    per_task, mean, mean_std = [], [], []
+    per_task, mean, spread = [], [], []
     n_seeds = min(len(v) for v in runs_by_capacity.values())
     for c in caps:
         a = scores(runs_by_capacity[c], tasks, metric)
         per_task.append(a.mean(axis=0).tolist())
-        m, s = _mean_std(a.mean(axis=1))
+        m, s = mean_std(a.mean(axis=1))
         mean.append(float(m))
-        mean_std.append(float(s))
+        spread.append(float(s))
     return {
         "tasks": list(tasks),
         "metric": metric,
         "capacities": caps,
         "per_task": per_task,
         "mean": mean,
-        "mean_std": mean_std,
+        "mean_std": spread,
         "best": caps[int(np.argmax(mean))],
         "seeds": n_seeds,
     }
-
-
-def _pm(m, s, scale=100.0, seeds=2):
-    """``mean ± std`` in percent; the mean alone for one seed (no spread to show)."""
-    return f"{scale * m:.1f}" if seeds < 2 else f"{scale * m:.1f} ± {scale * s:.1f}"
 
 
 def stl_vs_mtl_markdown(by_encoder):
@@ -193,8 +187,7 @@ def plot_stl_vs_mtl(by_encoder, path):
     ax.set_title("Six-task model vs single-task models")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -244,8 +237,7 @@ def plot_capacity(curve, path, stl_mean=None, title="Multi-task accuracy vs shar
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from mtlzoo.analysis import sweep
 from mtlzoo.errors import ConfigError
+from mtlzoo.studies import sweep
 
 CFG = {
     "tasks": {"a": {"kind": "binary"}, "b": {"kind": "binary"}},

@@ -8,48 +8,13 @@ import numpy as np
 import pytest
 
 from mtlzoo import ConfigError
-from mtlzoo.analysis import conll_study as cs
+from mtlzoo.studies import conll as cs
 
 TAGS = ["[PAD]", "[UNK]", "B-NP", "I-NP", "O", "B-VP"]
 
 
 def _onehot(ids, n):
     return np.eye(n)[np.asarray(ids)]
-
-
-def test_is_iob():
-    assert cs.is_iob(TAGS)
-    assert cs.is_iob(["[PAD]", "O", "S-PER", "E-PER"])
-    assert not cs.is_iob(["[PAD]", "[UNK]", "NN", "VBZ", "O"])
-    assert not cs.is_iob(["[PAD]", "[UNK]"])
-
-
-def test_tagging_scores_against_hand_counts():
-    # sentence 1 gold  B-NP I-NP B-VP O   -> chunks NP[0,1], VP[2]
-    #            pred  B-NP I-NP O    O   -> chunk  NP[0,1]           (3 of 4 tokens right)
-    # sentence 2 gold  B-NP O             -> chunk  NP[0]
-    #            pred  [UNK] O            -> [UNK] reads as O: none   (1 of 2 tokens right)
-    # chunks: gold 3, predicted 1, correct 1 -> P = 1, R = 1/3, F1 = 0.5; accuracy 4/6
-    gold = np.array([[2, 3, 5, 4, 0], [2, 4, 0, 0, 0]])
-    pred = np.array([[2, 3, 4, 4, 5], [1, 4, 2, 3, 5]])  # padding positions hold junk predictions
-    mask = gold != 0
-    pos_gold = np.array([[2, 3, 2, 3, 0], [3, 3, 0, 0, 0]])
-    pos_pred = np.array([[2, 3, 3, 3, 2], [3, 2, 3, 3, 3]])
-    out = cs.tagging_scores(
-        {"chunk": gold, "pos": pos_gold},
-        {"chunk": _onehot(pred, len(TAGS)), "pos": _onehot(pos_pred, 4)},
-        mask,
-        {"chunk": TAGS, "pos": ["[PAD]", "[UNK]", "NN", "VB"]},
-    )
-    c = out["chunk"]
-    assert (c["gold"], c["predicted"], c["correct"]) == (3, 1, 1)
-    assert c["precision"] == pytest.approx(1.0) and c["recall"] == pytest.approx(1 / 3)
-    assert c["f1"] == pytest.approx(0.5)
-    assert c["token_accuracy"] == pytest.approx(4 / 6) and c["tokens"] == 6
-    assert out["pos"]["token_accuracy"] == pytest.approx(4 / 6)  # 3 of 4 and 1 of 2
-    assert "f1" not in out["pos"]  # POS tags are not IOB chunks
-    with pytest.raises(ConfigError, match="right padding"):
-        cs.tagging_scores({"chunk": gold}, {"chunk": _onehot(pred, 6)}, mask[:, ::-1], {"chunk": TAGS})
 
 
 def _fake_runs(rng, seeds_by_arm):
@@ -117,12 +82,6 @@ def test_one_seed_has_zero_std_and_report_formats_x100():
     assert "| chunk F1 (conlleval) | 1.25 ± 0.00 | 1 of 1 seeds |" in md
     assert "Test split (7 tokens), x100" in md
     assert "POS token accuracy" not in md.split("MTL − STL")[1]  # no STL pos arm: no pos pair
-
-
-def test_mean_std_closed_form():
-    assert cs.mean_std([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
-    m, s = cs.mean_std([])
-    assert np.isnan(m) and np.isnan(s)
 
 
 def _base_config(root, pos_classes, chunk_classes):
@@ -224,3 +183,8 @@ def test_end_to_end_on_a_fake_corpus_and_resume(tmp_path, monkeypatch):
     keras.utils.clear_session()
     again = cs.run_conll_study(base, work, seeds=(0,), progress=None)
     assert again["summary"] == json.loads(json.dumps(study["summary"]))
+    # a finished folder of another config is refused, not read back as if it were this one
+    with base.unlocked():
+        base.train.learning_rate = float(base.train.learning_rate) * 2
+    with pytest.raises(ConfigError, match="different config"):
+        cs.run_conll_study(base, work, seeds=(0,), progress=None)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mtlzoo.analysis import fig3_study
+from mtlzoo.studies import fig3 as fig3_study
 from tests.helpers import run_tool
 
 

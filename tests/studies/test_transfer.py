@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from mtlzoo.analysis import transfer as tr
 from mtlzoo.errors import ConfigError
+from mtlzoo.studies import transfer as tr
+from mtlzoo.studies import transfer_tables as tables
 
 
 def tiny_config(tasks=None, source="synthetic", epochs=1):
@@ -151,8 +152,8 @@ def test_transfer_arithmetic_against_hand_computation(tmp_path):
     assert "| b | +0.1000 ± 0.0000 | — | +0.0250 ± 0.1061 |" in md
     # groups: pairs with positive transfer in both directions
     # none: min over directions: a+b 0.0, a+c -0.025, b+c +0.025 -> only b+c helps both ways
-    assert tr.suggested_groups(report, "none") == [("b", "c", pytest.approx(0.025))]
-    assert [g[:2] for g in tr.suggested_groups(report, "joint")] == [("b", "c"), ("a", "b"), ("a", "c")]
+    assert tables.suggested_groups(report, "none") == [("b", "c", pytest.approx(0.025))]
+    assert [g[:2] for g in tables.suggested_groups(report, "joint")] == [("b", "c"), ("a", "b"), ("a", "c")]
 
 
 def test_score_is_accuracy_or_minus_loss():
@@ -263,7 +264,7 @@ def test_alignment_effect_per_pair_against_hand_computation(tmp_path):
     """Pair score = mean of the two tasks' scores (b: -loss); gain paired by seed; similarity of the aligned model."""
     fabricate(tmp_path)
     report = tr.transfer_report(tiny_config(), str(tmp_path), "both", [0, 1], None, train_fn=no_training)
-    rows = {r["pair"]: r for r in tr.alignment_effect(report)}
+    rows = {r["pair"]: r for r in tables.alignment_effect(report)}
     # (a, b): none (0.85 - 0.40) / 2 and (0.65 - 0.20) / 2; joint (0.90 - 0.45) / 2 and (0.80 - 0.25) / 2
     assert rows[("a", "b")]["score_none"] == pytest.approx(0.225)
     assert rows[("a", "b")]["score_aligned"] == pytest.approx(0.25)

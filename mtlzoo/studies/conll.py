@@ -15,7 +15,7 @@ Each (arm, seed) trains through :func:`mtlzoo.training.train` in
   ``acc = sum_i [argmax p_i = y_i] / #tokens``;
 * for tasks whose tags are IOB (chunk), conlleval chunk precision, recall and F1,
   ``F1 = 2 P R / (P + R)`` with ``P = correct / predicted chunks``,
-  ``R = correct / gold chunks`` (:func:`mtlzoo.analysis.tagging_metrics.entity_scores`).
+  ``R = correct / gold chunks`` (:func:`mtlzoo.metrics.tagging.entity_scores`).
 
 A finished run (its ``result.json`` exists) is read back instead of retrained, and an
 interrupted one resumes from its training checkpoint, so rerunning the study resumes.
@@ -32,15 +32,15 @@ Example:
     >>> print(markdown_report(study))
 """
 
-import json
-import math
 import os
 import time
 
 import numpy as np
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.fileio import write_json
+from mtlzoo.fileio import write_json, write_text
+from mtlzoo.metrics.tagging import chunk_tag_names, is_iob, tagging_scores  # noqa: F401  (re-exported)
+from mtlzoo.studies.common import check_same_config, mean_std, pm, read_json, save_figure
 
 ARMS = {"stl_pos": ("pos",), "stl_chunk": ("chunk",), "mtl": ("pos", "chunk")}
 ARM_LABELS = {"stl_pos": "STL pos", "stl_chunk": "STL chunk", "mtl": "MTL pos+chunk"}
@@ -53,71 +53,6 @@ METRIC_LABELS = {
 }
 RESULT_FILE = "result.json"
 CURVE_FILE = "curve.json"
-SPECIAL_TAGS = ("[PAD]", "[UNK]")
-_IOB_PREFIXES = ("B-", "I-", "E-", "S-")
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-def is_iob(tags):
-    """True if every tag (``[PAD]`` / ``[UNK]`` aside) is ``O`` or ``B-X`` / ``I-X`` / ``E-X`` / ``S-X``.
-
-    Such a task is scored with conlleval chunk F1 as well as token accuracy.
-
-    Example:
-        >>> is_iob(["[PAD]", "[UNK]", "B-NP", "I-NP", "O"]), is_iob(["NN", "VB"])
-        (True, False)
-    """
-    real = [t for t in tags if t not in SPECIAL_TAGS]
-    return bool(real) and all(t == "O" or t.startswith(_IOB_PREFIXES) for t in real)
-
-
-def chunk_tag_names(tags):
-    """A tag vocabulary for conlleval: ``[PAD]`` and ``[UNK]`` read as ``O`` (outside every chunk)."""
-    return ["O" if t in SPECIAL_TAGS else t for t in tags]
-
-
-def tagging_scores(labels, predictions, token_mask, tag_vocab):
-    """Test scores of tagging tasks: token accuracy, and conlleval chunk scores for IOB tags.
-
-    Args:
-        labels: ``{task: int [N, T]}`` gold tag ids.
-        predictions: ``{task: float [N, T, C]}`` the model's per-token class scores.
-        token_mask: bool ``[N, T]``, true at real tokens; each row's real tokens come
-            first (right padding), so sentence ``i`` is its first ``sum(mask[i])`` tokens.
-        tag_vocab: ``{task: [tag string by id]}`` (the source's ``info["tag_vocab"]``).
-
-    Returns:
-        ``{task: {"token_accuracy", "tokens"}}``, plus ``precision``, ``recall``, ``f1``,
-        ``gold``, ``predicted``, ``correct`` (chunk counts) for IOB tasks. A predicted or
-        gold ``[PAD]`` / ``[UNK]`` counts as ``O`` in the chunk scores.
-
-    Raises:
-        ConfigError: the mask is not right padding, or a task has no tag vocabulary.
-    """
-    from mtlzoo.metrics.tagging import entity_scores
-
-    mask = np.asarray(token_mask, bool)
-    lengths = mask.sum(axis=1)
-    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
-        raise ConfigError("tokens", "the token mask must mark each sentence's first tokens (right padding)")
-    out = {}
-    for task, y in labels.items():
-        if task not in tag_vocab:
-            raise ConfigError(f"tasks.{task}", "the data has no tag vocabulary for this task")
-        y = np.asarray(y)
-        pred = np.argmax(np.asarray(predictions[task]), axis=-1)
-        tokens = int(mask.sum())
-        scores = {"token_accuracy": float((pred == y)[mask].sum() / tokens) if tokens else math.nan, "tokens": tokens}
-        if is_iob(tag_vocab[task]):
-            names = chunk_tag_names(tag_vocab[task])
-            gold = [y[i, :n] for i, n in enumerate(lengths)]
-            guess = [pred[i, :n] for i, n in enumerate(lengths)]
-            e = entity_scores(gold, guess, label_names=names)
-            scores.update({k: e[k] for k in ("precision", "recall", "f1", "gold", "predicted", "correct")})
-        out[task] = scores
-    return out
 
 
 # --------------------------------------------------------------------------- runs
@@ -142,20 +77,13 @@ class _CurveRecorder:
 
     def __init__(self, path):
         self.path = path
-        self.curve = _read_json(path) or []
+        self.curve = read_json(path) or []
 
     def on_epoch_end(self, epoch, logs):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k.startswith("val_")}}
         self.curve = [r for r in self.curve if r["epoch"] != row["epoch"]] + [row]
         self.curve.sort(key=lambda r: r["epoch"])
         write_json(self.curve, self.path)
-
-
-def _read_json(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def run_one(config, workdir, split="test"):
@@ -232,7 +160,8 @@ def run_conll_study(base_config, workdir, seeds=(0, 1, 2), arms=tuple(ARMS), pro
         for arm in arms:
             k += 1
             run_dir = os.path.join(workdir, arm, f"seed{seed}")
-            done = _read_json(os.path.join(run_dir, RESULT_FILE))
+            check_same_config(configs[(arm, seed)], run_dir)  # a folder of another config is refused
+            done = read_json(os.path.join(run_dir, RESULT_FILE))
             if done is not None:
                 say(f"[{k}/{total}] {arm} seed {seed}: done before ({_brief(done)})")
             else:
@@ -258,14 +187,6 @@ def _brief(result):
 
 
 # --------------------------------------------------------------------------- report
-
-
-def mean_std(values):
-    """Mean and sample standard deviation (``ddof=1``; 0 for one value) of finite values."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], np.float64)
-    if v.size == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
 def _value(result, task, metric):
@@ -318,12 +239,6 @@ def summarize(runs):
     return out
 
 
-def _pm(mean, std, scale=100.0):
-    if mean is None or not math.isfinite(mean):
-        return "–"
-    return f"{scale * mean:.2f} ± {scale * std:.2f}"
-
-
 def markdown_report(study):
     """The study as Markdown: a table of test scores (x100, mean ± std over seeds) and one of
     the paired MTL - STL differences."""
@@ -335,7 +250,7 @@ def markdown_report(study):
         row = [ARM_LABELS.get(arm, arm)]
         for t, m in keys:
             c = cell.get(f"{t}/{m}")
-            row.append(_pm(c["mean"], c["std"]) if c else "–")
+            row.append(pm(c["mean"], c["std"], scale=100.0) if c else "–")
         lines.append("| " + " | ".join(row) + " |")
     seeds = ", ".join(map(str, study["seeds"]))
     first = next((r for rs in study["runs"].values() for r in rs), None)
@@ -359,7 +274,7 @@ def markdown_report(study):
         for key, p in summary["paired"].items():
             t, m = key.split("/")
             lines.append(
-                f"| {METRIC_LABELS[(t, m)]} | {_pm(p['mean'], p['std'])} | {p['wins']} of {len(p['diffs'])} seeds |"
+                f"| {METRIC_LABELS[(t, m)]} | {pm(p['mean'], p['std'], scale=100.0)} | {p['wins']} of {len(p['diffs'])} seeds |"
             )
     return "\n".join(lines) + "\n"
 
@@ -416,15 +331,13 @@ def plot_study(study, path):
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
 def write_outputs(study, workdir, plot_path=None):
     """Writes ``<workdir>/conll_study.md`` and the plot (default ``<workdir>/conll_study.png``)."""
     md = os.path.join(workdir, "conll_study.md")
-    with open(md, "w", encoding="utf-8") as f:
-        f.write(markdown_report(study))
+    write_text(markdown_report(study), md)
     png = plot_study(study, plot_path or os.path.join(workdir, "conll_study.png"))
     return md, png
