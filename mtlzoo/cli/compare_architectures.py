@@ -13,7 +13,7 @@ so rerunning the command resumes. Writes ``WORKDIR/architectures.md`` (mean +- s
 or cross-stitch alphas on the evaluation split).
 """
 
-from _common import fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import fail, int_list, run  # noqa: I001  (quiets TF logging first)
 import inspect
 import json
 import os
@@ -33,8 +33,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def load_config(path, architecture):
     from mtlzoo.config import load_config_module
+    from mtlzoo.configs import config_path
 
-    module = load_config_module(path)
+    module = load_config_module(config_path(path))
     takes_arg = bool(inspect.signature(module.get_config).parameters)
     cfg = module.get_config(architecture) if takes_arg else module.get_config()
     cfg.model.architecture = architecture

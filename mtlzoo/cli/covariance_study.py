@@ -7,7 +7,7 @@ Writes fig3_table.md, fig3_covariance.png and fig3_results.json into the workdir
 prints the table. See mtlzoo/analysis/fig3_study.py.
 """
 
-from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 
 from mtlzoo.analysis import fig3_study

@@ -14,7 +14,7 @@ encoder, one single-task model per task and the six-task model and writes
 the same workdir). Runs live in ``--workdir/<encoder>/...``; rerunning resumes.
 """
 
-from _common import fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import fail, int_list, run  # noqa: I001  (quiets TF logging first)
 import json
 import os
 
@@ -24,8 +24,8 @@ _STUDY = flags.DEFINE_enum("study", None, ["stl_mtl", "capacity"], "Which experi
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder: runs and the report files.")
 _CONFIG = flags.DEFINE_string(
     "config",
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "sentiment.py"),
-    "Config file whose get_config('ENCODER[,TASK...]') gives each run's config.",
+    "sentiment",
+    "Config file or packaged config name whose get_config('ENCODER[,TASK...]') gives each run's config.",
 )
 _ENCODERS = flags.DEFINE_list("encoders", ["text_mlp", "text_cnn", "lstm"], "Encoders for --study=stl_mtl.")
 _CAP_ENCODER = flags.DEFINE_string("capacity_encoder", "text_mlp", "Encoder for --study=capacity.")
@@ -57,12 +57,13 @@ def _overlap(cfg):
 def main(argv):
     del argv
     from mtlzoo.config import load_config_module
+    from mtlzoo.configs import config_path
 
     seeds = int_list(_SEEDS.value, "seeds")
     capacities = int_list(_CAPACITIES.value, "capacities", minimum=1)
     if _STUDY.value == "capacity" and _CAP_ENCODER.value not in CAPACITY_KEY:
         fail(f"--capacity_encoder must be one of {', '.join(CAPACITY_KEY)}, got {_CAP_ENCODER.value!r}")
-    module = load_config_module(_CONFIG.value)
+    module = load_config_module(config_path(_CONFIG.value))
 
     def config(arg):
         try:
