@@ -33,7 +33,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
+    # mtlzoo.configs (the experiment configs) and mtlzoo.cli (the `mtlzoo` command) are packages too.
     packages=find_packages(include=["mtlzoo", "mtlzoo.*"]),
+    entry_points={"console_scripts": ["mtlzoo=mtlzoo.cli:main"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     license="Apache-2.0",

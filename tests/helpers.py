@@ -1,4 +1,5 @@
-"""Shared test helpers: tiny configs for every encoder and random inputs for them."""
+"""Shared test helpers: tiny configs for every encoder, random inputs for them, the ``.keras``
+round trip and fresh-process tool runs."""
 
 import os
 import subprocess
@@ -93,3 +94,29 @@ def run_tool(name, *args, timeout=600, env=None):
         env=full_env,
         cwd=REPO,
     )
+
+
+def assert_keras_round_trip(model, inputs, tmp_path, name="model"):
+    """Saves ``model`` to ``tmp_path/<name>.keras``, loads it back in safe mode and checks the
+    copy: same class, same weights in order (names, shapes, values) and identical outputs on ``inputs``
+    (an array or a dict, outputs a tensor or a dict of them). After keras-hub's
+    ``TestCase.run_model_saving_test``. Returns the loaded model for further checks.
+    """
+    import keras
+
+    import mtlzoo
+
+    path = mtlzoo.save_model(model, str(tmp_path / f"{name}.keras"))
+    loaded = mtlzoo.load_model(path)  # keras.saving.load_model(..., safe_mode=True)
+    assert isinstance(loaded, type(model)), f"loaded a {type(loaded).__name__}, saved a {type(model).__name__}"
+    # names and shapes, not paths: keras drops a Bidirectional wrapper's prefix from its layers' paths on load
+    assert [(w.name, tuple(w.shape)) for w in loaded.weights] == [(w.name, tuple(w.shape)) for w in model.weights]
+    for before, after in zip(model.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(before), keras.ops.convert_to_numpy(after), err_msg=before.path
+        )
+    a, b = model.predict(inputs, verbose=0), loaded.predict(inputs, verbose=0)
+    keras.tree.assert_same_structure(a, b)
+    for x, y in zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    return loaded

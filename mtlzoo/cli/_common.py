@@ -4,7 +4,6 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fail(message):
@@ -27,10 +26,27 @@ def int_list(values, flag, minimum=0):
     return out
 
 
+def _config_flags_by_name(flag_values):
+    """Makes every ``DEFINE_config_file`` flag take a packaged config's name as well as a path
+    (``--config=quickstart``, ``--config=sentiment:lstm,align``; see :func:`mtlzoo.configs.config_path`)."""
+    from ml_collections.config_flags import config_flags  # the module (ml-collections is pinned in setup.py)
+
+    from mtlzoo.configs import config_path
+
+    class NamedConfigFileParser(config_flags.ConfigFileFlagParser):
+        def parse(self, path):
+            return super().parse(config_path(path))
+
+    for flag in flag_values._flags().values():
+        if type(flag.parser) is config_flags.ConfigFileFlagParser:
+            flag.parser = NamedConfigFileParser(flag.parser.name, flag.parser._lock_config)
+
+
 def parse_flags(argv):
     """absl flag parsing that reports a bad flag in one line and exits with 2."""
     from absl import flags
 
+    _config_flags_by_name(flags.FLAGS)
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
@@ -64,4 +80,18 @@ def run(main):
         except ConfigError as e:
             fail(str(e))
 
+    _help_for(sys.modules[main.__module__])
     app.run(wrapped, flags_parser=parse_flags)
+
+
+def _help_for(module):
+    """Makes ``--help`` show ``module``'s docstring and flags when it is not ``__main__`` itself
+    (the ``mtlzoo`` command and the ``tools/*.py`` shims run a main defined in ``mtlzoo.cli``)."""
+    from absl import flags
+
+    main = sys.modules["__main__"]
+    if module is main:
+        return
+    main.__doc__ = module.__doc__
+    for flag in flags.FLAGS.get_key_flags_for_module(module.__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)

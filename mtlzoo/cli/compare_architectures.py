@@ -13,7 +13,7 @@ so rerunning the command resumes. Writes ``WORKDIR/architectures.md`` (mean +- s
 or cross-stitch alphas on the evaluation split).
 """
 
-from _common import int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import int_list, run  # noqa: I001  (quiets TF logging first)
 import os
 
 from absl import flags
@@ -31,11 +31,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
+    from mtlzoo.configs import config_path
     from mtlzoo.studies.architectures import compare_architectures
 
     seeds = int_list(_SEEDS.value, "seeds")
     table = compare_architectures(
-        _CONFIG.value,
+        config_path(_CONFIG.value),
         _WORKDIR.value,
         _ARCHS.value,
         seeds,

@@ -11,7 +11,7 @@ WORKDIR/conll_study.json, WORKDIR/conll_study.md (mean ± std over seeds, paired
 and the plot.
 """
 
-from _common import config_value, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import config_value, int_list, run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 from ml_collections import config_flags
 

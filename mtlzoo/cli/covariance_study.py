@@ -7,7 +7,7 @@ Writes fig3_table.md, fig3_covariance.png and fig3_results.json into the workdir
 prints the table. See mtlzoo/studies/fig3.py.
 """
 
-from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 
 from mtlzoo.studies import fig3 as fig3_study

@@ -6,7 +6,7 @@ Prints per-task metrics (accuracy, F1, AUC, MCC, Pearson/Spearman, ... as the ta
 calls for) and their average, and writes them to <workdir>/eval_<split>.json.
 """
 
-from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 
 _WORKDIR = flags.DEFINE_string(

@@ -8,7 +8,7 @@ assets.extra/tf_serving_warmup_requests) atomically, with signatures serving_def
 signatures "text" and "<task>_text".
 """
 
-from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (or saved_models/<name>) to export.")
@@ -43,8 +43,7 @@ flags.mark_flags_as_required(["workdir", "export_dir"])
 
 def main(argv):
     del argv
-    from _common import fail
-
+    from mtlzoo.cli._common import fail
     from mtlzoo.export import export_workdir
 
     tokenizer = None

@@ -10,7 +10,7 @@ model lacks get a new head; layers are matched by name. The workdir is a trainin
 (resumable) plus finetune.json, the transfer plan.
 """
 
-from _common import config_value, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import config_value, run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 from ml_collections import config_flags
 

@@ -10,7 +10,7 @@ Built-in forms: ``maurer`` = a + b/sqrt(x1) + c/sqrt(x2) over the first two feat
 ``sqrt_sum`` = a + sum b_i sqrt(x_i); ``log`` = a + sum b_i log(x_i).
 """
 
-from _common import run  # noqa: I001  (sets up sys.path first)
+from mtlzoo.cli._common import run  # noqa: I001
 from absl import flags
 
 _CSV = flags.DEFINE_string("csv", None, "CSV file with a header row.")

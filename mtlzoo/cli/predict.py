@@ -6,7 +6,7 @@
 {"instances": [{"features": [...]}, ...]} or {"inputs": {"features": [[...], ...]}}.
 """
 
-from _common import run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 
 _MODEL = flags.DEFINE_string(

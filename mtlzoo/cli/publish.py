@@ -12,7 +12,7 @@ command); the entry appears at once, complete, or not at all. See saved_models/R
     python tools/publish.py --readme               # rewrite saved_models/README.md's entries table
 """
 
-from _common import fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import fail, run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Finished training workdir (config.json and model.keras).")

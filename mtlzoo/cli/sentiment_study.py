@@ -15,8 +15,7 @@ the same workdir). Runs live in ``--workdir/<encoder>/...``; rerunning resumes. 
 mtlzoo.studies.sentiment.
 """
 
-from _common import int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
-import os
+from mtlzoo.cli._common import int_list, run  # noqa: I001  (quiets TF logging first)
 
 from absl import flags
 
@@ -24,8 +23,8 @@ _STUDY = flags.DEFINE_enum("study", None, ["stl_mtl", "capacity"], "Which experi
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder: runs and the report files.")
 _CONFIG = flags.DEFINE_string(
     "config",
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "sentiment.py"),
-    "Config file whose get_config('ENCODER[,TASK...]') gives each run's config.",
+    "sentiment",
+    "Config file or packaged config name whose get_config('ENCODER[,TASK...]') gives each run's config.",
 )
 _ENCODERS = flags.DEFINE_list("encoders", ["text_mlp", "text_cnn", "lstm"], "Encoders for --study=stl_mtl.")
 _CAP_ENCODER = flags.DEFINE_string("capacity_encoder", "text_mlp", "Encoder for --study=capacity.")
@@ -37,6 +36,7 @@ flags.mark_flags_as_required(["study", "workdir"])
 
 def main(argv):
     del argv
+    from mtlzoo.configs import config_path
     from mtlzoo.studies.sentiment import sentiment_study
 
     seeds = int_list(_SEEDS.value, "seeds")
@@ -44,7 +44,7 @@ def main(argv):
     table, stem = sentiment_study(
         _STUDY.value,
         _WORKDIR.value,
-        _CONFIG.value,
+        config_path(_CONFIG.value),
         encoders=_ENCODERS.value,
         capacity_encoder=_CAP_ENCODER.value,
         capacities=capacities,

@@ -8,7 +8,7 @@ target AMI, repeat) and appends a row to ``WORKDIR/results.csv`` as each cell fi
 Rerunning the same command after a crash skips the finished cells.
 """
 
-from _common import config_value, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import config_value, run  # noqa: I001  (quiets TF logging first)
 from absl import flags
 from ml_collections import config_flags
 

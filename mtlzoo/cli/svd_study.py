@@ -11,7 +11,7 @@ with weighting ew. Writes svd_study.md, svd_study.json and svd_study.png into --
 mtlzoo.studies.svd (Wu, Zhang & Ré 2020, Algorithm 2 and Section 3.3).
 """
 
-from _common import config_value, fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import config_value, fail, int_list, run  # noqa: I001  (quiets TF logging first)
 import os
 
 from absl import flags

@@ -6,7 +6,7 @@
 Rerunning the same command after a crash resumes from the last checkpoint.
 """
 
-from _common import config_value, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import config_value, run  # noqa: I001  (quiets TF logging first)
 import sys
 
 from absl import flags

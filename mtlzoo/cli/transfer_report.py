@@ -8,7 +8,7 @@ under --workdir/runs/). Rerunning the same command skips finished sub-runs and r
 interrupted one. See mtlzoo.studies.transfer.
 """
 
-from _common import config_value, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
+from mtlzoo.cli._common import config_value, int_list, run  # noqa: I001  (quiets TF logging first)
 import os
 
 from absl import flags

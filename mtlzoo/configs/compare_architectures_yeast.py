@@ -9,11 +9,7 @@ labels (shared input). Architectures, widths and training as in
 ``configs/compare_architectures.py`` (the digits comparison), with the Yeast data.
 """
 
-import os
-
-from mtlzoo.config import load_config_module
-
-_base = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare_architectures.py"))
+from mtlzoo.configs import compare_architectures as _base
 
 
 def get_config(architecture="shared_bottom"):

@@ -10,14 +10,10 @@ A larger variant of ``configs/sentiment.py:lstm`` (the reproductions' config): 1
 embeddings and LSTM, sentences up to 64 tokens, a 64-unit tower per task, 5 epochs.
 """
 
-import os
-
-from mtlzoo.config import load_config_module
+from mtlzoo.configs import sentiment as _base
 
 MAX_VOCAB = 20000
 MAX_LENGTH = 64
-
-_base = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "sentiment.py"))
 
 
 def get_config():

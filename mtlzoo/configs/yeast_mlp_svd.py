@@ -9,11 +9,7 @@ for 12 epochs: the median of the epochs of best mean validation AUC of that arm 
 --workdir=/tmp/mtlzoo_svd_yeast --seeds=0,1,2``). Seed 0: the split of the study.
 """
 
-import os
-
-from mtlzoo.config import load_config_module
-
-_study = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "svd_yeast.py"))
+from mtlzoo.configs import svd_yeast as _study
 
 
 def get_config():

@@ -7,7 +7,14 @@ import pytest
 import mtlzoo
 from mtlzoo.tasks import tasks_from_config
 from mtlzoo.training import compile_model
-from tests.helpers import SMALL_ENCODERS, THREE_TASKS, model_config, random_features, random_labels
+from tests.helpers import (
+    SMALL_ENCODERS,
+    THREE_TASKS,
+    assert_keras_round_trip,
+    model_config,
+    random_features,
+    random_labels,
+)
 
 TRAIN = {"learning_rate": 1e-2, "optimizer": "sgd", "weight_decay": 0.0}
 
@@ -26,12 +33,7 @@ def test_encoder_builds_trains_one_step_and_round_trips(encoder, tmp_path):
     changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)]
     assert sum(changed) > len(changed) // 2, "one training step should move most weights"
 
-    path = str(tmp_path / "m.keras")
-    mtlzoo.save_model(model, path)
-    loaded = mtlzoo.load_model(path)
-    out1, out2 = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
-    for k in out1:
-        np.testing.assert_array_equal(out1[k], out2[k])
+    assert_keras_round_trip(model, x, tmp_path)
 
 
 def test_tagger_gives_one_output_per_token_and_sentence_outputs():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mtlzoo.layers import CrossStitch, ExpertMixture, MixtureGate
+from tests.helpers import assert_keras_round_trip
 
 
 def _softmax(a):
@@ -77,13 +78,7 @@ def test_layers_round_trip_through_a_keras_file(tmp_path):
     model = keras.Model(x, {"a": a, "b": b, "g": g})
     model.get_layer("stitch").set_weights([np.array([[0.7, 0.2], [0.4, 0.5]], np.float32)])
     data = np.random.default_rng(4).normal(size=(6, 5)).astype(np.float32)
-    before = model.predict(data, verbose=0)
-    path = str(tmp_path / "experts.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    after = loaded.predict(data, verbose=0)
-    for key in before:
-        np.testing.assert_array_equal(before[key], after[key])
+    loaded = assert_keras_round_trip(model, data, tmp_path, "experts")
     assert loaded.get_layer("gate").expert_names == ["e0", "e1", "e2"]
     assert loaded.get_layer("stitch").task_names == ["a", "b"]
     assert loaded.get_layer("stitch").alpha_self == 0.8

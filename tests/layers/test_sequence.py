@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mtlzoo.layers import ApplyMask, MaskedGlobalPooling1D, PaddingMask, TokenSelect
+from tests.helpers import assert_keras_round_trip
 
 
 def _data(seed=0):
@@ -53,11 +54,5 @@ def test_layers_round_trip_through_keras_file(tmp_path):
         "first": TokenSelect(0)(h),
     }
     model = keras.Model({"tokens": tokens, "vecs": vecs}, out)
-    path = str(tmp_path / "layers.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
     x, m = _data()
-    feed = {"tokens": (m > 0).astype(np.int32) * 7, "vecs": x}
-    a, b = model.predict(feed, verbose=0), loaded.predict(feed, verbose=0)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
+    assert_keras_round_trip(model, {"tokens": (m > 0).astype(np.int32) * 7, "vecs": x}, tmp_path, "layers")

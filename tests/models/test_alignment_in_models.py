@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mtlzoo
-from tests.helpers import SMALL_ENCODERS, model_config, random_features
+from tests.helpers import SMALL_ENCODERS, assert_keras_round_trip, model_config, random_features
 
 
 @pytest.mark.parametrize("encoder", sorted(SMALL_ENCODERS))
@@ -25,11 +25,7 @@ def test_identity_alignment_changes_nothing(encoder, tmp_path):
     a, b = plain.predict(x, verbose=0), aligned.predict(xa, verbose=0)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], atol=1e-5, err_msg=f"{encoder}/{k}")
-    path = str(tmp_path / "aligned.keras")
-    mtlzoo.save_model(aligned, path)
-    c = mtlzoo.load_model(path).predict(xa, verbose=0)
-    for k in b:
-        np.testing.assert_array_equal(b[k], c[k])
+    assert_keras_round_trip(aligned, xa, tmp_path, "aligned")
 
 
 def test_alignment_routes_by_task_id():

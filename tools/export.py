@@ -1,0 +1,10 @@
+"""`python tools/export.py [flags]` = `mtlzoo export [flags]`: the command lives in mtlzoo/cli/export.py."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's mtlzoo
+from mtlzoo.cli import _common, export  # noqa: E402
+
+if __name__ == "__main__":
+    _common.run(export.main)

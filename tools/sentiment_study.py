@@ -1,0 +1,10 @@
+"""`python tools/sentiment_study.py [flags]` = `mtlzoo sentiment_study [flags]`: the command lives in mtlzoo/cli/sentiment_study.py."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's mtlzoo
+from mtlzoo.cli import _common, sentiment_study  # noqa: E402
+
+if __name__ == "__main__":
+    _common.run(sentiment_study.main)
