@@ -5,6 +5,7 @@
 """
 
 from mtlzoo.data.base import Split, TaskData
+from mtlzoo.data.glue_files import GlueFilesSource
 from mtlzoo.data.real import Conll2000Source, GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
@@ -15,6 +16,7 @@ from mtlzoo.schema import Field, check_fields, positive
 SOURCES = Registry("data source")
 for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):
     SOURCES.register(_src.name)(_src)
+SOURCES.register(GlueFilesSource.name)(GlueFilesSource)
 
 COMMON_SCHEMA = {
     "source": Field(type=str),
