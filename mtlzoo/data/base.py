@@ -110,7 +110,7 @@ class TaskData:
             ds = ds.repeat()
         ds = ds.batch(batch_size)
         if trim:
-            ds = ds.map(lambda f, y, w: (trim_to_longest(f, keep), y, w), deterministic=True)
+            ds = ds.map(lambda f, y, w: (trim_to_longest(f, keep), y, w))
         return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -174,5 +174,5 @@ def train_dataset(split, plan, input_names, start_step=0, input_context=None):
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
     if trim:  # each step's batch padded only to its longest example
-        ds = ds.map(lambda f, y, w: (trim_to_longest(f, keep), y, w), deterministic=True)
+        ds = ds.map(lambda f, y, w: (trim_to_longest(f, keep), y, w))
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
