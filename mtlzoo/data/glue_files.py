@@ -21,7 +21,7 @@ Files are read as GLUE's baselines and BERT's ``run_classifier.py`` read them: t
 separated, no quote character (MRPC's sentences hold unbalanced ``"``), UTF-8 with an
 optional byte-order mark (MRPC's dev.tsv has one). GLUE's test labels are hidden, so
 ``test`` = the dev file and ``validation`` = a seeded ``validation_fraction`` slice of the
-training file; ``max_train_examples`` (an integer, or ``{task: integer}``) caps the
+training file; ``max_train_examples`` (an integer, or ``{task: integer or None}``) caps the
 examples drawn (seeded) from a training file before that slice is taken. A task's
 examples depend on (seed, task name) only, so single-task and multi-task runs see the same.
 
@@ -319,6 +319,8 @@ def _check_max_train(value, tasks):
         where = "data.max_train_examples" + (f".{task}" if task else "")
         if task is not None and task not in names:
             raise ConfigError(where, f"no configured task named {task!r}")
+        if task is not None and n is None:  # this task uncapped
+            continue
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(where, f"must be a positive integer (or a mapping task -> integer), got {n!r}")
 

@@ -330,6 +330,7 @@ def test_max_train_examples_must_name_configured_tasks(glue):
         resolve_config(_config(root, ckpt, ["rte"], max_train_examples={"sst2": 10}))
     with pytest.raises(ConfigError, match="data.max_train_examples: must be a positive integer"):
         resolve_config(_config(root, ckpt, ["rte"], max_train_examples=0))
+    resolve_config(_config(root, ckpt, ["rte"], max_train_examples={"rte": None}))  # None: this task uncapped
 
 
 # ----------------------------------------------------------------------------- the real files
