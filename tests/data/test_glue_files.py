@@ -346,3 +346,20 @@ def test_real_files_have_the_official_row_counts(task):
     lay = LAYOUTS[task]
     counts = tuple(len(read_glue_tsv(os.path.join(root, lay.folder, f), task)[2]) for f in lay.files)
     assert counts == OFFICIAL[task]
+
+
+def test_packing_equals_keras_hub_round_robin_packer():
+    """The export packs in the graph with keras-hub's MultiSegmentPacker: the same ids for every length pair."""
+    import keras_hub
+
+    packer = keras_hub.layers.MultiSegmentPacker(
+        sequence_length=9, start_value=2, end_value=3, pad_value=0, truncate="round_robin"
+    )
+    for la in range(0, 9):
+        for lb in range(0, 9):
+            a, b = list(range(100, 100 + la)), list(range(200, 200 + lb))
+            ids, seg = pack(a, b, 9, cls_id=2, sep_id=3)
+            kh_ids, kh_seg = packer(([a], [b]))
+            n = len(ids)
+            assert np.asarray(kh_ids)[0].tolist() == ids + [0] * (9 - n), (la, lb)
+            assert np.asarray(kh_seg)[0].tolist()[:n] == seg, (la, lb)
