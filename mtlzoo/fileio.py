@@ -46,3 +46,17 @@ def swap_into_place(tmp, target):
     else:
         os.rename(tmp, target)
     return target
+
+
+def write_text(text, path):
+    """Writes the string ``text`` to ``path`` atomically (UTF-8); returns ``path``."""
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

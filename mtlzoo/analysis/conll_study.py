@@ -96,7 +96,7 @@ def tagging_scores(labels, predictions, token_mask, tag_vocab):
     Raises:
         ConfigError: the mask is not right padding, or a task has no tag vocabulary.
     """
-    from mtlzoo.analysis.tagging_metrics import entity_scores
+    from mtlzoo.metrics.tagging import entity_scores
 
     mask = np.asarray(token_mask, bool)
     lengths = mask.sum(axis=1)
@@ -169,7 +169,7 @@ def run_one(config, workdir, split="test"):
 
     from mtlzoo.config import read_config
     from mtlzoo.data import load_data
-    from mtlzoo.evaluation import token_mask_of
+    from mtlzoo.metrics import token_mask_of
     from mtlzoo.tasks import tasks_from_config
     from mtlzoo.training import train
 

@@ -860,7 +860,7 @@ class TaggerTrainer:
 
     def __call__(self, data, n_tasks, seed):
         """Trains on ``data`` (see :func:`to_task_data`); returns main-task test metrics."""
-        from mtlzoo.analysis.tagging_metrics import entity_scores
+        from mtlzoo.metrics.tagging import entity_scores
 
         model = self._model(n_tasks, seed)
         train = data.split("train")

@@ -157,12 +157,12 @@ def export_workdir(
     """Exports a training workdir (or a ``saved_models/<name>`` entry) for TF Serving.
 
     Reads ``config.json`` for the task kinds and ``model.keras`` (or ``checkpoint``,
-    see :func:`mtlzoo.zoo.load_workdir`). A tokenizer is taken from ``tokenizer``
+    see :func:`mtlzoo.workdir.load_workdir`). A tokenizer is taken from ``tokenizer``
     (a config mapping) or else from ``<workdir>/tokenizer.json`` when present.
     ``model_name`` defaults to the workdir's base name.
     """
     from mtlzoo.tasks import tasks_from_config
-    from mtlzoo.zoo import load_workdir
+    from mtlzoo.workdir import load_workdir
 
     if not os.path.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")

@@ -14,7 +14,7 @@ from mtlzoo import zoo
 from mtlzoo.errors import ConfigError
 from tests.export.common import trained_quickstart
 from tests.helpers import REPO
-from tests.zoo.common import published_quickstart, write_card
+from tests.zoo.common import CARD, published_quickstart, write_card
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,9 @@ def _auc(y, p):
 
 def test_entry_files_and_scores_against_numpy(root):
     entry = os.path.join(root, "digits_mlp")
-    assert sorted(os.listdir(entry)) == ["README.md", "config.json", "metrics.json", "model.keras"]
+    assert sorted(os.listdir(entry)) == ["README.md", "card.md", "config.json", "metrics.json", "model.keras"]
+    with open(os.path.join(entry, "card.md"), encoding="utf-8") as f:
+        assert f.read() == CARD.format(name="digits_mlp", what="digits, three tasks")  # the template, kept
     assert not [d for d in os.listdir(root) if d.startswith(".")]
     with open(os.path.join(entry, "metrics.json")) as f:
         metrics = json.load(f)
@@ -156,21 +158,73 @@ def test_machine_paths_are_dropped_from_the_config(tmp_path):
         "data": {"source": "conll2000", "data_dir": "/home/me/data", "nltk_data": "/x", "max_length": 80},
     }
     path.write_text(json.dumps(config))
-    assert sorted(zoo._portable_config(str(path))) == ["data_dir", "nltk_data"]
+    from mtlzoo.zoo.publishing import _portable_config
+
+    assert sorted(_portable_config(str(path))) == ["data_dir", "nltk_data"]
     want = {"seed": 0, "data": {"source": "conll2000", "data_dir": None, "nltk_data": None, "max_length": 80}}
     assert json.loads(path.read_text()) == want
 
 
+def _recipes(root):
+    """Copies the shipped entries' recipes (entry.json and card.md only: known, not published) into ``root``."""
+    shipped = os.path.join(REPO, "saved_models")
+    for name in zoo.known(shipped):
+        os.makedirs(os.path.join(root, name))
+        for fname in (zoo.ENTRY_JSON, zoo.CARD_TEMPLATE):
+            shutil.copy(os.path.join(shipped, name, fname), os.path.join(root, name, fname))
+    return sorted(zoo.known(shipped))
+
+
 def test_known_entries_name_the_command_that_builds_them(root, tmp_path):
-    for name, known in zoo.KNOWN.items():
-        with pytest.raises(ConfigError, match=f"{name!r} is not published in .*; build it with: python tools/train.py"):
-            zoo.load(name, str(tmp_path))
-        assert f"--config={known.config}" in known.command(name) and f"--name={name}" in known.command(name)
-        assert known.description and known.finetune.get("tasks")
-    cat = zoo.catalog(root)
-    assert [e["name"] for e in cat] == sorted(["digits_mlp", *zoo.KNOWN])
-    published = {e["name"]: e["published"] for e in cat}
-    assert published["digits_mlp"] and not any(published[n] for n in zoo.KNOWN if n not in zoo.list(root))
+    mine = str(tmp_path / "zoo")
+    shutil.copytree(root, mine)
+    names = _recipes(mine)
+    for name, known in zoo.known(mine).items():
+        card = os.path.join(mine, name, "card.md")
+        want = (
+            f"{name!r} is not published in {mine}; build it with: mtlzoo train --config={known.config} "
+            f"--workdir=/tmp/mtlzoo_zoo/{name} && mtlzoo publish --workdir=/tmp/mtlzoo_zoo/{name} --name={name} "
+            f"--card={card}"
+        )
+        with pytest.raises(ConfigError) as e:
+            zoo.load(name, mine)
+        assert str(e.value).endswith(want)
+        assert known.card == card and known.description and known.finetune.get("tasks")
+    cat = zoo.catalog(mine)
+    assert [e["name"] for e in cat] == sorted(["digits_mlp", *names])
+    assert {e["name"]: e["published"] for e in cat} == {"digits_mlp": True, **{n: False for n in names}}
+    assert zoo.list(mine) == ["digits_mlp"]
+
+
+def test_a_known_entry_is_published_with_its_recipe(workdir, tmp_path):
+    """Publishing into a folder that holds only entry.json and card.md: the card and the command
+    default to the recipe's, and entry.json stays in the entry."""
+    mine = tmp_path / "zoo"
+    os.makedirs(mine / "digits_known")
+    recipe = {"description": "digits from the quickstart config", "config": "quickstart", "data": None}
+    (mine / "digits_known" / "entry.json").write_text(json.dumps(recipe))
+    write_card(mine / "digits_known" / "card.md", "digits_known")
+    zoo.publish(workdir, "digits_known", root=str(mine), log=None)
+    facts = zoo.info("digits_known", str(mine))
+    assert f"```bash\nmtlzoo train --config=quickstart --workdir={workdir}\n```" in facts["card"]
+    assert (
+        facts["known"]["config"] == "quickstart"
+        and facts["description"] == "A tiny entry for the tests: scores and command filled by publish."
+    )
+    assert sorted(os.listdir(facts["path"])) == [
+        "README.md",
+        "card.md",
+        "config.json",
+        "entry.json",
+        "metrics.json",
+        "model.keras",
+    ]
+    with open(os.path.join(facts["path"], "entry.json")) as f:
+        assert json.load(f) == recipe
+    (mine / "bad").mkdir()
+    (mine / "bad" / "entry.json").write_text('{"config": "quickstart"}')
+    with pytest.raises(ConfigError, match=r"bad/entry.json: .*description"):
+        zoo.known(str(mine))
 
 
 def test_entries_table_and_readme(root, tmp_path):
@@ -215,6 +269,7 @@ def test_tool_end_to_end_and_errors(workdir, tmp_path):
     assert errors == [f"error: --name: {os.path.join(zdir, 'digits')} already exists; pass --overwrite to replace it"]
     r = _tool("--name=x", f"--zoo_dir={zdir}")
     assert r.returncode == 2 and "error: --workdir, --card required" in r.stderr
+    _recipes(zdir)
     r = _tool("--list", f"--zoo_dir={zdir}")
     assert r.returncode == 0 and "digits\n  A tiny entry" in r.stdout
     assert "yeast_mlp_svd (not published)" in r.stdout

@@ -1,9 +1,9 @@
-"""The shipped checkpoints (issue #8, "Done when"): every entry of ``mtlzoo.zoo.KNOWN`` loads
+"""The shipped checkpoints (issue #8, "Done when"): every known entry (``zoo.known()``) loads
 with ``zoo.load``, evaluates to its card's numbers (within 0.5 points), fine-tunes from its
 own weights and exports a SavedModel that a fresh process serves.
 
-An entry is looked up in the zoo root (``$MTLZOO_ZOO_DIR`` or saved_models/). It is skipped
-only when the data it is scored on is absent (``$MTLZOO_DATA_DIR/<KNOWN data>``); a missing
+An entry is looked up in the zoo root (``$MTLZOO_HOME`` or saved_models/). It is skipped
+only when the data it is scored on is absent (``$MTLZOO_DATA_DIR/<entry.json data>``); a missing
 entry FAILS with the command that builds it. The same checks run on a tiny entry published
 from a 1-epoch quickstart into a temporary root (``tiny``), so they are exercised without
 the real data.
@@ -25,18 +25,18 @@ POINTS = 0.5  # x100: the card's numbers are reproduced within half a point
 MAX_BYTES = 10_000_000  # "a few MB at most"
 TINY_KNOWN = zoo.Known(
     "digits, a 1-epoch quickstart",
-    "configs/quickstart.py",
+    "quickstart",
     "card.md",
     finetune={"tasks": {"parity": {"kind": "binary"}}, "finetune": {"freeze": "encoder"}},
 )
 
 
-@pytest.fixture(scope="module", params=[*sorted(zoo.KNOWN), TINY])
+@pytest.fixture(scope="module", params=[*sorted(zoo.known()), TINY])
 def entry(request, tmp_path_factory):
     name = request.param
     if name == TINY:
         return {"name": "digits_mlp", "root": published_quickstart(tmp_path_factory), "known": TINY_KNOWN}
-    known = zoo.KNOWN[name]
+    known = zoo.known()[name]
     if known.data:
         data_dir = os.environ.get("MTLZOO_DATA_DIR")
         if not data_dir or not os.path.exists(os.path.join(data_dir, known.data)):
@@ -102,14 +102,16 @@ def test_finetunes_from_its_weights(entry, tmp_path, monkeypatch):
     if "alignment_epochs" in train:
         train["alignment_epochs"] = None
     cfg["train"] = train
-    before, original = {}, zoo.apply_plan
+    from mtlzoo.zoo import finetuning
+
+    before, original = {}, finetuning.apply_plan
 
     def spy(model, pretrained_model, plan):  # the weights the run starts from, before any step
         out = original(model, pretrained_model, plan)
         before.update({layer.name: [np.array(w) for w in layer.get_weights()] for layer in out.layers})
         return out
 
-    monkeypatch.setattr(zoo, "apply_plan", spy)
+    monkeypatch.setattr(finetuning, "apply_plan", spy)
     result = zoo.finetune(entry["name"], cfg, str(tmp_path / "ft"), root=entry["root"])
     with open(tmp_path / "ft" / "finetune.json") as f:
         plan = json.load(f)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mtlzoo import zoo
+from mtlzoo.zoo import finetuning
 from tests.export.common import vocab_reference
 from tests.zoo.common import fake_sentiment, keras_outputs, read_lines, serve, write_card
 
@@ -67,14 +68,14 @@ def test_finetune_on_a_new_task_keeps_the_entry_vocabulary(text_entry, tmp_path,
     entry = text_entry["entry"]
     pretrained = zoo.load("mr_lstm", text_entry["root"])
     before = {}
-    original = zoo.apply_plan
+    original = finetuning.apply_plan
 
     def spy(model, pretrained_model, plan):  # the weights the run starts from, before any step
         out = original(model, pretrained_model, plan)
         before.update({layer.name: [np.array(w) for w in layer.get_weights()] for layer in out.layers})
         return out
 
-    monkeypatch.setattr(zoo, "apply_plan", spy)
+    monkeypatch.setattr(finetuning, "apply_plan", spy)
     cfg = {"tasks": {"mr": {"kind": "binary"}, "cr": {"kind": "binary"}}, "finetune": {"freeze": "encoder"}}
     cfg["train"] = {"epochs": 1, "steps_per_epoch": 2, "verbose": 0}
     result = zoo.finetune("mr_lstm", cfg, str(tmp_path / "ft"), root=text_entry["root"])
@@ -123,12 +124,14 @@ def test_finetune_on_a_new_task_keeps_the_entry_vocabulary(text_entry, tmp_path,
 def test_a_user_vocabulary_is_kept(text_entry, tmp_path):
     mine = tmp_path / "mine.txt"
     merged = {"data": {"source": "sentiment", "vocab_file": str(mine)}}
-    assert zoo._fixed_vocabulary(merged, {"data": {"vocab_file": str(mine)}}, text_entry["entry"]) is None
+    assert finetuning._fixed_vocabulary(merged, {"data": {"vocab_file": str(mine)}}, text_entry["entry"]) is None
     assert merged["data"]["vocab_file"] == str(mine)
     merged = {"data": {"source": "digits"}}  # a source without vocab_file
-    assert zoo._fixed_vocabulary(merged, {}, text_entry["entry"]) is None and "vocab_file" not in merged["data"]
+    assert finetuning._fixed_vocabulary(merged, {}, text_entry["entry"]) is None and "vocab_file" not in merged["data"]
     merged = {"data": {"source": "sentiment"}}
-    assert zoo._fixed_vocabulary(merged, {}, text_entry["entry"]) == os.path.join(text_entry["entry"], "vocab.txt")
+    assert finetuning._fixed_vocabulary(merged, {}, text_entry["entry"]) == os.path.join(
+        text_entry["entry"], "vocab.txt"
+    )
 
 
 def test_export_serves_raw_strings_and_token_ids(text_entry, tmp_path):

@@ -40,11 +40,83 @@ def test_list_info_load(root):
 
 
 def test_root_comes_from_the_environment(root, monkeypatch):
-    monkeypatch.setenv("MTLZOO_ZOO_DIR", root["root"])
+    monkeypatch.delenv("MTLZOO_ZOO_DIR", raising=False)
+    monkeypatch.setenv("MTLZOO_HOME", root["root"])
+    assert zoo.list() == ["alpha"] and zoo.root_dir() == root["root"]
+    monkeypatch.delenv("MTLZOO_HOME")
+    monkeypatch.setenv("MTLZOO_ZOO_DIR", root["root"])  # the older name still works
     assert zoo.list() == ["alpha"]
     monkeypatch.delenv("MTLZOO_ZOO_DIR")
-    assert zoo.root_dir() == os.path.join(REPO, "saved_models")
-    assert zoo.list(os.path.join(root["root"], "nowhere")) == []
+    assert zoo.root_dir() == os.path.join(REPO, "saved_models")  # a checkout's default
+    with pytest.raises(ConfigError, match=r"zoo root .*nowhere \(root=\) is not a directory; set MTLZOO_HOME"):
+        zoo.list(os.path.join(root["root"], "nowhere"))
+
+
+def test_a_copied_entry_under_mtlzoo_home(tmp_path, monkeypatch):
+    """One shipped entry copied to a fresh root: listed, described and loaded from there, by
+    ``root=`` and by ``$MTLZOO_HOME``; its recipe (entry.json, card.md) travels with it."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(os.path.join(REPO, "saved_models", "yeast_mlp_svd"), home / "yeast_mlp_svd")
+    with open(os.path.join(REPO, "saved_models", "yeast_mlp_svd", "entry.json")) as f:
+        recipe = json.load(f)
+    monkeypatch.delenv("MTLZOO_ZOO_DIR", raising=False)
+    monkeypatch.delenv("MTLZOO_HOME", raising=False)
+    assert zoo.list(str(home)) == ["yeast_mlp_svd"]
+    monkeypatch.setenv("MTLZOO_HOME", str(home))
+    assert zoo.list() == ["yeast_mlp_svd"] and zoo.root_dir() == str(home)
+    facts = zoo.info("yeast_mlp_svd")
+    assert facts["path"] == str(home / "yeast_mlp_svd")
+    assert facts["known"]["config"] == recipe["config"] == "yeast_mlp_svd"
+    assert facts["known"]["card"] == str(home / "yeast_mlp_svd" / "card.md")
+    assert len(zoo.load("yeast_mlp_svd").output) == 14
+    assert [e["name"] for e in zoo.catalog()] == ["yeast_mlp_svd"]
+
+
+def test_without_a_root_list_says_to_set_mtlzoo_home(monkeypatch):
+    from mtlzoo.zoo import catalogue
+
+    monkeypatch.delenv("MTLZOO_ZOO_DIR", raising=False)
+    monkeypatch.delenv("MTLZOO_HOME", raising=False)
+    monkeypatch.setattr(catalogue, "checkout_root", lambda: None)  # as under a wheel install
+    with pytest.raises(ConfigError) as e:
+        zoo.list()
+    assert str(e.value) == (
+        "no zoo root found: set MTLZOO_HOME to a folder of zoo entries (such as a checkout's saved_models/) "
+        "or pass root="
+    )
+
+
+def test_an_installed_copy_has_no_root_until_mtlzoo_home_is_set(tmp_path):
+    """The package copied out of the checkout (as a wheel installs it): ``zoo.list()`` names
+    MTLZOO_HOME in one sentence; with MTLZOO_HOME set it lists the checkout's entries."""
+    import shutil
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    shutil.copytree(os.path.join(REPO, "mtlzoo"), site / "mtlzoo", ignore=shutil.ignore_patterns("__pycache__"))
+    code = (
+        "from mtlzoo import zoo\ntry:\n    print(zoo.list())\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MTLZOO_HOME", "MTLZOO_ZOO_DIR")}
+    env["PYTHONPATH"] = str(site)
+    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == (
+        "ConfigError no zoo root found: set MTLZOO_HOME to a folder of zoo entries (such as a checkout's "
+        "saved_models/) or pass root="
+    )
+    env["MTLZOO_HOME"] = os.path.join(REPO, "saved_models")
+    r = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True)
+    assert r.stdout.strip() == str(
+        sorted(
+            d
+            for d in os.listdir(env["MTLZOO_HOME"])
+            if os.path.isfile(os.path.join(env["MTLZOO_HOME"], d, "model.keras"))
+        )
+    )
 
 
 def test_unknown_entries_are_named_with_the_choices(root):
@@ -62,27 +134,12 @@ def test_export_uses_the_entry_name(root, tmp_path):
     assert meta["tasks"]["tags"] == {"kind": "multilabel", "num_classes": 3}
 
 
-def test_load_workdir_checkpoints(root, tmp_path):
-    import shutil
+def test_load_workdir_is_the_workdir_loader(root):
+    from mtlzoo.workdir import load_workdir
 
-    wd = tmp_path / "run"
-    shutil.copytree(os.path.join(root["root"], "alpha"), wd)
-    other = build("mlp", FOUR_KINDS)
-    os.makedirs(wd / "checkpoints")
-    other.save_weights(str(wd / "checkpoints" / "epoch_002.weights.h5"))
-    x = random_features("mlp")
-    model, config, source = zoo.load_workdir(str(wd), checkpoint="2")
-    assert source.endswith("epoch_002.weights.h5")
-    np.testing.assert_allclose(model.predict(x, verbose=0)["topic"], other.predict(x, verbose=0)["topic"], rtol=1e-6)
-    with pytest.raises(ConfigError, match=r"epoch_005.weights.h5 does not exist; .* has epoch_002.weights.h5"):
-        zoo.load_workdir(str(wd), checkpoint=5)
-    os.remove(wd / "model.keras")  # no final model: the last checkpoint
-    assert zoo.load_workdir(str(wd))[2].endswith("epoch_002.weights.h5")
-    (wd / "checkpoints" / "epoch_002.weights.h5").write_bytes(b"garbage")
-    with pytest.raises(ConfigError, match="could not be loaded into the workdir's model"):
-        zoo.load_workdir(str(wd))
-    with pytest.raises(ConfigError, match="does not exist"):
-        zoo.load_workdir(str(tmp_path / "missing"))
+    assert zoo.load_workdir is load_workdir  # tests/test_workdir.py tests it
+    model, config, source = zoo.load_workdir(zoo.path("alpha", root["root"]))
+    assert source == os.path.join(root["root"], "alpha", "model.keras") and sorted(model.output) == sorted(FOUR_KINDS)
 
 
 def test_resolve_pretrained(root, tmp_path):

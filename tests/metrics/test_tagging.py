@@ -1,10 +1,18 @@
-"""conlleval-style entity F1 and token accuracy against hand-worked examples."""
+"""conlleval-style entity F1, token accuracy and the scores of tagging outputs against hand-worked examples."""
 
 import numpy as np
 import pytest
 
-from mtlzoo.analysis.tagging_metrics import entity_f1, entity_scores, extract_entities, split_tag, token_accuracy
 from mtlzoo.errors import ConfigError
+from mtlzoo.metrics.tagging import (
+    entity_f1,
+    entity_scores,
+    extract_entities,
+    is_iob,
+    split_tag,
+    tagging_scores,
+    token_accuracy,
+)
 
 
 def spans(tags):
@@ -101,3 +109,47 @@ def test_no_entities_and_bad_shapes():
         entity_scores([["O", "O"]], [["O"]])
     with pytest.raises(ConfigError, match="predicted"):
         entity_scores([["O"], ["O"]], [["O", "O"]])
+
+
+TAGS = ["[PAD]", "[UNK]", "B-NP", "I-NP", "O", "B-VP"]
+
+
+def _onehot(ids, n):
+    return np.eye(n)[np.asarray(ids)]
+
+
+def test_is_iob():
+    assert is_iob(TAGS)
+    assert is_iob(["[PAD]", "O", "S-PER", "E-PER"])
+    assert not is_iob(["[PAD]", "[UNK]", "NN", "VBZ", "O"])
+    assert not is_iob(["[PAD]", "[UNK]"])
+
+
+def test_tagging_scores_against_hand_counts():
+    # sentence 1 gold  B-NP I-NP B-VP O   -> chunks NP[0,1], VP[2]
+    #            pred  B-NP I-NP O    O   -> chunk  NP[0,1]           (3 of 4 tokens right)
+    # sentence 2 gold  B-NP O             -> chunk  NP[0]
+    #            pred  [UNK] O            -> [UNK] reads as O: none   (1 of 2 tokens right)
+    # chunks: gold 3, predicted 1, correct 1 -> P = 1, R = 1/3, F1 = 0.5; accuracy 4/6
+    gold = np.array([[2, 3, 5, 4, 0], [2, 4, 0, 0, 0]])
+    pred = np.array([[2, 3, 4, 4, 5], [1, 4, 2, 3, 5]])  # padding positions hold junk predictions
+    mask = gold != 0
+    pos_gold = np.array([[2, 3, 2, 3, 0], [3, 3, 0, 0, 0]])
+    pos_pred = np.array([[2, 3, 3, 3, 2], [3, 2, 3, 3, 3]])
+    out = tagging_scores(
+        {"chunk": gold, "pos": pos_gold},
+        {"chunk": _onehot(pred, len(TAGS)), "pos": _onehot(pos_pred, 4)},
+        mask,
+        {"chunk": TAGS, "pos": ["[PAD]", "[UNK]", "NN", "VB"]},
+    )
+    c = out["chunk"]
+    assert (c["gold"], c["predicted"], c["correct"]) == (3, 1, 1)
+    assert c["precision"] == pytest.approx(1.0) and c["recall"] == pytest.approx(1 / 3)
+    assert c["f1"] == pytest.approx(0.5)
+    assert c["token_accuracy"] == pytest.approx(4 / 6) and c["tokens"] == 6
+    assert out["pos"]["token_accuracy"] == pytest.approx(4 / 6)  # 3 of 4 and 1 of 2
+    assert "f1" not in out["pos"]  # POS tags are not IOB chunks
+    with pytest.raises(ConfigError, match="right padding"):
+        tagging_scores({"chunk": gold}, {"chunk": _onehot(pred, 6)}, mask[:, ::-1], {"chunk": TAGS})
+    with pytest.raises(ConfigError, match="no tag vocabulary"):
+        tagging_scores({"chunk": gold}, {"chunk": _onehot(pred, 6)}, mask, {})

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mtlzoo.evaluation import average_metrics, compute_metrics, task_metrics
+from mtlzoo.metrics import average_metrics, compute_metrics, task_metrics
 from mtlzoo.tasks import TaskSpec
 
 RNG = np.random.default_rng(0)

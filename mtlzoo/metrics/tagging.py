@@ -1,4 +1,5 @@
-"""Sequence-labelling metrics: conlleval-style entity (chunk) F1 and token accuracy.
+"""Sequence-labelling metrics: conlleval-style entity (chunk) F1 and token accuracy, and the
+scores of a tagging model's outputs (:func:`tagging_scores`).
 
 Entities are read from tag sequences with the chunk rules of the CoNLL ``conlleval``
 script (Tjong Kim Sang & Buchholz 2000), in the form the ``seqeval`` port uses, so the
@@ -28,11 +29,15 @@ Example:
 The chunk logic is vectorised with numpy (one pass over the flattened tags).
 """
 
+import math
+
 import numpy as np
 
 from mtlzoo.errors import ConfigError
 
 _PREFIX_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
+SPECIAL_TAGS = ("[PAD]", "[UNK]")  # a tagging source's padding and out-of-vocabulary tags
+_IOB_PREFIXES = ("B-", "I-", "E-", "S-")
 
 
 def split_tag(tag):
@@ -194,3 +199,61 @@ def token_accuracy(gold, predicted, label_names=None):
 def entity_f1(gold, predicted, label_names=None):
     """Overall conlleval entity F1 (see :func:`entity_scores`)."""
     return entity_scores(gold, predicted, label_names)["f1"]
+
+
+def is_iob(tags):
+    """True if every tag (``[PAD]`` / ``[UNK]`` aside) is ``O`` or ``B-X`` / ``I-X`` / ``E-X`` / ``S-X``.
+
+    Such a task is scored with conlleval chunk F1 as well as token accuracy.
+
+    Example:
+        >>> is_iob(["[PAD]", "[UNK]", "B-NP", "I-NP", "O"]), is_iob(["NN", "VB"])
+        (True, False)
+    """
+    real = [t for t in tags if t not in SPECIAL_TAGS]
+    return bool(real) and all(t == "O" or t.startswith(_IOB_PREFIXES) for t in real)
+
+
+def chunk_tag_names(tags):
+    """A tag vocabulary for conlleval: ``[PAD]`` and ``[UNK]`` read as ``O`` (outside every chunk)."""
+    return ["O" if t in SPECIAL_TAGS else t for t in tags]
+
+
+def tagging_scores(labels, predictions, token_mask, tag_vocab):
+    """Test scores of tagging tasks: token accuracy, and conlleval chunk scores for IOB tags.
+
+    Args:
+        labels: ``{task: int [N, T]}`` gold tag ids.
+        predictions: ``{task: float [N, T, C]}`` the model's per-token class scores.
+        token_mask: bool ``[N, T]``, true at real tokens; each row's real tokens come
+            first (right padding), so sentence ``i`` is its first ``sum(mask[i])`` tokens.
+        tag_vocab: ``{task: [tag string by id]}`` (the source's ``info["tag_vocab"]``).
+
+    Returns:
+        ``{task: {"token_accuracy", "tokens"}}``, plus ``precision``, ``recall``, ``f1``,
+        ``gold``, ``predicted``, ``correct`` (chunk counts, :func:`entity_scores`) for IOB
+        tasks. A predicted or gold ``[PAD]`` / ``[UNK]`` counts as ``O`` in the chunk scores.
+
+    Raises:
+        ConfigError: the mask is not right padding, or a task has no tag vocabulary.
+    """
+    mask = np.asarray(token_mask, bool)
+    lengths = mask.sum(axis=1)
+    if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
+        raise ConfigError("tokens", "the token mask must mark each sentence's first tokens (right padding)")
+    out = {}
+    for task, y in labels.items():
+        if task not in tag_vocab:
+            raise ConfigError(f"tasks.{task}", "the data has no tag vocabulary for this task")
+        y = np.asarray(y)
+        pred = np.argmax(np.asarray(predictions[task]), axis=-1)
+        tokens = int(mask.sum())
+        scores = {"token_accuracy": float((pred == y)[mask].sum() / tokens) if tokens else math.nan, "tokens": tokens}
+        if is_iob(tag_vocab[task]):
+            names = chunk_tag_names(tag_vocab[task])
+            gold = [y[i, :n] for i, n in enumerate(lengths)]
+            guess = [pred[i, :n] for i, n in enumerate(lengths)]
+            e = entity_scores(gold, guess, label_names=names)
+            scores.update({k: e[k] for k in ("precision", "recall", "f1", "gold", "predicted", "correct")})
+        out[task] = scores
+    return out

@@ -1,0 +1,162 @@
+"""Publishing: a finished training workdir becomes a zoo entry, complete or not at all.
+
+Example:
+    >>> from mtlzoo import zoo
+    >>> zoo.publish("/tmp/mtlzoo_quickstart", "digits_mlp", "my_card.md",
+    ...             command="mtlzoo train --config=quickstart --workdir=/tmp/mtlzoo_quickstart")
+"""
+
+import json
+import os
+import shutil
+import uuid
+
+from mtlzoo import fileio
+from mtlzoo.errors import ConfigError
+from mtlzoo.zoo.cards import read_card, render_card
+from mtlzoo.zoo.catalogue import (
+    CARD_TEMPLATE,
+    ENTRY_JSON,
+    TOKENIZER_FILE,
+    VOCAB_FILE,
+    Known,
+    check_name,
+    info,
+    root_dir,
+)
+
+
+def _portable_config(config_path):
+    """The workdir's config.json with machine paths (``data.data_dir``, ``data.nltk_data``) removed,
+    so the entry reads its data from ``$MTLZOO_DATA_DIR`` wherever it is used; returns the dropped keys."""
+    with open(config_path) as f:
+        config = json.load(f)
+    data = config.get("data") or {}
+    dropped = [k for k in ("data_dir", "nltk_data") if data.get(k)]
+    for k in dropped:
+        data[k] = None
+    fileio.write_json(config, config_path)
+    return dropped
+
+
+def _tokenizer_config(model, config):
+    """The in-graph tokenizer config of a text entry (written as ``tokenizer.json``), or None
+    when the model takes no token input."""
+    from mtlzoo.export.signatures import model_input_specs
+
+    specs = {k: v for k, v in model_input_specs(model).items() if k != "task_id"}
+    data = config.data
+    if set(specs) == {"tokens"}:
+        tok = {"name": "vocab", "vocab_file": VOCAB_FILE, "lowercase": bool(data.get("lowercase", True))}
+        if specs["tokens"].shape[1] is None and data.get("max_length"):
+            tok["max_length"] = int(data.max_length)
+        return tok
+    if set(specs) == {"token_ids", "segment_ids", "padding_mask"}:
+        return {"name": "wordpiece", "vocab_file": VOCAB_FILE, "lowercase": bool(data.get("lowercase", True))}
+    return None
+
+
+def publish(workdir, name, card=None, command=None, root=None, overwrite=False, log=print):
+    """Publishes a finished training workdir as zoo entry ``name``; returns the entry's ``info``.
+
+    Copies ``model.keras`` and ``config.json`` (machine paths dropped, see
+    :func:`_portable_config`) into a hidden temporary folder beside the target,
+    evaluates that copy on the test split (:func:`mtlzoo.evaluation.evaluate`) into
+    ``metrics.json``, writes ``vocab.txt`` (and ``tokenizer.json`` for the raw-string
+    export) when the data has a vocabulary (``data.info["vocab"]``), renders the card
+    (:func:`~mtlzoo.zoo.cards.render_card`) into ``README.md`` and keeps its template as
+    ``card.md``, then renames the folder into place: a failure at any step leaves no entry
+    and no temporary folder behind. A known entry's ``entry.json`` (see
+    :mod:`mtlzoo.zoo.catalogue`) is carried over into the new entry.
+
+    Args:
+        workdir: a finished training workdir (``config.json`` and ``model.keras``).
+        name: the entry name (see :func:`~mtlzoo.zoo.catalogue.check_name`).
+        card: markdown model card template with the line ``<!-- scores -->`` and, when
+            ``command`` is given, ``<!-- command -->``; default: the entry's own ``card.md``.
+        command: the command that trained the model; default for a known entry:
+            ``mtlzoo train --config=<its config> --workdir=<workdir>``.
+        root: zoo root (see :func:`~mtlzoo.zoo.catalogue.root_dir`).
+        overwrite: replace a published entry (swapped in only once the new one is complete).
+        log: progress printer (None: quiet).
+
+    Raises:
+        ConfigError: bad name, missing workdir / model / config / card, a card without the
+            placeholder, a published entry without ``overwrite``, or any evaluation error.
+    """
+    from mtlzoo.config import read_config
+
+    say = log or (lambda *a: None)
+    check_name(name)
+    if not os.path.isdir(workdir):
+        raise ConfigError(None, f"--workdir: {workdir} does not exist")
+    for fname in ("config.json", "model.keras"):
+        if not os.path.isfile(os.path.join(workdir, fname)):
+            raise ConfigError(None, f"--workdir: {workdir} has no {fname}: is it a finished training workdir?")
+    root = root_dir(root)
+    target = os.path.join(root, name)
+    recipe = Known.read(target) if os.path.isfile(os.path.join(target, ENTRY_JSON)) else None
+    if command is None and recipe is not None:
+        command = recipe.train_command(workdir)
+    if card is None:
+        card = os.path.join(target, CARD_TEMPLATE)
+    text = read_card(card, command)
+    if os.path.isfile(os.path.join(target, "model.keras")) and not overwrite:
+        raise ConfigError(None, f"--name: {target} already exists; pass --overwrite to replace it")
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise ConfigError(None, f"--name: {target} exists and is not a folder")
+
+    os.makedirs(root, exist_ok=True)
+    tmp = os.path.join(root, f".tmp-{name}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.makedirs(tmp)
+        for fname in ("model.keras", "config.json"):
+            shutil.copy2(os.path.join(workdir, fname), os.path.join(tmp, fname))
+        if recipe is not None:
+            shutil.copy2(os.path.join(target, ENTRY_JSON), os.path.join(tmp, ENTRY_JSON))
+        fileio.write_text(text, os.path.join(tmp, CARD_TEMPLATE))
+        dropped = _portable_config(os.path.join(tmp, "config.json"))
+        if dropped:
+            say(f"config.json: dropped data.{', data.'.join(dropped)} (the entry reads $MTLZOO_DATA_DIR)")
+        config = read_config(tmp)
+        fixed = config.data.get("vocab_file")
+        if fixed:
+            say(
+                f"warning: config.json keeps data.vocab_file={fixed}: evaluating or fine-tuning the entry "
+                "elsewhere needs that file at that path"
+            )
+
+        from mtlzoo.data import load_data
+        from mtlzoo.data.real import save_vocab
+        from mtlzoo.evaluation import evaluate, format_table, write_json
+        from mtlzoo.models import load_model
+        from mtlzoo.tasks import tasks_from_config
+
+        say(f"loading the data of {workdir} ({config.data.source})")
+        data = load_data(config, tasks_from_config(config.tasks))
+        vocab = (data.info or {}).get("vocab")
+        del data
+        if vocab is not None:
+            save_vocab(vocab, os.path.join(tmp, VOCAB_FILE))
+            tok = _tokenizer_config(load_model(os.path.join(tmp, "model.keras")), config)
+            if tok is not None:
+                from mtlzoo.export.tokenizers import make_tokenizer
+
+                make_tokenizer({**tok, "vocab_file": os.path.join(tmp, VOCAB_FILE)})  # fails now, not at export
+                fileio.write_json(tok, os.path.join(tmp, TOKENIZER_FILE))
+            say(f"wrote {VOCAB_FILE} ({len(vocab)} tokens)")
+        say("evaluating on the test split")
+        result = evaluate(tmp, split="test", write=False)
+        metrics = {k: result[k] for k in ("split", "examples", "tasks", "average")}
+        write_json(metrics, os.path.join(tmp, "metrics.json"))
+        say(format_table(result))
+        with open(os.path.join(tmp, "metrics.json")) as f:
+            metrics = json.load(f)  # NaN -> null, as stored
+        fileio.write_text(render_card(text, metrics, command), os.path.join(tmp, "README.md"))
+        fileio.swap_into_place(tmp, target)  # an existing folder is moved aside, then removed
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    facts = info(name, root)
+    say(f"published {target} ({facts['size_bytes'] / 1e6:.1f} MB)")
+    return facts
