@@ -9,6 +9,7 @@ INSTALL_REQUIRES = [
     "tensorboard>=2.20",  # TensorFlow 2.21 no longer installs it; the trainer writes logs
     "keras>=3.15,<4",
     "keras-hub==0.32.0",
+    "safetensors>=0.4",  # keras-hub reads transformers-format checkpoints (model.safetensors) with it
     "tensorflow-datasets==4.9.10",
     "absl-py>=2.1",
     "ml-collections==1.1.0",

@@ -36,6 +36,8 @@ TRAIN_SCHEMA = {
     "epochs": Field(5, int, positive),
     "steps_per_epoch": Field(None, int, positive, optional=True),
     "learning_rate": Field(1e-3, float, positive),
+    "lr_schedule": Field("constant", str, choices=("constant", "linear")),  # linear: decay to 0 at the last step
+    "warmup_fraction": Field(0.0, float, fraction),  # linear warm-up over this fraction of the steps
     "optimizer": Field("adam", str, choices=("adam", "adamw", "sgd", "rmsprop")),
     "weight_decay": Field(0.0, float, non_negative),
     "clipnorm": Field(None, float, positive, optional=True),

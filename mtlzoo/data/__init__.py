@@ -6,6 +6,7 @@
 
 from mtlzoo.data.base import Split, TaskData
 from mtlzoo.data.conll import Conll2000Source
+from mtlzoo.data.glue_files import GlueFilesSource
 from mtlzoo.data.real import GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
@@ -16,6 +17,7 @@ from mtlzoo.schema import Field, check_fields, positive
 SOURCES = Registry("data source")
 for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):
     SOURCES.register(_src.name)(_src)
+SOURCES.register(GlueFilesSource.name)(GlueFilesSource)
 
 COMMON_SCHEMA = {
     "source": Field(type=str),

@@ -12,6 +12,11 @@ Every example is ``(features, labels, sample_weights)``:
 
 Heterogeneous tasks (each with its own data), shared-input tasks and missing
 labels are all this one shape, and Keras ``fit`` trains on it directly.
+
+A text source may add ``length`` (int32 ``[n]``: real tokens of each example, left-aligned
+and padded after). The batches are then cut to their longest example (rounded up to a
+multiple of ``PAD_MULTIPLE``) instead of the split's full width (:func:`trim_to_longest`),
+and training batches are length-bucketed (:mod:`mtlzoo.data.mixing`).
 """
 
 import dataclasses
@@ -19,6 +24,28 @@ import dataclasses
 import numpy as np
 
 from mtlzoo.errors import ConfigError
+
+TOKEN_KEYS = ("token_ids", "segment_ids", "padding_mask")  # the bert encoder's inputs
+PAD_MULTIPLE = 8  # batch widths are multiples of 8: few distinct shapes for XLA, tensor-core friendly
+
+
+def trim_to_longest(features, keep_length=False, multiple=PAD_MULTIPLE):
+    """Cuts a batch's token features to its longest example: ``[b, T] -> [b, L]``.
+
+    ``L`` = max of ``features["length"]`` rounded up to a multiple of ``multiple`` (at most
+    ``T``). Valid because the padding sits after the real tokens, so the cut drops padding
+    only. ``length`` is removed unless ``keep_length`` (a model input named so).
+    """
+    import tensorflow as tf
+
+    features = dict(features)
+    length = features["length"] if keep_length else features.pop("length")
+    longest = tf.cast(tf.reduce_max(length), tf.int32)
+    rounded = (longest + multiple - 1) // multiple * multiple
+    for k in TOKEN_KEYS:
+        if k in features:
+            features[k] = features[k][:, : tf.minimum(rounded, tf.shape(features[k])[1])]
+    return features
 
 
 @dataclasses.dataclass
@@ -72,12 +99,19 @@ class TaskData:
         if missing:
             raise ConfigError("data.source", f"the data has no feature {sorted(missing)[0]!r} the model needs")
         weights = {t: w[:, None] if is_sequence_label(s.labels[t]) else w for t, w in s.weights.items()}
+        trim = "length" in s.features and any(k in feats for k in TOKEN_KEYS)
+        keep = "length" in feats
+        if trim:
+            feats = {**feats, "length": s.features["length"]}
         ds = tf.data.Dataset.from_tensor_slices((feats, s.labels, weights))
         if shuffle:
             ds = ds.shuffle(len(s), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size)
+        if trim:
+            ds = ds.map(lambda f, y, w: (trim_to_longest(f, keep), y, w))
+        return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def is_sequence_label(labels):

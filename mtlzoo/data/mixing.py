@@ -15,16 +15,24 @@ Each group's examples form an endless stream of per-epoch permutations seeded by
 batch of step s never depends on what ran before: a resumed run rebuilds the
 pipeline at its step and sees exactly the batches an uninterrupted run sees, and
 the global batch is the same whatever the number of replicas.
+
+Length bucketing: when the split has a ``length`` feature (real tokens per example,
+:mod:`mtlzoo.data.base`), each per-epoch permutation is cut into windows of
+``BUCKET_BATCHES`` batches and each window is sorted by length (the "megabatch" grouping
+of Hugging Face's ``LengthGroupedSampler``), so a batch holds examples of similar length;
+every batch is then cut to its longest example (:func:`mtlzoo.data.base.trim_to_longest`).
+Still a pure function of (seed, group, epoch).
 """
 
 import functools
 
 import numpy as np
 
-from mtlzoo.data.base import is_sequence_label
+from mtlzoo.data.base import TOKEN_KEYS, is_sequence_label, trim_to_longest
 from mtlzoo.errors import ConfigError
 
 CHUNK = 64  # steps whose row indices the generator hands to TensorFlow at once
+BUCKET_BATCHES = 50  # batches per length-sorted window
 
 
 class BatchPlan:
@@ -46,6 +54,7 @@ class BatchPlan:
         self.mode = mode
         self.seed = int(seed)
         self.total_steps = int(total_steps)
+        self.lengths = np.asarray(split.features["length"]) if "length" in split.features else None
         if mode == "joint":
             task_id = np.asarray(split.features.get("task_id", np.zeros(len(split), np.int64)))
             self.pools = [np.flatnonzero(task_id == g) for g in np.unique(task_id)]
@@ -70,7 +79,15 @@ class BatchPlan:
         return self.batch_size * (len(self.pools) if self.mode == "joint" else 1)
 
     def _permutation(self, pool, epoch):
-        return np.random.default_rng([self.seed, pool, epoch]).permutation(len(self.pools[pool]))
+        perm = np.random.default_rng([self.seed, pool, epoch]).permutation(len(self.pools[pool]))
+        if self.lengths is None:
+            return perm
+        lengths = self.lengths[self.pools[pool][perm]]
+        window = BUCKET_BATCHES * self.batch_size
+        for lo in range(0, len(perm), window):  # sort each window by length, longest first
+            order = np.argsort(-lengths[lo : lo + window], kind="stable")
+            perm[lo : lo + window] = perm[lo : lo + window][order]
+        return perm
 
     def _stream(self, pool, j):
         n, b = len(self.pools[pool]), self.batch_size
@@ -130,7 +147,9 @@ def train_dataset(split, plan, input_names, start_step=0, input_context=None):
                     m_out.append(mask)
             yield np.stack(r_out), np.stack(m_out)
 
-    feats = {k: tf.constant(split.features[k]) for k in input_names}
+    trim = plan.lengths is not None and any(k in input_names for k in TOKEN_KEYS)
+    keep = "length" in input_names
+    feats = {k: tf.constant(split.features[k]) for k in [*input_names, *([] if keep or not trim else ["length"])]}
     labels = {k: tf.constant(v) for k, v in split.labels.items()}
     weights = {
         k: tf.constant(v[:, None] if is_sequence_label(split.labels[k]) else v) for k, v in split.weights.items()
@@ -154,4 +173,6 @@ def train_dataset(split, plan, input_names, start_step=0, input_context=None):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    if trim:  # each step's batch padded only to its longest example
+        ds = ds.map(lambda f, y, w: (trim_to_longest(f, keep), y, w))
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

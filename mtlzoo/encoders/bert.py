@@ -1,7 +1,11 @@
 """``bert``: a keras-hub ``BertBackbone``, rebuilt from its own sub-layers.
 
-The backbone comes from a config dict (small models) or from ``preset``: a
-keras-hub preset name or a local preset directory (``backbone.save_to_preset``).
+The backbone comes from a config dict (small models) or from ``preset``: a local
+checkpoint directory in keras-hub preset format (``backbone.save_to_preset``) or in
+Hugging Face transformers format (``config.json``, ``model.safetensors``, ``vocab.txt``;
+keras-hub converts it on load). A preset *name* that would need the network is refused at
+config validation (:mod:`mtlzoo.encoders.checkpoints`); the checkpoint's own WordPiece
+vocabulary and lower-casing come from :func:`mtlzoo.encoders.checkpoints.checkpoint_vocab`.
 Its graph is rebuilt in two stages so that an alignment can later sit between
 them, with outputs equal to the plain backbone's:
 
@@ -17,6 +21,7 @@ keras-hub is imported only when a bert model is built.
 import keras
 
 from mtlzoo.encoders.base import Encoder
+from mtlzoo.encoders.checkpoints import check_local_checkpoint
 from mtlzoo.errors import ConfigError
 from mtlzoo.layers import MaskedGlobalPooling1D, TokenSelect
 from mtlzoo.schema import Field, fraction, positive
@@ -30,6 +35,7 @@ class BertEncoder(Encoder):
         {"name": "bert", "num_layers": 2, "hidden_dim": 64, "num_heads": 2,
          "intermediate_dim": 128, "vocab_size": 1000}
         {"name": "bert", "preset": "/path/to/local/bert_preset_dir"}
+        {"name": "bert", "preset": "/data/bert/all-MiniLM-L6-v2", "pooling": "mean"}
 
     With ``preset`` set, the architecture fields are ignored (the preset's are used).
     """
@@ -51,6 +57,8 @@ class BertEncoder(Encoder):
 
     @classmethod
     def check(cls, opts, field):
+        if opts["preset"] is not None:
+            check_local_checkpoint(opts["preset"], f"{field}.preset")
         if opts["preset"] is None and opts["hidden_dim"] % opts["num_heads"]:
             raise ConfigError(
                 f"{field}.num_heads",

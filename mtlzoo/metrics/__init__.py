@@ -6,6 +6,8 @@ One module per family; this file re-exports their public names.
   over tasks and ``compute_metrics`` for a whole model's outputs.
 - :mod:`mtlzoo.metrics.tagging`: sequence labelling: conlleval entity (chunk) precision,
   recall, F1 over IOB / IO / IOBES tags, token accuracy, ``tagging_scores``.
+- :mod:`mtlzoo.metrics.glue`: the GLUE benchmark's metric per task (Matthews corr., F1 and
+  accuracy, Pearson and Spearman) and the GLUE average (import it from there).
 
 Example:
     >>> from mtlzoo.metrics import entity_scores

@@ -42,10 +42,23 @@ class TrainResult:
     replicas: int = 1
 
 
-def make_optimizer(train_cfg):
+def make_optimizer(train_cfg, total_steps=None):
+    """The optimizer of ``train``: its rate constant, or (``lr_schedule: linear`` and/or
+    ``warmup_fraction`` > 0) linear warm-up then linear decay over ``total_steps`` optimizer
+    steps (:class:`mtlzoo.training.schedules.LinearWarmupDecay`); ``clipnorm`` clips each
+    gradient's norm."""
     import keras
 
     kw = {"learning_rate": train_cfg["learning_rate"]}
+    if train_cfg.get("lr_schedule", "constant") != "constant" or train_cfg.get("warmup_fraction"):
+        from mtlzoo.errors import ConfigError
+        from mtlzoo.training.schedules import LinearWarmupDecay
+
+        if not total_steps:
+            raise ConfigError("train.lr_schedule", "a warm-up or decay schedule needs the number of training steps")
+        warmup = int(round(train_cfg.get("warmup_fraction", 0.0) * total_steps))
+        decay = train_cfg.get("lr_schedule") == "linear"
+        kw["learning_rate"] = LinearWarmupDecay(train_cfg["learning_rate"], warmup, total_steps, decay)
     if train_cfg.get("clipnorm"):
         kw["clipnorm"] = train_cfg["clipnorm"]
     name = train_cfg["optimizer"]
@@ -241,7 +254,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
     try:
         with strat.scope():
             model = (model_fn or build_model)(config)
-            optimizer = make_optimizer(tc)
+            optimizer = make_optimizer(tc, phase1_steps)
             weighting = build_weighting(dict(tc.weighting), names, seed=config.seed, steps_per_epoch=steps_per_epoch)
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -269,7 +282,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
     if phased:  # phase 2 of Algorithm 1: B frozen, R_i and the heads train, with their own optimizer
         set_alignment_phase(model, names, 2)
         with strat.scope():
-            extra["alignment_optimizer"] = make_optimizer(tc)
+            extra["alignment_optimizer"] = make_optimizer(tc, total_steps - phase1_steps)
         loop2 = TrainLoop(model, tasks, extra["alignment_optimizer"], *loop_args[2:], step=loop.step)
         with strat.scope():
             extra["alignment_optimizer"].build(loop2.shared + loop2.own)
@@ -280,7 +293,8 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
     manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
+        if tc.lr_schedule == "constant" and not tc.warmup_fraction:  # a schedule's rate is not settable
+            optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
     start = int(loop.step.numpy())
 
     input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]

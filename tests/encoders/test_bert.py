@@ -45,5 +45,7 @@ def test_missing_preset_is_a_config_error():
 
     cfg = model_config("bert")
     cfg["model"]["encoder"] = {"name": "bert", "preset": "/nonexistent/preset_dir"}
-    with pytest.raises(mtlzoo.ConfigError, match="model.encoder.preset: cannot load BERT preset"):
+    with pytest.raises(
+        mtlzoo.ConfigError, match="model.encoder.preset: checkpoint directory /nonexistent/preset_dir does not exist"
+    ):
         mtlzoo.build_model(cfg)
