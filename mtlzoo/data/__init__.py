@@ -5,6 +5,7 @@
 """
 
 from mtlzoo.data.base import Split, TaskData
+from mtlzoo.data.census import CensusSource
 from mtlzoo.data.real import Conll2000Source, GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
@@ -13,7 +14,7 @@ from mtlzoo.registry import Registry
 from mtlzoo.schema import Field, check_fields, positive
 
 SOURCES = Registry("data source")
-for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):
+for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource, CensusSource):
     SOURCES.register(_src.name)(_src)
 
 COMMON_SCHEMA = {
