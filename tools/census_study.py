@@ -3,7 +3,8 @@
     python tools/census_study.py --config=configs/census_mmoe.py --workdir=/tmp/mtlzoo_census \
         --architectures=shared_bottom,mmoe,cgc,ple,cross_stitch --seeds=0,1,2
 
-One run folder per architecture and seed (``WORKDIR/<architecture>/seed<seed>``); a finished
+``single_task`` (an extra arm) trains the shared_bottom config on each task alone. One run
+folder per architecture and seed (``WORKDIR/<architecture>/seed<seed>``); a finished
 one is reused, so rerunning the command resumes. Writes ``census_mmoe.{md,json,png}`` in
 WORKDIR (see :mod:`mtlzoo.studies.census_mmoe`).
 """
@@ -15,7 +16,9 @@ from absl import flags
 _CONFIG = flags.DEFINE_string("config", "configs/census_mmoe.py", "Config file with get_config(architecture).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Study folder: one run per architecture and seed, the report.")
 _ARCHS = flags.DEFINE_list(
-    "architectures", ["shared_bottom", "mmoe", "cgc", "ple", "cross_stitch"], "model.architecture values to compare."
+    "architectures",
+    ["shared_bottom", "mmoe", "cgc", "ple", "cross_stitch"],
+    "model.architecture values to compare; single_task: one shared_bottom model per task.",
 )
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (initialisation and the data split).")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Override train.epochs.")
@@ -30,7 +33,7 @@ def main(argv):
     from mtlzoo.studies.census_mmoe import run_census_study
 
     for arch in _ARCHS.value or fail("--architectures must not be empty"):
-        if arch not in ARCHITECTURES.names():
+        if arch not in (*ARCHITECTURES.names(), "single_task"):
             fail(f"--architectures: unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES.names())}")
     module = load_config_module(_CONFIG.value)
     report = run_census_study(module.get_config, _WORKDIR.value, _ARCHS.value, seeds, _EPOCHS.value)

@@ -46,13 +46,35 @@ def _params(run_dir, model):
         return json.load(f)["trainable_params"]
 
 
+def _single_task_run(base, seed, workdir, train_fn, progress):
+    """The ``single_task`` arm: one shared_bottom model per task (``WORKDIR/single_task/<task>/seed<s>``)."""
+    auc, params, seconds = {}, 0, 0.0
+    for task in TASKS:
+        cfg = base.copy_and_resolve_references()
+        cfg.seed = int(seed)
+        cfg.tasks = {task: dict(cfg.tasks[task])}
+        run_dir = os.path.join(workdir, "single_task", task, f"seed{seed}")
+        t0 = time.time()
+        metrics, model, status = train_or_load(cfg, run_dir, train_fn)
+        if model is not None:
+            write_json({"seconds": time.time() - t0}, os.path.join(run_dir, "wall_time.json"))
+        auc[task] = float(metrics[task]["auc"])
+        params += _params(run_dir, model) or 0
+        if os.path.exists(os.path.join(run_dir, "wall_time.json")):
+            with open(os.path.join(run_dir, "wall_time.json")) as f:
+                seconds += json.load(f)["seconds"]
+        progress(f"single_task {task} seed {seed}: {status}; AUC {auc[task]:.4f}")
+    return {"seed": int(seed), "auc": auc, "gates": None, "params": params, "seconds": seconds}
+
+
 def run_census_study(get_config, workdir, architectures, seeds, epochs=None, progress=print, train_fn=None):
     """Trains (or reads back) every (architecture, seed) run and writes the report; returns it as a dict.
 
     Args:
         get_config: ``architecture -> ConfigDict`` (e.g. ``configs/census_mmoe.py``'s).
         workdir: the study folder.
-        architectures: names of ``model.architecture``.
+        architectures: names of ``model.architecture``, or ``single_task`` (``get_config("shared_bottom")``
+            trained on each task alone; its row pairs the two single-task AUCs of a seed).
         seeds: ints.
         epochs: overrides ``train.epochs`` when set.
         progress: called with one line per run.
@@ -61,8 +83,8 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
     os.makedirs(workdir, exist_ok=True)
     configs = {}
     for arch in architectures:
-        cfg = get_config(arch)
-        cfg.model.architecture = arch
+        cfg = get_config("shared_bottom" if arch == "single_task" else arch)
+        cfg.model.architecture = "shared_bottom" if arch == "single_task" else arch
         if epochs:
             cfg.train.epochs = epochs
         configs[arch] = cfg
@@ -70,6 +92,9 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
     for arch, base in configs.items():
         runs[arch] = []
         for seed in seeds:
+            if arch == "single_task":
+                runs[arch].append(_single_task_run(base, seed, workdir, train_fn, progress))
+                continue
             cfg = base.copy_and_resolve_references()
             cfg.seed = int(seed)
             run_dir = os.path.join(workdir, arch, f"seed{seed}")

@@ -25,7 +25,9 @@ def _fake_train(calls):
     def train(cfg, run_dir):
         calls.append(run_dir)
         income, marital = AUC[(cfg.model.architecture, cfg.seed)]
-        metrics = {"income": {"auc": income}, "marital": {"auc": marital}}
+        if len(cfg.tasks) == 1:  # a single-task run: 0.01 lower than the shared_bottom model
+            income, marital = income - 0.01, marital - 0.01
+        metrics = {t: {"auc": v} for t, v in (("income", income), ("marital", marital)) if t in cfg.tasks}
         if cfg.model.architecture == "mmoe":
             metrics["architecture"] = {
                 "gates": {"income": {"expert_0": 0.7, "expert_1": 0.3}, "marital": {"expert_0": 0.2, "expert_1": 0.8}}
@@ -91,3 +93,19 @@ def test_config_sizes_match_the_data():
 def test_tool_rejects_an_unknown_architecture(tmp_path):
     r = run_tool("census_study", f"--workdir={tmp_path}", "--architectures=mmoe,nope")
     assert r.returncode == 2 and "nope" in r.stderr
+
+
+def test_single_task_arm(tmp_path):
+    from mtlzoo.studies.census_mmoe import run_census_study
+
+    get_config = load_config_module(os.path.join(REPO, "configs", "census_mmoe.py")).get_config
+    calls = []
+    report = run_census_study(
+        get_config, str(tmp_path), ["single_task"], [0, 1], progress=lambda s: None, train_fn=_fake_train(calls)
+    )
+    assert len(calls) == 4  # two tasks x two seeds, one model each
+    assert sorted(os.listdir(tmp_path / "single_task")) == ["income", "marital"]
+    rs = report["runs"]["single_task"]
+    assert [r["auc"] for r in rs] == [
+        {"income": AUC[("shared_bottom", s)][0] - 0.01, "marital": AUC[("shared_bottom", s)][1] - 0.01} for s in (0, 1)
+    ]
