@@ -28,6 +28,7 @@ COMMANDS = (
     "covariance_study",
     "sentiment_study",
     "compare_architectures",
+    "census_study",
     "simulate",
     "fit_formula",
 )

@@ -5,6 +5,7 @@
 """
 
 from mtlzoo.data.base import Split, TaskData
+from mtlzoo.data.census import CensusSource
 from mtlzoo.data.conll import Conll2000Source
 from mtlzoo.data.glue_files import GlueFilesSource
 from mtlzoo.data.real import GlueSource, SentimentSource, YeastSource
@@ -15,7 +16,7 @@ from mtlzoo.registry import Registry
 from mtlzoo.schema import Field, check_fields, positive
 
 SOURCES = Registry("data source")
-for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):
+for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource, CensusSource):
     SOURCES.register(_src.name)(_src)
 SOURCES.register(GlueFilesSource.name)(GlueFilesSource)
 

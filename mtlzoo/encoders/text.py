@@ -2,7 +2,17 @@
 
 All four share the embedding layer E: ``tokens`` int32 ``[batch, time]`` (0 =
 padding) -> ``keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True)``.
+
+Pretrained word vectors: ``embedding_pretrained`` (a GloVe / word2vec text file of
+``embedding_dim``-d vectors) with ``embedding_vocab_file`` (the run's vocabulary, line =
+token id: the file the data source writes with ``save_vocab`` / reads as ``data.vocab_file``)
+initialises E's rows from the file (:func:`mtlzoo.encoders.word_vectors.embedding_matrix`:
+out-of-vocabulary rows drawn with ``embedding_oov_seed``, scaled like the found rows);
+``embedding_trainable: false`` freezes E (frozen or fine-tuned). The hit / OOV counts are
+printed and kept on the layer (:func:`pretrained_embedding_stats`).
 """
+
+import os
 
 import keras
 
@@ -15,18 +25,78 @@ _EMBED_SCHEMA = {
     "vocab_size": Field(type=int, check=lambda v: None if v >= 2 else f"must be >= 2, got {v}"),
     "embedding_dim": Field(128, int, positive),
     "max_length": Field(None, int, positive, optional=True),
+    "embedding_pretrained": Field(None, str, optional=True),
+    "embedding_vocab_file": Field(None, str, optional=True),
+    "embedding_trainable": Field(True, bool),
+    "embedding_oov_seed": Field(0, int),
 }
 
 
+def _check_pretrained(opts, field):
+    if not opts.get("embedding_pretrained"):
+        if opts.get("embedding_vocab_file"):
+            raise ConfigError(f"{field}.embedding_vocab_file", "set only together with embedding_pretrained")
+        return
+    if not os.path.isfile(opts["embedding_pretrained"]):
+        raise ConfigError(
+            f"{field}.embedding_pretrained", f"word-vector file {opts['embedding_pretrained']} does not exist"
+        )
+    if not opts.get("embedding_vocab_file"):
+        raise ConfigError(
+            f"{field}.embedding_vocab_file",
+            "required with embedding_pretrained: the run's vocabulary (one token per line, line = token id)",
+        )
+    if not os.path.isfile(opts["embedding_vocab_file"]):
+        raise ConfigError(
+            f"{field}.embedding_vocab_file", f"vocabulary file {opts['embedding_vocab_file']} does not exist"
+        )
+
+
+def pretrained_embedding_stats(model):
+    """The hit / OOV counts of a model's pretrained embedding layer ``embedding``, or None."""
+    try:
+        layer = model.get_layer("embedding")
+    except ValueError:
+        return None
+    stats = getattr(layer, "mtlzoo_pretrained_stats", None)
+    return dict(stats) if stats else None
+
+
 class _TextEncoder(Encoder):
+    @classmethod
+    def check(cls, opts, field):
+        _check_pretrained(opts, field)
+
     def inputs(self):
         return {"tokens": keras.Input((self.opts["max_length"],), dtype="int32", name="tokens")}
 
     def embed(self, inputs):
         o = self.opts
-        return keras.layers.Embedding(o["vocab_size"], o["embedding_dim"], mask_zero=True, name="embedding")(
-            inputs["tokens"]
+        layer = keras.layers.Embedding(
+            o["vocab_size"],
+            o["embedding_dim"],
+            mask_zero=True,
+            name="embedding",
+            trainable=o.get("embedding_trainable", True),
         )
+        out = layer(inputs["tokens"])
+        if o.get("embedding_pretrained"):
+            from mtlzoo.encoders.word_vectors import embedding_matrix, read_vocab_lines
+
+            vocab = read_vocab_lines(o["embedding_vocab_file"], "model.encoder.embedding_vocab_file")
+            matrix, stats = embedding_matrix(
+                o["embedding_pretrained"], vocab, o["vocab_size"], o["embedding_dim"], o["embedding_oov_seed"]
+            )
+            layer.embeddings.assign(matrix)
+            stats["trainable"] = bool(layer.trainable)
+            layer.mtlzoo_pretrained_stats = stats
+            print(
+                f"pretrained embedding {stats['file']}: {stats['hits']} of {stats['vocabulary_tokens']} vocabulary "
+                f"tokens found ({stats['lowercase_hits']} lower-cased), {stats['oov']} out of vocabulary "
+                f"(initialised with seed {stats['seed']}), {'trainable' if layer.trainable else 'frozen'}",
+                flush=True,
+            )
+        return out
 
 
 class TextMLPEncoder(_TextEncoder):
@@ -74,6 +144,7 @@ class TextCNNEncoder(_TextEncoder):
 
     @classmethod
     def check(cls, opts, field):
+        super().check(opts, field)
         if opts["max_length"] is not None and max(opts["filter_widths"]) > opts["max_length"]:
             raise ConfigError(f"{field}.filter_widths", "a filter is wider than max_length")
 

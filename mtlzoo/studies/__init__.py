@@ -14,6 +14,8 @@ run-folder / result-CSV / statistics / table module, :mod:`mtlzoo.studies.common
 * :mod:`~mtlzoo.studies.architectures`: shared bottom, MMoE, PLE, cross-stitch on one config.
 * :mod:`~mtlzoo.studies.simulator_grid`: the grid over (T, n, AMI) of Bettgenhaeuser,
   Hedderich & Klakow (2020) with its tagger trainer.
+* :mod:`~mtlzoo.studies.census_mmoe`: shared bottom vs MMoE, CGC, PLE, cross-stitch on
+  Census-Income (Ma et al., KDD 2018).
 
 Nothing is imported here: ``import mtlzoo.studies`` stays cheap; import the study's module.
 """

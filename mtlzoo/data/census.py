@@ -1,0 +1,194 @@
+"""Census-Income (KDD) from UCI: the real-data benchmark of MMoE (Ma et al., KDD 2018, Section 6.3).
+
+Source ``census``: reads ``census-income.test.gz`` (or ``census-income.data.gz`` / the
+uncompressed files, the first that exists, from ``data_dir`` or ``$MTLZOO_DATA_DIR/census``):
+42 comma-separated columns, no header, the column order of ``census-income.names``.
+Two shared-input binary tasks, the paper's first task group:
+
+* ``income``: total person income > $50K (the last column is ``50000+.``);
+* ``marital``: marital status is ``Never married`` (column 7, ``marital stat``).
+
+Features (``features`` float32 ``[n, input_dim]``): the 7 continuous columns standardised
+with the training split's mean and standard deviation, and the 32 remaining nominal
+columns one-hot (categories: the values that occur in the file, sorted; the category
+list is the data's schema, not its labels, so it is the same for every seed and
+``input_dim`` is fixed). Left out: the income label, ``marital stat`` (the second label)
+and ``instance weight`` (a survey sampling weight, "should not be used in the
+classifiers" per ``census-income.names``). The MMoE paper reports 40 features and a
+199,523 / 49,881 / 49,881 train/validation/test split of the train and test files;
+here only the test file is assumed, so its 99,762 rows are split with the seed
+(``validation_fraction`` / ``test_fraction``, default 1/6 each: the paper's proportions).
+
+Example:
+    >>> data = CensusSource.load(resolved_opts, tasks, seed=0)
+    >>> data.info["input_dim"], data.info["positives"]
+"""
+
+import functools
+import gzip
+import os
+
+import numpy as np
+
+from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
+from mtlzoo.errors import ConfigError
+from mtlzoo.schema import Field, fraction
+
+DATA_DIR_ENV = "MTLZOO_DATA_DIR"
+FILES = ("census-income.test.gz", "census-income.data.gz", "census-income.test", "census-income.data")
+COLUMNS = (
+    "age",
+    "class of worker",
+    "detailed industry recode",
+    "detailed occupation recode",
+    "education",
+    "wage per hour",
+    "enroll in edu inst last wk",
+    "marital stat",
+    "major industry code",
+    "major occupation code",
+    "race",
+    "hispanic origin",
+    "sex",
+    "member of a labor union",
+    "reason for unemployment",
+    "full or part time employment stat",
+    "capital gains",
+    "capital losses",
+    "dividends from stocks",
+    "tax filer stat",
+    "region of previous residence",
+    "state of previous residence",
+    "detailed household and family stat",
+    "detailed household summary in household",
+    "instance weight",
+    "migration code-change in msa",
+    "migration code-change in reg",
+    "migration code-move within reg",
+    "live in this house 1 year ago",
+    "migration prev res in sunbelt",
+    "num persons worked for employer",
+    "family members under 18",
+    "country of birth father",
+    "country of birth mother",
+    "country of birth self",
+    "citizenship",
+    "own business or self employed",
+    "fill inc questionnaire for veteran's admin",
+    "veterans benefits",
+    "weeks worked in year",
+    "year",
+    "income",
+)
+CONTINUOUS = (
+    "age",
+    "wage per hour",
+    "capital gains",
+    "capital losses",
+    "dividends from stocks",
+    "num persons worked for employer",
+    "weeks worked in year",
+)
+EXCLUDED = ("marital stat", "instance weight", "income")
+NOMINAL = tuple(c for c in COLUMNS if c not in CONTINUOUS and c not in EXCLUDED)
+INCOME_POSITIVE = "50000+."
+MARITAL_POSITIVE = "Never married"
+
+
+def census_file(opts):
+    """The Census-Income file: the first of :data:`FILES` in ``data_dir`` or ``$MTLZOO_DATA_DIR/census``."""
+    root = opts.get("data_dir")
+    if not root:
+        env = os.environ.get(DATA_DIR_ENV)
+        if not env:
+            raise ConfigError("data.data_dir", f"not set and the environment variable {DATA_DIR_ENV} is empty")
+        root = os.path.join(env, "census")
+    if not os.path.isdir(root):
+        raise ConfigError("data.data_dir", f"directory {root} does not exist")
+    for name in FILES:
+        if os.path.isfile(os.path.join(root, name)):
+            return os.path.join(root, name)
+    raise ConfigError("data.data_dir", f"{root} has none of {', '.join(FILES)}")
+
+
+@functools.lru_cache(maxsize=2)
+def read_census(path):
+    """``{column: list of str}`` of the file (values stripped); ValueError naming a line with a wrong width."""
+    opener = gzip.open if path.endswith(".gz") else open
+    cols = [[] for _ in COLUMNS]
+    with opener(path, "rt", encoding="latin-1") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            values = line.rstrip("\n").split(",")
+            if len(values) != len(COLUMNS):
+                raise ValueError(f"{path} line {lineno}: {len(values)} columns, expected {len(COLUMNS)}")
+            for c, v in zip(cols, values, strict=True):
+                c.append(v.strip())
+    return dict(zip(COLUMNS, cols, strict=True))
+
+
+def census_labels(table):
+    """``{"income": float32 [n], "marital": float32 [n]}`` (1 = income > 50K / never married)."""
+    return {
+        "income": np.array([v == INCOME_POSITIVE for v in table["income"]], np.float32),
+        "marital": np.array([v == MARITAL_POSITIVE for v in table["marital stat"]], np.float32),
+    }
+
+
+def census_features(table, train_idx):
+    """``(x float32 [n, d], names)``: continuous columns standardised on ``train_idx``, nominal one-hot."""
+    blocks, names = [], []
+    for c in CONTINUOUS:
+        v = np.asarray(table[c], np.float64)
+        mean, std = v[train_idx].mean(), v[train_idx].std()
+        blocks.append(((v - mean) / (std if std > 0 else 1.0))[:, None])
+        names.append(c)
+    for c in NOMINAL:
+        values = np.asarray(table[c])
+        cats, codes = np.unique(values, return_inverse=True)
+        blocks.append(np.eye(len(cats), dtype=np.float64)[codes])
+        names.extend(f"{c}={k}" for k in cats)
+    return np.concatenate(blocks, axis=1).astype(np.float32), names
+
+
+class CensusSource:
+    """The ``census`` data source (see the module docstring); tasks ``income`` and ``marital``."""
+
+    name = "census"
+    TASKS = {"income": ("binary", 2), "marital": ("binary", 2)}
+    schema = {
+        "data_dir": Field(None, str, optional=True),
+        "validation_fraction": Field(1 / 6, float, fraction),
+        "test_fraction": Field(1 / 6, float, fraction),
+    }
+
+    @staticmethod
+    def check(opts, tasks):
+        check_task_kinds(tasks, CensusSource.TASKS, "census")
+
+    @staticmethod
+    def load(opts, tasks, seed):
+        path = census_file(opts)
+        try:
+            table = read_census(path)
+        except ValueError as e:
+            raise ConfigError("data.data_dir", str(e)) from None
+        y = census_labels(table)
+        n = len(table["age"])
+        parts = split_indices(n, [opts["validation_fraction"], opts["test_fraction"]], seed)
+        x, names = census_features(table, parts[0])
+        splits = {}
+        for split, idx in zip(("train", "validation", "test"), parts, strict=True):
+            if len(idx) == 0:
+                continue
+            labels = {t.name: y[t.name][idx][:, None] for t in tasks}
+            weights = {t.name: np.ones(len(idx), np.float32) for t in tasks}
+            splits[split] = Split({"features": x[idx], "task_id": np.zeros(len(idx), np.int32)}, labels, weights)
+        info = {
+            "input_dim": x.shape[1],
+            "feature_names": names,
+            "file": path,
+            "positives": {k: int(v.sum()) for k, v in y.items()},
+        }
+        return TaskData(splits, info=info)

@@ -1,0 +1,117 @@
+"""The ``census`` source against an independent reading of the file (Python's gzip + csv).
+
+Expected counts: the data README (99,762 rows, 6,186 with income > 50K, 43,143 never
+married), recomputed here with the csv module. Skipped where ``$MTLZOO_DATA_DIR/census``
+is absent (CI sets it).
+"""
+
+import csv
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from mtlzoo.config import resolve_config
+from mtlzoo.data import SOURCES, load_data
+from mtlzoo.errors import ConfigError
+from mtlzoo.tasks import tasks_from_config
+
+DATA_DIR = os.environ.get("MTLZOO_DATA_DIR", "")
+TASKS = {"income": {"kind": "binary"}, "marital": {"kind": "binary"}}
+
+
+def _path():
+    path = os.path.join(DATA_DIR, "census", "census-income.test.gz")
+    if not DATA_DIR or not os.path.isfile(path):
+        pytest.skip("census data not found: set MTLZOO_DATA_DIR to a directory holding census/ (CI does)")
+    return path
+
+
+def _rows():
+    with gzip.open(_path(), "rt", encoding="latin-1", newline="") as f:
+        return [r for r in csv.reader(f, skipinitialspace=True) if r]
+
+
+def _load(seed=0, **data):
+    cfg = {
+        "seed": seed,
+        "tasks": TASKS,
+        "data": {"source": "census", **data},
+        "model": {"encoder": {"name": "mlp", "input_dim": 502}},
+    }
+    cfg = resolve_config(cfg)
+    return load_data(cfg, tasks_from_config(cfg.tasks))
+
+
+def test_counts_against_csv_reading():
+    rows = _rows()
+    assert len(rows) == 99762
+    assert {len(r) for r in rows} == {42}
+    income = sum(r[41] == "50000+." for r in rows)
+    never = sum(r[7] == "Never married" for r in rows)
+    assert (income, never) == (6186, 43143)  # the data README's counts
+    data = _load()
+    assert data.info["positives"] == {"income": income, "marital": never}
+    sizes = {k: len(v) for k, v in data.splits.items()}
+    assert sizes["validation"] == sizes["test"] == round(99762 / 6)
+    assert sum(sizes.values()) == 99762
+    for task, total in (("income", income), ("marital", never)):
+        assert sum(int(s.labels[task].sum()) for s in data.splits.values()) == total
+
+
+def test_features_match_the_file_and_carry_no_label():
+    rows = _rows()
+    data = _load()
+    names = data.info["feature_names"]
+    assert len(names) == data.info["input_dim"] == data.splits["train"].features["features"].shape[1]
+    # neither label nor the survey weight is a feature (by name)
+    assert not any(n.startswith(("marital stat", "income", "instance weight")) for n in names)
+    # one-hot part: every nominal column of the file except marital stat gives one block
+    nominal = {n.split("=")[0] for n in names if "=" in n}
+    assert len(nominal) == 32 and len(names) - sum("=" in n for n in names) == 7
+    n_cats = sum(len({r[i] for r in rows}) for i in range(41) if i not in (0, 5, 7, 16, 17, 18, 24, 30, 39))
+    assert sum("=" in n for n in names) == n_cats
+    x = np.concatenate([s.features["features"] for s in data.splits.values()])
+    np.testing.assert_array_equal(x[:, 7:].sum(1), 32.0)  # exactly one category per nominal column
+    # continuous columns: standardised on train; the multiset of raw ages matches the file
+    tr = data.splits["train"].features["features"][:, :7].astype(np.float64)
+    np.testing.assert_allclose(tr.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(tr.std(0), 1, atol=1e-3)
+    # undo the standardisation of age without the split: the smallest age is 0, levels are whole years
+    levels = np.unique(x[:, 0])
+    raw_age = np.round((x[:, 0] - levels[0]) / (levels[1] - levels[0])).astype(int)
+    file_age = np.array([int(r[0]) for r in rows])
+    assert file_age.min() == 0 and sorted(set(file_age))[1] == 1
+    np.testing.assert_array_equal(np.sort(raw_age), np.sort(file_age))
+    # each label stays with its own row: positives per age equal the file's
+    for task, col, pos in (("income", 41, "50000+."), ("marital", 7, "Never married")):
+        y = np.concatenate([s.labels[task][:, 0] for s in data.splits.values()])
+        mine = np.bincount(raw_age, weights=y, minlength=100)
+        ref = np.bincount(file_age, weights=np.array([r[col] == pos for r in rows], float), minlength=100)
+        np.testing.assert_array_equal(mine, ref)
+        # no single feature column reproduces the label (leakage check on the whole file)
+        for j in range(x.shape[1]):
+            assert not np.array_equal(x[:, j] > x[:, j].mean(), y > 0.5), (task, names[j])
+
+
+def test_seeded_split():
+    a, b, c = _load(0), _load(0), _load(1)
+    np.testing.assert_array_equal(a.splits["test"].features["features"], b.splits["test"].features["features"])
+    assert not np.array_equal(a.splits["test"].labels["income"], c.splits["test"].labels["income"])
+    assert a.info["input_dim"] == c.info["input_dim"]  # categories are the file's, not the split's
+
+
+def test_bad_config():
+    _path()
+    assert SOURCES.get("census").name == "census"
+    with pytest.raises(ConfigError, match="tasks.age"):
+        resolve_config(
+            {
+                "tasks": {"age": {"kind": "binary"}},
+                "data": {"source": "census"},
+                "model": {"encoder": {"name": "mlp", "input_dim": 502}},
+            }
+        )
+    with pytest.raises(ConfigError, match="data.data_dir"):
+        _load(data_dir="/nonexistent/census")
