@@ -5,15 +5,19 @@
 """
 
 from mtlzoo.data.base import Split, TaskData
+from mtlzoo.data.files_source import FilesSource
 from mtlzoo.data.real import Conll2000Source, GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
+from mtlzoo.data.streams import DatasetsSource
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
 from mtlzoo.schema import Field, check_fields, positive
 
 SOURCES = Registry("data source")
 for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource):
+    SOURCES.register(_src.name)(_src)
+for _src in (FilesSource, DatasetsSource):  # streamed sources (mtlzoo.data.streams)
     SOURCES.register(_src.name)(_src)
 
 COMMON_SCHEMA = {
