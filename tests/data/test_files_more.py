@@ -7,7 +7,6 @@ import pytest
 from mtlzoo.errors import ConfigError
 from tests.data.files_helpers import load, read_split
 
-
 _TINY_TFDS = """
 import sys
 import numpy as np
