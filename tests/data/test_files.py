@@ -390,3 +390,47 @@ def test_jsonl_bad_line_named(tmp_path):
             },
         )
     assert f"{path} line 2: not valid JSON" in str(e.value)
+
+
+def test_tfrecord_missing_feature_named(tmp_path):
+    import tensorflow as tf
+
+    path = str(tmp_path / "d.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        w.write(_example(vec=[1.0, 2.0], label=[1]))
+        w.write(_example(label=[0]))  # record 2 lacks the feature column
+    with pytest.raises(ConfigError) as e:
+        load(
+            {"flag": {"kind": "binary"}},
+            {
+                "files": [
+                    {
+                        "path": path,
+                        "format": "tfrecord",
+                        "split": "train",
+                        "tasks": {"flag": "label"},
+                        "schema": {"vec": {"type": "float", "shape": [2]}, "label": {"type": "int"}},
+                    }
+                ],
+                "features": {"f": {"kind": "numeric", "columns": ["vec"]}},
+            },
+        )
+    assert f"{path} record 2: column 'vec' is missing" in str(e.value)
+
+
+def test_gzip_csv(tmp_path):
+    import gzip
+
+    path = tmp_path / "a.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([("x", "y"), ("1.5", "1"), ("2", "0")])
+    data = load(
+        {"y": {"kind": "binary"}},
+        {
+            "files": [{"path": str(path), "format": "csv", "split": "train", "compression": "GZIP"}],
+            "features": {"f": {"kind": "numeric", "columns": ["x"]}},
+        },
+    )
+    feats, labels, _ = read_split(data, "train")
+    assert [f["f"].tolist() for f in feats] == [[1.5], [2.0]]
+    assert [y["y"].tolist() for y in labels] == [[1.0], [0.0]]
