@@ -174,6 +174,7 @@ class _Group:
         self.entry, self.sources, self.rows, self.parse = entry, list(sources), rows, parse
         self.label_map, self.task_id, self.columns = label_map, task_id, columns
         self.lines = [0] * len(self.sources)  # last line index + 1 of each source
+        self.total = [0] * len(self.sources)  # rows (blank lines excluded) of each source
         self.counts = [None] * len(self.sources)  # rows of each source, per split code
         self.split_of = [entry["split"]] * len(self.sources)
         self.code = None  # int8 split code per line (seeded split), or None
@@ -277,11 +278,13 @@ class FileData:
                 raise ConfigError(e["field"], f"{where}: no {role} column {c!r}; it has {shown}")
 
     def count_lines(self, g, k):
-        """Pass 1 over source ``k``: the index of its last row + 1 (lines, header excluded)."""
+        """Pass 1 over source ``k`` (no parsing): its rows, and the index of its last row + 1
+        (lines, header excluded)."""
         import tensorflow as tf
 
-        last = g.rows(g.sources[k]).reduce(tf.constant(-1, tf.int64), lambda s, item: item[0])
-        g.lines[k] = int(last) + 1
+        init = (tf.constant(-1, tf.int64), tf.constant(0, tf.int64))
+        last, n = g.rows(g.sources[k]).reduce(init, lambda s, item: (item[0], s[1] + 1))
+        g.lines[k], g.total[k] = int(last) + 1, int(n)
 
     def validate(self, g, k):
         """Pass 2 over source ``k``: every row through the parsing ops, bad ones dropped by
@@ -308,7 +311,7 @@ class FileData:
         _, counts = ok.reduce(init, step)
         counts = [int(x) for x in counts.numpy()]
         bad = -1
-        if sum(counts) != int(good.reduce(tf.constant(0, tf.int64), lambda s, _: s + 1)):
+        if sum(counts) != g.total[k]:
             bad = _first_missing(good, ok.map(lambda i, _: i))
         e, path = g.entry, g.sources[k]
         if bad >= 0:
