@@ -134,7 +134,7 @@ def json_cells(line, cols, separators):
     """The cells of one JSON line as UTF-8 bytes (a missing key or null: empty)."""
     import numpy as np
 
-    text = line.decode("utf-8")
+    text = line.decode("utf-8-sig")  # a byte-order mark (first line) is dropped
     obj = json.loads(text)
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
@@ -246,7 +246,7 @@ def diagnose(entry, path, index, columns, mapping, label_map, tf_error):
             cells = dict(zip(columns, fields, strict=True))
         elif entry["format"] == "jsonl":
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig")
             except UnicodeDecodeError:
                 return f"{path} {where} {number}: not valid UTF-8"
             try:

@@ -434,3 +434,18 @@ def test_gzip_csv(tmp_path):
     feats, labels, _ = read_split(data, "train")
     assert [f["f"].tolist() for f in feats] == [[1.5], [2.0]]
     assert [y["y"].tolist() for y in labels] == [[1.0], [0.0]]
+
+
+def test_jsonl_bom_and_crlf(tmp_path):
+    path = tmp_path / "w.jsonl"
+    path.write_bytes('\ufeff{"x": 1, "y": 1}\r\n{"x": 2, "y": 0}\r\n'.encode())
+    data = load(
+        {"y": {"kind": "binary"}},
+        {
+            "files": [{"path": str(path), "format": "jsonl", "split": "train"}],
+            "features": {"f": {"kind": "numeric", "columns": ["x"]}},
+        },
+    )
+    feats, labels, _ = read_split(data, "train")
+    assert [f["f"].tolist() for f in feats] == [[1.0], [2.0]]
+    assert [y["y"].tolist() for y in labels] == [[1.0], [0.0]]
