@@ -372,9 +372,10 @@ class ColumnMapping:
             return vals, ok
         table = self.label_tables[t.name]
         if t.kind in ("binary", "multiclass"):
-            vals = cell_strings(cells[0], None) if _is_string(cells[0]) else cell_strings(cells[0], None)
             if _is_string(cells[0]) and cells[0].shape.rank == 0:
-                vals = tf.reshape(tf.strings.strip(cells[0]), [1])
+                vals = tf.reshape(tf.strings.strip(cells[0]), [1])  # one value per cell
+            else:
+                vals = cell_strings(cells[0], None)
             ids = table.lookup(vals)
             ok = tf.logical_and(tf.equal(tf.size(ids), 1), tf.reduce_all(ids >= 0))
             first = tf.concat([ids, [0]], 0)[0]

@@ -32,7 +32,6 @@ import json
 from mtlzoo.errors import ConfigError
 
 TYPES = {"int": "int64", "float": "float32", "string": "string"}
-TEXT_FORMATS = ("csv", "tsv", "jsonl")
 
 
 def _tf():

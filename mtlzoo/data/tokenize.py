@@ -18,8 +18,6 @@ Example:
     >>> tok.encode(tf.constant("a good film"))["tokens"]    # int32 [8]
 """
 
-import collections
-
 from mtlzoo.errors import ConfigError
 from mtlzoo.schema import Field, check_fields, non_negative, positive
 
@@ -189,7 +187,3 @@ def make_text_tokenizer(cfg, max_length, field):
     opts = check_fields(cfg, TOKENIZER_SCHEMA, f"{field}.tokenizer")
     cls = WhitespaceTokenizer if opts["name"] == "whitespace" else WordPieceTokenizer
     return cls(opts, max_length, field)
-
-
-def new_counter():
-    return collections.Counter()
