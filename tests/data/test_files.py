@@ -449,3 +449,23 @@ def test_jsonl_bom_and_crlf(tmp_path):
     feats, labels, _ = read_split(data, "train")
     assert [f["f"].tolist() for f in feats] == [[1.0], [2.0]]
     assert [y["y"].tolist() for y in labels] == [[1.0], [0.0]]
+
+
+def test_replica_slices_make_the_global_batch(tmp_path):
+    import tensorflow as tf
+
+    write_csv(tmp_path / "r.csv", [(str(i), "1") for i in range(11)], header=("x", "y"))
+    cfg = {
+        "files": [{"path": str(tmp_path / "r.csv"), "format": "csv", "split": "train"}],
+        "features": {"f": {"kind": "numeric", "columns": ["x"]}},
+    }
+    data = load({"y": {"kind": "binary"}}, cfg)
+    whole = [b[0]["f"].numpy()[:, 0].tolist() for b in data.train_dataset(["f"], 4, 0, 5)]
+    # two pipelines with one replica each: pipeline p yields rows [2p, 2p + 2) of every global batch
+    parts = []
+    for p in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=p, num_replicas_in_sync=2)
+        parts.append([b[0]["f"].numpy()[:, 0].tolist() for b in data.train_dataset(["f"], 4, 0, 5, ctx)])
+    assert [a + b for a, b in zip(*parts, strict=True)] == whole
+    with pytest.raises(ConfigError, match="data.batch_size: the global batch of 4 examples does not split over 3"):
+        data.train_dataset(["f"], 4, 0, 5, tf.distribute.InputContext(1, 0, 3))
