@@ -149,7 +149,13 @@ class WordPieceTokenizer:
                     f"{field}.tokenizer.vocab_file", f"{opts['vocab_file']} lacks the special token {special}"
                 )
         self.pad_id, self.cls_id, self.sep_id = ids["[PAD]"], ids["[CLS]"], ids["[SEP]"]
-        self.tokenizer = None
+        import tensorflow as tf
+        import tensorflow_text as tf_text
+
+        # created here (eagerly), not inside a traced tf.data function: every pipeline shares it
+        self.tokenizer = tf_text.BertTokenizer(
+            opts["vocab_file"], lower_case=opts["lowercase"], token_out_type=tf.int64
+        )
 
     needs_vocab = False
 
@@ -162,12 +168,6 @@ class WordPieceTokenizer:
     def encode(self, text, input_name):
         import tensorflow as tf
 
-        if self.tokenizer is None:
-            import tensorflow_text as tf_text
-
-            self.tokenizer = tf_text.BertTokenizer(
-                self.opts["vocab_file"], lower_case=self.opts["lowercase"], token_out_type=tf.int64
-            )
         pieces = self.tokenizer.tokenize(tf.reshape(text, [1])).merge_dims(-2, -1)[0][: self.max_length - 2]
         ids = tf.concat([[self.cls_id], pieces, [self.sep_id]], 0)
         n = tf.shape(ids)[0]

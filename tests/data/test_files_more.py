@@ -134,6 +134,7 @@ def test_wordpiece_vocabulary(tmp_path):
             },
         },
     )
+    read_split(data, "train", epoch=0)  # a second pipeline over the same tokenizer
     feats = read_split(data, "train")[0]
     # [CLS] the cat ##s sat [SEP], padded; "dogs" has no pieces in the vocabulary: [UNK]
     assert feats[0]["token_ids"].tolist() == [2, 4, 5, 6, 7, 3, 0]
