@@ -36,6 +36,7 @@ to their sizes.
 """
 
 import glob as globlib
+import os
 import zlib
 
 import numpy as np
@@ -160,6 +161,8 @@ class FilesSource:
         ColumnMapping(opts["features"], opts["labels"], tasks)
         if not any(e["split"] in (None, "train") for e in entries):
             raise ConfigError("data.files", "no entry gives training data (split 'train' or unset)")
+        # local paths become absolute, so the config a run records finds its files from any directory
+        opts["files"] = [_absolute(dict(raw)) for raw in opts["files"]]
 
     @staticmethod
     def load(opts, tasks, seed):
@@ -463,6 +466,19 @@ class FileData:
                                 counters[key].update(x for x in v.decode("utf-8").split("\x1f") if x)
                     left -= len(values)
         self.mapping.set_vocabularies(counters)
+
+
+def _absolute(raw):
+    def fix(p):
+        return p if "://" in p else os.path.abspath(os.path.expanduser(p))
+
+    if isinstance(raw.get("path"), str):
+        raw["path"] = fix(raw["path"])
+    elif isinstance(raw.get("path"), (list, tuple)):
+        raw["path"] = [fix(p) for p in raw["path"]]
+    if raw.get("data_dir"):
+        raw["data_dir"] = fix(raw["data_dir"])
+    return raw
 
 
 def _rows_in(g, k, c):

@@ -469,3 +469,14 @@ def test_replica_slices_make_the_global_batch(tmp_path):
     assert [a + b for a, b in zip(*parts, strict=True)] == whole
     with pytest.raises(ConfigError, match="data.batch_size: the global batch of 4 examples does not split over 3"):
         data.train_dataset(["f"], 4, 0, 5, tf.distribute.InputContext(1, 0, 3))
+
+
+def test_recorded_paths_are_absolute(tmp_path, monkeypatch):
+    from mtlzoo.data import resolve_data_config
+    from mtlzoo.tasks import tasks_from_config
+
+    monkeypatch.chdir(tmp_path)
+    data = {"source": "files", "files": [{"path": "shards/*.csv", "format": "csv"}], "features": FEATURES}
+    resolved = resolve_data_config(data, tasks_from_config(TASKS))
+    assert resolved["files"][0]["path"] == str(tmp_path / "shards" / "*.csv")
+    assert data["files"][0]["path"] == "shards/*.csv"  # the caller's config is not changed
