@@ -480,3 +480,20 @@ def test_recorded_paths_are_absolute(tmp_path, monkeypatch):
     resolved = resolve_data_config(data, tasks_from_config(TASKS))
     assert resolved["files"][0]["path"] == str(tmp_path / "shards" / "*.csv")
     assert data["files"][0]["path"] == "shards/*.csv"  # the caller's config is not changed
+
+
+def test_categorical_out_of_vocabulary_bucket(tmp_path):
+    path = write_csv(tmp_path / "a.csv")
+    features = {
+        "c": {"kind": "categorical", "column": "color", "max_values": 1},
+        "i": {"kind": "categorical", "column": "color", "vocabulary": ["green", "red"], "output": "id"},
+    }
+    data = load(
+        TASKS, {"files": [{"path": path, "format": "csv", "split": "train"}], "features": features, "labels": LABELS}
+    )
+    feats = read_split(data, "train")[0]
+    colors = [r[3] for r in ROWS]
+    top = collections.Counter(colors).most_common(1)[0][0]  # "red": the one value kept
+    for f, c in zip(feats, colors, strict=True):
+        assert f["c"].tolist() == ([0.0, 1.0] if c == top else [1.0, 0.0])
+        assert int(f["i"]) == {"green": 1, "red": 2}.get(c, 0)
