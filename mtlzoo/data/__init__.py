@@ -7,18 +7,30 @@
 from mtlzoo.data.base import Split, TaskData
 from mtlzoo.data.census import CensusSource
 from mtlzoo.data.conll import Conll2000Source
+from mtlzoo.data.files_source import FilesSource
 from mtlzoo.data.glue_files import GlueFilesSource
 from mtlzoo.data.real import GlueSource, SentimentSource, YeastSource
 from mtlzoo.data.samplers import SAMPLERS
 from mtlzoo.data.sources import DigitsSource, SyntheticSource
+from mtlzoo.data.streams import DatasetsSource
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
 from mtlzoo.schema import Field, check_fields, positive
 
 SOURCES = Registry("data source")
-for _src in (DigitsSource, SyntheticSource, SentimentSource, Conll2000Source, YeastSource, GlueSource, CensusSource):
+for _src in (
+    DigitsSource,
+    SyntheticSource,
+    SentimentSource,
+    Conll2000Source,
+    YeastSource,
+    GlueSource,
+    GlueFilesSource,
+    CensusSource,
+    FilesSource,  # streamed sources (mtlzoo.data.streams)
+    DatasetsSource,
+):
     SOURCES.register(_src.name)(_src)
-SOURCES.register(GlueFilesSource.name)(GlueFilesSource)
 
 COMMON_SCHEMA = {
     "source": Field(type=str),

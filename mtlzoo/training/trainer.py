@@ -183,7 +183,7 @@ def _call(callbacks, method, *args):
             fn(*args)
 
 
-def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
+def train(config, workdir, strategy="default", callbacks=(), model_fn=None, datasets=None):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
     Args:
@@ -195,6 +195,9 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         model_fn: builds the model from the resolved config inside the strategy scope
             (default :func:`mtlzoo.models.build_model`); fine-tuning passes one that loads
             pretrained weights and freezes layers before the variables are collected.
+        datasets: ``{"train": ds, "validation": ds, ...}`` of ``tf.data.Dataset`` batches of the
+            shared batch shape, used instead of the config's data source (streamed; see
+            :func:`mtlzoo.data.streams.datasets_data`); the config names ``data.source: datasets``.
 
     Returns:
         TrainResult with the trained model, per-task metrics on ``train.eval_split``
@@ -215,6 +218,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
 
     from mtlzoo.data import build_sampler, load_data
     from mtlzoo.data.mixing import BatchPlan, train_dataset
+    from mtlzoo.data.streams import datasets_data
     from mtlzoo.models import build_model, save_model
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
@@ -223,29 +227,38 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
 
     chief, worker = worker_info(strat)
     tc = config.train
+    tasks = tasks_from_config(config.tasks)
+    names = [t.name for t in tasks]
+    # the data load first: a bad file is a ConfigError before anything is written to the workdir
+    data = load_data(config, tasks) if datasets is None else datasets_data(datasets, tasks, config)
+    streamed = getattr(data, "streamed", False)  # files / tf.data sources (mtlzoo.data.streams)
+    train_split = data.split("train")
+    if streamed:
+        data.check_training(config)
+        global_batch = config.data.batch_size
+    else:
+        probe = BatchPlan(train_split, names, config.data.batch_size, "joint", seed=config.seed)
+        global_batch = probe.global_batch_size if config.data.mixing == "joint" else config.data.batch_size
     os.makedirs(workdir, exist_ok=True)
     if chief:
         write_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
-    tasks = tasks_from_config(config.tasks)
-    names = [t.name for t in tasks]
-    data = load_data(config, tasks)
-    train_split = data.split("train")
-
-    probe = BatchPlan(train_split, names, config.data.batch_size, "joint", seed=config.seed)
-    global_batch = probe.global_batch_size if config.data.mixing == "joint" else config.data.batch_size
     steps_per_epoch = tc.steps_per_epoch or max(1, math.ceil(len(train_split) / global_batch))
     phased = config.model.alignment == "fixed_encoder"
     phase1_steps = tc.epochs * steps_per_epoch
     total_steps = phase1_steps + ((tc.alignment_epochs or tc.epochs) * steps_per_epoch if phased else 0)
-    plan = BatchPlan(
-        train_split,
-        names,
-        config.data.batch_size,
-        config.data.mixing,
-        build_sampler(config.data.sampler),
-        config.seed,
-        total_steps,
+    plan = (
+        None
+        if streamed
+        else BatchPlan(
+            train_split,
+            names,
+            config.data.batch_size,
+            config.data.mixing,
+            build_sampler(config.data.sampler),
+            config.seed,
+            total_steps,
+        )
     )
 
     previous_policy = keras.config.dtype_policy()
@@ -269,7 +282,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         weighting,
         aggregator,
         strat,
-        plan.global_batch_size,
+        global_batch,
         tc.jit_compile,
         tc.per_task_grads,
     )
@@ -299,7 +312,11 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
 
     input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
     dist = strat.distribute_datasets_from_function(
-        lambda ctx: train_dataset(train_split, plan, input_names, start, ctx)
+        lambda ctx: (
+            data.train_dataset(input_names, global_batch, start, total_steps, ctx)
+            if streamed
+            else train_dataset(train_split, plan, input_names, start, ctx)
+        )
     )
     iterator = iter(dist)
     eval_ds = data.dataset(tc.eval_split, config.data.batch_size, input_names)
@@ -315,7 +332,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
     step = start
     if verbose and chief:
         print(
-            f"{type(strat).__name__} with {strat.num_replicas_in_sync} replica(s); {total_steps} steps of {plan.global_batch_size} examples"
+            f"{type(strat).__name__} with {strat.num_replicas_in_sync} replica(s); {total_steps} steps of {global_batch} examples"
         )
         if start:
             print(f"resuming from step {start} ({manager.latest_checkpoint})")

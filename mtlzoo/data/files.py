@@ -1,0 +1,338 @@
+"""Readers of the ``files`` source: CSV/TSV, JSON lines, TFRecord of tf.train.Example, TFDS.
+
+Each reader turns one file (TFDS: one split of a prepared data set) into a tf.data
+dataset of ``(index, row)``: ``index`` the 0-based line (record) of the file, ``row`` a
+dict column -> tensor (:mod:`mtlzoo.data.columns`). Reading streams through tf.data
+(``TextLineDataset``, ``TFRecordDataset``, ``tfds.builder(...).as_dataset``); only a CSV
+file's first line (its header) is read in Python.
+
+* ``csv`` / ``tsv``: ``tf.io.decode_csv`` on each line (``delimiter``; ``quoting``: fields
+  may be enclosed in double quotes, ``""`` inside one is a quote). A header line names the
+  columns (``header: true``, default), else ``column_names`` does. A UTF-8 byte-order mark
+  at the start of the file is dropped. Blank lines are skipped. A quoted field may not
+  contain a line break (a line is a record).
+* ``jsonl``: one JSON object per line; a list value is joined by the column's separator,
+  ``null`` or an absent key is an empty cell. Parsed with Python's ``json`` module (through
+  ``tf.numpy_function``, one line at a time).
+* ``tfrecord``: ``tf.train.Example`` records; ``schema`` gives each column's ``type``
+  (``int``, ``float``, ``string``) and ``shape`` (default ``[]``). Label columns are read as
+  variable-length, so an absent label feature is a missing label.
+* ``tfds``: ``tfds.builder(name, data_dir=...)`` of a prepared data set (nothing is
+  downloaded); top-level features are the columns.
+
+A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
+described here by :func:`diagnose`: one line naming the file, the 1-based line (record)
+and the column.
+"""
+
+import csv
+import io
+import json
+
+from mtlzoo.errors import ConfigError
+
+TYPES = {"int": "int64", "float": "float32", "string": "string"}
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def read_first_line(path, compression=None):
+    """The first line of a text file as bytes (b"" for an empty file), read in Python."""
+    tf = _tf()
+    ds = tf.data.TextLineDataset(path, compression_type=compression or "").take(1)
+    for line in ds:
+        return line.numpy()
+    return None
+
+
+def csv_options(entry):
+    delim = entry["delimiter"] or ("\t" if entry["format"] == "tsv" else ",")
+    if len(delim) != 1:
+        raise ConfigError(f"{entry['field']}.delimiter", f"must be one character, got {delim!r}")
+    return delim
+
+
+def csv_header(entry, path):
+    """The column names of a CSV/TSV file: its header line, or ``column_names``."""
+    delim = csv_options(entry)
+    first = read_first_line(path, entry["compression"])
+    if first is None or not first.strip():
+        raise ConfigError(entry["field"], f"{path} line 1: the file is empty")
+    if not entry["header"]:
+        return list(entry["column_names"])
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(entry["field"], f"{path} line 1: the header is not valid UTF-8 ({e.reason})") from None
+    names = next(csv.reader([text], delimiter=delim, quoting=csv.QUOTE_MINIMAL if entry["quoting"] else csv.QUOTE_NONE))
+    names = [n.strip() for n in names]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(entry["field"], f"{path} line 1: column {sorted(dup)[0]!r} appears twice in the header")
+    return names
+
+
+def _lines(entry, skip):
+    tf = _tf()
+
+    def rows(path):
+        lines = tf.data.TextLineDataset(path, compression_type=entry["compression"] or "").skip(skip).enumerate()
+        return lines.filter(lambda i, line: tf.strings.length(tf.strings.strip(line)) > 0)
+
+    return rows
+
+
+def csv_rows(entry, columns):
+    """``(rows, parse)``: ``rows(path)`` -> dataset of ``(index, line)`` (blank lines skipped),
+    ``parse(index, line)`` -> ``(index, row)``; ``columns`` the file's column names in order."""
+    tf = _tf()
+    delim = csv_options(entry)
+    skip = 1 if entry["header"] else 0
+    defaults = [tf.constant("", tf.string)] * len(columns)
+
+    def parse(i, line):
+        line = tf.strings.regex_replace(line, "^\ufeff", "") if not skip else line
+        cells = tf.io.decode_csv(line, defaults, field_delim=delim, use_quote_delim=entry["quoting"])
+        return i, dict(zip(columns, cells, strict=True))
+
+    return _lines(entry, skip), parse
+
+
+def jsonl_rows(entry, columns, separators):
+    """``(rows, parse)`` of JSON-lines files (as :func:`csv_rows`); ``columns`` the keys read."""
+    tf = _tf()
+    cols = list(columns)
+
+    def py(line):
+        return json_cells(line, cols, separators)
+
+    def parse(i, line):
+        cells = tf.numpy_function(py, [line], [tf.string] * len(cols), stateful=False)
+        return i, {c: tf.ensure_shape(v, []) for c, v in zip(cols, cells, strict=True)}
+
+    return _lines(entry, 0), parse
+
+
+def _cell(v, sep):
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (list, tuple)):
+        return (sep or " ").join(_cell(x, None) for x in v)
+    if isinstance(v, (dict,)):
+        raise ValueError("a nested object is not a cell value")
+    return str(v)
+
+
+def json_cells(line, cols, separators):
+    """The cells of one JSON line as UTF-8 bytes (a missing key or null: empty)."""
+    import numpy as np
+
+    text = line.decode("utf-8-sig")  # a byte-order mark (first line) is dropped
+    obj = json.loads(text)
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    return [np.bytes_(_cell(obj.get(c), separators.get(c)).encode("utf-8")) for c in cols]
+
+
+def tfrecord_spec(entry, feature_columns, label_columns):
+    """``tf.io.parse_single_example`` features: fixed-length features, variable-length labels."""
+    tf = _tf()
+    schema = entry["schema"] or {}
+    spec, widths = {}, {}
+    for c in sorted(set(feature_columns) | set(label_columns)):
+        if c not in schema:
+            raise ConfigError(f"{entry['field']}.schema", f"no type for column {c!r}; give {{type, shape}}")
+        s = dict(schema[c])
+        field = f"{entry['field']}.schema.{c}"
+        unknown = set(s) - {"type", "shape"}
+        if unknown:
+            raise ConfigError(f"{field}.{sorted(unknown)[0]}", "unknown field; known fields: shape, type")
+        if s.get("type") not in TYPES:
+            raise ConfigError(f"{field}.type", f"{s.get('type')!r} is not one of {', '.join(TYPES)}")
+        shape = list(s.get("shape") or [])
+        if not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ConfigError(f"{field}.shape", f"must be a list of positive integers, got {shape!r}")
+        dtype = getattr(tf, TYPES[s["type"]])
+        if c in label_columns and c not in feature_columns:
+            spec[c] = tf.io.VarLenFeature(dtype)
+        else:
+            spec[c] = tf.io.FixedLenFeature(shape, dtype)
+        widths[c] = int(__import__("numpy").prod(shape)) if shape else 1
+    return spec, widths
+
+
+def tfrecord_rows(entry, spec):
+    tf = _tf()
+
+    def rows(path):
+        return tf.data.TFRecordDataset(path, compression_type=entry["compression"] or "").enumerate()
+
+    def parse(i, rec):
+        row = tf.io.parse_single_example(rec, spec)
+        return i, {k: tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v for k, v in row.items()}
+
+    return rows, parse
+
+
+def tfds_builder(entry):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(entry["name"], data_dir=entry["data_dir"])
+        builder.info.splits  # noqa: B018  (raises for a data set that is not prepared)
+    except Exception as e:  # tfds raises several types for unknown or unprepared data
+        raise ConfigError(
+            f"{entry['field']}.name",
+            f"cannot open TFDS data set {entry['name']!r} in {entry['data_dir'] or 'the default data dir'} "
+            f"({type(e).__name__}); prepare it with `tfds build {entry['name']}`",
+        ) from None
+    if not builder.info.splits:
+        raise ConfigError(f"{entry['field']}.name", f"TFDS data set {entry['name']!r} is not prepared")
+    return builder
+
+
+def tfds_rows(builder):
+    def rows(split):
+        return builder.as_dataset(split=split, shuffle_files=False).enumerate()
+
+    return rows, lambda i, row: (i, dict(row))
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+def read_record(entry, path, index):
+    """Line (record) ``index`` (0-based, header included) of a file, as bytes."""
+    tf = _tf()
+    if entry["format"] == "tfrecord":
+        ds = tf.data.TFRecordDataset(path, compression_type=entry["compression"] or "")
+    else:
+        ds = tf.data.TextLineDataset(path, compression_type=entry["compression"] or "")
+    for rec in ds.skip(index).take(1):
+        return rec.numpy()
+    return b""
+
+
+def diagnose(entry, path, index, columns, mapping, label_map, tf_error):
+    """One sentence naming the file, the 1-based line (record) and the column of a bad row."""
+    where = "record" if entry["format"] == "tfrecord" else "line"
+    number = index + 1
+    raw = read_record(entry, path, index)
+    cells = None
+    try:
+        if entry["format"] in ("csv", "tsv"):
+            text = raw.decode("utf-8", "surrogateescape")
+            if number == 1:
+                text = text.lstrip("\ufeff")
+            quoting = csv.QUOTE_MINIMAL if entry["quoting"] else csv.QUOTE_NONE
+            fields = next(csv.reader(io.StringIO(text), delimiter=csv_options(entry), quoting=quoting), [])
+            for c, v in zip(columns, fields, strict=False):
+                if _bad_utf8(v):
+                    return f"{path} {where} {number}: column {c!r}: not valid UTF-8"
+            if _bad_utf8(text):
+                return f"{path} {where} {number}: not valid UTF-8"
+            if len(fields) != len(columns):
+                return (
+                    f"{path} {where} {number}: {len(fields)} fields, the file has {len(columns)} columns "
+                    f"({', '.join(columns)})"
+                )
+            cells = dict(zip(columns, fields, strict=True))
+        elif entry["format"] == "jsonl":
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                return f"{path} {where} {number}: not valid UTF-8"
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                return f"{path} {where} {number}: not valid JSON ({e.msg} at column {e.colno})"
+            if not isinstance(obj, dict):
+                return f"{path} {where} {number}: not a JSON object"
+            for c in mapping.feature_columns():
+                if c not in obj or obj[c] is None:
+                    return f"{path} {where} {number}: column {c!r} is missing"
+            seps = mapping.separators(label_map)
+            cells = {}
+            for c, v in obj.items():
+                try:
+                    cells[c] = _cell(v, seps.get(c))
+                except ValueError as e:
+                    return f"{path} {where} {number}: column {c!r}: {e}"
+        elif entry["format"] == "tfrecord":
+            cells = _example_cells(raw, path, number)
+            if isinstance(cells, str):
+                return cells
+            for c in mapping.feature_columns():
+                if c not in cells:
+                    return f"{path} {where} {number}: column {c!r} is missing"
+    except Exception:  # the description below still names the file and record
+        cells = None
+    if cells is not None:
+        msg = describe_cells(cells, mapping, label_map)
+        if msg:
+            return f"{path} {where} {number}: {msg}"
+    first = str(tf_error).strip().splitlines()[0] if tf_error else "cannot be parsed"
+    return f"{path} {where} {number}: {first}"
+
+
+def _bad_utf8(s):
+    return any("\udc80" <= ch <= "\udcff" for ch in s)
+
+
+def _example_cells(raw, path, number):
+    tf = _tf()
+    try:
+        ex = tf.train.Example.FromString(raw)
+    except Exception:
+        return f"{path} record {number}: not a tf.train.Example"
+    out = {}
+    for k, f in ex.features.feature.items():
+        kind = f.WhichOneof("kind")
+        vals = list(getattr(f, kind).value) if kind else []
+        out[k] = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else repr(v) for v in vals)
+    return out
+
+
+def describe_cells(cells, mapping, label_map):
+    """What is wrong with a row given as ``{column: cell string}``, or None (Python's reading)."""
+    for parts in mapping.features.values():
+        for p in parts:
+            for c in p.get("columns") or []:
+                v = cells.get(c, "")
+                for x in v.split() if " " in v.strip() else [v]:
+                    try:
+                        float(x)
+                    except ValueError:
+                        return f"column {c!r}: {v!r} is not a number"
+    for t in mapping.tasks:
+        if t.name not in label_map:
+            continue
+        opts = mapping.labels[t.name]
+        cols = label_map[t.name]
+        vals = [cells.get(c, "") for c in cols]
+        if any(v.strip() == "" for v in vals):
+            continue
+        if t.kind == "regression":
+            for c, v in zip(cols, vals, strict=True):
+                try:
+                    float(v)
+                except ValueError:
+                    return f"column {c!r}: {v!r} is not a number (task {t.name})"
+            continue
+        values = [vals[0].strip()] if t.kind in ("binary", "multiclass") else vals[0].split(opts["separator"])
+        for v in values:
+            if v not in opts["classes"]:
+                shown = ", ".join(opts["classes"][:10]) + (", ..." if len(opts["classes"]) > 10 else "")
+                return f"column {cols[0]!r}: unknown {t.name} label {v!r}; the classes are {shown}"
+        if t.kind == "tagging":
+            text_col = mapping.features[opts["tokens_from"]][0]["column"]
+            n_words = len(cells.get(text_col, "").split())
+            if len(values) != n_words:
+                return f"column {cols[0]!r}: {len(values)} tags for the {n_words} words of column {text_col!r}"
+    return None

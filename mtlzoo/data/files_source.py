@@ -1,0 +1,525 @@
+"""The ``files`` data source: a user's own CSV/TSV, JSON-lines, TFRecord or TFDS data, streamed.
+
+Config (``data``; every field validated, unknown fields named)::
+
+    data = {
+        "source": "files", "batch_size": 32,
+        "files": [                                   # one entry per file, glob or file list
+            {"path": "reviews_*.csv", "format": "csv", "tasks": {"sentiment": "label"}},
+            {"path": "topics.jsonl", "format": "jsonl", "split": "train", "tasks": ["topic", "spam"]},
+        ],
+        "features": {"tokens": {"kind": "text", "column": "text", "max_length": 64}},
+        "labels": {"topic": {"classes": ["news", "sport", "other"]}},
+        "validation_fraction": 0.1, "test_fraction": 0.0, "shuffle_buffer": 10000,
+    }
+
+A file entry (``FILE_SCHEMA``): ``path`` (a path, a glob or a list of them; matched files are
+sorted), ``format`` (csv, tsv, jsonl, tfrecord, tfds), ``split`` (train, validation, test;
+unset: a seeded split of the entry's rows by ``validation_fraction``/``test_fraction``),
+``tasks`` (the tasks the entry labels: a list of names, read from ``labels.<task>.column``
+(default the task's name), or ``{task: column}``; unset: every task), ``task_id``, and the
+format's options (csv/tsv: ``header``, ``column_names``, ``delimiter``, ``quoting``,
+``compression``; jsonl: ``compression``; tfrecord: ``schema``, ``compression``; tfds:
+``name``, ``data_dir``, ``splits`` {our split: tfds split string}).
+``features`` and ``labels``: :mod:`mtlzoo.data.columns`.
+
+Loading (before the trainer writes anything): every file is opened and its header checked
+(a missing column, an empty file or a glob matching nothing is a ConfigError naming it), then
+one **validation pass** streams every row through the same parsing ops as training, inside
+tf.data with ``ignore_errors``: it counts the rows and finds the first bad one, which
+:func:`mtlzoo.data.files.diagnose` re-reads alone and describes in one line (file, 1-based
+line/record, column). Vocabularies not given in the config are built by a **bounded pass**
+over the first ``vocab_examples`` rows of the training split (the only pass that brings
+cells into Python). Training then streams: files interleaved in parallel (deterministic
+order), a ``shuffle_buffer`` shuffle seeded by (seed, epoch), entries mixed in proportion
+to their sizes.
+"""
+
+import glob as globlib
+import os
+import zlib
+
+import numpy as np
+
+from mtlzoo.data.base import split_indices
+from mtlzoo.data.columns import ColumnMapping
+from mtlzoo.data.files import (
+    csv_header,
+    csv_rows,
+    diagnose,
+    jsonl_rows,
+    tfds_builder,
+    tfds_rows,
+    tfrecord_rows,
+    tfrecord_spec,
+)
+from mtlzoo.data.streams import StreamData, StreamSplit
+from mtlzoo.errors import ConfigError
+from mtlzoo.schema import Field, check_fields, fraction, positive
+
+SPLITS = ("train", "validation", "test")
+FORMATS = ("csv", "tsv", "jsonl", "tfrecord", "tfds")
+
+
+def _paths_check(v):
+    if isinstance(v, str) or (isinstance(v, (list, tuple)) and v and all(isinstance(p, str) for p in v)):
+        return None
+    return f"must be a path, a glob or a list of them, got {v!r}"
+
+
+def _tasks_check(v):
+    if isinstance(v, (list, tuple)) and all(isinstance(t, str) for t in v):
+        return None
+    if hasattr(v, "items") and all(isinstance(c, (str, list, tuple)) for c in dict(v).values()):
+        return None
+    return f"must be a list of task names or a mapping task -> column, got {v!r}"
+
+
+FILE_SCHEMA = {
+    "path": Field(None, None, _paths_check, optional=True),
+    "format": Field(type=str, choices=FORMATS),
+    "split": Field(None, str, choices=SPLITS, optional=True),
+    "tasks": Field(None, None, _tasks_check, optional=True),
+    "task_id": Field(None, int, lambda v: None if v >= 0 else f"must be >= 0, got {v}", optional=True),
+    "header": Field(True, bool),
+    "column_names": Field(None, "strs", optional=True),
+    "delimiter": Field(None, str, optional=True),
+    "quoting": Field(True, bool),
+    "compression": Field(None, str, choices=("GZIP", "ZLIB"), optional=True),
+    "schema": Field(None, "dict", optional=True),
+    "name": Field(None, str, optional=True),
+    "data_dir": Field(None, str, optional=True),
+    "splits": Field(None, "dict", optional=True),
+}
+_FORMAT_FIELDS = {
+    "csv": {"header", "column_names", "delimiter", "quoting", "compression"},
+    "jsonl": {"compression"},
+    "tfrecord": {"schema", "compression"},
+    "tfds": {"name", "data_dir", "splits"},
+}
+_FORMAT_FIELDS["tsv"] = _FORMAT_FIELDS["csv"]
+_ALWAYS = {"path", "format", "split", "tasks", "task_id"}
+
+
+def check_entry(raw, i, tasks):
+    field = f"data.files[{i}]"
+    if not hasattr(raw, "items"):
+        raise ConfigError(field, f"must be a mapping with path and format, got {raw!r}")
+    e = check_fields(raw, FILE_SCHEMA, field)
+    allowed = _ALWAYS | _FORMAT_FIELDS[e["format"]]
+    for k in raw:
+        if k not in allowed:
+            raise ConfigError(f"{field}.{k}", f"not an option of the {e['format']} format")
+    if e["format"] == "tfds":
+        if not e["name"]:
+            raise ConfigError(f"{field}.name", "name the TFDS data set (e.g. 'mnist')")
+        if e["path"] is not None or e["split"] is not None:
+            raise ConfigError(f"{field}.{'path' if e['path'] else 'split'}", "a tfds entry takes name and splits")
+        for k, v in dict(e["splits"] or {}).items():
+            if k not in SPLITS or not isinstance(v, str):
+                raise ConfigError(f"{field}.splits.{k}", f"map train/validation/test to a TFDS split string, got {v!r}")
+    elif e["path"] is None:
+        raise ConfigError(f"{field}.path", "missing required field")
+    if e["format"] in ("csv", "tsv") and not e["header"] and not e["column_names"]:
+        raise ConfigError(f"{field}.column_names", "a file without a header line needs column_names")
+    names = {t.name for t in tasks}
+    for t in e["tasks"] or ():
+        if t not in names:
+            raise ConfigError(f"{field}.tasks.{t}", f"no task named {t!r}; the tasks are {', '.join(sorted(names))}")
+    e["field"] = field
+    return e
+
+
+def _common_schema():
+    return {
+        "files": Field(
+            type=None, check=lambda v: None if isinstance(v, (list, tuple)) and v else "list one file entry or more"
+        ),
+        "features": Field(type="dict"),
+        "labels": Field({}, "dict"),
+        "validation_fraction": Field(0.1, float, fraction),
+        "test_fraction": Field(0.0, float, fraction),
+        "shuffle_buffer": Field(10000, int, positive),
+        "vocab_examples": Field(1_000_000, int, positive),
+        "cycle_length": Field(4, int, positive),
+    }
+
+
+def _task_seed(seed, key):
+    return [seed, zlib.crc32(key.encode())]
+
+
+class FilesSource:
+    """``data.source: files`` (see the module doc)."""
+
+    name = "files"
+    schema = _common_schema()
+
+    @staticmethod
+    def check(opts, tasks):
+        entries = [check_entry(raw, i, tasks) for i, raw in enumerate(opts["files"])]
+        ColumnMapping(opts["features"], opts["labels"], tasks)
+        if not any(e["split"] in (None, "train") for e in entries):
+            raise ConfigError("data.files", "no entry gives training data (split 'train' or unset)")
+        # local paths become absolute, so the config a run records finds its files from any directory
+        opts["files"] = [_absolute(dict(raw)) for raw in opts["files"]]
+
+    @staticmethod
+    def load(opts, tasks, seed):
+        return FileData(opts, tasks, seed).stream_data()
+
+
+class _Group:
+    """One file entry: its sources (files, or TFDS splits), how to read and parse them, the
+    tasks it labels; per source the row count and the lines' offset for the seeded split."""
+
+    def __init__(self, entry, sources, rows, parse, label_map, task_id, columns):
+        self.entry, self.sources, self.rows, self.parse = entry, list(sources), rows, parse
+        self.label_map, self.task_id, self.columns = label_map, task_id, columns
+        self.lines = [0] * len(self.sources)  # last line index + 1 of each source
+        self.total = [0] * len(self.sources)  # rows (blank lines excluded) of each source
+        self.counts = [None] * len(self.sources)  # rows of each source, per split code
+        self.split_of = [entry["split"]] * len(self.sources)
+        self.code = None  # int8 split code per line (seeded split), or None
+
+    @property
+    def offsets(self):
+        out, o = [], 0
+        for n in self.lines:
+            out.append(o)
+            o += n
+        return out
+
+
+class FileData:
+    """Opens, validates and counts the files of a ``files`` config; builds the StreamData."""
+
+    def __init__(self, opts, tasks, seed):
+        self.opts, self.tasks, self.seed = opts, list(tasks), int(seed)
+        self.entries = [check_entry(raw, i, tasks) for i, raw in enumerate(opts["files"])]
+        self.mapping = ColumnMapping(opts["features"], opts["labels"], tasks)
+        self.names = [t.name for t in self.tasks]
+
+    def _label_map(self, e):
+        tasks = e["tasks"] if e["tasks"] is not None else self.names
+        if hasattr(tasks, "items"):
+            return {t: self.mapping.label_columns(t, c) for t, c in dict(tasks).items()}
+        return {t: self.mapping.label_columns(t) for t in tasks}
+
+    def _task_id(self, e, label_map):
+        if e["task_id"] is not None:
+            return e["task_id"]
+        return self.names.index(next(iter(label_map))) if len(label_map) == 1 else 0
+
+    @staticmethod
+    def _paths(e):
+        import tensorflow as tf
+
+        out = []
+        for pattern in [e["path"]] if isinstance(e["path"], str) else e["path"]:
+            matched = sorted(tf.io.gfile.glob(pattern)) if globlib.has_magic(pattern) else [pattern]
+            if not matched:
+                raise ConfigError(f"{e['field']}.path", f"no file matches {pattern!r}")
+            for p in matched:
+                if not tf.io.gfile.exists(p):
+                    raise ConfigError(f"{e['field']}.path", f"file {p} does not exist")
+            out += matched
+        return out
+
+    def open(self):
+        """Opens every file and checks its columns; returns the groups and the column widths."""
+        import numpy as np
+
+        groups, widths = [], {}
+        feature_cols = self.mapping.feature_columns()
+        for e in self.entries:
+            label_map = self._label_map(e)
+            task_id = self._task_id(e, label_map)
+            label_cols = sorted({c for cols in label_map.values() for c in cols})
+            needed = sorted(set(feature_cols) | set(label_cols))
+            if e["format"] == "tfds":
+                builder = tfds_builder(e)
+                self._check_columns(e, f"TFDS data set {e['name']!r}", set(builder.info.features), needed, feature_cols)
+                for c in needed:
+                    shape = builder.info.features[c].shape
+                    widths[c] = int(np.prod(shape)) if shape else 1
+                names = list(builder.info.splits.keys())
+                splits = dict(e["splits"] or {s: s for s in SPLITS if s in names})
+                rows, parse = tfds_rows(builder)
+                g = _Group(e, list(splits.values()), rows, parse, label_map, task_id, needed)
+                g.split_of = list(splits)
+                groups.append(g)
+                continue
+            paths = self._paths(e)
+            if e["format"] in ("csv", "tsv"):
+                cols = csv_header(e, paths[0])
+                self._check_columns(e, paths[0], set(cols), needed, feature_cols)
+                for p in paths[1:]:
+                    other = csv_header(e, p)
+                    if other != cols:
+                        raise ConfigError(e["field"], f"{p} line 1: its columns differ from those of {paths[0]}")
+                rows, parse = csv_rows(e, cols)
+                widths.update({c: 1 for c in needed})
+            elif e["format"] == "jsonl":
+                cols = needed
+                rows, parse = jsonl_rows(e, needed, self.mapping.separators(label_map))
+                widths.update({c: 1 for c in needed})
+            else:
+                spec, w = tfrecord_spec(e, feature_cols, label_cols)
+                widths.update(w)
+                cols = list(spec)
+                rows, parse = tfrecord_rows(e, spec)
+            groups.append(_Group(e, paths, rows, parse, label_map, task_id, cols))
+        return groups, widths
+
+    @staticmethod
+    def _check_columns(e, where, available, needed, feature_cols):
+        for c in needed:
+            if c not in available:
+                role = "feature" if c in feature_cols else "label"
+                shown = ", ".join(sorted(available)[:20])
+                raise ConfigError(e["field"], f"{where}: no {role} column {c!r}; it has {shown}")
+
+    def count_lines(self, g, k):
+        """Pass 1 over source ``k`` (no parsing): its rows, and the index of its last row + 1
+        (lines, header excluded)."""
+        import tensorflow as tf
+
+        init = (tf.constant(-1, tf.int64), tf.constant(0, tf.int64))
+        last, n = g.rows(g.sources[k]).reduce(init, lambda s, item: (item[0], s[1] + 1))
+        g.lines[k], g.total[k] = int(last) + 1, int(n)
+
+    def validate(self, g, k):
+        """Pass 2 over source ``k``: every row through the parsing ops, bad ones dropped by
+        ``ignore_errors``; counts the rows per split code and raises a ConfigError for the first
+        bad row (the first line index the checked stream skips)."""
+        import tensorflow as tf
+
+        mapping, label_map, offset = self.mapping, g.label_map, g.offsets[k]
+        code = tf.constant(g.code if g.code is not None else np.zeros(max(g.lines[k] + offset, 1), np.int8))
+
+        def checked(i, rec):
+            _, row = g.parse(i, rec)
+            return i, mapping.check(row, label_map)
+
+        ok = g.rows(g.sources[k]).map(checked, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ok = ok.ignore_errors()
+        good = g.rows(g.sources[k]).map(lambda i, rec: i)
+        init = (tf.constant(-1, tf.int64), tf.zeros([3], tf.int64))
+
+        def step(state, item):
+            bad, counts = state
+            return bad, counts + tf.one_hot(tf.cast(tf.gather(code, offset + item[0]), tf.int32), 3, dtype=tf.int64)
+
+        _, counts = ok.reduce(init, step)
+        counts = [int(x) for x in counts.numpy()]
+        bad = -1
+        if sum(counts) != g.total[k]:
+            bad = _first_missing(good, ok.map(lambda i, _: i))
+        e, path = g.entry, g.sources[k]
+        if bad >= 0:
+            index = bad + (1 if e["format"] in ("csv", "tsv") and e["header"] else 0)
+            err = _tf_error(g.rows(path), bad, checked)
+            raise ConfigError(e["field"], diagnose(e, path, index, g.columns, mapping, label_map, err))
+        if sum(counts) == 0:
+            where = "record" if e["format"] == "tfrecord" else "line"
+            raise ConfigError(e["field"], f"{path} {where} 1: the file has no data rows")
+        g.counts[k] = counts
+
+    def stream_data(self):
+        groups, widths = self.open()
+        self.mapping.build(widths)
+        fractions = [self.opts["validation_fraction"], self.opts["test_fraction"]]
+        for g in groups:
+            for k in range(len(g.sources)):
+                self.count_lines(g, k)
+            if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
+                key = "|".join(g.sources)
+                g.code = _split_codes(sum(g.lines), fractions, _task_seed(self.seed, key), g.entry["field"])
+            for k in range(len(g.sources)):
+                self.validate(g, k)
+        members = {s: [] for s in SPLITS}  # split -> [(group, [source index]), split code]
+        for g in groups:
+            for c, s in enumerate(SPLITS):
+                ks = [k for k in range(len(g.sources)) if (g.split_of[k] == s if g.code is None else g.counts[k][c])]
+                if ks:
+                    members[s].append((g, ks, c))
+        self._build_vocabularies(members["train"])
+        splits, counts = {}, {}
+        for s, ms in members.items():
+            n = sum(_rows_in(g, k, c) for g, ks, c in ms for k in ks)
+            if n:
+                counts[s] = n
+                splits[s] = StreamSplit(self._maker(ms), n)
+        info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
+        text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
+        if text:
+            info["vocab"] = self.mapping.tokenizers[text[0]].vocab
+            info["vocab_size"] = len(info["vocab"])
+        return StreamData(splits, info)
+
+    def _reader(self, g, c):
+        """``read(source, offset)`` -> raw ``(index, rec)`` rows of the source in split code ``c``."""
+        import tensorflow as tf
+
+        code = None if g.code is None else tf.constant(g.code)
+
+        def read(source, offset):
+            rows = g.rows(source)
+            if code is not None:
+                rows = rows.filter(lambda i, rec: tf.equal(tf.gather(code, offset + i), c))
+            return rows
+
+        return read
+
+    def _maker(self, members):
+        import tensorflow as tf
+
+        mapping, seed = self.mapping, self.seed
+        buffer, cycle = self.opts["shuffle_buffer"], self.opts["cycle_length"]
+        weights = [float(sum(_rows_in(g, k, c) for k in ks)) for g, ks, c in members]
+
+        def stream(g, ks, c, epoch, salt):
+            read = self._reader(g, c)
+
+            def enc(i, rec):
+                return mapping.encode(g.parse(i, rec)[1], g.label_map, g.task_id)
+
+            if g.entry["format"] == "tfds":  # sources are split names: no tensor-valued reads
+                ds = read(g.sources[ks[0]], 0)
+                for k in ks[1:]:
+                    ds = ds.concatenate(read(g.sources[k], 0))
+                ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                return ds if epoch is None else ds.shuffle(buffer, seed=_epoch_seed(seed, epoch, salt))
+            offsets = g.offsets
+            files = tf.data.Dataset.from_tensor_slices(
+                (tf.constant([g.sources[k] for k in ks]), tf.constant([offsets[k] for k in ks], tf.int64))
+            )
+            if epoch is None:
+                ds = files.flat_map(read)
+            else:
+                files = files.shuffle(len(ks), seed=_epoch_seed(seed, epoch, salt + 7919))
+                ds = files.interleave(
+                    read, cycle_length=min(cycle, len(ks)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+                )
+            ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return ds if epoch is None else ds.shuffle(buffer, seed=_epoch_seed(seed, epoch, salt))
+
+        def make(epoch):
+            streams = [stream(g, ks, c, epoch, i) for i, (g, ks, c) in enumerate(members)]
+            if len(streams) == 1:
+                return streams[0]
+            if epoch is None:
+                ds = streams[0]
+                for d in streams[1:]:
+                    ds = ds.concatenate(d)
+                return ds
+            total = sum(weights)
+            return tf.data.Dataset.sample_from_datasets(
+                streams,
+                [w / total for w in weights],
+                seed=_epoch_seed(seed, epoch, len(streams)),
+                stop_on_empty_dataset=False,
+            )
+
+        return make
+
+    def _build_vocabularies(self, members):
+        """The bounded pass: counts the values of the vocabulary columns over the first
+        ``vocab_examples`` training rows (in file order); the only pass that brings cells into Python."""
+        import collections
+
+        import tensorflow as tf
+
+        from mtlzoo.data.columns import cell_strings
+
+        wanted = self.mapping.vocab_columns()
+        if not wanted:
+            return
+        counters = {k: collections.Counter() for k in wanted}
+        left = self.opts["vocab_examples"]
+
+        def joined(v, sep):
+            if sep is None:  # text: the whole cell
+                return tf.strings.reduce_join(tf.reshape(v, [-1]), separator=" ")
+            vals = cell_strings(v, sep) if sep else cell_strings(tf.reshape(v, [-1]), None)
+            return tf.strings.reduce_join(vals, separator="\x1f")
+
+        for g, ks, c in members:
+            read = self._reader(g, c)
+            for k in ks:
+                if left <= 0:
+                    break
+
+                def cells(i, rec, g=g):
+                    row = g.parse(i, rec)[1]
+                    return {str(key): joined(row[col], sep) for key, (col, sep) in wanted.items()}
+
+                for batch in read(g.sources[k], g.offsets[k]).take(left).map(cells).batch(1024):
+                    for key in wanted:
+                        values = batch[str(key)].numpy()
+                        name, i = key
+                        if self.mapping.features[name][i]["kind"] == "text":
+                            self.mapping.tokenizers[name].count(values, counters[key])
+                        else:
+                            for v in values:
+                                counters[key].update(x for x in v.decode("utf-8").split("\x1f") if x)
+                    left -= len(values)
+        self.mapping.set_vocabularies(counters)
+
+
+def _absolute(raw):
+    def fix(p):
+        return p if "://" in p else os.path.abspath(os.path.expanduser(p))
+
+    if isinstance(raw.get("path"), str):
+        raw["path"] = fix(raw["path"])
+    elif isinstance(raw.get("path"), (list, tuple)):
+        raw["path"] = [fix(p) for p in raw["path"]]
+    if raw.get("data_dir"):
+        raw["data_dir"] = fix(raw["data_dir"])
+    return raw
+
+
+def _rows_in(g, k, c):
+    """Rows of source ``k`` of group ``g`` in split code ``c`` (all of them without a seeded split)."""
+    return g.counts[k][c] if g.code is not None else sum(g.counts[k])
+
+
+def _epoch_seed(seed, epoch, salt):
+    return ((int(seed) * 1_000_003 + int(epoch)) * 1_009 + salt) % (2**31 - 1)
+
+
+def _split_codes(n, fractions, seed, field):
+    """int8 [n]: 0 train, 1 validation, 2 test; a seeded split (:func:`mtlzoo.data.base.split_indices`)."""
+    try:
+        parts = split_indices(n, fractions, seed)
+    except ConfigError as e:
+        raise ConfigError(field, str(e)) from None
+    code = np.zeros(n, np.int8)
+    for c, idx in enumerate(parts):
+        code[idx] = c
+    return code
+
+
+def _first_missing(all_rows, good):
+    """The first row index of ``all_rows`` that ``good`` lacks (both in order)."""
+    import tensorflow as tf
+
+    end = tf.data.Dataset.from_tensors(tf.constant(-1, tf.int64)).repeat()
+    for a, b in tf.data.Dataset.zip(all_rows, good.concatenate(end)):
+        if int(a) != int(b):
+            return int(a)
+    return -1
+
+
+def _tf_error(rows, index, checked):
+    """TensorFlow's own message for row ``index`` (the fallback description)."""
+    import tensorflow as tf
+
+    try:
+        for _ in rows.filter(lambda i, rec: tf.equal(i, index)).take(1).map(checked):
+            pass
+    except tf.errors.OpError as e:
+        return e.message
+    return None
