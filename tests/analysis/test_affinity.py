@@ -141,3 +141,78 @@ def test_top1_precision_by_hand():
     predicted = np.array([[0, 1.0, 2.0], [5.0, 0, 1.0], [3.0, 1.0, 0]])
     # target 0: predicted best 2, measured best 1 -> miss; target 1: 0 ties with 2 -> hit; target 2: hit
     assert top1_precision(predicted, measured) == (pytest.approx(2 / 3), 3)
+
+
+# ---- the Keras helper (mtlzoo.training.affinity) on the same linear model -------------------------
+
+
+def keras_linear(w_shared, heads):
+    import keras
+
+    x = keras.Input((D,), name="features")
+    z = keras.layers.Dense(H, use_bias=False, name="shared_linear")(x)
+    outs = {f"t{t}": keras.layers.Dense(1, use_bias=False, name=f"t{t}")(z) for t in range(K)}
+    model = keras.Model({"features": x}, outs)
+    model.get_layer("shared_linear").set_weights([w_shared.astype(np.float32)])
+    for t in range(K):
+        model.get_layer(f"t{t}").set_weights([heads[t][:, None].astype(np.float32)])
+    return model
+
+
+def keras_batch(x, y, weights):
+    return (
+        {"features": x.astype(np.float32)},
+        {f"t{t}": y[:, t].astype(np.float32) for t in range(K)},
+        {f"t{t}": weights[:, t].astype(np.float32) for t in range(K)},
+    )
+
+
+def regression_tasks():
+    from mtlzoo.tasks import tasks_from_config
+
+    return tasks_from_config({f"t{t}": {"kind": "regression"} for t in range(K)})
+
+
+def test_keras_helper_equals_numpy_and_leaves_weights_unchanged():
+    from mtlzoo.training.affinity import ModelAffinity
+
+    x, w, heads, y, weights = linear_problem(4)
+    lr = 0.1
+    model = keras_linear(w, heads)
+    before = [v.numpy().copy() for v in model.weights]
+    out = ModelAffinity(model, regression_tasks()).compute(keras_batch(x, y, weights), lr)
+    expected, grads, losses = closed_form(x, w, heads, y, weights, lr)
+    np.testing.assert_allclose(out["lookahead"], expected, rtol=2e-4, atol=2e-6)
+    np.testing.assert_allclose(out["losses"], losses, rtol=1e-5)
+    flat = [g.ravel() for g in grads]
+    cos = np.array([[np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) for b in flat] for a in flat])
+    np.testing.assert_allclose(out["cosine"], cos, rtol=1e-5, atol=1e-6)
+    for a, b in zip(before, model.weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_tracker_averages_at_its_cadence_from_a_loop_and_from_fit():
+    import keras
+
+    from mtlzoo.training.affinity import AffinityTracker, ModelAffinity
+
+    x, w, heads, y, weights = linear_problem(5)
+    model = keras_linear(w, heads)
+    tasks = regression_tasks()
+    rng = np.random.default_rng(0)
+    batches = [keras_batch(x, y + 0.1 * s * rng.normal(size=y.shape), weights) for s in range(5)]
+    direct = [ModelAffinity(model, tasks).compute(batches[s], 0.05)["lookahead"] for s in (0, 2, 4)]
+    tracker = AffinityTracker(tasks, 0.05, every_steps=2, batch_fn=lambda s: batches[s], model=model)
+    for _ in range(5):  # an own loop that does not update the weights: steps 0, 2, 4 are measured
+        tracker.on_train_batch_begin(None)
+    res = tracker.result()
+    assert res["steps"] == [0, 2, 4] and res["measurements"] == 3
+    np.testing.assert_allclose(res["lookahead"], np.mean(direct, axis=0), rtol=1e-6, atol=1e-9)
+
+    # with model.fit: measured before steps 0 and 3 of 4, and training goes on normally
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss={f"t{t}": "mse" for t in range(K)})
+    fit_tracker = AffinityTracker(tasks, 0.05, every_steps=3, batch_fn=lambda s: batches[s])
+    feats, labels, sw = batches[0]
+    model.fit(feats, labels, sample_weight=sw, batch_size=3, epochs=1, verbose=0, callbacks=[fit_tracker])
+    assert fit_tracker.result()["steps"] == [0, 3]
+    assert np.all(np.isfinite(fit_tracker.result()["lookahead"]))
