@@ -2,13 +2,13 @@
 
     python tools/affinity.py --config=configs/transfer_synthetic.py --workdir=/tmp/affinity \
         [--transfer_report=/tmp/transfer/transfer.json] [--budget=2] [--every_steps=10] \
-        [--lookahead_lr=0.01] [--alignment=none] [--singleton_score=0]
+        [--lookahead_lr=0.01] [--alignment=none] [--singleton_score=0] [--seeds=0,1,2]
 
 Writes affinity.json, affinity.md, affinity_heatmap.png and, with --transfer_report,
 affinity_vs_transfer.png into --workdir. See mtlzoo.studies.affinity_study.
 """
 
-from _common import config_value, fail, run  # noqa: I001  (sets up sys.path and TF logging first)
+from _common import config_value, fail, int_list, run  # noqa: I001  (sets up sys.path and TF logging first)
 import os
 
 from absl import flags
@@ -35,6 +35,9 @@ _ALIGNMENT = flags.DEFINE_string(
 _SINGLETON = flags.DEFINE_float(
     "singleton_score", None, "Score of a task trained alone in the grouping (default: no one-task groups)."
 )
+_SEEDS = flags.DEFINE_list(
+    "seeds", None, "Run once per seed (workdir/seed_<s>) and write summary.{md,json} (needs --transfer_report)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -42,20 +45,24 @@ def main(argv):
     del argv
     if _REPORT.value is not None and not os.path.isfile(_REPORT.value):
         fail(f"--transfer_report: no file {_REPORT.value}")
-    from mtlzoo.studies.affinity_study import affinity_study
+    seeds = None if _SEEDS.value is None else int_list(_SEEDS.value, "seeds")
+    from mtlzoo.studies.affinity_study import affinity_study, affinity_study_seeds
 
-    affinity_study(
-        config_value(_CONFIG),
-        _WORKDIR.value,
-        transfer_report=_REPORT.value,
-        budget=_BUDGET.value,
-        every_steps=_EVERY.value,
-        lookahead_lr=_LR.value,
-        alignment=_ALIGNMENT.value,
-        singleton_score=_SINGLETON.value,
-        progress=print,
-    )
-    with open(os.path.join(_WORKDIR.value, "affinity.md")) as f:
+    kwargs = {
+        "transfer_report": _REPORT.value,
+        "budget": _BUDGET.value,
+        "every_steps": _EVERY.value,
+        "lookahead_lr": _LR.value,
+        "alignment": _ALIGNMENT.value,
+        "singleton_score": _SINGLETON.value,
+    }
+    if seeds is None:
+        affinity_study(config_value(_CONFIG), _WORKDIR.value, progress=print, **kwargs)
+        report = os.path.join(_WORKDIR.value, "affinity.md")
+    else:
+        affinity_study_seeds(config_value(_CONFIG), _WORKDIR.value, seeds, progress=print, **kwargs)
+        report = os.path.join(_WORKDIR.value, "summary.md")
+    with open(report) as f:
         print(f.read())
 
 

@@ -95,7 +95,7 @@ def markdown(result):
         for name, g in result["groupings"].items():
             groups = ", ".join("{" + ", ".join(grp) + "}" for grp in g["groups"])
             lines.append(
-                f"| {name} | {groups} | {g['value']:+.4f} | {_cell(g.get('measured_value', math.nan), '{:+.4f}')} |"
+                f"| {name} | {groups} | {g['value']:+.3g} | {_cell(g.get('measured_value', math.nan), '{:+.4f}')} |"
             )
     for name, m in result["predictors"].items():
         diag = name.startswith("covariance") or name == "gradient_cosine"
@@ -182,3 +182,36 @@ def write_outputs(result, workdir):
     if "measured" in result:
         paths["scatter"] = scatter(result, os.path.join(workdir, "affinity_vs_transfer.png"))
     return paths
+
+
+def write_summary(summary, results, workdir):
+    """``summary.json`` and ``summary.md``: each predictor's rho and top-1 precision, mean ± std over seeds."""
+    seeds = sorted(results)
+    first = results[seeds[0]]
+    k = len(first["tasks"])
+    write_json(
+        _jsonable({"seeds": seeds, "validation": summary, "tasks": first["tasks"]}),
+        os.path.join(workdir, "summary.json"),
+    )
+
+    def ms(v, fmt):
+        return _cell(v["mean"], fmt) + ("" if not math.isfinite(v["std"]) else f" ± {v['std']:.3f}")
+
+    lines = [
+        "# Transfer predictors: validation over seeds",
+        "",
+        f"Seeds {', '.join(map(str, seeds))} of the all-task run (mean ± std over seeds) against the measured transfer "
+        f"of {first['transfer_report']} (alignment `{first['alignment']}`). {k * (k - 1)} directed entries, "
+        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}.",
+        "",
+        "| predictor | rho (directed) | rho (pairs) | top-1 precision |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, v in summary.items():
+        lines.append(
+            f"| {name} | {ms(v['spearman_directed'], '{:+.3f}')} | {ms(v['spearman_pair'], '{:+.3f}')} | "
+            f"{ms(v['top1_precision'], '{:.2f}')} |"
+        )
+    lines += ["", "Per seed: `seed_<s>/affinity.md`."]
+    with open(os.path.join(workdir, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")

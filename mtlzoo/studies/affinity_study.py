@@ -341,3 +341,52 @@ def affinity_study(
     paths = write_outputs(result, workdir)
     say(f"written: {', '.join(os.path.basename(p) for p in paths.values())}")
     return result
+
+
+def summarize_seeds(results):
+    """Mean and sample std over seeds of every predictor's validation numbers.
+
+    Args:
+        results: ``{seed: result}`` of :func:`affinity_study` runs with a transfer report.
+
+    Returns:
+        ``{predictor: {metric: {"mean", "std", "values"}}}`` for ``spearman_directed``,
+        ``spearman_pair`` and ``top1_precision`` (std NaN for one seed; NaN values left out).
+    """
+    seeds = sorted(results)
+    preds = list(results[seeds[0]]["validation"])
+    out = {}
+    for p in preds:
+        out[p] = {}
+        for metric in ("spearman_directed", "spearman_pair", "top1_precision"):
+            vals = [results[s]["validation"][p][metric] for s in seeds]
+            ok = np.array([v for v in vals if v is not None and math.isfinite(v)], dtype=float)
+            out[p][metric] = {
+                "mean": float(ok.mean()) if ok.size else math.nan,
+                "std": float(ok.std(ddof=1)) if ok.size > 1 else math.nan,
+                "values": vals,
+            }
+    return out
+
+
+def affinity_study_seeds(config, workdir, seeds, progress=print, **kwargs):
+    """:func:`affinity_study` once per seed (``workdir/seed_<s>``), then ``summary.{md,json}`` with the
+    mean ± std over seeds of each predictor's rho and top-1 precision (needs ``transfer_report``)."""
+    from mtlzoo.studies.affinity_report import write_summary
+
+    if not kwargs.get("transfer_report"):
+        raise ConfigError(
+            None, "--seeds with more than one seed needs --transfer_report (the summary is the validation)"
+        )
+    if not seeds or len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(None, f"--seeds must be distinct non-negative integers, got {seeds!r}")
+    results = {}
+    for s in seeds:
+        cfg = config.copy_and_resolve_references() if hasattr(config, "copy_and_resolve_references") else dict(config)
+        cfg["seed"] = int(s)
+        if progress:
+            progress(f"seed {s}")
+        results[s] = affinity_study(cfg, os.path.join(workdir, f"seed_{s}"), progress=progress, **kwargs)
+    summary = summarize_seeds(results)
+    write_summary(summary, results, workdir)
+    return summary, results

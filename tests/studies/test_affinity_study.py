@@ -85,6 +85,8 @@ def test_study_end_to_end(tmp_path):
         (["--transfer_report=/nonexistent/transfer.json"], "--transfer_report: no file"),
         (["--budget=0"], "--budget must be a positive integer"),
         (["--transfer_report={bad}"], "has no task 'argmax4' (its tasks: x, y)"),
+        (["--seeds=0,1"], "needs --transfer_report"),
+        (["--seeds=0,x"], "--seeds must be comma-separated non-negative integers"),
     ],
 )
 def test_tool_bad_input_exits_2_with_one_line(args, words, tmp_path):
@@ -97,3 +99,18 @@ def test_tool_bad_input_exits_2_with_one_line(args, words, tmp_path):
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and words in err[0], r.stderr[-2000:]
     assert not os.path.exists(tmp_path / "wd" / "affinity.json")
+
+
+def test_summary_over_seeds_is_mean_and_sample_std():
+    from mtlzoo.studies.affinity_study import summarize_seeds
+
+    vals = {0: (0.5, 0.2, 0.25), 1: (-0.1, 0.4, 0.5), 2: (0.3, float("nan"), 0.75)}
+    results = {
+        s: {"validation": {"lookahead": {"spearman_directed": a, "spearman_pair": b, "top1_precision": c}}}
+        for s, (a, b, c) in vals.items()
+    }
+    out = summarize_seeds(results)["lookahead"]
+    assert out["spearman_directed"]["mean"] == pytest.approx(np.mean([0.5, -0.1, 0.3]))
+    assert out["spearman_directed"]["std"] == pytest.approx(np.std([0.5, -0.1, 0.3], ddof=1))
+    assert out["spearman_pair"]["mean"] == pytest.approx(0.3)  # the NaN seed is left out
+    assert out["top1_precision"]["values"] == [0.25, 0.5, 0.75]
