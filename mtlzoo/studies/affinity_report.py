@@ -129,12 +129,20 @@ def heatmaps(result, path):
     for ax, (name, m) in zip(axes.ravel(), panels, strict=False):
         m = m.copy()
         np.fill_diagonal(m, np.nan)
-        lim = max(float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 0.0, 1e-9)
-        im = ax.imshow(m, cmap="RdBu", vmin=-lim, vmax=lim)
+        if not np.isfinite(m).any():
+            m = np.zeros_like(m)
+        if name.startswith("covariance"):  # all near 1: the colour scale spans the off-diagonal range
+            lo, hi = float(np.nanmin(m)), float(np.nanmax(m))
+            im = ax.imshow(m, cmap="viridis", vmin=lo, vmax=max(hi, lo + 1e-9))
+            color = lambda v, lo=lo, hi=hi: "black" if v > (lo + hi) / 2 else "white"  # noqa: E731
+        else:  # signed: white at 0
+            lim = max(float(np.nanmax(np.abs(m))), 1e-9)
+            im = ax.imshow(m, cmap="RdBu", vmin=-lim, vmax=lim)
+            color = lambda v: "black"  # noqa: E731
         for i in range(k):
             for j in range(k):
                 if np.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=7)
+                    ax.text(j, i, f"{m[i, j]:.3g}", ha="center", va="center", fontsize=7, color=color(m[i, j]))
         ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(k), names, fontsize=8)
         ax.set_xlabel("source")
