@@ -80,7 +80,10 @@ class ModelAffinity:
         for i in range(len(self.tasks)):  # a shared variable task i does not reach gets a zero gradient
             g = tape.gradient(per_task[i], self.shared)
             grads.append(
-                [tf.zeros(v.shape, tf.float32) if d is None else d for d, v in zip(g, self.shared, strict=True)]
+                [  # embeddings get IndexedSlices: made dense
+                    tf.zeros(v.shape, tf.float32) if d is None else tf.convert_to_tensor(d)
+                    for d, v in zip(g, self.shared, strict=True)
+                ]
             )
         del tape
         return losses, grads
