@@ -284,6 +284,12 @@ def affinity_study(
             f"The run trains with model.fit on the plain sum of the task losses; the config's weighting "
             f"({resolved.train.weighting.name}) and aggregator ({resolved.train.aggregator.name}) are not applied."
         )
+    if resolved.train.optimizer != "sgd":
+        notes.append(
+            f"The lookahead step is plain SGD, theta - lr g_i (lr = {lookahead_lr or resolved.train.learning_rate:g}), "
+            f"while the run trains with {resolved.train.optimizer}: the affinities are small (first order, about "
+            "lr <g_i, g_j> / L_j) and only their ranking is meant to carry information."
+        )
     say(f"training the {k}-task model, measuring the lookahead affinity every {every_steps} steps")
     run = train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir)
     say(
