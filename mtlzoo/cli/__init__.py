@@ -23,6 +23,7 @@ COMMANDS = (
     "publish",
     "zoo",
     "transfer_report",
+    "affinity",
     "svd_study",
     "conll_study",
     "covariance_study",

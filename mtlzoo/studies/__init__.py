@@ -16,6 +16,9 @@ run-folder / result-CSV / statistics / table module, :mod:`mtlzoo.studies.common
   Hedderich & Klakow (2020) with its tagger trainer.
 * :mod:`~mtlzoo.studies.census_mmoe`: shared bottom vs MMoE, CGC, PLE, cross-stitch on
   Census-Income (Ma et al., KDD 2018).
+* :mod:`~mtlzoo.studies.affinity_study` (report: :mod:`~mtlzoo.studies.affinity_report`): predictors
+  of pairwise transfer from one all-task run (lookahead affinity, gradient cosine, Eq. 5) and
+  the recommended task grouping (Fifty et al., NeurIPS 2021).
 
 Nothing is imported here: ``import mtlzoo.studies`` stays cheap; import the study's module.
 """
