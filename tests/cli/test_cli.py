@@ -23,6 +23,8 @@ SUBCOMMANDS = [
     "publish",
     "zoo",
     "transfer_report",
+    "affinity",
+    "census_study",
     "svd_study",
     "conll_study",
     "covariance_study",
