@@ -106,19 +106,11 @@ def save_vocab(vocab, path):
 
 def read_vocab(path, field):
     """Reads a vocabulary file (one token per line, line number = id); ConfigError on a missing
-    file, fewer than two lines, or a repeated token (naming both lines)."""
-    if not os.path.isfile(path):
-        raise ConfigError(field, f"vocabulary file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        words = [line.rstrip("\n").rstrip("\r") for line in f]
-    if len(words) < 2:
-        raise ConfigError(field, f"vocabulary file {path} has {len(words)} lines; it needs padding plus tokens")
-    seen = {}
-    for i, w in enumerate(words):
-        if w in seen:
-            raise ConfigError(field, f"{path} line {i + 1}: token {w!r} repeats line {seen[w] + 1}")
-        seen[w] = i
-    return words
+    file, fewer than two lines, bad UTF-8 or a repeated token (naming both lines). One reader for
+    every source: :func:`mtlzoo.data.tokenize.read_vocab_file`."""
+    from mtlzoo.data.tokenize import read_vocab_file
+
+    return read_vocab_file(path, field)
 
 
 def data_vocab(opts, token_lists):
