@@ -34,6 +34,7 @@ def _rows():
 
 
 def _load(seed=0, **data):
+    _path()  # skips without the data
     cfg = {
         "seed": seed,
         "tasks": TASKS,
