@@ -165,6 +165,9 @@ class TrainLoop:
             jac = tape.jacobian(weighted_s, cut, experimental_use_pfor=True)
             local = _flatten(jac, self.k)  # [k, local batch * h]
             G = ctx.all_gather(local, axis=1)  # the whole global batch, replica by replica
+            # all_gather under MirroredStrategy drops every static dimension; the
+            # aggregators need k (the number of rows) statically
+            G = tf.ensure_shape(G, [self.k, None])
             n = tf.shape(local)[1]
             g = self.aggregator(G, step)
             g_local = g[ctx.replica_id_in_sync_group * n : (ctx.replica_id_in_sync_group + 1) * n]

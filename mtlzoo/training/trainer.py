@@ -3,18 +3,22 @@
 A run's workdir holds::
 
     config.json          resolved config (defaults filled)
-    state/               tf.train checkpoints: model, optimizer, weighting state, step
+    state/               tf.train checkpoints: model, optimizer, weighting state, step and
+                         every RNG state (the dropout layers' seed generators)
     checkpoints/         model weights after every epoch (epoch_NNN.weights.h5)
     logs/                TensorBoard event files
     model.keras          the final model (written atomically)
     metrics.json         per-task metrics on the evaluation split
 
 Rerunning the same command resumes from the newest checkpoint in ``state/``. The
-batches of step s are a pure function of (seed, s) (:mod:`mtlzoo.data.mixing`), so
-a resumed run follows the uninterrupted one exactly. A checkpoint is listed only
+batches of step s are a pure function of (seed, s) (:mod:`mtlzoo.data.mixing`), the
+random draws of the weightings and aggregators are stateless functions of (seed, step),
+and the dropout layers' seed-generator states are checkpointed (:func:`rng_state`), so a
+resumed run follows the uninterrupted one exactly, dropout included. A checkpoint is listed only
 once fully written (``tf.train.CheckpointManager`` updates its index atomically), a
-non-finite loss stops the run before anything is saved, and the last good
-checkpoint stays.
+non-finite loss stops the run before anything is saved, and so do non-finite weights or
+outputs after the update (:func:`check_weights`, run before every checkpoint): the last
+good checkpoint stays.
 """
 
 import dataclasses
@@ -163,6 +167,44 @@ def set_alignment_phase(model, task_names, phase):
             layer.trainable = phase == 1
 
 
+def rng_state(model):
+    """Every random-number state of a model that is not a weight, in a fixed order.
+
+    These are the states of Keras ``SeedGenerator`` s (one per ``Dropout`` and every other
+    layer that draws random numbers in training): ``model.variables`` minus
+    ``model.weights``. ``tf.train.Checkpoint(model=model)`` does not hold them, so a run
+    restored without them would draw other dropout masks than the uninterrupted one; the
+    trainer checkpoints this list beside the model. The order is the model's variable
+    order, the same for the same config.
+    """
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def check_weights(model, batch, first, step, manager):
+    """The NaN guard after the update: raises TrainingError (nothing saved) unless every
+    weight is finite and the model's outputs on ``batch`` (the step's own training batch,
+    recomputed from (seed, step)) are finite.
+
+    The loss check in the loop sees the weights *before* each update; this sees the weights
+    that are about to be checkpointed (an exploding update can leave finite but huge weights
+    whose outputs overflow).
+    """
+    import numpy as np
+
+    bad = [v.path for v in model.weights if not np.all(np.isfinite(np.asarray(v.numpy(), np.float64)))]
+    if not bad:
+        predict = _predict_fn(model)
+        for features, _, _ in batch:
+            outputs, _ = predict(features)
+            bad = [f"output {k}" for k, v in outputs.items() if not np.all(np.isfinite(np.asarray(v, np.float64)))]
+    if bad:
+        raise TrainingError(
+            f"the model became NaN or Inf between steps {first} and {step} ({bad[0]}); training stopped and the "
+            f"last good checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
+        )
+
+
 def _call(callbacks, method, *args):
     for cb in callbacks:
         fn = getattr(cb, method, None)
@@ -276,7 +318,9 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         set_alignment_phase(model, names, 1)
 
     state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, weighting=weighting, step=loop.step, **extra)
+    ckpt = tf.train.Checkpoint(
+        model=model, optimizer=optimizer, weighting=weighting, step=loop.step, rng=rng_state(model), **extra
+    )
     manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -341,7 +385,12 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
                 for t, v in zip(names, weighting.weights(step).numpy(), strict=True):
                     tf.summary.scalar(f"task_weight/{t}", float(v))
         epoch_end = step % steps_per_epoch == 0
-        if epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0):
+        saving = epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0)
+        if saving or step == total_steps:
+            check_weights(
+                model, train_dataset(train_split, plan, input_names, step - 1).take(1), step - n, step, manager
+            )
+        if saving:
             manager.save(checkpoint_number=step)
         if epoch_end:
             epoch = step // steps_per_epoch - 1
