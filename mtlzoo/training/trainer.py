@@ -181,27 +181,31 @@ def rng_state(model):
     return [v for v in model.variables if id(v) not in weights]
 
 
-def check_weights(model, batch, first, step, manager):
+def check_weights(model, batch, tasks, first, step, manager):
     """The NaN guard after the update: raises TrainingError (nothing saved) unless every
-    weight is finite and the model's outputs on ``batch`` (the step's own training batch,
-    recomputed from (seed, step)) are finite.
+    weight is finite and every task's per-example loss on ``batch`` (the step's own
+    training batch, recomputed from (seed, step)) is finite where the example is labelled.
 
     The loss check in the loop sees the weights *before* each update; this sees the weights
     that are about to be checkpointed (an exploding update can leave finite but huge weights
-    whose outputs overflow).
+    whose outputs or losses overflow).
     """
     import numpy as np
 
     bad = [v.path for v in model.weights if not np.all(np.isfinite(np.asarray(v.numpy(), np.float64)))]
     if not bad:
         predict = _predict_fn(model)
-        for features, _, _ in batch:
+        for features, labels, weights in batch:
             outputs, _ = predict(features)
-            bad = [f"output {k}" for k, v in outputs.items() if not np.all(np.isfinite(np.asarray(v, np.float64)))]
+            for t in tasks:
+                per = np.asarray(build_loss(t, reduction=None)(labels[t.name], outputs[t.name]), np.float64)
+                w = np.asarray(weights[t.name]).reshape(per.shape[:1] + (1,) * (per.ndim - 1)) > 0
+                if not np.all(np.isfinite(per[np.broadcast_to(w, per.shape)])):
+                    bad.append(f"task {t.name}'s loss")
     if bad:
         raise TrainingError(
-            f"the model became NaN or Inf between steps {first} and {step} ({bad[0]}); training stopped and the "
-            f"last good checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
+            f"the model became NaN or Inf between steps {first} and {step} ({bad[0]} after the update); training "
+            f"stopped and the last good checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
         )
 
 
@@ -387,9 +391,8 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         epoch_end = step % steps_per_epoch == 0
         saving = epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0)
         if saving or step == total_steps:
-            check_weights(
-                model, train_dataset(train_split, plan, input_names, step - 1).take(1), step - n, step, manager
-            )
+            batch = train_dataset(train_split, plan, input_names, step - 1).take(1)
+            check_weights(model, batch, tasks, step - n, step, manager)
         if saving:
             manager.save(checkpoint_number=step)
         if epoch_end:

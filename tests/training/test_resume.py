@@ -98,3 +98,25 @@ def test_nan_exits_3_from_the_tool(tmp_path):
     )
     assert r.returncode == 3, r.stderr[-2000:]
     assert "became NaN or Inf" in r.stderr
+
+
+def test_nan_guard_checks_the_weights_after_the_update(tmp_path):
+    """Issue 18.4: an update that blows the weights up (finite loss before it, overflowing
+    outputs after it) is never checkpointed; the last good checkpoint stays the latest."""
+    import tensorflow as tf
+
+    from mtlzoo.config import load_config_file
+    from mtlzoo.training import TrainingError, train
+
+    cfg = load_config_file(os.path.join(REPO, "tests", "training", "three_tasks_config.py"))
+    cfg.train.epochs = 1
+    wd = str(tmp_path / "run")
+    train(cfg, wd)
+    good = tf.train.latest_checkpoint(os.path.join(wd, "state"))
+    cfg.train.epochs = 2
+    cfg.train.learning_rate = 1e30
+    cfg.train.checkpoint_every_steps = 1
+    cfg.train.steps_per_loop = 1
+    with pytest.raises(TrainingError, match="became NaN or Inf between steps .* last good checkpoint"):
+        train(cfg, wd)
+    assert tf.train.latest_checkpoint(os.path.join(wd, "state")) == good
