@@ -158,3 +158,15 @@ def test_overrides_train_through_the_tool(tmp_path):
     assert saved["train"]["weighting"]["temperature"] == 3.0
     assert saved["model"]["encoder"]["activation"] == "tanh"
     assert saved["data"]["mixing"] == "interleaved" and saved["data"]["sampler"]["name"] == "temperature"
+
+
+def test_an_override_of_a_field_the_config_lacks_is_one_clear_line(tmp_path):
+    r = run_tool(
+        "train", "--config=configs/quickstart.py", f"--workdir={tmp_path}", "--config.train.label_fractoin=0.5"
+    )
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: --config.train.label_fractoin: the config has no field 'label_fractoin' (see the README's training-engine table for the fields)"
+    ]
+    assert not os.path.exists(tmp_path / "config.json")

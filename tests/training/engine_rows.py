@@ -60,6 +60,10 @@ ROWS = {
     "imtl_g-params-cross_stitch": {"train.aggregator": {"name": "imtl_g"}, "model.architecture": "cross_stitch"},
     "imtl_g-representation": {"train.aggregator": {"name": "imtl_g"}, "train.per_task_grads": "representation"},
     "aligned_mtl-params-ple-mixed_bfloat16": {
+        # sgd: Adam's normalised step would blow bfloat16 round-off in near-zero gradients
+        # up to full learning-rate steps
+        "train.optimizer": "sgd",
+        "train.learning_rate": 0.05,
         "train.aggregator": {"name": "aligned_mtl"},
         "model.architecture": "ple",
         "train.mixed_precision": "mixed_bfloat16",
@@ -74,10 +78,10 @@ ROWS = {
     "pcgrad-params-xla": {"train.jit_compile": True},
 }
 
-# float16 rounds the per-replica partial sums differently from the single-device sum
+# 16-bit compute rounds the per-replica partial sums differently from the single-device sum
 TOLERANCE = {
     "aligned_mtl-representation-fixed_encoder-mixed_float16": 2e-3,
-    "aligned_mtl-params-ple-mixed_bfloat16": 2e-2,
+    "aligned_mtl-params-ple-mixed_bfloat16": 1e-2,
 }
 DEFAULT_TOLERANCE = 1e-4
 
