@@ -216,7 +216,7 @@ def _call(callbacks, method, *args):
             fn(*args)
 
 
-def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
+def train(config, workdir, strategy="default", callbacks=(), model_fn=None, overwrite=False):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
     Args:
@@ -228,20 +228,35 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None):
         model_fn: builds the model from the resolved config inside the strategy scope
             (default :func:`mtlzoo.models.build_model`); fine-tuning passes one that loads
             pretrained weights and freezes layers before the variables are collected.
+        overwrite: remove a previous run's outputs in ``workdir`` and start afresh.
 
     Returns:
         TrainResult with the trained model, per-task metrics on ``train.eval_split``
         and the per-epoch history.
 
     Raises:
-        ConfigError: an invalid config (before any heavy work).
+        ConfigError: an invalid config (before any heavy work); a workdir another
+            process is writing; a rerun with another config (without ``overwrite``).
         TrainingError: a non-finite loss (the last good checkpoint is kept).
+
+    The chief holds the workdir's writer lock for the whole run, and a rerun of a workdir
+    with another config is refused before anything is written unless ``overwrite``
+    (:mod:`mtlzoo.training.guard`).
     """
-    from mtlzoo.training.strategy import get_strategy
+    from mtlzoo.training.guard import WorkdirLock, check_rerun
+    from mtlzoo.training.strategy import get_strategy, worker_info
 
     config = resolve_config(config)
     strat = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    if not worker_info(strat)[0]:
+        check_rerun(config, workdir)
+        return _train(config, workdir, strat, callbacks, model_fn)
+    with WorkdirLock(workdir):
+        check_rerun(config, workdir, overwrite)
+        return _train(config, workdir, strat, callbacks, model_fn)
 
+
+def _train(config, workdir, strat, callbacks, model_fn):
     import keras
     import numpy as np
     import tensorflow as tf
