@@ -80,8 +80,8 @@ ROWS = {
 
 # 16-bit compute rounds the per-replica partial sums differently from the single-device sum
 TOLERANCE = {
-    "aligned_mtl-representation-fixed_encoder-mixed_float16": 2e-3,
-    "aligned_mtl-params-ple-mixed_bfloat16": 1e-2,
+    "aligned_mtl-representation-fixed_encoder-mixed_float16": 1e-3,  # measured 1.1e-4
+    "aligned_mtl-params-ple-mixed_bfloat16": 1e-3,  # measured 6.7e-5
 }
 DEFAULT_TOLERANCE = 1e-4
 
