@@ -124,3 +124,42 @@ def check_rerun(config, workdir, overwrite=False):
             f"{workdir} holds a run with another config ({shown} differ); rerun with its config to resume, "
             "or use --overwrite to start afresh",
         )
+
+
+def _checkpoint_numbers(state_dir):
+    import re
+
+    out = []
+    for name in os.listdir(state_dir) if os.path.isdir(state_dir) else []:
+        m = re.fullmatch(r"ckpt-(\d+)\.index", name)
+        if m:
+            out.append(int(m.group(1)))
+    return sorted(out, reverse=True)
+
+
+def restore_newest_readable(ckpt, state_dir, max_to_keep, warn=print):
+    """A ``tf.train.CheckpointManager`` on ``state_dir`` with ``ckpt`` restored from the newest
+    checkpoint that restores (issue 18.3); returns ``(manager, path or None)``.
+
+    The checkpoints are found by their ``ckpt-N.index`` files, not by the ``checkpoint``
+    index file alone: a garbled index is rewritten, and a truncated or corrupt newest
+    checkpoint (``.index`` or ``.data``) is skipped with a warning for the one before it.
+    """
+    import tensorflow as tf
+
+    try:
+        manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=max_to_keep)
+    except Exception as e:  # noqa: BLE001  (a garbled `checkpoint` text file)
+        warn(f"warning: {os.path.join(state_dir, 'checkpoint')} is unreadable ({type(e).__name__}); rebuilding it")
+        os.remove(os.path.join(state_dir, "checkpoint"))
+        manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=max_to_keep)
+    for number in _checkpoint_numbers(state_dir):
+        path = os.path.join(state_dir, f"ckpt-{number}")
+        try:
+            ckpt.restore(path).assert_existing_objects_matched()
+        except Exception as e:  # noqa: BLE001  (DataLossError, truncated files, missing shards, ...)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            warn(f"warning: checkpoint {path} cannot be restored ({type(e).__name__}: {first}); trying an older one")
+            continue
+        return manager, path
+    return manager, None

@@ -264,6 +264,7 @@ def _train(config, workdir, strat, callbacks, model_fn):
     from mtlzoo.data import build_sampler, load_data
     from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.models import build_model, save_model
+    from mtlzoo.training.guard import restore_newest_readable
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
     from mtlzoo.weighting.aggregators import build_aggregator
@@ -340,9 +341,11 @@ def _train(config, workdir, strat, callbacks, model_fn):
     ckpt = tf.train.Checkpoint(
         model=model, optimizer=optimizer, weighting=weighting, step=loop.step, rng=rng_state(model), **extra
     )
-    manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    # the newest checkpoint that restores; a corrupt newest one falls back to the one before
+    manager, restored = restore_newest_readable(
+        ckpt, state_dir, tc.keep_checkpoints, warn=lambda m: print(m, file=sys.stderr)
+    )
+    if restored:
         optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
     start = int(loop.step.numpy())
 
@@ -367,7 +370,7 @@ def _train(config, workdir, strat, callbacks, model_fn):
             f"{type(strat).__name__} with {strat.num_replicas_in_sync} replica(s); {total_steps} steps of {plan.global_batch_size} examples"
         )
         if start:
-            print(f"resuming from step {start} ({manager.latest_checkpoint})")
+            print(f"resuming from step {start} ({restored})")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     while step < total_steps:
