@@ -417,7 +417,11 @@ def _train(config, workdir, strat, callbacks, model_fn):
             epoch = step // steps_per_epoch - 1
             logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
             if chief:
-                model.save_weights(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"))
+                # atomically: a kill mid-write leaves the old file or none, never a torn one
+                final = os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5")
+                tmp = os.path.join(weights_dir, f".tmp-epoch_{epoch + 1:03d}.weights.h5")
+                model.save_weights(tmp)
+                os.replace(tmp, final)
                 val = evaluate_model(model, eval_ds, tasks)
                 logs.update({f"val_{t}_{k}": v for t in names for k, v in val[t].items()})
                 with writer.as_default(step=step):
