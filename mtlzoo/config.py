@@ -39,7 +39,7 @@ TRAIN_SCHEMA = {
     "lr_schedule": Field("constant", str, choices=("constant", "linear")),  # linear: decay to 0 at the last step
     "warmup_fraction": Field(0.0, float, fraction),  # linear warm-up over this fraction of the steps
     "optimizer": Field("adam", str, choices=("adam", "adamw", "sgd", "rmsprop")),
-    "weight_decay": Field(0.0, float, non_negative),
+    "weight_decay": Field(0.0, float, lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}"),
     "clipnorm": Field(None, float, positive, optional=True),
     "eval_split": Field("validation", str),
     "checkpoint_every_steps": Field(None, int, positive, optional=True),  # None: every epoch
@@ -55,7 +55,7 @@ TRAIN_SCHEMA = {
 }
 
 TOP_SCHEMA = {
-    "seed": Field(0, int, non_negative),
+    "seed": Field(0, int, lambda v: None if 0 <= v <= 2**32 - 1 else f"must be in [0, 2**32 - 1], got {v}"),
     "tasks": Field(REQUIRED, "dict"),
     "data": Field(REQUIRED, "dict"),
     "model": Field(REQUIRED, "dict"),
@@ -75,6 +75,8 @@ def resolve_config(config):
 
     if hasattr(config, "to_dict"):
         config = config.to_dict()
+    if hasattr(config, "items"):
+        config = _drop_unset(config)
     top = check_fields(config, TOP_SCHEMA, "config")
     top = {k: v for k, v in top.items()}
     from mtlzoo.models.builder import resolve_model_config
@@ -83,6 +85,9 @@ def resolve_config(config):
     top["tasks"] = {t.name: {k: v for k, v in t.to_dict().items() if k != "name"} for t in tasks}
     top["model"] = model
     top["data"] = data.resolve_data_config(top["data"], tasks)
+    if top["data"]["batch_size"] > MAX_BATCH_SIZE:
+        raise ConfigError("data.batch_size", f"must be at most {MAX_BATCH_SIZE}, got {top['data']['batch_size']}")
+    _check_activations(model)
     top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
     train["weighting"] = _named_options(
         train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
@@ -98,6 +103,25 @@ def resolve_config(config):
             if t not in top["tasks"]:
                 raise ConfigError(f"train.weighting.weights.{t}", f"no task named {t!r}")
     return ml_collections.ConfigDict(top)
+
+
+MAX_BATCH_SIZE = 2**20
+
+
+def _check_activations(model):
+    """Every activation a model section names is one Keras knows."""
+    import keras
+
+    named = [("model.tower.activation", model["tower"].get("activation"))]
+    named.append(("model.encoder.activation", model["encoder"].get("activation")))
+    named.append(("model.experts.activation", (model.get("experts") or {}).get("activation")))
+    for field, name in named:
+        if name is None:
+            continue
+        try:
+            keras.activations.get(name)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(field, f"unknown activation {name!r}") from e
 
 
 def _check_svd(opts, tasks):
@@ -123,30 +147,129 @@ def _named_options(cfg, module, registry, field):
     return {"name": name, **check_fields(cfg, cls.schema, field)}
 
 
-def with_defaults(config):
-    """Fills the ``train`` fields (and ``seed``) a config file leaves out with their defaults.
+def _placeholder(fields):
+    """A typed ml_collections placeholder for a key that one or more schemas define."""
+    from ml_collections import config_dict
 
-    Config files end with ``return with_defaults(c)`` so that every training option
-    can be overridden from the command line (``--config.train.jit_compile=True``):
-    ml_collections only overrides fields that exist. Optional fields become typed
-    placeholders. Pure Python: nothing heavy is imported.
+    types = {f.type for f in fields}
+    if len(types) == 1:
+        typ = types.pop()
+        if typ in (int, float, str, bool):
+            return config_dict.placeholder(typ)
+        if typ in ("ints", "strs"):
+            return config_dict.placeholder(tuple)
+    return config_dict.placeholder(object)  # parses a Python literal, else keeps the string
+
+
+def _fill(section, schemas, defaults=False):
+    """Adds every key of ``schemas`` that ``section`` lacks: the default (``defaults=True``,
+    one schema) or an unset placeholder (the union of a registry's option schemas)."""
+    from ml_collections import ConfigDict
+
+    keys = {}
+    for schema in schemas:
+        for key, f in schema.items():
+            keys.setdefault(key, []).append(f)
+    for key, fields in keys.items():
+        if key in section or key == "name":
+            continue
+        default = fields[0].default
+        if defaults and default is not REQUIRED and default is not None:
+            section[key] = ConfigDict(default) if isinstance(default, dict) else default
+        else:
+            section[key] = _placeholder(fields)
+
+
+def _section(c, key):
+    from ml_collections import ConfigDict
+
+    if key not in c or c[key] is None:
+        c[key] = ConfigDict()
+    elif not isinstance(c[key], ConfigDict):
+        c[key] = ConfigDict(c[key])
+    return c[key]
+
+
+# the named option sections: ``{"name": ..., **options}``; an option left unset (None) takes
+# the named entry's default, so with_defaults can offer every registered entry's options
+NAMED_SECTIONS = (
+    ("data", "sampler"),
+    ("train", "weighting"),
+    ("train", "aggregator"),
+    ("model", "encoder"),
+    ("model", "experts"),
+)
+
+
+def with_defaults(config):
+    """Makes every documented field of a config overridable from the command line.
+
+    Config files end with ``return with_defaults(c)``: ml_collections only overrides
+    fields that exist, so this adds what the file leaves out. Fields with one schema
+    (``seed``, ``train.*``, ``data.batch_size/mixing/sampler``, ``model.architecture/
+    alignment/...``, ``model.tower.*``) get their defaults; the options of the named
+    sections (``data.sampler``, ``train.weighting``, ``train.aggregator``,
+    ``model.encoder``, ``model.experts``), of the data sources and of the tasks get unset
+    typed placeholders for every option any registered entry has (e.g.
+    ``--config.train.aggregator.c=0.3`` after ``--config.train.aggregator.name=cagrad``).
+    :func:`resolve_config` treats an unset (None) option as "the default of the named
+    entry", and still refuses an option the chosen entry does not have.
     """
-    from ml_collections import ConfigDict, config_dict
+    from ml_collections import ConfigDict
+
+    from mtlzoo import data, encoders
+    from mtlzoo.data.samplers import SAMPLERS
+    from mtlzoo.models.builder import MODEL_SCHEMA, TOWER_SCHEMA
+    from mtlzoo.models.soft_sharing import SCHEMAS as EXPERT_SCHEMAS
+    from mtlzoo.weighting.aggregators import AGGREGATORS
+    from mtlzoo.weighting.weightings import WEIGHTINGS
 
     c = config if isinstance(config, ConfigDict) else ConfigDict(config)
     with c.unlocked():
         if "seed" not in c:
             c.seed = TOP_SCHEMA["seed"].default
-        if "train" not in c:
-            c.train = ConfigDict()
-        for key, f in TRAIN_SCHEMA.items():
-            if key in c.train:
-                continue
-            if f.default is None:
-                c.train[key] = config_dict.placeholder(f.type if f.type in (int, float, str, bool) else object)
-            else:
-                c.train[key] = f.default
+        train = _section(c, "train")
+        _fill(train, [TRAIN_SCHEMA], defaults=True)
+        _fill(_section(train, "weighting"), [cls.schema for _, cls in WEIGHTINGS.items()])
+        _fill(_section(train, "aggregator"), [cls.schema for _, cls in AGGREGATORS.items()])
+        if "data" in c:
+            d = _section(c, "data")
+            _fill(d, [{k: f for k, f in data.COMMON_SCHEMA.items() if k != "source"}], defaults=True)
+            _fill(_section(d, "sampler"), [cls.schema for _, cls in SAMPLERS.items()])
+            _fill(d, [cls.schema for _, cls in data.SOURCES.items()])
+        if "model" in c:
+            m = _section(c, "model")
+            _fill(m, [{k: f for k, f in MODEL_SCHEMA.items() if k not in ("encoder", "experts")}], defaults=True)
+            _fill(_section(m, "tower"), [TOWER_SCHEMA], defaults=True)
+            _fill(_section(m, "experts"), list(EXPERT_SCHEMAS.values()))
+            _fill(_section(m, "encoder"), [cls.schema for _, cls in encoders.ENCODERS.items()])
+        if "tasks" in c and isinstance(c.tasks, ConfigDict):
+            task_schema = {"num_classes": Field(None, int), "loss": Field(None, str), "metrics": Field(None, "strs")}
+            for name in list(c.tasks.keys()):
+                if isinstance(c.tasks[name], ConfigDict):
+                    _fill(c.tasks[name], [task_schema])
     return c
+
+
+def _drop_unset(config):
+    """A plain-dict copy of ``config`` without the unset (None) options of the named
+    sections, the data section's source options and the tasks (see :func:`with_defaults`)."""
+    config = dict(config)
+    for top, key in NAMED_SECTIONS:
+        sec = config.get(top)
+        if hasattr(sec, "items") and hasattr(sec.get(key), "items"):
+            config[top] = sec = dict(sec)
+            sec[key] = {k: v for k, v in sec[key].items() if v is not None}
+    if hasattr(config.get("data"), "items"):
+        from mtlzoo.data import COMMON_SCHEMA
+
+        config["data"] = {k: v for k, v in config["data"].items() if v is not None or k in COMMON_SCHEMA}
+    if hasattr(config.get("tasks"), "items"):
+        config["tasks"] = {
+            name: {k: v for k, v in t.items() if v is not None} if hasattr(t, "items") else t
+            for name, t in config["tasks"].items()
+        }
+    return config
 
 
 def load_config_module(path):

@@ -34,11 +34,17 @@ class Registry:
     def names(self):
         return sorted(self._items)
 
+    def items(self):
+        """``(name, entry)`` pairs, sorted by name."""
+        return sorted(self._items.items())
+
     def __contains__(self, name):
         return name in self._items
 
     def get(self, name, field=None):
-        """Returns the entry ``name``; ConfigError naming ``field`` if unknown."""
+        """Returns the entry ``name``; ConfigError naming ``field`` if unknown or not a string."""
+        if not isinstance(name, str):
+            raise ConfigError(field, f"must be a string naming a {self.kind}, got {name!r}")
         if name not in self._items:
             raise ConfigError(
                 field,

@@ -6,12 +6,14 @@ own config section (encoders, data sources, weightings, aggregators, ...) uses i
 """
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
 from mtlzoo.errors import ConfigError
 
 REQUIRED = object()
+INT_LIMIT = 2**32 - 1  # every integer option (sizes, counts, steps, seeds) fits 32 bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +40,24 @@ def non_negative(v):
     return None if v >= 0 else f"must be >= 0, got {v}"
 
 
+def at_most(limit):
+    """A check: ``v <= limit``."""
+
+    def check(v):
+        return None if v <= limit else f"must be at most {limit}, got {v}"
+
+    return check
+
+
+def in_range(lo, hi):
+    """A check: ``lo <= v <= hi``."""
+
+    def check(v):
+        return None if lo <= v <= hi else f"must be in [{lo}, {hi}], got {v}"
+
+    return check
+
+
 def fraction(v):
     return None if 0 <= v < 1 else f"must be in [0, 1), got {v}"
 
@@ -50,12 +70,18 @@ def _type_error(value, typ):
     def is_int(x):
         return isinstance(x, int) and not isinstance(x, bool)
 
+    def is_finite(x):
+        try:
+            return math.isfinite(x)
+        except OverflowError:  # an int beyond the float range
+            return False
+
     ok = {
-        int: is_int,
-        float: lambda x: is_int(x) or isinstance(x, float),
+        int: lambda x: is_int(x) and abs(x) <= INT_LIMIT,
+        float: lambda x: (is_int(x) or isinstance(x, float)) and is_finite(x),
         str: lambda x: isinstance(x, str),
         bool: lambda x: isinstance(x, bool),
-        "ints": lambda x: isinstance(x, (list, tuple)) and all(is_int(i) for i in x),
+        "ints": lambda x: isinstance(x, (list, tuple)) and all(is_int(i) and abs(i) <= INT_LIMIT for i in x),
         "strs": lambda x: isinstance(x, (list, tuple)) and all(isinstance(i, str) for i in x),
         "dict": lambda x: hasattr(x, "items"),
         None: lambda x: True,
@@ -63,8 +89,8 @@ def _type_error(value, typ):
     if ok:
         return None
     names = {
-        int: "an integer",
-        float: "a number",
+        int: f"an integer of at most {INT_LIMIT} in magnitude",
+        float: "a finite number",
         str: "a string",
         bool: "true or false",
         "ints": "a list of integers",

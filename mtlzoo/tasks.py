@@ -84,7 +84,7 @@ class TaskSpec:
 
     def __post_init__(self):
         f = self.field
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             raise ConfigError(
                 f,
                 f"task name {self.name!r} is not a valid signature key (letters, digits, "
@@ -94,7 +94,7 @@ class TaskSpec:
             raise ConfigError(f, f"task name {self.name!r} contains '__', which mtlzoo keeps for a task's layer names")
         if self.name in RESERVED_NAMES:
             raise ConfigError(f, f"task name {self.name!r} is reserved")
-        if self.kind not in KINDS:
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
             raise ConfigError(f"{f}.kind", f"unknown task kind {self.kind!r}; choose one of {', '.join(KINDS)}")
         n = self.num_classes
         if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
@@ -114,6 +114,8 @@ class TaskSpec:
         else:  # multiclass, tagging
             if n is None or n < 2:
                 raise ConfigError(f"{f}.num_classes", f"a {self.kind} task needs num_classes >= 2, got {n}")
+        if self.loss is not None and not isinstance(self.loss, str):
+            raise ConfigError(f"{f}.loss", f"must be a loss name, got {self.loss!r}")
         loss = self.loss or LOSSES[self.kind][0]
         if loss not in LOSSES[self.kind]:
             raise ConfigError(
@@ -124,6 +126,8 @@ class TaskSpec:
         metrics = DEFAULT_METRICS[self.kind] if self.metrics is None else self.metrics
         if isinstance(metrics, str):
             metrics = (metrics,)
+        if not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics):
+            raise ConfigError(f"{f}.metrics", f"must be a list of metric names, got {metrics!r}")
         metrics = tuple(metrics)
         for m in metrics:
             if m not in METRICS[self.kind]:
@@ -173,6 +177,8 @@ class TaskSpec:
     def from_config(cls, name, cfg, field=None):
         """Builds a spec from a config mapping ``{kind, num_classes, loss, metrics}``."""
         field = field or f"tasks.{name}"
+        if not hasattr(cfg, "items"):
+            raise ConfigError(field, f"must be a mapping {{kind, num_classes, loss, metrics}}, got {cfg!r}")
         cfg = dict(cfg)
         unknown = set(cfg) - {"kind", "num_classes", "loss", "metrics"}
         if unknown:
@@ -185,7 +191,7 @@ class TaskSpec:
             kind=cfg["kind"],
             num_classes=cfg.get("num_classes"),
             loss=cfg.get("loss"),
-            metrics=tuple(metrics) if metrics is not None else None,
+            metrics=tuple(metrics) if isinstance(metrics, (list, tuple)) else metrics,
             field=field,
         )
 
@@ -197,6 +203,8 @@ def tasks_from_config(tasks_cfg, field="tasks"):
     its order. A mapping is ordered by task name, so the order (and the ``task_id``
     of each task) does not depend on how a config or JSON file orders its keys.
     """
+    if tasks_cfg is not None and not isinstance(tasks_cfg, (list, tuple)) and not hasattr(tasks_cfg, "items"):
+        raise ConfigError(field, f"must be a mapping task name -> {{kind, ...}}, got {tasks_cfg!r}")
     if tasks_cfg is None or len(tasks_cfg) == 0:
         raise ConfigError(field, "missing required field: at least one task is needed")
     specs = []
@@ -205,12 +213,17 @@ def tasks_from_config(tasks_cfg, field="tasks"):
             if isinstance(t, TaskSpec):
                 specs.append(t)
             else:
+                if not hasattr(t, "items"):
+                    raise ConfigError(f"{field}[{i}]", f"must be a TaskSpec or a mapping with a name, got {t!r}")
                 t = dict(t)
                 if "name" not in t:
                     raise ConfigError(f"{field}[{i}].name", "missing required field")
                 name = t.pop("name")
                 specs.append(TaskSpec.from_config(name, t, field=f"{field}[{i}]"))
     else:
+        for name in tasks_cfg:
+            if not isinstance(name, str):
+                raise ConfigError(field, f"task name {name!r} is not a string")
         for name, t in sorted(tasks_cfg.items()):
             specs.append(TaskSpec.from_config(name, t, field=f"{field}.{name}"))
     seen = set()

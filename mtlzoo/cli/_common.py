@@ -51,6 +51,13 @@ def parse_flags(argv):
         return flags.FLAGS(argv)
     except flags.Error as e:
         fail(str(e).splitlines()[0])
+    except (AttributeError, KeyError) as e:  # --config.a.b=... where the config has no field b
+        key = str(e).strip("\"'")
+        names = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+        flag = next((n for n in names if n.endswith("." + key)), None)
+        if flag is None:
+            fail(f"{type(e).__name__}: {e}".splitlines()[0])
+        fail(f"{flag}: the config has no field {key!r} (see the README's training-engine table for the fields)")
     except Exception as e:  # a config file that fails to import, a bad --config.x override
         fail(f"{type(e).__name__}: {e}".splitlines()[0])
 

@@ -3,7 +3,8 @@
     python tools/train.py --config=configs/quickstart.py --workdir=/tmp/run \
         [--config.train.epochs=3] [--strategy=mirrored]
 
-Rerunning the same command after a crash resumes from the last checkpoint.
+Rerunning the same command after a crash resumes from the last checkpoint; a rerun with another
+config is refused (``--overwrite`` starts afresh), and one workdir has one writer at a time.
 """
 
 from mtlzoo.cli._common import config_value, run  # noqa: I001  (quiets TF logging first)
@@ -27,6 +28,12 @@ _STRATEGY = flags.DEFINE_string(
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", None, "Split the CPU into this many logical devices (e.g. to run --strategy=mirrored without GPUs)."
 )
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Start afresh in a workdir that holds a run (its checkpoints, logs and model are removed); without it a rerun "
+    "with another config is refused.",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -39,7 +46,7 @@ def main(argv):
     from mtlzoo.training import TrainingError, format_metrics_table, train
 
     try:
-        result = train(config_value(_CONFIG), _WORKDIR.value, strategy=_STRATEGY.value)
+        result = train(config_value(_CONFIG), _WORKDIR.value, strategy=_STRATEGY.value, overwrite=_OVERWRITE.value)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(3)

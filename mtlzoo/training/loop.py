@@ -163,21 +163,38 @@ class TrainLoop:
             grads = tape.gradient(total_s, self.shared + self.own)
         elif self.rep_grad:
             jac = tape.jacobian(weighted_s, cut, experimental_use_pfor=True)
-            local = _flatten(jac, self.k)  # [k, local batch * h]
+            # float32 for the aggregators (mixed_float16 makes z and its gradients float16,
+            # and e.g. aligned_mtl's eigendecomposition has no float16 kernel)
+            local = tf.cast(_flatten(jac, self.k), tf.float32)  # [k, local batch * h]
             G = ctx.all_gather(local, axis=1)  # the whole global batch, replica by replica
+            # all_gather under MirroredStrategy drops every static dimension; the
+            # aggregators need k (the number of rows) statically
+            G = tf.ensure_shape(G, [self.k, None])
             n = tf.shape(local)[1]
             g = self.aggregator(G, step)
             g_local = g[ctx.replica_id_in_sync_group * n : (ctx.replica_id_in_sync_group + 1) * n]
             if self.weighting.needs_grad_norms:
                 # ||d L_i / d W|| for the last shared kernel W = ||(dz/dW)^T d L_i/dz|| per task
                 W = self.shared[self.last_shared_index]
-                rows = [tape.gradient(reps, W, output_gradients=_unflatten(local[i], reps)) for i in range(self.k)]
+                rows = [
+                    tape.gradient(
+                        reps,
+                        W,
+                        output_gradients=[
+                            tf.cast(d, z.dtype) for d, z in zip(_unflatten(local[i], reps), reps, strict=True)
+                        ],
+                    )
+                    for i in range(self.k)
+                ]
                 jw = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([tf.reshape(r, [-1]) for r in rows]))
                 grad_norms = tf.norm(jw, axis=1) / tf.maximum(tf.stop_gradient(self.weighting.weights(step)), 1e-12)
             grads = tape.gradient(
                 [total_s, *reps],
                 self.shared + self.own,
-                output_gradients=[tf.ones_like(total_s), *_unflatten(g_local, reps)],
+                output_gradients=[
+                    tf.ones_like(total_s),
+                    *[tf.cast(d, z.dtype) for d, z in zip(_unflatten(g_local, reps), reps, strict=True)],
+                ],
             )
         else:
             jac = tape.jacobian(weighted_s, self.shared, experimental_use_pfor=True)

@@ -3,18 +3,22 @@
 A run's workdir holds::
 
     config.json          resolved config (defaults filled)
-    state/               tf.train checkpoints: model, optimizer, weighting state, step
+    state/               tf.train checkpoints: model, optimizer, weighting state, step and
+                         every RNG state (the dropout layers' seed generators)
     checkpoints/         model weights after every epoch (epoch_NNN.weights.h5)
     logs/                TensorBoard event files
     model.keras          the final model (written atomically)
     metrics.json         per-task metrics on the evaluation split
 
 Rerunning the same command resumes from the newest checkpoint in ``state/``. The
-batches of step s are a pure function of (seed, s) (:mod:`mtlzoo.data.mixing`), so
-a resumed run follows the uninterrupted one exactly. A checkpoint is listed only
+batches of step s are a pure function of (seed, s) (:mod:`mtlzoo.data.mixing`), the
+random draws of the weightings and aggregators are stateless functions of (seed, step),
+and the dropout layers' seed-generator states are checkpointed (:func:`rng_state`), so a
+resumed run follows the uninterrupted one exactly, dropout included. A checkpoint is listed only
 once fully written (``tf.train.CheckpointManager`` updates its index atomically), a
-non-finite loss stops the run before anything is saved, and the last good
-checkpoint stays.
+non-finite loss stops the run before anything is saved, and so do non-finite weights or
+outputs after the update (:func:`check_weights`, run before every checkpoint): the last
+good checkpoint stays.
 """
 
 import dataclasses
@@ -176,6 +180,48 @@ def set_alignment_phase(model, task_names, phase):
             layer.trainable = phase == 1
 
 
+def rng_state(model):
+    """Every random-number state of a model that is not a weight, in a fixed order.
+
+    These are the states of Keras ``SeedGenerator`` s (one per ``Dropout`` and every other
+    layer that draws random numbers in training): ``model.variables`` minus
+    ``model.weights``. ``tf.train.Checkpoint(model=model)`` does not hold them, so a run
+    restored without them would draw other dropout masks than the uninterrupted one; the
+    trainer checkpoints this list beside the model. The order is the model's variable
+    order, the same for the same config.
+    """
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def check_weights(model, batch, tasks, first, step, manager):
+    """The NaN guard after the update: raises TrainingError (nothing saved) unless every
+    weight is finite and every task's per-example loss on ``batch`` (the step's own
+    training batch, recomputed from (seed, step)) is finite where the example is labelled.
+
+    The loss check in the loop sees the weights *before* each update; this sees the weights
+    that are about to be checkpointed (an exploding update can leave finite but huge weights
+    whose outputs or losses overflow).
+    """
+    import numpy as np
+
+    bad = [v.path for v in model.weights if not np.all(np.isfinite(np.asarray(v.numpy(), np.float64)))]
+    if not bad:
+        predict = _predict_fn(model)
+        for features, labels, weights in batch:
+            outputs, _ = predict(features)
+            for t in tasks:
+                per = np.asarray(build_loss(t, reduction=None)(labels[t.name], outputs[t.name]), np.float64)
+                w = np.asarray(weights[t.name]).reshape(per.shape[:1] + (1,) * (per.ndim - 1)) > 0
+                if not np.all(np.isfinite(per[np.broadcast_to(w, per.shape)])):
+                    bad.append(f"task {t.name}'s loss")
+    if bad:
+        raise TrainingError(
+            f"the model became NaN or Inf between steps {first} and {step} ({bad[0]} after the update); training "
+            f"stopped and the last good checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
+        )
+
+
 def _call(callbacks, method, *args):
     for cb in callbacks:
         fn = getattr(cb, method, None)
@@ -183,7 +229,7 @@ def _call(callbacks, method, *args):
             fn(*args)
 
 
-def train(config, workdir, strategy="default", callbacks=(), model_fn=None, datasets=None):
+def train(config, workdir, strategy="default", callbacks=(), model_fn=None, datasets=None, overwrite=False):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
     Args:
@@ -198,28 +244,48 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
         datasets: ``{"train": ds, "validation": ds, ...}`` of ``tf.data.Dataset`` batches of the
             shared batch shape, used instead of the config's data source (streamed; see
             :func:`mtlzoo.data.streams.datasets_data`); the config names ``data.source: datasets``.
+        overwrite: remove a previous run's outputs in ``workdir`` and start afresh.
 
     Returns:
         TrainResult with the trained model, per-task metrics on ``train.eval_split``
         and the per-epoch history.
 
     Raises:
-        ConfigError: an invalid config (before any heavy work).
+        ConfigError: an invalid config (before any heavy work); a workdir another
+            process is writing; a rerun with another config (without ``overwrite``).
         TrainingError: a non-finite loss (the last good checkpoint is kept).
+
+    The chief holds the workdir's writer lock for the whole run, and a rerun of a workdir
+    with another config is refused before anything is written unless ``overwrite``
+    (:mod:`mtlzoo.training.guard`).
     """
-    from mtlzoo.training.strategy import get_strategy
+    from mtlzoo.data import load_data
+    from mtlzoo.data.streams import datasets_data
+    from mtlzoo.training.guard import WorkdirLock, check_rerun
+    from mtlzoo.training.strategy import get_strategy, worker_info
 
     config = resolve_config(config)
     strat = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    tasks = tasks_from_config(config.tasks)
+    # the data load first: a bad file is a ConfigError before anything is written to the workdir
+    data = load_data(config, tasks) if datasets is None else datasets_data(datasets, tasks, config)
+    if not worker_info(strat)[0]:
+        check_rerun(config, workdir)
+        return _train(config, workdir, strat, callbacks, model_fn, tasks, data)
+    with WorkdirLock(workdir):
+        check_rerun(config, workdir, overwrite)
+        return _train(config, workdir, strat, callbacks, model_fn, tasks, data)
 
+
+def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from mtlzoo.data import build_sampler, load_data
+    from mtlzoo.data import build_sampler
     from mtlzoo.data.mixing import BatchPlan, train_dataset
-    from mtlzoo.data.streams import datasets_data
     from mtlzoo.models import build_model, save_model
+    from mtlzoo.training.guard import restore_newest_readable
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
     from mtlzoo.weighting.aggregators import build_aggregator
@@ -227,10 +293,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
 
     chief, worker = worker_info(strat)
     tc = config.train
-    tasks = tasks_from_config(config.tasks)
     names = [t.name for t in tasks]
-    # the data load first: a bad file is a ConfigError before anything is written to the workdir
-    data = load_data(config, tasks) if datasets is None else datasets_data(datasets, tasks, config)
     streamed = getattr(data, "streamed", False)  # files / tf.data sources (mtlzoo.data.streams)
     train_split = data.split("train")
     if streamed:
@@ -302,12 +365,15 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
         set_alignment_phase(model, names, 1)
 
     state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, weighting=weighting, step=loop.step, **extra)
-    manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=tc.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        if tc.lr_schedule == "constant" and not tc.warmup_fraction:  # a schedule's rate is not settable
-            optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
+    ckpt = tf.train.Checkpoint(
+        model=model, optimizer=optimizer, weighting=weighting, step=loop.step, rng=rng_state(model), **extra
+    )
+    # the newest checkpoint that restores; a corrupt newest one falls back to the one before
+    manager, restored = restore_newest_readable(
+        ckpt, state_dir, tc.keep_checkpoints, warn=lambda m: print(m, file=sys.stderr)
+    )
+    if restored and tc.lr_schedule == "constant" and not tc.warmup_fraction:  # a schedule's rate is not settable
+        optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
     start = int(loop.step.numpy())
 
     input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
@@ -335,7 +401,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
             f"{type(strat).__name__} with {strat.num_replicas_in_sync} replica(s); {total_steps} steps of {global_batch} examples"
         )
         if start:
-            print(f"resuming from step {start} ({manager.latest_checkpoint})")
+            print(f"resuming from step {start} ({restored})")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     while step < total_steps:
@@ -372,13 +438,21 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
                 for t, v in zip(names, weighting.weights(step).numpy(), strict=True):
                     tf.summary.scalar(f"task_weight/{t}", float(v))
         epoch_end = step % steps_per_epoch == 0
-        if epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0):
+        saving = epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0)
+        if saving or step == total_steps:
+            batch = train_dataset(train_split, plan, input_names, step - 1).take(1)
+            check_weights(model, batch, tasks, step - n, step, manager)
+        if saving:
             manager.save(checkpoint_number=step)
         if epoch_end:
             epoch = step // steps_per_epoch - 1
             logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
             if chief:
-                model.save_weights(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"))
+                # atomically: a kill mid-write leaves the old file or none, never a torn one
+                final = os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5")
+                tmp = os.path.join(weights_dir, f".tmp-epoch_{epoch + 1:03d}.weights.h5")
+                model.save_weights(tmp)
+                os.replace(tmp, final)
                 val = evaluate_model(model, eval_ds, tasks)
                 logs.update({f"val_{t}_{k}": v for t in names for k, v in val[t].items()})
                 with writer.as_default(step=step):

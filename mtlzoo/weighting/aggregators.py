@@ -18,7 +18,10 @@ under any tf.distribute strategy (G is all-reduced across replicas first).
   d = g_0 + sqrt(phi) g_w / ||g_w||, divided by (1 + c^2) as in the authors' code (``rescale``).
 * ``imtl_g`` (Liu et al. 2021, "Towards Impartial MTL", Eq. 8): weights alpha with
   sum alpha = 1 such that g = sum_i alpha_i g_i has equal projections onto every
-  unit task gradient u_i: alpha_{2..k} = g_1 U^T (D U^T)^{-1}, D = g_1 - g_j, U = u_1 - u_j.
+  unit task gradient u_i: alpha_{2..k} = g_1 U^T (D U^T)^{-1}, D = g_1 - g_j, U = u_1 - u_j;
+  a task with a zero gradient gets alpha_i = 0 and is left out of the condition.
+
+Every aggregator maps an all-zero G to a zero update.
 * ``aligned_mtl`` (Senushkin et al. 2023, Alg. 1): with G G^T = V L V^T, B =
   sqrt(l_min) V L^{-1/2} V^T makes the rows of B G orthogonal with equal norms
   sqrt(l_min) (the condition number of the system becomes 1); returns 1^T B G.
@@ -60,28 +63,29 @@ class Sum(Aggregator):
         return tf.reduce_sum(G, axis=0)
 
 
-def pcgrad_orders(k, seed, step):
-    """The random order of the other tasks for each task i at a step (numpy; reproducible)."""
-    rng = np.random.default_rng([seed, 0x9C, int(step)])
-    return [[j for j in rng.permutation(k) if j != i] for i in range(k)]
-
-
 @AGGREGATORS.register("pcgrad")
 class PCGrad(Aggregator):
     schema = {"shuffle": Field(True, bool)}
+
+    def orders(self, k, step):
+        """``[k, k]`` int32: row i is the order in which task i visits the tasks (its own
+        entry is skipped). With ``shuffle`` a random permutation per task, drawn in-graph
+        from (seed, step) (stateless, so a resumed or replicated run draws the same);
+        otherwise 0, 1, ..., k-1."""
+        import tensorflow as tf
+
+        if not self.opts["shuffle"]:
+            return tf.tile(tf.range(k)[None], [k, 1])
+        keys = tf.random.stateless_uniform(
+            [k, k], seed=tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64)])
+        )
+        return tf.cast(tf.argsort(keys, axis=1), tf.int32)
 
     def __call__(self, G, step):
         import tensorflow as tf
 
         k = G.shape[0]
-        if self.opts["shuffle"]:
-            # one random order per task, drawn in-graph from (seed, step)
-            keys = tf.random.stateless_uniform(
-                [k, k], seed=tf.stack([tf.cast(self.seed, tf.int64), tf.cast(step, tf.int64)])
-            )
-            orders = tf.argsort(keys, axis=1)
-        else:
-            orders = tf.tile(tf.range(k)[None], [k, 1])
+        orders = self.orders(k, step)
         # Every projected g_i' is a combination sum_l C_il g_l of the original gradients, so
         # the projections run on the k x k Gram matrix M = G G^T: g_i'.g_j = (C M)_ij.
         M = tf.matmul(G, G, transpose_b=True)
@@ -160,7 +164,9 @@ def _face_solve(M, S, rhs):
     k = M.shape[0]
     eye = tf.eye(k, dtype=M.dtype)
     A = S[:, :, None] * S[:, None, :] * M[None] + (1.0 - S)[:, :, None] * eye[None]
-    ridge = 1e-7 * tf.reduce_mean(tf.linalg.diag_part(M)) * eye
+    # the floor keeps an all-zero M (every gradient zero) solvable: then every face gives
+    # finite weights and the update sum_i w_i g_i is zero
+    ridge = (1e-7 * tf.reduce_mean(tf.linalg.diag_part(M)) + 1e-30) * eye
     return tf.linalg.solve(A + ridge[None], (rhs * S)[..., None])[..., 0]
 
 
@@ -284,17 +290,38 @@ class CAGrad(Aggregator):
 
 @AGGREGATORS.register("imtl_g")
 class IMTLG(Aggregator):
+    """IMTL-G (Liu et al. 2021, Eq. 8) on the tasks whose gradient is not zero.
+
+    A task whose gradient is zero (``||g_i|| <= 1e-10 max_j ||g_j||``, e.g. a task absent
+    from an interleaved batch) has no direction u_i to balance: it gets alpha_i = 0 and the
+    equal-projection condition is imposed on the others only. All gradients zero: a zero
+    update.
+    """
+
     def weights(self, G):
-        """alpha from the Gram matrix: with Mu_ij = g_i . u_j, D U^T and g_1 U^T are k x k
-        expressions in Mu, so no [k, P] intermediate is formed."""
+        """alpha from the Gram matrix, as the (k+1) x (k+1) linear system
+        ``u_i . sum_j alpha_j g_j = t`` (i with g_i != 0), ``alpha_i = 0`` (g_i = 0),
+        ``sum_j alpha_j = 1`` in (alpha, t); equivalent to Eq. 8's
+        alpha_{2..k} = g_1 U^T (D U^T)^{-1} on the non-zero tasks. No [k, P] intermediate."""
         import tensorflow as tf
 
-        M = tf.matmul(G, G, transpose_b=True)
-        Mu = M / (tf.sqrt(tf.linalg.diag_part(M))[None, :] + _EPS)  # g_i . u_j
-        A = Mu[0, 0] - Mu[0:1, 1:] - Mu[1:, 0:1] + Mu[1:, 1:]  # (g_1 - g_a) . (u_1 - u_b)
-        a = Mu[0, 0] - Mu[0, 1:]  # g_1 . (u_1 - u_b)
-        rest = tf.linalg.solve(tf.transpose(A), a[:, None])[:, 0]
-        return tf.concat([[1.0 - tf.reduce_sum(rest)], rest], axis=0)
+        k = G.shape[0]
+        M = tf.cast(tf.matmul(G, G, transpose_b=True), tf.float64)
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(M), 0.0))
+        live = norms > 1e-10 * tf.reduce_max(norms)
+        Mu = M / tf.where(live, norms, 1.0)[None, :]  # Mu[j, i] = g_j . u_i
+        f64 = tf.float64
+        zero, one = tf.constant(0.0, f64), tf.constant(1.0, f64)
+        rows = tf.where(live[:, None], tf.transpose(Mu), tf.eye(k, dtype=f64))  # u_i . g_j, or alpha_i = 0
+        t_col = tf.where(live, -one, zero)[:, None]
+        anyone = tf.reduce_any(live)
+        last = tf.concat(
+            [tf.where(anyone, tf.ones([1, k], f64), tf.zeros([1, k], f64)), [[tf.where(anyone, zero, one)]]], 1
+        )
+        A = tf.concat([tf.concat([rows, t_col], 1), last], 0)
+        rhs = tf.concat([tf.zeros([k], f64), [tf.where(anyone, one, zero)]], 0)
+        alpha = tf.linalg.solve(A, rhs[:, None])[:k, 0]
+        return tf.cast(alpha, G.dtype)
 
     def __call__(self, G, step):
         import tensorflow as tf

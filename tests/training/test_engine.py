@@ -43,6 +43,21 @@ def test_each_weighting_trains(weighting, tmp_path):
     assert r.history["b_loss"][-1] < r.history["b_loss"][0] * 1.5
 
 
+def test_the_configured_aggregator_is_the_one_used(tmp_path):
+    """Each aggregator's run ends with weights other than the ``sum`` run's (a trainer that
+    ignored ``train.aggregator`` would give the same weights every time)."""
+
+    def weights(name):
+        c = cfg(aggregator={"name": name}, optimizer="sgd", learning_rate=0.1, epochs=1, steps_per_epoch=4)
+        return train(c, str(tmp_path / name)).model.get_weights()
+
+    ref = weights("sum")
+    for name in ["pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl"]:
+        w = weights(name)
+        diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, w, strict=True))
+        assert diff > 1e-4, (name, diff)
+
+
 @pytest.mark.parametrize("aggregator", ["pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl"])
 def test_each_aggregator_trains(aggregator, tmp_path):
     r = train(cfg(aggregator={"name": aggregator}, epochs=3), str(tmp_path))

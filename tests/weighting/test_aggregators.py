@@ -55,6 +55,29 @@ def test_pcgrad_shuffle_is_reproducible_by_step():
     np.testing.assert_array_equal(agg("pcgrad", G, step=3), agg("pcgrad", G, step=3))
 
 
+def test_pcgrad_uses_a_distinct_random_order_per_step_against_numpy():
+    """Each step's output is the numpy PCGrad with that step's explicit orders; the orders
+    are permutations, differ between steps, and (on this G) change the result."""
+    k = 4
+    G = np.random.default_rng(7).normal(size=(k, 9)).astype(np.float32)
+    a = build_aggregator({"name": "pcgrad"}, seed=3)
+    seen, outputs = set(), []
+    for step in range(6):
+        orders = a.orders(k, tf.constant(step, tf.int64)).numpy()
+        for row in orders:
+            assert sorted(row.tolist()) == list(range(k))
+        seen.add(orders.tobytes())
+        explicit = [[int(j) for j in row if j != i] for i, row in enumerate(orders)]
+        out = a(tf.constant(G), tf.constant(step, tf.int64)).numpy()
+        np.testing.assert_allclose(out, np_pcgrad(G, explicit), rtol=1e-5, atol=1e-5)
+        outputs.append(out)
+    assert len(seen) == 6  # a new order every step
+    assert not all(np.allclose(outputs[0], o, atol=1e-4) for o in outputs[1:])  # the order matters on G
+    fixed = [[j for j in range(k) if j != i] for i in range(k)]
+    reverse = [row[::-1] for row in fixed]
+    assert not np.allclose(np_pcgrad(G, fixed), np_pcgrad(G, reverse), atol=1e-4)
+
+
 def min_norm_qp(G):
     k = len(G)
     M = G.astype(np.float64) @ G.T.astype(np.float64)
@@ -87,6 +110,19 @@ def test_mgda_three_tasks_matches_qp(seed):
     np.testing.assert_allclose(out, expected, atol=2e-3)
 
 
+def test_mgda_twelve_tasks_iterative_solver_matches_slsqp():
+    """k = 12 > 10: the accelerated projected-gradient path, against scipy's SLSQP."""
+    G = np.random.default_rng(12).normal(size=(12, 20)).astype(np.float32)
+    w_ref = min_norm_qp(G)
+    M = G.astype(np.float64) @ G.T.astype(np.float64)
+    w = AGGREGATORS.get("mgda")({"iterations": 300}).weights(tf.constant(G)).numpy().astype(np.float64)
+    assert abs(w.sum() - 1) < 1e-5 and np.all(w >= -1e-7)
+    uniform = np.full(12, 1 / 12)
+    assert w @ M @ w <= w_ref @ M @ w_ref * (1 + 1e-2) + 1e-6
+    assert w_ref @ M @ w_ref < 0.5 * uniform @ M @ uniform  # the start (uniform) would fail
+    np.testing.assert_allclose(agg("mgda", G), w_ref @ G, atol=2e-2)
+
+
 def cagrad_objective(w, G, c):
     g0 = G.mean(0)
     gw = w @ G
@@ -117,6 +153,23 @@ def test_cagrad_solves_its_objective_and_forms_d(c):
     np.testing.assert_allclose(agg("cagrad", G.astype(np.float32), c=c), expected_d / (1 + c**2), rtol=2e-3, atol=1e-4)
 
 
+def test_cagrad_twelve_tasks_iterative_solver_matches_slsqp():
+    G = np.random.default_rng(5).normal(size=(12, 20)).astype(np.float64)
+    c, k = 0.5, 12
+    ref = minimize(
+        lambda w: cagrad_objective(w, G, c),
+        np.full(k, 1 / k),
+        bounds=[(0, 1)] * k,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        method="SLSQP",
+        options={"ftol": 1e-12, "maxiter": 500},
+    )
+    w = AGGREGATORS.get("cagrad")({"c": c}).weights(tf.constant(G, tf.float32)).numpy().astype(np.float64)
+    scale = np.abs(ref.fun) + np.linalg.norm(G.mean(0)) ** 2
+    assert cagrad_objective(w, G, c) <= ref.fun + 1e-3 * scale
+    assert cagrad_objective(np.full(k, 1 / k), G, c) > ref.fun + 1e-2 * scale  # the start would fail
+
+
 def test_cagrad_c0_is_mean_gradient():
     np.testing.assert_allclose(agg("cagrad", G3, c=0.0, rescale=False), G3.mean(0), rtol=1e-5, atol=1e-6)
 
@@ -132,6 +185,49 @@ def test_imtl_g_equal_projections(k):
     u = G / np.linalg.norm(G, axis=1, keepdims=True)
     proj = u @ g
     np.testing.assert_allclose(proj, np.full(k, proj.mean()), rtol=1e-3)
+
+
+def np_imtl_g(G):
+    """Eq. 8 of Liu et al. 2021 on the tasks with a non-zero gradient (alpha = 0 elsewhere)."""
+    G = G.astype(np.float64)
+    live = np.flatnonzero(np.linalg.norm(G, axis=1) > 0)
+    alpha = np.zeros(len(G))
+    if len(live) == 0:
+        return alpha
+    S = G[live]
+    U = S / np.linalg.norm(S, axis=1, keepdims=True)
+    D = S[0] - S[1:]
+    Ud = U[0] - U[1:]
+    rest = S[0] @ Ud.T @ np.linalg.inv(D @ Ud.T) if len(live) > 1 else np.zeros(0)
+    alpha[live] = np.concatenate([[1 - rest.sum()], rest])
+    return alpha
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_imtl_g_matches_numpy_eq8(k):
+    G = np.random.default_rng(10 + k).normal(size=(k, 8)).astype(np.float32)
+    alpha = AGGREGATORS.get("imtl_g")().weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(alpha, np_imtl_g(G), rtol=1e-3, atol=1e-4)
+
+
+def test_imtl_g_with_one_zero_gradient_balances_the_others():
+    G = np.random.default_rng(4).normal(size=(3, 8)).astype(np.float32)
+    G[1] = 0.0
+    a = AGGREGATORS.get("imtl_g")()
+    alpha = a.weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(alpha, np_imtl_g(G), rtol=1e-3, atol=1e-4)
+    assert alpha[1] == 0 and abs(alpha.sum() - 1) < 1e-5
+    g = a(tf.constant(G), 0).numpy().astype(np.float64)
+    assert np.linalg.norm(g) > 0.1  # not a silent zero update
+    u = G[[0, 2]] / np.linalg.norm(G[[0, 2]], axis=1, keepdims=True)
+    np.testing.assert_allclose(u[0] @ g, u[1] @ g, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["sum", "pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl"])
+@pytest.mark.parametrize("k", [3, 12])
+def test_all_zero_gradients_give_a_zero_update(name, k):
+    out = agg(name, np.zeros((k, 6), np.float32))
+    assert np.all(np.isfinite(out)) and np.all(out == 0), out
 
 
 def test_aligned_mtl_orthogonalises_and_equalises():
