@@ -297,6 +297,46 @@ def stability_markdown(rows, feature_names):
     return "\n".join(lines) + "\n"
 
 
+def plot_stability(rows, path, extra=None):
+    """PNG: held-out R^2 of each search (x: outer seed), filled where every feature is under a sqrt.
+
+    ``extra``: optional ``{label: [rows with seed, r2_test, all_sqrt]}`` of other methods drawn beside.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {"gplearn (restarts, validation)": [(r["outer_seed"], r["r2_test"], r["all_sqrt"]) for r in rows]}
+    for label, more in (extra or {}).items():
+        series[label] = [(r["seed"], r["r2_test"], r["all_sqrt"]) for r in more]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=110)
+    width = 0.8 / len(series)
+    for j, (label, pts) in enumerate(series.items()):
+        color = f"C{j}"
+        for k, (_seed, r2, sq) in enumerate(pts):
+            ax.bar(
+                k + j * width,
+                r2,
+                width=width,
+                color=color if sq else "white",
+                edgecolor=color,
+                label=label if k == 0 else None,
+            )
+    ax.set_xticks(np.arange(max(len(p) for p in series.values())) + 0.4 - width / 2)
+    ax.set_xticklabels([str(s) for s, _, _ in next(iter(series.values()))])
+    ax.set_xlabel("seed (filled: sqrt of every feature in the formula)")
+    ax.set_ylabel("held-out R²")
+    lo = min(r2 for p in series.values() for _, r2, _ in p if np.isfinite(r2))
+    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+    return path
+
+
 def write_report(report, workdir, target, csv_path=None):
     """Writes ``formulas.json``, ``formulas.md`` and ``pred_vs_measured_<method>.png`` to ``workdir``."""
     os.makedirs(workdir, exist_ok=True)

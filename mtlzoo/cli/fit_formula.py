@@ -129,6 +129,7 @@ def main(argv):
         write_text(md, os.path.join(_WORKDIR.value, "stability.md"))
         slim = [{**{k: v for k, v in r.items() if k != "fit"}, "runs": r["fit"].details["runs"]} for r in rows]
         write_json(slim, os.path.join(_WORKDIR.value, "stability.json"), nan_to_null=True)
+        formulas.plot_stability(rows, os.path.join(_WORKDIR.value, "stability.png"))
         print(md)
 
 

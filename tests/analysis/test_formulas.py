@@ -239,3 +239,24 @@ def test_report_files(tmp_path):
     for method in ("maurer", "log"):
         with open(paths[method], "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stability_table_counts_and_plot(tmp_path):
+    rows = [
+        {
+            "outer_seed": s,
+            "expression": "a",
+            "r2_test": r2,
+            "r2_validation": r2,
+            "sqrt_factors": {"n": sq, "T": sq or s == 2},
+            "all_sqrt": sq,
+        }
+        for s, r2, sq in [(0, 0.9, True), (1, 0.8, False), (2, 0.7, False)]
+    ]
+    md = fm.stability_markdown(rows, ["n", "T"])
+    assert "in 1 of 3 searches (per feature: n 1/3, T 2/3)" in md
+    assert f"held-out R² {np.mean([0.9, 0.8, 0.7]):.3f} ± {np.std([0.9, 0.8, 0.7]):.3f}" in md
+    path = fm.plot_stability(
+        rows, str(tmp_path / "s.png"), {"other": [{"seed": 0, "r2_test": 0.95, "all_sqrt": False}]}
+    )
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
