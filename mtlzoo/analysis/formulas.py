@@ -15,7 +15,9 @@ with least-squares fits of named forms:
   not features are coefficients; linear ones are solved by least squares, others by
   ``scipy.optimize.least_squares``.
 
-Every fit is scored on held-out rows (R^2 and MSE), simplified with sympy, and checked
+Symbolic regression (:mod:`mtlzoo.analysis.formula_search`) restarts gplearn with linear
+scaling, selects on a validation split of the training rows, and scores the printed
+(simplified, rounded) formula itself. Every fit is scored on held-out rows (R^2 and MSE), simplified with sympy, and checked
 for ``sqrt`` factors of each feature. :func:`write_report` saves JSON, Markdown and a
 predicted-vs-measured plot per method (matplotlib, Agg backend).
 
@@ -32,46 +34,30 @@ gplearn 0.4.3 works with scikit-learn 1.9 as installed (it uses
 ``sklearn.utils.validation.validate_data``); no shim is needed.
 """
 
-import dataclasses
 import os
 import time
 
 import numpy as np
 
+from mtlzoo.analysis.formula_search import (  # noqa: F401  (re-exported: public names of this module)
+    FUNCTION_SET,
+    Fit,
+    evaluate,
+    feature_symbols,
+    fit_symbolic,
+    parse_form,
+    program_to_sympy,
+    safe_name,
+    search_stability,
+    simplify,
+    sqrt_factors,
+)
+from mtlzoo.analysis.formula_search import scores as _scores
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import atomic_path, write_json, write_text
 
-FUNCTION_SET = ("add", "sub", "mul", "div", "sqrt", "log")
 BUILTIN_FORMS = ("maurer", "sqrt_sum", "log")
 _COEF_NAMES = "abcdefghkmpqrsuvwz"
-
-
-@dataclasses.dataclass
-class Fit:
-    """One fitted formula and its scores.
-
-    ``expression`` is the simplified sympy expression as text (coefficients rounded to 4
-    significant digits); ``coefficients`` the fitted constants of a parametric form;
-    ``sqrt_factors`` maps each feature to True where it occurs under a square root
-    (``x**(1/2)``, ``x**(-1/2)``, ``sqrt(... x ...)``).
-    """
-
-    method: str
-    kind: str  # "symbolic" | "parametric"
-    expression: str
-    template: str = ""
-    coefficients: dict = dataclasses.field(default_factory=dict)
-    r2_train: float = float("nan")
-    r2_test: float = float("nan")
-    mse_train: float = float("nan")
-    mse_test: float = float("nan")
-    seconds: float = 0.0
-    sqrt_factors: dict = dataclasses.field(default_factory=dict)
-    details: dict = dataclasses.field(default_factory=dict)
-    predictions_test: list = dataclasses.field(default_factory=list, repr=False)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
 
 def load_csv(path, target, features):
@@ -117,269 +103,16 @@ def holdout_split(n_rows, test_fraction=0.25, seed=0):
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def _symbols(feature_names):
-    import sympy
-
-    return [sympy.Symbol(_safe_name(n), positive=True) for n in feature_names]
-
-
-def _safe_name(name):
-    return name if name.isidentifier() else "".join(c if c.isalnum() else "_" for c in name)
-
-
-def program_to_sympy(program, feature_names):
-    """A gplearn program (``est._program``) as a sympy expression over positive feature symbols.
-
-    gplearn's protected operators are written as their plain forms where the features
-    are positive: ``sqrt(|x|)`` -> ``sqrt(Abs(x))``, ``log(|x|)`` -> ``log(Abs(x))``,
-    ``div`` -> ``/`` (gplearn returns 1 where ``|denominator| < 0.001``).
-    """
-    import sympy
-
-    syms = _symbols(feature_names)
-    ops = {
-        "add": lambda a, b: a + b,
-        "sub": lambda a, b: a - b,
-        "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b,
-        "sqrt": lambda a: sympy.sqrt(sympy.Abs(a)),
-        "log": lambda a: sympy.log(sympy.Abs(a)),
-        "neg": lambda a: -a,
-        "inv": lambda a: 1 / a,
-        "abs": sympy.Abs,
-        "max": sympy.Max,
-        "min": sympy.Min,
-        "sin": sympy.sin,
-        "cos": sympy.cos,
-        "tan": sympy.tan,
-    }
-    nodes = list(program.program)
-    pos = 0
-
-    def build():
-        nonlocal pos
-        node = nodes[pos]
-        pos += 1
-        if hasattr(node, "arity"):
-            args = [build() for _ in range(node.arity)]
-            if node.name not in ops:
-                return sympy.Function(node.name)(*args)
-            return ops[node.name](*args)
-        if isinstance(node, (int, np.integer)):
-            return syms[int(node)]
-        return sympy.Float(float(node))
-
-    return build()
-
-
-def simplify(expr, digits=4, timeout=20.0):
-    """sympy-simplified ``expr`` with floats rounded to ``digits`` significant digits.
-
-    ``sympy.simplify`` can take minutes on a long gplearn program; it gets ``timeout``
-    seconds (enforced with SIGALRM in the main thread; elsewhere only expressions of at
-    most 40 operations are simplified) and the expression stays as it is otherwise.
-    Positive feature symbols already fold ``Abs(n)`` into ``n`` when the expression is built.
-    """
-    import signal
-    import threading
-
-    import sympy
-
-    class _Timeout(Exception):
-        pass
-
-    def handler(signum, frame):
-        raise _Timeout
-
-    out = expr
-    main = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM")
-    if main or sympy.count_ops(expr) <= 40:
-        old = signal.signal(signal.SIGALRM, handler) if main else None
-        try:
-            if main:
-                signal.setitimer(signal.ITIMER_REAL, timeout)
-            out = sympy.simplify(expr)
-        except _Timeout:
-            out = expr
-        except Exception:  # sympy can fail on odd nested forms: keep the unsimplified one
-            out = expr
-        finally:
-            if main:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, old)
-    if sympy.count_ops(out) > sympy.count_ops(expr):
-        out = expr
-    return out.xreplace({f: sympy.Float(f, digits) for f in out.atoms(sympy.Float)})
-
-
-def sqrt_factors(expr, feature_names):
-    """Feature name -> True if the feature occurs under a square root in ``expr``."""
-    import sympy
-
-    out = {}
-    for name, sym in zip(feature_names, _symbols(feature_names), strict=True):
-        found = False
-        for p in expr.atoms(sympy.Pow):
-            e = p.exp
-            if e.is_Rational and e.q == 2 and p.base.has(sym):
-                found = True
-                break
-        out[name] = found
-    return out
-
-
-def _scores(y_true, y_pred):
-    from sklearn.metrics import mean_squared_error, r2_score
-
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    if not np.all(np.isfinite(y_pred)):
-        return float("nan"), float("inf")
-    return float(r2_score(y_true, y_pred)), float(mean_squared_error(y_true, y_pred))
-
-
-def fit_symbolic(
-    X,
-    y,
-    feature_names,
-    train_idx,
-    test_idx,
-    seeds=(0, 1, 2),
-    population_size=1000,
-    generations=15,
-    parsimony_coefficient=None,
-    function_set=FUNCTION_SET,
-    metric="rmse",
-    tournament_size=10,
-    init_depth=(2, 4),
-    n_jobs=1,
-):
-    """gplearn symbolic regression, one run per seed; the run with the best *training* fitness wins.
-
-    Args:
-        X, y: features ``[rows, k]`` and target ``[rows]``.
-        feature_names: names for the k features (sympy symbols, assumed positive).
-        train_idx, test_idx: row indices (see :func:`holdout_split`); held-out rows only score.
-        seeds: one gplearn run per seed.
-        parsimony_coefficient: length penalty; default ``1e-3 * std(y_train)`` so the same
-            setting suits any target scale (fitness is RMSE).
-        function_set: gplearn functions (default add, sub, mul, div, sqrt, log).
-
-    Returns:
-        :class:`Fit` of the winning run; ``details["runs"]`` lists every seed's program,
-        training fitness and held-out R^2.
-    """
-    import warnings
-
-    from gplearn.genetic import SymbolicRegressor
-
-    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
-    if X.ndim != 2 or X.shape[1] != len(feature_names):
-        raise ConfigError(
-            "--features", f"X has {X.shape[1] if X.ndim == 2 else '?'} columns for {len(feature_names)} names"
-        )
-    unknown = set(function_set) - {
-        "add",
-        "sub",
-        "mul",
-        "div",
-        "sqrt",
-        "log",
-        "neg",
-        "inv",
-        "abs",
-        "max",
-        "min",
-        "sin",
-        "cos",
-        "tan",
-    }
-    if unknown:
-        raise ConfigError("--function_set", f"unknown gplearn function {sorted(unknown)[0]!r}")
-    if not seeds:
-        raise ConfigError("--seeds", "give at least one seed")
-    p = parsimony_coefficient if parsimony_coefficient is not None else 1e-3 * float(np.std(y[train_idx]))
-    t0 = time.perf_counter()
-    runs = []
-    for seed in seeds:
-        est = SymbolicRegressor(
-            population_size=population_size,
-            generations=generations,
-            function_set=tuple(function_set),
-            metric=metric,
-            parsimony_coefficient=p,
-            tournament_size=min(tournament_size, population_size),
-            init_depth=tuple(init_depth),
-            p_crossover=0.7,
-            p_subtree_mutation=0.1,
-            p_hoist_mutation=0.05,
-            p_point_mutation=0.1,
-            random_state=int(seed),
-            n_jobs=n_jobs,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # overflow in candidate programs
-            est.fit(X[train_idx], y[train_idx])
-            pred_test = est.predict(X[test_idx])
-        r2_test, _ = _scores(y[test_idx], pred_test)
-        runs.append({"seed": int(seed), "est": est, "fitness": float(est._program.raw_fitness_), "r2_test": r2_test})
-    best = min(runs, key=lambda r: r["fitness"])
-    est = best["est"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        pred_train, pred_test = est.predict(X[train_idx]), est.predict(X[test_idx])
-    raw = program_to_sympy(est._program, feature_names)
-    expr = simplify(raw)
-    r2_tr, mse_tr = _scores(y[train_idx], pred_train)
-    r2_te, mse_te = _scores(y[test_idx], pred_test)
-    return Fit(
-        method="symbolic",
-        kind="symbolic",
-        expression=str(expr),
-        template=str(est._program),
-        r2_train=r2_tr,
-        r2_test=r2_te,
-        mse_train=mse_tr,
-        mse_test=mse_te,
-        seconds=time.perf_counter() - t0,
-        sqrt_factors=sqrt_factors(expr, feature_names),
-        details={
-            "seed": best["seed"],
-            "length": int(est._program.length_),
-            "parsimony_coefficient": p,
-            "population_size": population_size,
-            "generations": generations,
-            "function_set": list(function_set),
-            "metric": metric,
-            "runs": [
-                {
-                    "seed": r["seed"],
-                    "train_fitness": r["fitness"],
-                    "r2_test": r["r2_test"],
-                    "program": str(r["est"]._program),
-                }
-                for r in runs
-            ],
-        },
-        predictions_test=[float(v) for v in pred_test],
-    )
-
-
 def form_expression(form, feature_names):
     """``(name, sympy expression, coefficient symbols)`` for a built-in form or ``name=expr``."""
     import sympy
 
-    syms = _symbols(feature_names)
+    syms = feature_symbols(feature_names)
     if "=" in form:
         name, text = (s.strip() for s in form.split("=", 1))
         if not name.isidentifier():
             raise ConfigError("--form", f"a form is written name=expression; {name!r} is not a name")
-        from sympy.parsing.sympy_parser import parse_expr
-
-        local = {_safe_name(n): s for n, s in zip(feature_names, syms, strict=True)}
-        try:
-            expr = parse_expr(text, local_dict=local)
-        except Exception as e:
-            raise ConfigError("--form", f"cannot parse {text!r}: {e}") from e
+        expr = parse_form(text, feature_names)
         coefs = sorted((s for s in expr.free_symbols if s not in syms), key=lambda s: s.name)
         if not coefs:
             raise ConfigError("--form", f"{text!r} has no coefficient to fit (every symbol is a feature)")
@@ -407,7 +140,7 @@ def fit_parametric(X, y, feature_names, form, train_idx, test_idx):
 
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
     name, expr, coefs = form_expression(form, feature_names)
-    syms = _symbols(feature_names)
+    syms = feature_symbols(feature_names)
     t0 = time.perf_counter()
     template = str(expr)
     cols = [X[:, i] for i in range(X.shape[1])]
@@ -442,6 +175,7 @@ def fit_parametric(X, y, feature_names, form, train_idx, test_idx):
     values = {c: float(v) for c, v in zip(coefs, sol, strict=True)}
     fitted = expr.xreplace({c: sympy.Float(v, 4) for c, v in values.items()})
     fit.expression = str(fitted)
+    pred = evaluate(fitted, feature_names, X)  # score the printed (rounded) formula itself
     fit.coefficients = {c.name: v for c, v in values.items()}
     fit.r2_train, fit.mse_train = _scores(y[train_idx], pred[train_idx])
     fit.r2_test, fit.mse_test = _scores(y[test_idx], pred[test_idx])
@@ -524,13 +258,83 @@ def report_markdown(report, target, csv_path=None):
         )
     sym = next((f for f in report["fits"] if f.kind == "symbolic"), None)
     if sym is not None:
-        lines += ["", "Symbolic regression runs (the best training fitness wins):", ""]
+        lines += [
+            "",
+            f"Symbolic regression restarts ({sym.details['n_fit']} fit rows, {sym.details['n_validation']} "
+            "validation rows; the printed formula with the best validation R² wins; every R² is that of the "
+            "printed formula):",
+            "",
+        ]
         for r in sym.details["runs"]:
+            sq = ", ".join(k for k, v in r["sqrt_factors"].items() if v) or "none"
             lines.append(
-                f"- seed {r['seed']}: train fitness {r['train_fitness']:.4g}, held-out R² {r['r2_test']:.3f}, "
-                f"program `{_md_escape(r['program'])}`"
+                f"- seed {r['seed']}: validation R² {r['r2_validation']:.3f}, held-out R² {r['r2_test']:.3f}, "
+                f"sqrt factors: {sq}; `{_md_escape(r['expression'])}`"
             )
     return "\n".join(lines) + "\n"
+
+
+def stability_markdown(rows, feature_names):
+    """Markdown table of :func:`search_stability` rows plus the count of all-sqrt formulas and the R^2 spread."""
+    r2 = np.array([r["r2_test"] for r in rows], dtype=float)
+    lines = [
+        "| outer seed | held-out R² | validation R² | sqrt factors | formula |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        sq = ", ".join(k for k, v in r["sqrt_factors"].items() if v) or "none"
+        lines.append(
+            f"| {r['outer_seed']} | {r['r2_test']:.3f} | {r['r2_validation']:.3f} | {sq} | "
+            f"`{_md_escape(r['expression'])}` |"
+        )
+    each = ", ".join(f"{f} {sum(r['sqrt_factors'][f] for r in rows)}/{len(rows)}" for f in feature_names)
+    lines += [
+        "",
+        f"All features under a square root in {sum(r['all_sqrt'] for r in rows)} of {len(rows)} searches "
+        f"(per feature: {each}); held-out R² {np.nanmean(r2):.3f} ± {np.nanstd(r2):.3f} "
+        f"(min {np.nanmin(r2):.3f}, max {np.nanmax(r2):.3f}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_stability(rows, path, extra=None):
+    """PNG: held-out R^2 of each search (x: outer seed), filled where every feature is under a sqrt.
+
+    ``extra``: optional ``{label: [rows with seed, r2_test, all_sqrt]}`` of other methods drawn beside.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {"gplearn (restarts, validation)": [(r["outer_seed"], r["r2_test"], r["all_sqrt"]) for r in rows]}
+    for label, more in (extra or {}).items():
+        series[label] = [(r["seed"], r["r2_test"], r["all_sqrt"]) for r in more]
+    fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=110)
+    width = 0.8 / len(series)
+    for j, (label, pts) in enumerate(series.items()):
+        color = f"C{j}"
+        for k, (_seed, r2, sq) in enumerate(pts):
+            ax.bar(
+                k + j * width,
+                r2,
+                width=width,
+                color=color if sq else "white",
+                edgecolor=color,
+                label=label if k == 0 else None,
+            )
+    ax.set_xticks(np.arange(max(len(p) for p in series.values())) + 0.4 - width / 2)
+    ax.set_xticklabels([str(s) for s, _, _ in next(iter(series.values()))])
+    ax.set_xlabel("seed (filled: sqrt of every feature in the formula)")
+    ax.set_ylabel("held-out R²")
+    lo = min(r2 for p in series.values() for _, r2, _ in p if np.isfinite(r2))
+    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+    return path
 
 
 def write_report(report, workdir, target, csv_path=None):

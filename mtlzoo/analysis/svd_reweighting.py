@@ -40,6 +40,17 @@ centred like any other). Equivalently X is centred by the same weighted mean. Wi
 and a non-negative (ReLU) representation the uncentred theta_i is dominated by the sum of the
 positives' representations, so alpha mostly counts positives; centring removes that part and
 keeps only how the labels co-vary with the representation.
+
+Normalised labels (``normalize=True``, not in the paper): each label column is divided by its
+weighted standard deviation s_ic over the task's labelled examples (after centring when
+``center=True`` too)::
+
+    theta_i = X^T diag(w_i) (Y_i - 1 m_i^T) S_i^{-1},   S_i = diag(s_i1 .. s_iC)
+
+so a task's length in the SVD no longer grows with its label scale, e.g. with the positive
+rate p of a 0/1 label (s = sqrt(p (1 - p))). Centred and normalised, theta_i / n_i is the
+vector of covariances of each representation dimension with the standardised label. A
+column with s = 0 (constant over the labelled rows) is left undivided.
 """
 
 import numpy as np
@@ -67,7 +78,7 @@ def _labels_matrix(y, n, num_classes, name):
     return a, None
 
 
-def task_vectors(x, labels, weights=None, num_classes=None, center=False):
+def task_vectors(x, labels, weights=None, num_classes=None, center=False, normalize=False):
     """``theta_i = X_i^T diag(w_i) Y_i`` for every task (step 1 of Algorithm 2).
 
     With ``center=True``, ``theta_i = X_i^T diag(w_i) (Y_i - 1 m_i^T)`` with ``m_i`` the
@@ -81,6 +92,8 @@ def task_vectors(x, labels, weights=None, num_classes=None, center=False):
         num_classes: optional list/mapping of k entries: an int C for tasks whose labels are
             class ids to one-hot encode, None for labels used as given.
         center: centre each label column over the task's labelled examples first.
+        normalize: divide each label column by its weighted standard deviation over the
+            task's labelled examples (module docstring).
 
     Returns:
         list of k float64 arrays ``[d, C_i]``.
@@ -130,13 +143,18 @@ def task_vectors(x, labels, weights=None, num_classes=None, center=False):
         if not np.all(np.isfinite(y)):
             raise ValueError(f"labels[{i}] has NaN or infinite values at examples with weight > 0")
         wk = w[keep][:, None]
+        mean = (wk * y).sum(axis=0) / wk.sum()
+        if normalize:
+            sd = np.sqrt((wk * (y - mean) ** 2).sum(axis=0) / wk.sum())
         if center:
-            y = y - (wk * y).sum(axis=0) / wk.sum()
+            y = y - mean
+        if normalize:
+            y = y / np.where(sd > 0, sd, 1.0)
         thetas.append(xi[keep].T @ (wk * y))
     return thetas
 
 
-def svd_task_weights(x, labels, rank, weights=None, num_classes=None, center=False):
+def svd_task_weights(x, labels, rank, weights=None, num_classes=None, center=False, normalize=False):
     """Task weights alpha of Algorithm 2 (SVD-based task reweighting), averaging 1.
 
     Args:
@@ -147,6 +165,8 @@ def svd_task_weights(x, labels, rank, weights=None, num_classes=None, center=Fal
         weights: optional per-task sample weights (0 = missing label, excluded).
         num_classes: optional per-task class counts for labels given as class ids.
         center: use centred labels, ``theta_i = X^T diag(w_i) (Y_i - 1 m_i^T)`` (module
+            docstring); False is Algorithm 2 as written.
+        normalize: divide each label column by its weighted standard deviation (module
             docstring); False is Algorithm 2 as written.
 
     Returns:
@@ -162,7 +182,7 @@ def svd_task_weights(x, labels, rank, weights=None, num_classes=None, center=Fal
         >>> ys = [x @ np.ones(8), x @ np.ones(8) + 0.1, np.random.randn(100)]
         >>> svd_task_weights(x, ys, rank=1)    # the third (unrelated) task gets the smallest weight
     """
-    thetas = task_vectors(x, labels, weights, num_classes, center=center)
+    thetas = task_vectors(x, labels, weights, num_classes, center=center, normalize=normalize)
     k = len(thetas)
     d = thetas[0].shape[0]
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):

@@ -28,6 +28,12 @@ _PARTS = flags.DEFINE_list("parts", ["pairs", "all"], "pairs (noisy-label pairs)
 _PAIRS = flags.DEFINE_integer("pairs", 20, "Number of random label pairs.")
 _FRACTION = flags.DEFINE_float("corrupt_fraction", 0.2, "Fraction of the noisy label's training labels flipped.")
 _PAIR_SEED = flags.DEFINE_integer("pair_seed", 0, "Seed of the pair draw.")
+_EXTRA = flags.DEFINE_list(
+    "extra_arms",
+    [],
+    "Optional arms next to ew/svd/svd_centred: svd_normalised (centred labels / their std), "
+    "svd_scaled (labels / their std).",
+)
 _SEEDS = flags.DEFINE_list("seeds", None, "Training seeds of the all-labels part (default: the config's seed).")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -39,6 +45,11 @@ def main(argv):
     if bad or not _PARTS.value:
         fail(f"--parts: choose from pairs, all; got {','.join(_PARTS.value)!r}")
     from mtlzoo.studies.svd import svd_study
+    from mtlzoo.studies.svd_report import EXTRA_ARMS
+
+    bad = [a for a in _EXTRA.value if a not in EXTRA_ARMS]
+    if bad:
+        fail(f"--extra_arms: {bad[0]!r} is not one of {', '.join(EXTRA_ARMS)}")
 
     svd_study(
         config_value(_CONFIG),
@@ -49,6 +60,7 @@ def main(argv):
         pair_seed=_PAIR_SEED.value,
         seeds=seeds,
         progress=lambda line: print(line, flush=True),
+        extra_arms=tuple(_EXTRA.value),
     )
     with open(os.path.join(_WORKDIR.value, "svd_study.md")) as f:
         print(f.read())

@@ -44,7 +44,7 @@ import time
 import numpy as np
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.studies.svd_report import ARMS, PARTS, all_report, pairs_report, write_report
+from mtlzoo.studies.svd_report import ARMS, EXTRA_ARMS, PARTS, all_report, extra_arm_report, pairs_report, write_report
 
 SCORES_FILE = "scores.json"
 
@@ -87,8 +87,10 @@ def arm_config(resolved, arm, tasks=None, corrupt=None, seed=None):
         cfg["model"]["task_weights"] = False
     elif arm in ("svd", "svd_centred"):
         cfg["train"]["weighting"]["center"] = arm == "svd_centred"
+    elif arm in EXTRA_ARMS:
+        cfg["train"]["weighting"].update(EXTRA_ARMS[arm])
     else:
-        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
+        raise ValueError(f"arm must be one of {ARMS + tuple(EXTRA_ARMS)}, got {arm!r}")
     cfg["data"]["corrupt_labels"] = dict(corrupt or {})
     if seed is not None:
         cfg["seed"] = int(seed)
@@ -267,6 +269,7 @@ def svd_study(
     seeds=None,
     progress=print,
     train_fn=None,
+    extra_arms=(),
 ):
     """Runs the noisy-pair and/or all-label comparisons and writes the report.
 
@@ -280,23 +283,30 @@ def svd_study(
         seeds: training seeds (split, initialisation) of the all-labels part (default: config's).
         progress: called with one line per sub-run (None for silence).
         train_fn: ``train(config, workdir)`` (default :func:`mtlzoo.training.train`).
+        extra_arms: optional arms of ``svd_report.EXTRA_ARMS`` (e.g. ``svd_normalised``: centred
+            labels divided by their standard deviation), run next to the three arms and
+            reported against the unweighted one (``report["extra"]``).
 
     Returns:
         the report dict written to ``svd_study.json`` (see :func:`pairs_report`, :func:`all_report`).
     """
     resolved, parts, seeds = _check_args(config, parts, corrupt_fraction, seeds)
+    bad = [a for a in extra_arms if a not in EXTRA_ARMS]
+    if bad:
+        raise ValueError(f"extra arm {bad[0]!r} is not one of {', '.join(EXTRA_ARMS)}")
+    arms = ARMS + tuple(extra_arms)
     labels = sorted(resolved.tasks.keys(), key=natural_key)  # label_2 before label_10
     plan = []
     pairs = sample_pairs(labels, num_pairs, pair_seed) if "pairs" in parts else []
     for clean, noisy in pairs:
-        for arm in ARMS:
+        for arm in arms:
             cfg = arm_config(resolved, arm, [clean, noisy], {noisy: corrupt_fraction})
             plan.append(
                 ("pairs", (clean, noisy), arm, cfg, os.path.join(workdir, "pairs", f"{clean}__noisy_{noisy}", arm))
             )
     if "all" in parts:
         for s in seeds:
-            for arm in ARMS:
+            for arm in arms:
                 cfg = arm_config(resolved, arm, seed=s)
                 plan.append(("all", s, arm, cfg, os.path.join(workdir, "all", f"seed_{s}", arm)))
     os.makedirs(workdir, exist_ok=True)
@@ -331,6 +341,7 @@ def svd_study(
             "encoder": resolved.model.encoder.to_dict(),
             "tower": resolved.model.tower.to_dict(),
             "svd": {"rank": w.rank, "every_steps": w.every_steps, "max_examples": w.max_examples},
+            "extra_arms": {a: EXTRA_ARMS[a] for a in extra_arms},
             "config_seed": int(resolved.seed),
             "num_pairs": num_pairs if "pairs" in parts else None,
             "corrupt_fraction": corrupt_fraction,
@@ -349,7 +360,11 @@ def svd_study(
             for c, n in pairs
         ]
         report["pairs"] = pairs_report(rows)
+        if extra_arms:
+            report.setdefault("extra", {})["pairs"] = {a: extra_arm_report(rows, a) for a in extra_arms}
     if "all" in results:
         report["all"] = all_report(results["all"], labels)
+        if extra_arms:
+            report.setdefault("extra", {})["all"] = {a: extra_arm_report(results["all"], a, labels) for a in extra_arms}
     write_report(report, workdir)
     return report

@@ -16,6 +16,95 @@ from mtlzoo.studies.common import paired_stats, save_figure
 
 PARTS = ("pairs", "all")
 ARMS = ("ew", "svd", "svd_centred")
+# optional arms (``svd_study(extra_arms=...)``): name -> the svd weighting options it sets
+EXTRA_ARMS = {
+    "svd_normalised": {"center": True, "normalize": True},
+    "svd_scaled": {"center": False, "normalize": True},
+}
+
+
+def extra_arm_report(part_results, arm, labels=None):
+    """Summary of one optional arm against the unweighted arm (and the centred SVD arm where run).
+
+    ``part_results``: the pairs part's rows ``[{clean, noisy, ew, <arm>, ...}]`` (``labels``
+    None; the clean task's test AUC) or the all part's ``{seed: {ew, <arm>}}`` with ``labels``
+    (the mean test AUC over them per seed). Differences in AUC points (x 100).
+    """
+    out = {"arm": arm}
+    if labels is None:
+        rows = []
+        for r in part_results:
+            c, n = r["clean"], r["noisy"]
+            alpha = r[arm].get("alpha") or {}
+            rows.append(
+                {
+                    "clean": c,
+                    "noisy": n,
+                    "auc": 100 * r[arm]["test_auc"][c],
+                    "diff": 100 * (r[arm]["test_auc"][c] - r["ew"]["test_auc"][c]),
+                    "alpha_clean": alpha.get(c, float("nan")),
+                    "alpha_noisy": alpha.get(n, float("nan")),
+                    "epoch": r[arm]["epoch"],
+                }
+            )
+        out["rows"] = rows
+        out["summary"] = paired_stats([row["diff"] for row in rows])
+        out["summary"]["noisy_weighted_less"] = int(sum(row["alpha_noisy"] < row["alpha_clean"] for row in rows))
+        if all("svd_centred" in r for r in part_results):
+            out["summary"]["vs_centred"] = paired_stats(
+                [
+                    100 * (r[arm]["test_auc"][r["clean"]] - r["svd_centred"]["test_auc"][r["clean"]])
+                    for r in part_results
+                ]
+            )
+        return out
+    seeds = sorted(part_results)
+
+    def mean_auc(s, a):
+        return 100 * float(np.nanmean([part_results[s][a]["test_auc"][t] for t in labels]))
+
+    out["summary"] = paired_stats([mean_auc(s, arm) - mean_auc(s, "ew") for s in seeds])
+    out["summary"]["mean_auc"] = float(np.mean([mean_auc(s, arm) for s in seeds]))
+    return out
+
+
+def extra_markdown(report):
+    """Markdown lines for the optional arms (empty without them)."""
+    lines = []
+    for part in PARTS:
+        for arm, rep in (report.get("extra", {}).get(part) or {}).items():
+            s = rep["summary"]
+            opts = ", ".join(f"{k}: {str(v).lower()}" for k, v in EXTRA_ARMS[arm].items())
+            head = f"## Optional arm `{arm}` ({opts}), {part}"
+            lines += ["", head, ""]
+            if part == "pairs":
+                lines += [
+                    f"**{arm} - unweighted on the clean task = {_f(s['mean_diff'], '{:+.2f}')} ± {_f(s['se'])}** "
+                    f"(s.e. over pairs; median {_f(s['median_diff'], '{:+.2f}')}), better on {s['improved']} of {s['n']} "
+                    f"pairs, paired t-test p = {_f(s['t_test_p'], '{:.3f}')}; noisy task weighted less in "
+                    f"{s['noisy_weighted_less']} of {s['n']}"
+                    + (
+                        f"; {arm} - centred SVD = {_f(s['vs_centred']['mean_diff'], '{:+.2f}')} ± "
+                        f"{_f(s['vs_centred']['se'])}."
+                        if "vs_centred" in s
+                        else "."
+                    ),
+                    "",
+                    "| clean | noisy | AUC | - unweighted | alpha clean / noisy | epoch |",
+                    "|---|---|---:|---:|---:|---:|",
+                ]
+                for r in rep["rows"]:
+                    lines.append(
+                        f"| {r['clean']} | {r['noisy']} | {_f(r['auc'])} | {_f(r['diff'], '{:+.2f}')} | "
+                        f"{_f(r['alpha_clean'])} / {_f(r['alpha_noisy'])} | {r['epoch']} |"
+                    )
+            else:
+                lines.append(
+                    f"Mean test AUC over the labels {_f(s['mean_auc'])}; **{arm} - unweighted = "
+                    f"{_f(s['mean_diff'], '{:+.2f}')} ± {_f(s['se'])}** (s.e. over seeds), better on "
+                    f"{s['improved']} of {s['n']} seeds."
+                )
+    return lines
 
 
 # --------------------------------------------------------------------------- report arithmetic
@@ -226,6 +315,7 @@ def markdown(report):
             f"on {c['improved']} of {c['n']} seeds in the mean over labels. At the last epoch: "
             f"{_f(c['last_epoch']['mean_diff'], '{:+.2f}')} ± {_f(c['last_epoch']['se'])}.",
         ]
+    lines += extra_markdown(report)
     return "\n".join(lines) + "\n"
 
 

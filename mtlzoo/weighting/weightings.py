@@ -178,6 +178,7 @@ class SVDWeighting(Weighting):
     its labelled examples among those used: theta_i = X^T diag(w_i) (y_i - mean y_i), the
     mean weighted by w_i (one-hot multiclass columns likewise). With 0/1 labels on a
     non-negative (ReLU) representation the uncentred theta_i mostly counts positives.
+    ``normalize: true`` (default false) divides each label column by its standard deviation.
     """
 
     schema = {
@@ -185,6 +186,7 @@ class SVDWeighting(Weighting):
         "every_steps": Field(None, int, positive, optional=True),
         "max_examples": Field(2048, int, positive),
         "center": Field(False, bool),
+        "normalize": Field(False, bool),
     }
 
     def attach(self, model):
@@ -216,6 +218,7 @@ class SVDWeighting(Weighting):
             weights=weights,
             num_classes=classes,
             center=self.opts["center"],
+            normalize=self.opts["normalize"],
         )
         self.alpha.assign(np.asarray(alpha, np.float32))
         return alpha

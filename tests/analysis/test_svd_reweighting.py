@@ -157,3 +157,40 @@ def test_bad_input_names_the_problem(kwargs, words):
     with pytest.raises(ValueError) as e:
         svd_task_weights(**args)
     assert words in str(e.value)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_normalised_labels_equal_numpy_algorithm2_with_standardised_labels(center):
+    """theta_i = X^T (y_i [- mean]) / std(y_i), written here with numpy's np.std; rank 1 and 2."""
+    rng = np.random.default_rng(11)
+    x = np.maximum(rng.normal(size=(120, 6)), 0)
+    ys = [(rng.random(120) < p).astype(float) for p in (0.05, 0.2, 0.5, 0.9)]
+    for rank in (1, 2, 3):
+        alpha = svd_task_weights(x, ys, rank, center=center, normalize=True)
+        want = [x.T @ ((y - y.mean()) if center else y) / np.std(y) for y in ys]
+        np.testing.assert_allclose(alpha, _algorithm2(want, rank), rtol=1e-10)
+    # scaling one task's labels changes nothing once normalised (it does without)
+    scaled = [ys[0] * 7.0, *ys[1:]]
+    np.testing.assert_allclose(
+        svd_task_weights(x, scaled, 2, center=center, normalize=True),
+        svd_task_weights(x, ys, 2, center=center, normalize=True),
+        rtol=1e-10,
+    )
+    assert not np.allclose(svd_task_weights(x, scaled, 2, center=center), svd_task_weights(x, ys, 2, center=center))
+
+
+def test_normalised_labels_use_weighted_std_over_labelled_rows_and_per_column():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(80, 5))
+    multi = rng.normal(size=(80, 3)) * [1.0, 10.0, 0.1]  # a 3-column label: each column by its own std
+    y2 = rng.normal(size=80)
+    w2 = (rng.random(80) < 0.6).astype(float)
+    y2_holes = np.where(w2 > 0, y2, np.nan)  # unlabelled rows never enter, not even their std
+    thetas = task_vectors(x, [multi, y2_holes], weights=[None, w2], center=True, normalize=True)
+    keep = w2 > 0
+    np.testing.assert_allclose(thetas[0], x.T @ ((multi - multi.mean(0)) / multi.std(0)), rtol=1e-10)
+    z = (y2[keep] - y2[keep].mean()) / y2[keep].std()
+    np.testing.assert_allclose(thetas[1][:, 0], x[keep].T @ z, rtol=1e-10)
+    # a constant column is left undivided (its std is 0): uncentred it is X^T 1 * c
+    const = task_vectors(x, [np.full(80, 2.0), y2], normalize=True)[0]
+    np.testing.assert_allclose(const[:, 0], 2.0 * x.sum(0), rtol=1e-10)

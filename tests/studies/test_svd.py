@@ -299,3 +299,62 @@ def test_tiny_study_end_to_end_and_resume(tmp_path):
     cfg.train.learning_rate = 0.5
     with pytest.raises(ConfigError, match="different config"):
         st.svd_study(cfg, str(tmp_path), num_pairs=1, seeds=[0], progress=None, train_fn=no_training)
+
+
+def test_extra_arm_config_sets_only_its_weighting_options():
+    resolved = resolve_config(_config())
+    svd = resolve_config(st.arm_config(resolved, "svd", ["label_3", "label_7"], {"label_7": 0.2}))
+    nrm = resolve_config(st.arm_config(resolved, "svd_normalised", ["label_3", "label_7"], {"label_7": 0.2}))
+    assert nrm.train.weighting.center is True and nrm.train.weighting.normalize is True
+    assert svd.train.weighting.normalize is False
+    a, b = svd.to_dict(), nrm.to_dict()
+    for d in (a, b):
+        d["train"]["weighting"].pop("center"), d["train"]["weighting"].pop("normalize")
+    assert a == b
+
+
+def test_extra_arm_report_against_numpy():
+    from scipy import stats
+
+    from mtlzoo.studies.svd_report import extra_arm_report
+
+    rng = np.random.default_rng(3)
+    rows, diffs, vs_c = [], [], []
+    for i in range(6):
+        ew, cen, nrm = rng.uniform(0.5, 0.9, size=3)
+        rows.append(
+            {
+                "clean": f"c{i}",
+                "noisy": f"n{i}",
+                "ew": _arm({f"c{i}": ew, f"n{i}": 0.5}),
+                "svd_centred": _arm({f"c{i}": cen, f"n{i}": 0.5}),
+                "svd_normalised": _arm(
+                    {f"c{i}": nrm, f"n{i}": 0.5}, alpha={f"c{i}": 1.2 if i < 4 else 0.8, f"n{i}": 1.0}
+                ),
+            }
+        )
+        diffs.append(100 * (nrm - ew))
+        vs_c.append(100 * (nrm - cen))
+    rep = extra_arm_report(rows, "svd_normalised")
+    s = rep["summary"]
+    assert s["n"] == 6 and s["mean_diff"] == pytest.approx(np.mean(diffs))
+    assert s["se"] == pytest.approx(np.std(diffs, ddof=1) / math.sqrt(6))
+    assert s["t_test_p"] == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue)
+    assert s["noisy_weighted_less"] == 4
+    assert s["vs_centred"]["mean_diff"] == pytest.approx(np.mean(vs_c))
+    # the all-labels part: per seed the mean test AUC over the labels
+    per_seed = {
+        s_: {
+            "ew": _arm({"a": 0.6 + s_ / 100, "b": 0.7}),
+            "svd_normalised": _arm({"a": 0.62, "b": 0.7 + s_ / 50}),
+        }
+        for s_ in (0, 1, 2)
+    }
+    want = [100 * ((0.62 + 0.7 + s_ / 50) / 2 - (0.6 + s_ / 100 + 0.7) / 2) for s_ in (0, 1, 2)]
+    got = extra_arm_report(per_seed, "svd_normalised", ["a", "b"])["summary"]
+    assert got["mean_diff"] == pytest.approx(np.mean(want))
+    from mtlzoo.studies.svd_report import extra_markdown
+
+    text = "\n".join(extra_markdown({"extra": {"pairs": {"svd_normalised": rep}}}))
+    assert "Optional arm `svd_normalised` (center: true, normalize: true), pairs" in text
+    assert f"{np.mean(diffs):+.2f}" in text and "noisy task weighted less in 4 of 6" in text

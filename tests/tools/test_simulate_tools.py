@@ -132,6 +132,10 @@ def test_fit_formula_symbolic_runs(tmp_path):
         (["--form=bad=n_tasks*2+"], "--form: cannot parse"),
         (["--forms=cubic"], "--forms: unknown form 'cubic'"),
         (["--seeds=a"], "--seeds"),
+        (["--form=x=__import__('os').system('touch /tmp/mtlzoo_pwned')"], "--form: a call of an attribute"),
+        (["--form=x=a*n_tasks.real"], "--form: attribute access"),
+        (["--const_range=1"], "--const_range"),
+        (["--stability_seeds=x"], "--stability_seeds"),
     ],
 )
 def test_fit_formula_bad_input_exits_2(args, words, tmp_path):

@@ -86,3 +86,14 @@ def test_svd_bad_input():
     c.train.weighting = {"name": "svd", "rank": 1}
     with pytest.raises(ConfigError, match="needs at least 2 tasks"):
         resolve_config(c)
+
+
+def test_normalize_option_reaches_the_weighting_and_is_checked():
+    from mtlzoo.errors import ConfigError
+    from mtlzoo.weighting.weightings import build_weighting
+
+    w = build_weighting({"name": "svd", "normalize": True, "center": True, "rank": 2}, ["a", "b", "c"])
+    assert w.opts["normalize"] is True and w.opts["center"] is True and w.opts["rank"] == 2
+    assert build_weighting({"name": "svd"}, ["a", "b"]).opts["normalize"] is False
+    with pytest.raises(ConfigError, match="normalize"):
+        build_weighting({"name": "svd", "normalize": "yes"}, ["a", "b"])
