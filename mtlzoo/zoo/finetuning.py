@@ -234,8 +234,9 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
         >>> finetune("/tmp/mtlzoo_quickstart", {"finetune": {"freeze": "encoder"},
         ...          "train": {"epochs": 2}}, "/tmp/mtlzoo_ft")
     """
-    from mtlzoo.config import read_config, resolve_config
+    from mtlzoo.config import resolve_config
     from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.workdir import read_config  # a corrupt config.json: one ConfigError naming it
 
     cfg = _to_dict(config)
     options = check_fields(cfg.pop("finetune", None), FINETUNE_SCHEMA, "finetune")
