@@ -29,9 +29,9 @@ def _no_constants(name):
     raise ValueError(f"the non-finite number {name}")
 
 
-def read_config(workdir):
+def read_config(workdir, validate=True):
     """Reads ``<workdir>/config.json`` back as a ConfigDict, checked: a file that is truncated,
-    not UTF-8, not a JSON object, holds NaN/Infinity, or fails validation
+    not UTF-8, not a JSON object, holds NaN/Infinity, or (``validate``) fails validation
     (:func:`mtlzoo.config.resolve_config`, e.g. a field of the wrong type) raises one
     :class:`ConfigError` naming the file. The config returned is the file's, as written.
     """
@@ -51,6 +51,8 @@ def read_config(workdir):
         raise ConfigError(None, f"{path} cannot be read: {_first_line(e)}") from e
     if not isinstance(raw, dict):
         raise ConfigError(None, f"{path} must hold a JSON object (the run's config), got {type(raw).__name__}")
+    if not validate:
+        return ml_collections.ConfigDict(raw)
     from mtlzoo.config import resolve_config
 
     try:

@@ -246,7 +246,8 @@ class Predictor:
             elif len(names) == 1 and not any(isinstance(x, dict) for x in inst):
                 cols = {names[0]: inst}
             else:
-                bad = next(i for i, x in enumerate(inst) if isinstance(x, dict) != (len(names) > 1))
+                want_dict = len(names) > 1 or isinstance(inst[0], dict)
+                bad = next(i for i, x in enumerate(inst) if isinstance(x, dict) != want_dict)
                 raise ConfigError(
                     None,
                     f"{where(bad)}: signature {signature!r} takes "
@@ -429,8 +430,17 @@ def _load_keras(path):
     model = load_model(path)
     config_dir = os.path.dirname(os.path.abspath(path))
     tasks = None
-    if os.path.isfile(os.path.join(config_dir, "config.json")):
-        tasks = tasks_from_config(read_config(config_dir).tasks)
+    config_path = os.path.join(config_dir, "config.json")
+    if os.path.isfile(config_path):
+        raw = read_config(config_dir, validate=False).to_dict()  # only its tasks are used here
+        try:
+            tasks = tasks_from_config(raw["tasks"])
+        except ConfigError as e:
+            raise ConfigError(None, f"{config_path}: {e}") from e
+        except Exception as e:  # no tasks, or tasks of the wrong type
+            raise ConfigError(
+                None, f"{config_path}: its tasks are invalid ({type(e).__name__}: {_first_line(e)})"
+            ) from e
     module = ServingModule(model, tasks)
     fns = module.signatures()
     desc = module.describe()["signatures"]

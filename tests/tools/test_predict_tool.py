@@ -73,8 +73,16 @@ def test_one_task_from_a_rest_body(setup, tmp_path):
     [
         ({"instances": [{"features": [0.0] * 64}]}, ["--task=colour"], "unknown task 'colour'; the model has digit"),
         ({"signature_name": "colour", "instances": [[0.0] * 64]}, [], "unknown signature or task 'colour'"),
-        ({"instances": [{"features": ["x"] * 64}]}, [], "input features: must hold numbers (float32), got strings"),
-        ({"instances": [{"features": [0.0] * 10}]}, [], "input features: expected shape [batch, 64], got [1, 10]"),
+        (
+            {"instances": [{"features": ["x"] * 64}]},
+            [],
+            "instances[0]: input features: must hold numbers (float32), got a string",
+        ),
+        (
+            {"instances": [{"features": [0.0] * 10}]},
+            [],
+            "instances[0]: input features: expected shape [64] per example, got [10]",
+        ),
         ({"instances": []}, [], "empty batch"),
     ],
 )
