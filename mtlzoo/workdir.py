@@ -31,9 +31,11 @@ def _no_constants(name):
 
 def read_config(workdir, validate=True):
     """Reads ``<workdir>/config.json`` back as a ConfigDict, checked: a file that is truncated,
-    not UTF-8, not a JSON object, holds NaN/Infinity, or (``validate``) fails validation
-    (:func:`mtlzoo.config.resolve_config`, e.g. a field of the wrong type) raises one
-    :class:`ConfigError` naming the file. The config returned is the file's, as written.
+    not UTF-8, not a JSON object, holds NaN/Infinity, or fails validation (e.g. a field of the
+    wrong type) raises one :class:`ConfigError` naming the file. ``validate``: True (the whole
+    run config, :func:`mtlzoo.config.resolve_config`), ``"model"`` (only the tasks and the
+    model, what loading and exporting need: :func:`mtlzoo.models.builder.resolve_model_config`)
+    or False. The config returned is the file's, as written.
     """
     import ml_collections
 
@@ -51,12 +53,20 @@ def read_config(workdir, validate=True):
         raise ConfigError(None, f"{path} cannot be read: {_first_line(e)}") from e
     if not isinstance(raw, dict):
         raise ConfigError(None, f"{path} must hold a JSON object (the run's config), got {type(raw).__name__}")
+    for key in ("tasks", "model", "data", "train"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise ConfigError(None, f"{path}: {key} must be a JSON object, got {type(raw[key]).__name__}")
+    for name, task in raw.get("tasks", {}).items():
+        if not isinstance(task, dict):
+            raise ConfigError(None, f"{path}: tasks.{name} must be a JSON object, got {type(task).__name__}")
     if not validate:
         return ml_collections.ConfigDict(raw)
-    from mtlzoo.config import resolve_config
-
+    if validate == "model":
+        from mtlzoo.models.builder import resolve_model_config as check
+    else:
+        from mtlzoo.config import resolve_config as check
     try:
-        resolve_config(raw)
+        check(raw)
     except ConfigError as e:
         raise ConfigError(None, f"{path}: {e}") from e
     except Exception as e:  # a value of a type validation did not expect
@@ -133,7 +143,7 @@ def load_workdir(workdir, checkpoint=None):
     """
     if not os.path.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
-    config = read_config(workdir)
+    config = read_config(workdir, validate="model")
     source = model_source(workdir, checkpoint)
     if source.endswith(".keras"):
         from mtlzoo.models import load_model  # Keras is imported only once the paths are known to be good

@@ -244,7 +244,7 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     model_path, config_dir = resolve_pretrained(pretrained, root)
     if not os.path.isfile(os.path.join(config_dir, "config.json")):
         raise ConfigError(None, f"--pretrained: {config_dir} has no config.json; fine-tuning needs the model's config")
-    old_cfg = read_config(config_dir).to_dict()
+    old_cfg = read_config(config_dir, validate="model").to_dict()
     merged = {**old_cfg, **{k: v for k, v in cfg.items() if v is not None}}
     vocab_file = _fixed_vocabulary(merged, cfg, config_dir)
     old_tasks = tasks_from_config(old_cfg["tasks"])

@@ -45,13 +45,13 @@ def _corruptions(text):
     cfg = json.loads(text)
     wrong = json.loads(text)
     wrong["tasks"] = 5
-    batch = json.loads(text)
-    batch["data"]["batch_size"] = "many"
+    units = json.loads(text)
+    units["model"]["encoder"]["units"] = "wide"
     return {
         "truncated": (text[: len(text) // 2], "is not valid JSON"),
         "not an object": (json.dumps([cfg]), "must hold a JSON object"),
         "wrong types": (json.dumps(wrong), "tasks"),
-        "wrong field type": (json.dumps(batch), "data.batch_size"),
+        "wrong field type": (json.dumps(units), "model.encoder.units"),
         "NaN": (text.replace('"seed": ', '"seed": NaN, "x": ', 1), "non-finite number NaN"),
         "not UTF-8": (None, "cannot be read"),
     }
