@@ -14,7 +14,7 @@ import os
 from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 from mtlzoo.metrics import METRIC_NAMES, average_metrics, compute_metrics, task_metrics, token_mask_of
-from mtlzoo.workdir import load_workdir
+from mtlzoo.workdir import load_workdir, read_config
 
 
 def write_json(obj, path):
@@ -25,7 +25,7 @@ def write_json(obj, path):
 def evaluate(workdir, checkpoint=None, split="test", write=True):
     """Evaluates a training workdir (or zoo entry) on one split of its data.
 
-    Rebuilds the data from ``<workdir>/config.json`` (:func:`mtlzoo.config.read_config`,
+    Rebuilds the data from ``<workdir>/config.json`` (:func:`mtlzoo.workdir.read_config`,
     :func:`mtlzoo.data.load_data`), loads ``model.keras`` or ``checkpoint`` (see
     :func:`mtlzoo.workdir.load_workdir`), predicts and scores every task
     (:func:`mtlzoo.metrics.compute_metrics`).
@@ -36,16 +36,15 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
         (atomically) when ``write``.
 
     Raises:
-        ConfigError: missing workdir / model, unknown split, an empty split.
+        ConfigError: missing workdir / model, a corrupt ``config.json``, unknown split, an
+            empty split, ``eval_<split>.json`` that cannot be written (full disk, unwritable path).
     """
     from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
 
     if not os.path.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
-    from mtlzoo.config import read_config
-
-    config = read_config(workdir)
+    config = read_config(workdir)  # one ConfigError naming the file when it is corrupt
     tasks = tasks_from_config(config.tasks)
     data = load_data(config, tasks)  # a bad split fails before the model loads
     if split not in data.splits:
@@ -67,7 +66,11 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
         **compute_metrics(tasks, s.labels, predictions, s.weights, s.features, data.info.get("tag_vocab")),
     }
     if write:
-        write_json(result, os.path.join(workdir, f"eval_{split}.json"))
+        path = os.path.join(workdir, f"eval_{split}.json")
+        try:
+            write_json(result, path)  # atomic: on failure the temporary file is removed, the old file kept
+        except OSError as e:  # a full disk, a read-only or unwritable workdir
+            raise ConfigError(None, f"cannot write {path}: {e.strerror or e}") from e
     return result
 
 

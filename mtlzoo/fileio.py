@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import time
 import uuid
 
 
@@ -87,15 +88,27 @@ def write_json(obj, path, nan_to_null=False, indent=2, sort_keys=True):
     return path
 
 
-def swap_into_place(tmp, target):
+def swap_into_place(tmp, target, stale_after_s=600):
     """Renames the finished directory ``tmp`` to ``target`` (same file system), replacing
-    an existing ``target``: it is renamed aside, the new one renamed in, then the old removed."""
+    an existing ``target``: it is renamed aside, the new one renamed in, then the old removed.
+
+    Then removes what killed runs writing the same ``target`` left beside it: hidden
+    directories named like ``tmp`` but for the random tail (``.tmp-<name>-<random>``) and
+    ``.old-<name>-<random>`` ones, untouched for ``stale_after_s`` seconds (so a concurrent
+    writer's live temporary directory is kept)."""
+    parent, name = os.path.split(target.rstrip(os.sep))
     if os.path.exists(target):
-        parent, name = os.path.split(target.rstrip(os.sep))
         old = os.path.join(parent, f".old-{name}-{uuid.uuid4().hex[:8]}")
         os.rename(target, old)
         os.rename(tmp, target)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, target)
+    prefixes = (os.path.basename(tmp.rstrip(os.sep)).rsplit("-", 1)[0] + "-", f".old-{name}-")
+    now = time.time()
+    for entry in os.scandir(parent or "."):
+        if entry.name.startswith(prefixes) and entry.is_dir(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > stale_after_s:
+                    shutil.rmtree(entry.path, ignore_errors=True)
     return target

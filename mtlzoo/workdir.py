@@ -14,6 +14,7 @@ Example:
 """
 
 import glob
+import json
 import os
 import re
 
@@ -22,6 +23,60 @@ from mtlzoo.errors import ConfigError
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 CHECKPOINTS_DIR = "checkpoints"
+
+
+def _no_constants(name):
+    raise ValueError(f"the non-finite number {name}")
+
+
+def read_config(workdir, validate=True):
+    """Reads ``<workdir>/config.json`` back as a ConfigDict, checked: a file that is truncated,
+    not UTF-8, not a JSON object, holds NaN/Infinity, or fails validation (e.g. a field of the
+    wrong type) raises one :class:`ConfigError` naming the file. ``validate``: True (the whole
+    run config, :func:`mtlzoo.config.resolve_config`), ``"model"`` (only the tasks and the
+    model, what loading and exporting need: :func:`mtlzoo.models.builder.resolve_model_config`)
+    or False. The config returned is the file's, as written.
+    """
+    import ml_collections
+
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(None, f"{path} does not exist: is {workdir} a training workdir?")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f, parse_constant=_no_constants)
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            None, f"{path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}): truncated or corrupt?"
+        ) from e
+    except (ValueError, RecursionError, OSError) as e:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(None, f"{path} cannot be read: {_first_line(e)}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(None, f"{path} must hold a JSON object (the run's config), got {type(raw).__name__}")
+    for key in ("tasks", "model", "data", "train"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise ConfigError(None, f"{path}: {key} must be a JSON object, got {type(raw[key]).__name__}")
+    for name, task in raw.get("tasks", {}).items():
+        if not isinstance(task, dict):
+            raise ConfigError(None, f"{path}: tasks.{name} must be a JSON object, got {type(task).__name__}")
+    if not validate:
+        return ml_collections.ConfigDict(raw)
+    if validate == "model":
+        from mtlzoo.models.builder import resolve_model_config as check
+    else:
+        from mtlzoo.config import resolve_config as check
+    try:
+        check(raw)
+    except ConfigError as e:
+        raise ConfigError(None, f"{path}: {e}") from e
+    except Exception as e:  # a value of a type validation did not expect
+        raise ConfigError(None, f"{path}: invalid config ({type(e).__name__}: {_first_line(e)})") from e
+    return ml_collections.ConfigDict(raw)
+
+
+def _first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def checkpoint_file(workdir, epoch):
@@ -86,11 +141,9 @@ def load_workdir(workdir, checkpoint=None):
     Raises:
         ConfigError: missing workdir / config / model, or a file that does not load.
     """
-    from mtlzoo.config import read_config
-
     if not os.path.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
-    config = read_config(workdir)
+    config = read_config(workdir, validate="model")
     source = model_source(workdir, checkpoint)
     if source.endswith(".keras"):
         from mtlzoo.models import load_model  # Keras is imported only once the paths are known to be good

@@ -6,6 +6,10 @@ writes <export_dir>/<model_name>/<version>/ (saved_model.pb, variables/, assets/
 assets.extra/tf_serving_warmup_requests) atomically, with signatures serving_default
 (all tasks) and one per task; text models exported with a tokenizer also get raw-string
 signatures "text" and "<task>_text".
+
+A full disk or an unwritable --export_dir is one error line (exit 2) and leaves nothing
+behind; hidden .tmp-<version>-* directories left by killed exports of the same version
+are removed at the next successful export (once untouched for 10 minutes).
 """
 
 from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
@@ -41,8 +45,28 @@ _MAX_LENGTH = flags.DEFINE_integer("max_length", None, "Cut tokenised text to th
 flags.mark_flags_as_required(["workdir", "export_dir"])
 
 
+def _storage_error(e):
+    """A full disk or unwritable path: an OSError, or TensorFlow's file errors while saving."""
+    if isinstance(e, OSError):
+        return True
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(
+        e, tf.errors.PermissionDeniedError | tf.errors.ResourceExhaustedError | tf.errors.FailedPreconditionError
+    )
+
+
+def _first_line(e):
+    text = (getattr(e, "strerror", None) or getattr(e, "message", None) or str(e) or type(e).__name__).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def main(argv):
     del argv
+    import json
+    import os
+
     from mtlzoo.cli._common import fail
     from mtlzoo.export import export_workdir
 
@@ -56,20 +80,23 @@ def main(argv):
             "lowercase": _LOWERCASE.value,
             "max_length": _MAX_LENGTH.value,
         }
-    path = export_workdir(
-        _WORKDIR.value,
-        _EXPORT_DIR.value,
-        version=_VERSION.value,
-        model_name=_MODEL_NAME.value,
-        overwrite=_OVERWRITE.value,
-        checkpoint=_CHECKPOINT.value,
-        tokenizer=tokenizer,
-    )
-    import json
-    import os
-
-    with open(os.path.join(path, "assets.extra", "mtlzoo_export.json")) as f:
-        sigs = json.load(f)["signatures"]
+    try:
+        path = export_workdir(
+            _WORKDIR.value,
+            _EXPORT_DIR.value,
+            version=_VERSION.value,
+            model_name=_MODEL_NAME.value,
+            overwrite=_OVERWRITE.value,
+            checkpoint=_CHECKPOINT.value,
+            tokenizer=tokenizer,
+        )
+        with open(os.path.join(path, "assets.extra", "mtlzoo_export.json")) as f:
+            sigs = json.load(f)["signatures"]
+    except Exception as e:  # the export is built aside and swapped in: nothing half-written is left
+        if not _storage_error(e):
+            raise
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        fail(f"cannot write the export under {_EXPORT_DIR.value}: {_first_line(e)}{where}")
     print(f"exported to {path}")
     for name, sig in sigs.items():
         print(f"  signature {name}: inputs {', '.join(sig['inputs'])} -> outputs {', '.join(sig['outputs'])}")

@@ -4,6 +4,12 @@
 
 --input is a JSON-lines file (one instance per line) or a TF Serving REST body:
 {"instances": [{"features": [...]}, ...]} or {"inputs": {"features": [[...], ...]}}.
+
+A request is all or nothing: a JSON-lines file is one batch, and a line that is not valid
+JSON or an instance the model cannot take (a wrong shape or type, a missing input, NaN,
+Infinity or a number beyond the input's dtype such as 1e400) fails the whole file with one
+error line naming the line and the input (exit 2); no predictions are printed. Fix or drop
+the line and rerun. A UTF-8 byte-order mark is accepted; other encodings are refused.
 """
 
 from mtlzoo.cli._common import run  # noqa: I001  (quiets TF logging first)
@@ -19,7 +25,8 @@ _INPUT = flags.DEFINE_string(
     "input",
     None,
     'Request file: JSON lines (one instance per line) or a TF Serving REST body {"instances": [...]} / '
-    '{"inputs": {...}}, optionally with "signature_name". Raw strings use the text signature.',
+    '{"inputs": {...}}, optionally with "signature_name". Raw strings use the text signature. '
+    "One bad line fails the whole file, naming the line (no partial output).",
 )
 _TASK = flags.DEFINE_string(
     "task", None, "Only this task (its own signature, with task_id fixed inside). Default: all tasks."

@@ -21,6 +21,7 @@ Example:
 """
 
 import json
+import math
 import os
 
 import numpy as np
@@ -35,30 +36,132 @@ def _first_line(e):
     return text[0] if text else type(e).__name__
 
 
+class Request(dict):
+    """A request body read from a file; ``lines[i]`` is the file line of instance ``i``
+    (JSON lines), so errors name the line instead of the index."""
+
+    lines = None
+
+
+def _decode(data, path):
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Notepad) is accepted and dropped
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            None, f"--input: {path} line {line} is not UTF-8 text (byte 0x{data[e.start]:02x}); save it as UTF-8"
+        ) from e
+
+
+def _loads(text):
+    """``json.loads`` whose failures are one sentence (a nesting too deep for the parser included)."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, (e.lineno, f"{e.msg} at column {e.colno}")
+    except RecursionError:
+        return None, (1, "nested too deeply")
+
+
 def read_request(path):
-    """Reads ``--input``: a JSON request body or a JSON-lines file of instances."""
+    """Reads ``--input``: a JSON request body or a JSON-lines file of instances (one per line).
+
+    A JSON-lines file is one request: a line that is not valid JSON, or an instance that the
+    model cannot take, fails the whole file with an error naming the line (no predictions
+    are printed). A leading UTF-8 byte-order mark is accepted.
+
+    Raises:
+        ConfigError: missing, empty or non-UTF-8 file, invalid JSON (naming the line).
+    """
     if not os.path.isfile(path):
         raise ConfigError(None, f"--input: {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
     try:
-        body = json.loads(text)
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(None, f"--input: {path} cannot be read ({e.strerror})") from e
+    text = _decode(data, path)
+    if not text.strip():
+        raise ConfigError(None, f"--input: {path} is empty: it holds no instances")
+    body, err = _loads(text)
+    if err is None:
         if isinstance(body, dict) and ({"instances", "inputs"} & set(body)):
-            return body
-        if isinstance(body, list):
-            return {"instances": body}
-        return {"instances": [body]}
-    except json.JSONDecodeError:
-        pass
-    instances = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            instances.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise ConfigError(None, f"--input: {path} line {i} is not valid JSON ({e.msg})") from e
-    return {"instances": instances}
+            return Request(body)
+        return Request({"instances": body if isinstance(body, list) else [body]})
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    first, first_err = _loads(lines[0][1])
+    if first_err is not None and len(lines) > 1:  # not JSON lines: one JSON document with an error in it
+        raise ConfigError(None, f"--input: {path} line {err[0]} is not valid JSON ({err[1]})")
+    instances, numbers = [], []
+    for i, line in lines:
+        value, line_err = _loads(line)
+        if line_err is not None:
+            raise ConfigError(None, f"--input: {path} line {i} is not valid JSON ({line_err[1]})")
+        instances.append(value)
+        numbers.append(i)
+    request = Request({"instances": instances})
+    request.lines = numbers
+    return request
+
+
+def _kind(v):
+    if isinstance(v, bool):
+        return "true/false"
+    if v is None:
+        return "null"
+    return {str: "a string", dict: "an object", list: "a list"}.get(type(v), "a number")
+
+
+def _shape_of(x, depth):
+    """The nested-list shape of ``x`` down to ``depth`` levels (first elements only), for messages."""
+    shape = []
+    while isinstance(x, list) and len(shape) < depth:
+        shape.append(len(x))
+        x = x[0] if x else None
+    return shape
+
+
+def _example_problem(x, shape, dtype):
+    """None when ``x`` is a nested list of ``shape`` (None: any length) holding finite numbers
+    that fit ``dtype``; else what is wrong, in a few words."""
+    target = np.dtype(dtype)
+    integer = np.issubdtype(target, np.integer)
+    info = np.iinfo(target) if integer else np.finfo(target)
+    lo, hi = (int(info.min), int(info.max)) if integer else (float(info.min), float(info.max))
+    level = [x]
+    for depth, want in enumerate(shape):
+        lengths = set()
+        nxt = []
+        for v in level:
+            if not isinstance(v, list):
+                return f"expected nested lists of shape {_dims(shape)} per example, got {_kind(v)} at depth {depth}"
+            lengths.add(len(v))
+            nxt.extend(v)
+        if len(lengths) > 1:
+            return f"rows of different lengths {sorted(lengths)} at depth {depth}"
+        got = lengths.pop() if lengths else 0
+        if want is not None and got != want:
+            return f"expected shape {_dims(shape)} per example, got {_shape_of(x, len(shape) + 1)}"
+        level = nxt
+    for v in level:
+        if isinstance(v, list):
+            return f"expected shape {_dims(shape)} per example, got {_shape_of(x, len(shape) + 1)}"
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return f"must hold numbers ({dtype}), got {_kind(v)}"
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"holds the non-finite number {v}; inputs must be finite"
+        if integer and isinstance(v, float):
+            return f"must hold integers ({dtype}), got floats"
+        if not (lo <= v <= hi):
+            text = repr(v)
+            return f"value {text if len(text) < 24 else text[:12] + '...'} is out of the {dtype} range"
+    return None
+
+
+def _dims(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 class Predictor:
@@ -88,6 +191,8 @@ class Predictor:
 
     def choose_signature(self, body, task=None):
         requested = body.get("signature_name")
+        if requested is not None and not isinstance(requested, str):
+            raise ConfigError(None, f"signature_name: must be a string, got {_kind(requested)}")
         if task is not None and task not in self.task_names:
             raise ConfigError(
                 None, f"--task: unknown task {task!r}; the model has {', '.join(self.task_names) or 'no named tasks'}"
@@ -117,29 +222,44 @@ class Predictor:
 
     # -- request -> arrays ---------------------------------------------------------------
     def columns(self, body, signature):
-        """The request as ``{input: ndarray}`` checked against the signature's inputs."""
+        """The request as ``{input: ndarray}`` checked against the signature's inputs.
+
+        Every example is checked before the batch is built: an error names the instance
+        (``instances[i]``, ``inputs example i``, or the file line for a JSON-lines
+        :class:`Request`) and the input."""
         specs = self.signatures[signature]["inputs"]
         names = list(specs)
         if not isinstance(body, dict) or not ({"instances", "inputs"} & set(body)):
             raise ConfigError(None, '--input: the request must be {"instances": [...]} or {"inputs": ...}')
+        lines = getattr(body, "lines", None)
         if "instances" in body:
             inst = body["instances"]
             if not isinstance(inst, list):
                 raise ConfigError(None, "instances: must be a list")
             if not inst:
                 raise ConfigError(None, "empty batch: the request has no instances")
+            where = (lambda i: f"line {lines[i]}") if lines else (lambda i: f"instances[{i}]")
             if all(isinstance(x, dict) for x in inst):
                 for i, x in enumerate(inst):
-                    self._check_keys(set(x), names, signature, f"instances[{i}]")
+                    self._check_keys(set(x), names, signature, where(i))
                 cols = {n: [x[n] for x in inst] for n in names}
             elif len(names) == 1 and not any(isinstance(x, dict) for x in inst):
                 cols = {names[0]: inst}
             else:
+                want_dict = len(names) > 1 or isinstance(inst[0], dict)
+                bad = next(i for i, x in enumerate(inst) if isinstance(x, dict) != want_dict)
                 raise ConfigError(
-                    None, f"instances: signature {signature!r} takes named inputs {', '.join(names)}; send objects"
+                    None,
+                    f"{where(bad)}: signature {signature!r} takes "
+                    + (
+                        f"named inputs {', '.join(names)}; send objects"
+                        if len(names) > 1
+                        else "one input; send all instances as objects or all as bare values"
+                    ),
                 )
         else:
             inputs = body["inputs"]
+            where = lambda i: f"inputs example {i}"  # noqa: E731
             if isinstance(inputs, dict):
                 self._check_keys(set(inputs), names, signature, "inputs")
                 cols = {n: inputs[n] for n in names}
@@ -147,7 +267,7 @@ class Predictor:
                 cols = {names[0]: inputs}
             else:
                 raise ConfigError(None, f"inputs: signature {signature!r} takes named inputs {', '.join(names)}")
-        arrays = {n: self._array(n, cols[n], *specs[n]) for n in names}
+        arrays = {n: self._array(n, cols[n], *specs[n], where) for n in names}
         sizes = {len(a) for a in arrays.values()}
         if len(sizes) > 1:
             raise ConfigError(None, f"inputs have different batch sizes {sorted(sizes)}")
@@ -167,37 +287,31 @@ class Predictor:
             raise ConfigError(None, f"{where}: missing input {missing[0]!r} of signature {signature!r}")
 
     @staticmethod
-    def _array(name, values, dtype, shape):
-        """One input column as an array of ``dtype`` (a name: float32, int32, string, ...)."""
-        want = [("batch" if i == 0 else "?") if d is None else d for i, d in enumerate(shape)]
+    def _array(name, values, dtype, shape, where=lambda i: f"instances[{i}]"):
+        """One input column (a list with one entry per example) as an array of ``dtype``
+        (a name: float32, int32, string, ...); ``where(i)`` names example ``i`` in errors."""
+        if not isinstance(values, list):
+            raise ConfigError(None, f"input {name}: must be a list with one entry per example, got {_kind(values)}")
+        if not values:
+            raise ConfigError(None, "empty batch: the request has no examples")
         if dtype == "string":
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise ConfigError(None, f"input {name}: must be a list of strings, one per example")
+            for i, v in enumerate(values):
+                if not isinstance(v, str):
+                    raise ConfigError(None, f"{where(i)}: input {name}: must be a string, got {_kind(v)}")
             return np.array(values, dtype=object)
-        target = np.dtype(dtype)
-        try:
-            arr = np.asarray(values)
-        except ValueError as e:
-            raise ConfigError(None, f"input {name}: examples have different shapes ({_first_line(e)})") from e
-        if arr.dtype == object:
-            raise ConfigError(None, f"input {name}: examples have different shapes or mixed types")
-        if arr.dtype.kind not in "iuf":
-            got = {"U": "strings", "S": "strings", "b": "true/false"}.get(arr.dtype.kind, str(arr.dtype))
-            raise ConfigError(None, f"input {name}: must hold numbers ({dtype}), got {got}")
-        integer = np.issubdtype(target, np.integer)
-        if integer and arr.dtype.kind == "f":
-            raise ConfigError(None, f"input {name}: must hold integers ({dtype}), got floats")
-        if arr.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, arr.shape, strict=False)):
-            if arr.ndim == 0 or len(arr) == 0:
-                raise ConfigError(None, "empty batch: the request has no examples")
-            raise ConfigError(
-                None, f"input {name}: expected shape [{', '.join(map(str, want))}], got {list(arr.shape)}"
-            )
-        if integer:
-            info = np.iinfo(target)
-            if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                raise ConfigError(None, f"input {name}: values out of the {dtype} range")
-        return arr.astype(target)
+        for i, v in enumerate(values):
+            problem = _example_problem(v, shape[1:], dtype)
+            if problem:
+                raise ConfigError(None, f"{where(i)}: input {name}: {problem}")
+        first = _shape_of(values[0], len(shape) - 1)
+        for i, v in enumerate(values):
+            if _shape_of(v, len(shape) - 1) != first:
+                raise ConfigError(
+                    None,
+                    f"{where(i)}: input {name}: shape {_shape_of(v, len(shape) - 1)} differs from the first "
+                    f"example's {first}; examples of one request must have one shape (pad them)",
+                )
+        return np.asarray(values, dtype=np.dtype(dtype))
 
     # -- running -------------------------------------------------------------------------
     def run(self, signature, arrays):
@@ -308,16 +422,25 @@ def _load_savedmodel(path):
 def _load_keras(path):
     import tensorflow as tf
 
-    from mtlzoo.config import read_config
     from mtlzoo.export.signatures import ServingModule
     from mtlzoo.models import load_model
     from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.workdir import read_config
 
     model = load_model(path)
     config_dir = os.path.dirname(os.path.abspath(path))
     tasks = None
-    if os.path.isfile(os.path.join(config_dir, "config.json")):
-        tasks = tasks_from_config(read_config(config_dir).tasks)
+    config_path = os.path.join(config_dir, "config.json")
+    if os.path.isfile(config_path):
+        raw = read_config(config_dir, validate=False).to_dict()  # only its tasks are used here
+        try:
+            tasks = tasks_from_config(raw["tasks"])
+        except ConfigError as e:
+            raise ConfigError(None, f"{config_path}: {e}") from e
+        except Exception as e:  # no tasks, or tasks of the wrong type
+            raise ConfigError(
+                None, f"{config_path}: its tasks are invalid ({type(e).__name__}: {_first_line(e)})"
+            ) from e
     module = ServingModule(model, tasks)
     fns = module.signatures()
     desc = module.describe()["signatures"]

@@ -61,7 +61,10 @@ def multi_worker_mirrored():
 def tpu():
     import tensorflow as tf
 
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
+    except (ValueError, RuntimeError) as e:  # "Please provide a TPU Name to connect to." and kin
+        raise ConfigError("--strategy", f"tpu: no TPU found ({str(e).strip().splitlines()[0]})") from e
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)

@@ -234,8 +234,9 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
         >>> finetune("/tmp/mtlzoo_quickstart", {"finetune": {"freeze": "encoder"},
         ...          "train": {"epochs": 2}}, "/tmp/mtlzoo_ft")
     """
-    from mtlzoo.config import read_config, resolve_config
+    from mtlzoo.config import resolve_config
     from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.workdir import read_config  # a corrupt config.json: one ConfigError naming it
 
     cfg = _to_dict(config)
     options = check_fields(cfg.pop("finetune", None), FINETUNE_SCHEMA, "finetune")
@@ -243,7 +244,7 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     model_path, config_dir = resolve_pretrained(pretrained, root)
     if not os.path.isfile(os.path.join(config_dir, "config.json")):
         raise ConfigError(None, f"--pretrained: {config_dir} has no config.json; fine-tuning needs the model's config")
-    old_cfg = read_config(config_dir).to_dict()
+    old_cfg = read_config(config_dir, validate="model").to_dict()
     merged = {**old_cfg, **{k: v for k, v in cfg.items() if v is not None}}
     vocab_file = _fixed_vocabulary(merged, cfg, config_dir)
     old_tasks = tasks_from_config(old_cfg["tasks"])

@@ -73,8 +73,16 @@ def test_one_task_from_a_rest_body(setup, tmp_path):
     [
         ({"instances": [{"features": [0.0] * 64}]}, ["--task=colour"], "unknown task 'colour'; the model has digit"),
         ({"signature_name": "colour", "instances": [[0.0] * 64]}, [], "unknown signature or task 'colour'"),
-        ({"instances": [{"features": ["x"] * 64}]}, [], "input features: must hold numbers (float32), got strings"),
-        ({"instances": [{"features": [0.0] * 10}]}, [], "input features: expected shape [batch, 64], got [1, 10]"),
+        (
+            {"instances": [{"features": ["x"] * 64}]},
+            [],
+            "instances[0]: input features: must hold numbers (float32), got a string",
+        ),
+        (
+            {"instances": [{"features": [0.0] * 10}]},
+            [],
+            "instances[0]: input features: expected shape [64] per example, got [10]",
+        ),
         ({"instances": []}, [], "empty batch"),
     ],
 )
@@ -85,6 +93,29 @@ def test_bad_requests_exit_2_with_one_line(setup, tmp_path, body, args, words):
     assert r.returncode == 2, (r.stdout, r.stderr[-2000:])
     assert len(_errors(r)) == 1 and words in _errors(r)[0], r.stderr[-2000:]
     assert r.stdout == ""
+
+
+_ROW = json.dumps({"features": [0.0] * 64})
+
+
+@pytest.mark.parametrize(
+    "data,words",
+    [
+        ((_ROW + "\n" + _ROW.replace("0.0", "NaN", 1) + "\n").encode(), "line 2: input features: holds the non-finite"),
+        ((_ROW + "\n" + _ROW.replace("0.0", "1e400", 1) + "\n").encode(), "line 2: input features: holds the non-fin"),
+        ((_ROW + "\n\n" + json.dumps({"features": [0.0] * 3})).encode(), "line 3: input features: expected shape [64]"),
+        ((_ROW + "\n").encode() + b'{"features": "\xe9"}\n', "line 2 is not UTF-8 text"),
+        (b"[" * 100_000, "is not valid JSON"),
+        (b"", "is empty"),
+    ],
+)
+def test_bad_request_files_exit_2_naming_the_line(setup, tmp_path, data, words):
+    req = tmp_path / "req.jsonl"
+    req.write_bytes(data)
+    r = run_tool("predict", f"--model={setup['model_dir']}", f"--input={req}")
+    assert r.returncode == 2, (r.stdout, r.stderr[-2000:])
+    assert len(_errors(r)) == 1 and words in _errors(r)[0], r.stderr[-2000:]
+    assert r.stdout == "" and "Traceback" not in r.stderr
 
 
 def test_bad_paths_exit_2(setup, tmp_path):
