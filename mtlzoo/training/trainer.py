@@ -440,7 +440,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
         epoch_end = step % steps_per_epoch == 0
         saving = epoch_end or (tc.checkpoint_every_steps and step % tc.checkpoint_every_steps == 0)
         if saving or step == total_steps:
-            batch = train_dataset(train_split, plan, input_names, step - 1).take(1)
+            batch = (
+                data.train_dataset(input_names, global_batch, step - 1, step)
+                if streamed
+                else train_dataset(train_split, plan, input_names, step - 1)
+            ).take(1)
             check_weights(model, batch, tasks, step - n, step, manager)
         if saving:
             manager.save(checkpoint_number=step)
