@@ -75,14 +75,22 @@ def make_optimizer(train_cfg, total_steps=None):
     return opt
 
 
-def compile_model(model, tasks, train_cfg):
-    """Compiles for plain ``model.fit`` / ``evaluate``: one loss and weighted metrics per task."""
+def compile_model(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
+    """Compiles for ``model.fit`` / ``evaluate``: one loss and weighted metrics per task; a
+    weighting or aggregator other than the default trains under ``fit`` with ``train()``'s step
+    (:mod:`mtlzoo.training.fit`). An unknown key of ``train_cfg`` is a ConfigError."""
+    from mtlzoo.config import TRAIN_SCHEMA
+    from mtlzoo.training.fit import check_train_keys, needs_fit_step, use_fit_step
+
+    check_train_keys(train_cfg, TRAIN_SCHEMA)
     model.compile(
         optimizer=make_optimizer(train_cfg),
         loss={t.name: build_loss(t) for t in tasks},
         weighted_metrics={t.name: build_metrics(t) for t in tasks},
         jit_compile=False,
     )
+    if needs_fit_step(train_cfg):
+        use_fit_step(model, tasks, train_cfg, steps_per_epoch, seed)
     return model
 
 
