@@ -52,6 +52,16 @@ TRAIN_SCHEMA = {
     "mixed_precision": Field("none", str, choices=("none", "mixed_float16", "mixed_bfloat16")),
     "jit_compile": Field(False, bool),
     "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2
+    "early_stopping": Field(None, "dict", optional=True),  # EARLY_STOPPING_SCHEMA (mtlzoo.training.callbacks)
+    "select": Field("last", str, choices=("last", "best")),  # model.keras: the last epoch or the best by:
+    "select_monitor": Field("val_mean_loss", str),  # val_<task>_<metric> or val_mean_<metric> (task average)
+}
+
+EARLY_STOPPING_SCHEMA = {
+    "monitor": Field("val_mean_loss", str),
+    "patience": Field(0, int, non_negative),
+    "min_delta": Field(0.0, float, non_negative),
+    "mode": Field("auto", str, choices=("auto", "min", "max")),  # auto: max for accuracy-like names
 }
 
 TOP_SCHEMA = {
@@ -84,6 +94,8 @@ def resolve_config(config):
     top["model"] = model
     top["data"] = data.resolve_data_config(top["data"], tasks)
     top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
+    if train["early_stopping"] is not None:
+        train["early_stopping"] = check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
     train["weighting"] = _named_options(
         train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
     )

@@ -228,6 +228,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.data.streams import datasets_data
     from mtlzoo.models import build_model, save_model
+    from mtlzoo.training.callbacks import prepare_callbacks
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
     from mtlzoo.weighting.aggregators import build_aggregator
@@ -331,7 +332,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
 
     verbose = tc.verbose if tc.verbose is not None else (1 if sys.stdout.isatty() else 2)
     progbar = keras.utils.Progbar(
-        total_steps, verbose=verbose if chief else 0, stateful_metrics=[f"{n}_loss" for n in names]
+        total_steps, verbose=1 if chief and verbose == 1 else 0, stateful_metrics=[f"{n}_loss" for n in names]
     )
     writer = tf.summary.create_file_writer(os.path.join(workdir, "logs", "train")) if chief else None
     weights_dir = os.path.join(workdir, "checkpoints")
@@ -344,6 +345,9 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
         )
         if start:
             print(f"resuming from step {start} ({manager.latest_checkpoint})")
+    lines = total_steps // steps_per_epoch if chief and verbose == 2 else None  # one line per epoch
+    callbacks = prepare_callbacks(callbacks, model, tc, names, lines)  # Keras callbacks get the model
+    _call(callbacks, "on_train_begin")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     while step < total_steps:
@@ -396,8 +400,11 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
             for key, v in logs.items():
                 history.setdefault(key, []).append(v)
             _call(callbacks, "on_epoch_end", epoch, logs)
+            if model.stop_training:  # e.g. EarlyStopping
+                break
             if step < total_steps:
                 _call(callbacks, "on_epoch_begin", epoch + 1)
+    _call(callbacks, "on_train_end")  # select: best restores the best epoch's weights here
     metrics = {"split": tc.eval_split, **evaluate_model(model, eval_ds, tasks)}
     from mtlzoo.models.soft_sharing import architecture_statistics
 

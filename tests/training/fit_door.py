@@ -16,8 +16,8 @@ from tests.training.three_tasks_config import get_config
 def config(weighting="ew", aggregator="sum", epochs=2, **train):
     cfg = get_config()
     cfg.train.epochs = epochs
-    cfg.train.weighting = {"name": weighting}
-    cfg.train.aggregator = {"name": aggregator}
+    cfg.train.weighting = weighting if isinstance(weighting, dict) else {"name": weighting}
+    cfg.train.aggregator = aggregator if isinstance(aggregator, dict) else {"name": aggregator}
     for k, v in train.items():
         cfg.train[k] = v
     return cfg
@@ -72,9 +72,10 @@ def max_difference(weighting, aggregator, strategy="default", cpu_devices=None, 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
     cfg = config(weighting, aggregator, **train)
+    strategy = get_strategy(strategy)  # one strategy object for both doors (their collectives share its keys)
     with tempfile.TemporaryDirectory() as wd:
         a = train_door(cfg, wd, strategy=strategy).model.get_weights()
-    model, _ = fit_door(cfg, get_strategy(strategy))
+    model, _ = fit_door(cfg, strategy)
     b = model.get_weights()
     assert len(a) == len(b)
     return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True)), float(
@@ -85,5 +86,5 @@ def max_difference(weighting, aggregator, strategy="default", cpu_devices=None, 
 if __name__ == "__main__":
     w, agg = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    diff, scale = max_difference(w, agg, "mirrored" if n else "default", n)
+    diff, scale = max_difference(w, agg, "mirrored" if n else "default", n, epochs=3 if w == "dwa" else 2)
     print(json.dumps({"max_difference": diff, "scale": scale}))
