@@ -180,21 +180,20 @@ def load_config_file(path):
 
 def write_config(config, workdir):
     """Writes the resolved config to ``workdir/config.json`` atomically."""
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "config.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(config.to_dict() if hasattr(config, "to_dict") else config, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    from mtlzoo.fileio import makedirs, write_json
+
+    makedirs(workdir)
+    return write_json(config.to_dict() if hasattr(config, "to_dict") else config, os.path.join(workdir, "config.json"))
 
 
 def read_config(workdir):
     """Reads ``workdir/config.json`` back as a ConfigDict."""
     import ml_collections
 
+    from mtlzoo.fileio import isfile, open_file
+
     path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
+    if not isfile(path):
         raise ConfigError(None, f"{path} does not exist: is {workdir} a training workdir?")
-    with open(path) as f:
+    with open_file(path) as f:
         return ml_collections.ConfigDict(json.load(f))

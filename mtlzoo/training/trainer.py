@@ -24,7 +24,7 @@ import shutil
 import sys
 
 from mtlzoo.config import resolve_config, write_config
-from mtlzoo.fileio import write_json
+from mtlzoo.fileio import atomic_path, makedirs, write_json
 from mtlzoo.tasks import build_loss, build_metrics, tasks_from_config
 
 
@@ -248,7 +248,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     else:
         probe = BatchPlan(train_split, names, config.data.batch_size, "joint", seed=config.seed)
         global_batch = probe.global_batch_size if config.data.mixing == "joint" else config.data.batch_size
-    os.makedirs(workdir, exist_ok=True)
+    makedirs(workdir)  # local or a tf.io.gfile URL (gs://, ram://)
     if chief:
         write_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
@@ -336,7 +336,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     )
     writer = tf.summary.create_file_writer(os.path.join(workdir, "logs", "train")) if chief else None
     weights_dir = os.path.join(workdir, "checkpoints")
-    os.makedirs(weights_dir, exist_ok=True)
+    makedirs(weights_dir)
     history = {}
     step = start
     if verbose and chief:
@@ -390,7 +390,8 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
             epoch = step // steps_per_epoch - 1
             logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
             if chief:
-                model.save_weights(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"))
+                with atomic_path(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"), ".weights.h5") as tmp:
+                    model.save_weights(tmp)  # h5py writes local files: staged, then moved (mtlzoo.fileio)
                 val = evaluate_model(model, eval_ds, tasks)
                 logs.update({f"val_{t}_{k}": v for t in names for k, v in val[t].items()})
                 with writer.as_default(step=step):

@@ -55,7 +55,13 @@ def fit_door(cfg, strategy=None, callbacks=(), validation=False, verbose=0):
     ds = train_dataset(split, plan, input_names)
     val = data.dataset("validation", c.data.batch_size, input_names) if validation else None
     history = model.fit(
-        ds, epochs=c.train.epochs, steps_per_epoch=spe, validation_data=val, callbacks=list(callbacks), verbose=verbose
+        ds,
+        epochs=c.train.epochs,
+        steps_per_epoch=spe,
+        validation_data=val,
+        callbacks=list(callbacks),
+        verbose=verbose,
+        shuffle=False,
     )
     return model, history
 
