@@ -99,7 +99,9 @@ def copy(src, dst, overwrite=True):
 def rmtree(path):
     """Removes a directory tree; no error if it is missing."""
     if is_remote(path):
-        if _gfile().exists(path):
+        import tensorflow as tf
+
+        with contextlib.suppress(tf.errors.NotFoundError):
             _gfile().rmtree(path)
     else:
         shutil.rmtree(path, ignore_errors=True)
@@ -236,8 +238,11 @@ def _remote_rename_dir(src, dst):
         out = f"{dst.rstrip('/')}/{rel}" if rel else dst
         gfile.makedirs(out)
         for f in files:
-            gfile.copy(f"{folder.rstrip('/')}/{f}", f"{out}/{f}", overwrite=True)
-    gfile.rmtree(src)
+            path = f"{folder.rstrip('/')}/{f}"
+            # ram:// lists by name prefix: "assets" also shows ".extra" of "assets.extra"
+            if gfile.exists(path) and not gfile.isdir(path):
+                gfile.copy(path, f"{out}/{f}", overwrite=True)
+    rmtree(src)
 
 
 def _remote_swap(tmp, target):
