@@ -139,6 +139,7 @@ def test_select_best_in_train_keeps_the_best_epoch(tmp_path):
     result = train(cfg, str(wd))
     mean = np.mean([result.history[f"val_{t}_loss"] for t in TASKS], axis=0)
     best = int(np.argmin(mean))
+    assert best != len(mean) - 1  # measured: epoch 2 of 5 is the best, so "best" is not "last" here
     saved = load_model(str(wd / "model.keras"))
     ref = load_model(str(wd / "model.keras"))
     ref.load_weights(str(wd / "checkpoints" / f"epoch_{best + 1:03d}.weights.h5"))
