@@ -52,6 +52,16 @@ TRAIN_SCHEMA = {
     "mixed_precision": Field("none", str, choices=("none", "mixed_float16", "mixed_bfloat16")),
     "jit_compile": Field(False, bool),
     "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2
+    "early_stopping": Field(None, "dict", optional=True),  # EARLY_STOPPING_SCHEMA (mtlzoo.training.callbacks)
+    "select": Field("last", str, choices=("last", "best")),  # model.keras: the last epoch or the best by:
+    "select_monitor": Field("val_mean_loss", str),  # val_<task>_<metric> or val_mean_<metric> (task average)
+}
+
+EARLY_STOPPING_SCHEMA = {
+    "monitor": Field("val_mean_loss", str),
+    "patience": Field(0, int, non_negative),
+    "min_delta": Field(0.0, float, non_negative),
+    "mode": Field("auto", str, choices=("auto", "min", "max")),  # auto: max for accuracy-like names
 }
 
 TOP_SCHEMA = {
@@ -89,6 +99,8 @@ def resolve_config(config):
         raise ConfigError("data.batch_size", f"must be at most {MAX_BATCH_SIZE}, got {top['data']['batch_size']}")
     _check_activations(model)
     top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
+    if train["early_stopping"] is not None:
+        train["early_stopping"] = check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
     train["weighting"] = _named_options(
         train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
     )
@@ -291,21 +303,20 @@ def load_config_file(path):
 
 def write_config(config, workdir):
     """Writes the resolved config to ``workdir/config.json`` atomically."""
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "config.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(config.to_dict() if hasattr(config, "to_dict") else config, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-    return path
+    from mtlzoo.fileio import makedirs, write_json
+
+    makedirs(workdir)
+    return write_json(config.to_dict() if hasattr(config, "to_dict") else config, os.path.join(workdir, "config.json"))
 
 
 def read_config(workdir):
     """Reads ``workdir/config.json`` back as a ConfigDict."""
     import ml_collections
 
+    from mtlzoo.fileio import isfile, open_file
+
     path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
+    if not isfile(path):
         raise ConfigError(None, f"{path} does not exist: is {workdir} a training workdir?")
-    with open(path) as f:
+    with open_file(path) as f:
         return ml_collections.ConfigDict(json.load(f))

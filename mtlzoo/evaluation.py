@@ -42,7 +42,7 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
     from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
 
-    if not os.path.isdir(workdir):
+    if not fileio.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
     config = read_config(workdir)  # one ConfigError naming the file when it is corrupt
     tasks = tasks_from_config(config.tasks)
@@ -61,7 +61,7 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
     predictions = model.predict(inputs, batch_size=config.data.batch_size, verbose=0)
     result = {
         "split": split,
-        "checkpoint": os.path.abspath(source),
+        "checkpoint": source if fileio.is_remote(source) else os.path.abspath(source),
         "examples": len(s),
         **compute_metrics(tasks, s.labels, predictions, s.weights, s.features, data.info.get("tag_vocab")),
     }

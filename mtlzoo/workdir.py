@@ -13,12 +13,12 @@ Example:
     '/tmp/mtlzoo_quickstart/checkpoints/epoch_002.weights.h5'
 """
 
-import glob
 import json
 import os
 import re
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import exists, glob, isdir, isfile, local_copy, open_file
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
@@ -40,10 +40,10 @@ def read_config(workdir, validate=True):
     import ml_collections
 
     path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.isfile(path):
+    if not isfile(path):
         raise ConfigError(None, f"{path} does not exist: is {workdir} a training workdir?")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_file(path) as f:
             raw = json.load(f, parse_constant=_no_constants)
     except json.JSONDecodeError as e:
         raise ConfigError(
@@ -95,14 +95,14 @@ def checkpoint_path(workdir, checkpoint):
     ckpt = str(checkpoint)
     if re.fullmatch(r"\d+", ckpt):
         candidate = checkpoint_file(workdir, ckpt)
-    elif os.path.exists(ckpt):
+    elif exists(ckpt):
         candidate = ckpt
-    elif os.path.exists(os.path.join(workdir, CHECKPOINTS_DIR, ckpt)):
+    elif exists(os.path.join(workdir, CHECKPOINTS_DIR, ckpt)):
         candidate = os.path.join(workdir, CHECKPOINTS_DIR, ckpt)
     else:
         candidate = os.path.join(workdir, ckpt)
-    if not os.path.isfile(candidate):
-        found = sorted(os.path.basename(p) for p in glob.glob(os.path.join(workdir, CHECKPOINTS_DIR, "*.weights.h5")))
+    if not isfile(candidate):
+        found = sorted(os.path.basename(p) for p in glob(os.path.join(workdir, CHECKPOINTS_DIR, "*.weights.h5")))
         raise ConfigError(
             None,
             f"--checkpoint: {candidate} does not exist; {workdir}/{CHECKPOINTS_DIR} has "
@@ -117,9 +117,9 @@ def model_source(workdir, checkpoint=None):
     if checkpoint is not None:
         return checkpoint_path(workdir, checkpoint)
     source = os.path.join(workdir, MODEL_FILE)
-    if os.path.isfile(source):
+    if isfile(source):
         return source
-    found = sorted(glob.glob(os.path.join(workdir, CHECKPOINTS_DIR, "epoch_*.weights.h5")))
+    found = sorted(glob(os.path.join(workdir, CHECKPOINTS_DIR, "epoch_*.weights.h5")))
     if not found:
         raise ConfigError(
             None, f"--workdir: {workdir} has no {MODEL_FILE} and no {CHECKPOINTS_DIR}/: did training run?"
@@ -141,7 +141,7 @@ def load_workdir(workdir, checkpoint=None):
     Raises:
         ConfigError: missing workdir / config / model, or a file that does not load.
     """
-    if not os.path.isdir(workdir):
+    if not isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
     config = read_config(workdir, validate="model")
     source = model_source(workdir, checkpoint)
@@ -155,7 +155,8 @@ def load_workdir(workdir, checkpoint=None):
 
     model = build_model(config)
     try:
-        model.load_weights(source)
+        with local_copy(source) as local:  # h5py reads local files
+            model.load_weights(local)
     except Exception as e:
         raise ConfigError(
             None, f"--checkpoint: {source} could not be loaded into the workdir's model ({type(e).__name__}: {e})"

@@ -49,3 +49,49 @@ def test_atomic_open_keeps_the_old_file_on_an_error_and_leaves_no_temporary(tmp_
     with pytest.raises(ValueError, match="mode"):
         with atomic_open(p, "a"):
             pass
+
+
+def test_remote_paths_go_through_gfile_and_writes_stay_atomic():
+    """ram:// (TensorFlow's in-memory file system) stands in for gs://, s3://, hdfs://."""
+    import uuid
+
+    import pytest
+    import tensorflow as tf
+
+    from mtlzoo import fileio
+
+    gfile = tf.io.gfile
+    root = f"ram://fileio-{uuid.uuid4().hex[:8]}"
+    assert fileio.is_remote(root) and not fileio.is_remote("/tmp/x")
+    fileio.makedirs(f"{root}/a/b")
+    assert fileio.isdir(f"{root}/a/b") and not fileio.isfile(f"{root}/a/b")
+    write_json({"x": [1, 2]}, f"{root}/a/m.json")
+    with gfile.GFile(f"{root}/a/m.json") as f:
+        assert json.load(f) == {"x": [1, 2]}
+    assert sorted(fileio.listdir(f"{root}/a")) == ["b", "m.json"]
+    # a writer that fails leaves the old content and no temporary file
+    with pytest.raises(RuntimeError):
+        with fileio.atomic_open(f"{root}/a/m.json") as f:
+            f.write("half")
+            raise RuntimeError("crash")
+    with fileio.open_file(f"{root}/a/m.json") as f:
+        assert json.load(f) == {"x": [1, 2]}
+    assert not [n for n in gfile.listdir(f"{root}/a") if n.startswith(".")]
+    # a library that writes only local files (here: numpy) writes a remote path through atomic_path
+    import numpy as np
+
+    with fileio.atomic_path(f"{root}/a/w.npy", suffix=".npy") as tmp:
+        assert not fileio.is_remote(tmp)
+        np.save(tmp, np.arange(3))
+    with fileio.local_copy(f"{root}/a/w.npy") as local:
+        np.testing.assert_array_equal(np.load(local), np.arange(3))
+    # a directory built aside replaces the old one, every file included
+    fileio.makedirs(f"{root}/new/sub")
+    fileio.write_text("new", f"{root}/new/sub/f.txt")
+    fileio.makedirs(f"{root}/target")
+    fileio.write_text("old", f"{root}/target/old.txt")
+    fileio.swap_into_place(f"{root}/new", f"{root}/target")
+    assert sorted(p.rsplit("/", 1)[1] for p in gfile.glob(f"{root}/*")) == ["a", "target"]
+    assert not gfile.exists(f"{root}/target/old.txt")
+    with gfile.GFile(f"{root}/target/sub/f.txt") as f:
+        assert f.read() == "new"

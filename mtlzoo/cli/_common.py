@@ -75,6 +75,7 @@ def run(main):
     """``absl.app.run`` with :func:`parse_flags`; ConfigError from ``main`` exits with 2."""
     from absl import app, flags
 
+    from mtlzoo.cli._quiet import quiet_tensorflow
     from mtlzoo.errors import ConfigError
 
     def wrapped(argv):
@@ -82,6 +83,7 @@ def run(main):
 
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO chatter out of the output
+        quiet_tensorflow(loud=flags.FLAGS["verbosity"].present)  # C++ start-up lines: mtlzoo/cli/_quiet.py
         try:
             return main(argv)
         except ConfigError as e:

@@ -18,9 +18,9 @@ is replaced only with ``overwrite=True``.
 import json
 import os
 import re
-import shutil
 import uuid
 
+from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import swap_into_place
 
@@ -32,9 +32,9 @@ METADATA_FILE = "mtlzoo_export.json"
 
 def versions(base):
     """Sorted integer versions present under ``export_dir/<model_name>``."""
-    if not os.path.isdir(base):
+    if not fileio.isdir(base):
         return []
-    return sorted(int(d) for d in os.listdir(base) if d.isdigit() and os.path.isdir(os.path.join(base, d)))
+    return sorted(int(d) for d in fileio.listdir(base) if d.isdigit() and fileio.isdir(os.path.join(base, d)))
 
 
 def latest_version_dir(base):
@@ -54,7 +54,7 @@ def _check_target(export_dir, model_name, version, overwrite):
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ConfigError(None, f"--version: must be a positive integer, got {version!r}")
     target = os.path.join(base, str(version))
-    if os.path.exists(target) and not overwrite:
+    if fileio.exists(target) and not overwrite:
         raise ConfigError(
             None, f"--version: {target} already exists; pass --overwrite to replace it or choose another --version"
         )
@@ -76,7 +76,7 @@ def _write_example_requests(extra, examples, module):
         inputs = examples[sig]
         n = len(next(iter(inputs.values())))
         instances = [{k: _jsonable(v[i]) for k, v in inputs.items()} for i in range(n)]
-        with open(os.path.join(extra, fname), "w") as f:
+        with fileio.open_file(os.path.join(extra, fname), "w") as f:
             json.dump({"signature_name": sig, "instances": instances}, f)
 
 
@@ -120,7 +120,7 @@ def export_model(
     if clash:
         raise ConfigError("tasks", f"task name {clash[0]!r} clashes with an attribute of the exported model")
 
-    os.makedirs(base, exist_ok=True)
+    fileio.makedirs(base)  # local or a tf.io.gfile URL: SavedModel and TFRecord writers take both
     tmp = os.path.join(base, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     try:
         archive = keras.export.ExportArchive()
@@ -131,7 +131,7 @@ def export_model(
             archive.add_endpoint(name, fn, specs)
         archive.write_out(tmp, verbose=False)
         extra = os.path.join(tmp, "assets.extra")
-        os.makedirs(extra, exist_ok=True)
+        fileio.makedirs(extra)
         examples = example_inputs(module)
         write_warmup(os.path.join(extra, WARMUP_FILE), model_name, examples)
         _write_example_requests(extra, examples, module)
@@ -142,11 +142,11 @@ def export_model(
             "tokenizer": tokenizer.to_config() if tokenizer is not None else None,
             **(metadata or {}),
         }
-        with open(os.path.join(extra, METADATA_FILE), "w") as f:
+        with fileio.open_file(os.path.join(extra, METADATA_FILE), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
         swap_into_place(tmp, target)  # overwrite=True: the old version is moved aside, then removed
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        fileio.rmtree(tmp)
         raise
     return target
 
@@ -164,13 +164,13 @@ def export_workdir(
     from mtlzoo.tasks import tasks_from_config
     from mtlzoo.workdir import load_workdir
 
-    if not os.path.isdir(workdir):
+    if not fileio.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
     model_name = model_name or re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(os.path.normpath(workdir)))
     _check_target(export_dir, model_name, version, overwrite)  # fail before loading anything
     model, config, source = load_workdir(workdir, checkpoint)
-    if tokenizer is None and os.path.isfile(os.path.join(workdir, "tokenizer.json")):
-        with open(os.path.join(workdir, "tokenizer.json")) as f:
+    if tokenizer is None and fileio.isfile(os.path.join(workdir, "tokenizer.json")):
+        with fileio.open_file(os.path.join(workdir, "tokenizer.json")) as f:
             tokenizer = json.load(f)
         if "vocab_file" in tokenizer and not os.path.isabs(tokenizer["vocab_file"]):
             tokenizer["vocab_file"] = os.path.join(workdir, tokenizer["vocab_file"])

@@ -5,14 +5,14 @@ import os
 import zipfile
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.fileio import atomic_path
+from mtlzoo.fileio import atomic_path, is_remote, isfile, local_copy, makedirs
 
 
 def save_model(model, path):
     """Saves ``model`` to ``path`` (``.keras``) via a temporary file and an atomic rename."""
     if not path.endswith(".keras"):
         raise ValueError(f"model path must end in .keras, got {path}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    makedirs(path.rsplit("/", 1)[0] if is_remote(path) else os.path.dirname(os.path.abspath(path)))
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
     return path
@@ -31,6 +31,11 @@ def load_model(path, compile=False):
 
     import mtlzoo.layers  # noqa: F401  (registers custom layers)
 
+    if is_remote(path):  # gs://, ram://: read from a local copy (zipfile needs a seekable local file)
+        if not isfile(path):
+            raise ConfigError(None, f"model file {path} does not exist")
+        with local_copy(path, ".keras") as local:
+            return load_model(local, compile)
     if not os.path.isfile(path):
         raise ConfigError(None, f"model file {path} does not exist")
     try:

@@ -162,7 +162,7 @@ def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir):
         total,
     )
     model = build_model(resolved)
-    compile_model(model, tasks, tc)
+    compile_model(model, tasks, tc, steps_per_epoch=steps_per_epoch, seed=resolved.seed)  # the config's method
     input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
     lr = float(lookahead_lr if lookahead_lr is not None else tc.learning_rate)
     tracker = AffinityTracker(tasks, lr, every_steps, _batch_fn(train_split, plan, input_names, names))
@@ -272,8 +272,8 @@ def affinity_study(
     notes = []
     if resolved.train.weighting.name != "ew" or resolved.train.aggregator.name != "sum":
         notes.append(
-            f"The run trains with model.fit on the plain sum of the task losses; the config's weighting "
-            f"({resolved.train.weighting.name}) and aggregator ({resolved.train.aggregator.name}) are not applied."
+            f"The run trains with model.fit and the trainer's step (mtlzoo.training.fit): the config's weighting "
+            f"({resolved.train.weighting.name}) and aggregator ({resolved.train.aggregator.name}) are applied."
         )
     if resolved.train.optimizer != "sgd":
         notes.append(

@@ -3,7 +3,8 @@
 * :class:`WorkdirLock`: an exclusive ``fcntl.flock`` on ``<workdir>/.lock`` for the whole
   run. The kernel drops it when the process ends, however it ends (SIGKILL included), so a
   killed run never leaves a stale lock; a second writer is refused with one line naming
-  the holder (its pid and host, written into the lock file). POSIX only.
+  the holder (its pid and host, written into the lock file). POSIX only, and local workdirs
+  only: a remote one (``gs://``, ``ram://``) has no lock; keep one writer there yourself.
 * :func:`check_rerun`: a rerun of a workdir that already holds a checkpoint or a final model
   must resolve to the same config, except the fields in :data:`RESUMABLE_FIELDS`;
   otherwise it is refused *before anything is written*, naming the differing fields.
@@ -13,10 +14,10 @@
 import fcntl
 import json
 import os
-import shutil
 import socket
 
 from mtlzoo.errors import ConfigError
+from mtlzoo.fileio import exists, is_remote, isdir, open_file, remove, rmtree
 
 # fields a resumed run may change: how long to train, the learning rate from here on (the
 # config, not the checkpoint, sets it), and how the run reports and checkpoints
@@ -30,6 +31,9 @@ RESUMABLE_FIELDS = frozenset(
         "train.keep_checkpoints",
         "train.checkpoint_every_steps",
         "train.eval_split",
+        "train.early_stopping",
+        "train.select",
+        "train.select_monitor",
     }
 )
 
@@ -46,6 +50,8 @@ class WorkdirLock:
         self.fd = None
 
     def __enter__(self):
+        if is_remote(self.workdir):  # no flock on object stores: nothing to hold
+            return self
         os.makedirs(self.workdir, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -62,6 +68,8 @@ class WorkdirLock:
         return self
 
     def __exit__(self, *exc):
+        if self.fd is None:
+            return False
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
@@ -86,9 +94,7 @@ def differing_fields(old, new):
 
 def has_run(workdir):
     """Whether ``workdir`` holds a checkpoint or a final model."""
-    return os.path.exists(os.path.join(workdir, "state", "checkpoint")) or os.path.exists(
-        os.path.join(workdir, "model.keras")
-    )
+    return exists(os.path.join(workdir, "state", "checkpoint")) or exists(os.path.join(workdir, "model.keras"))
 
 
 def check_rerun(config, workdir, overwrite=False):
@@ -97,16 +103,16 @@ def check_rerun(config, workdir, overwrite=False):
     if overwrite:
         for name in RUN_OUTPUTS:
             path = os.path.join(workdir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
+            if isdir(path):
+                rmtree(path)
+            elif exists(path):
+                remove(path)
         return
     if not has_run(workdir):
         return
     path = os.path.join(workdir, "config.json")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_file(path) as f:
             old = json.load(f)
         if not isinstance(old, dict):
             raise ValueError("not a JSON object")

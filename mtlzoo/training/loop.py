@@ -128,8 +128,12 @@ class TrainLoop:
                 count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(mask))
                 out.append(tf.reduce_sum(per * mask * w) / tf.maximum(count, 1.0))
             else:
-                out.append(tf.reduce_sum(per * tf.reshape(w, [-1])) / float(self.global_batch_size))
+                out.append(tf.reduce_sum(per * tf.reshape(w, [-1])) / self.batch_denominator(w))
         return tf.stack(out)
+
+    def batch_denominator(self, weights):
+        """B_global of the mean: the planned global batch (the fit door counts the batch given)."""
+        return float(self.global_batch_size)
 
     # ---- one step on one replica ---------------------------------------------------
     def _replica_step(self, batch):

@@ -28,7 +28,7 @@ import shutil
 import sys
 
 from mtlzoo.config import resolve_config, write_config
-from mtlzoo.fileio import write_json
+from mtlzoo.fileio import atomic_path, makedirs, write_json
 from mtlzoo.tasks import build_loss, build_metrics, tasks_from_config
 
 
@@ -79,14 +79,22 @@ def make_optimizer(train_cfg, total_steps=None):
     return opt
 
 
-def compile_model(model, tasks, train_cfg):
-    """Compiles for plain ``model.fit`` / ``evaluate``: one loss and weighted metrics per task."""
+def compile_model(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
+    """Compiles for ``model.fit`` / ``evaluate``: one loss and weighted metrics per task; a
+    weighting or aggregator other than the default trains under ``fit`` with ``train()``'s step
+    (:mod:`mtlzoo.training.fit`). An unknown key of ``train_cfg`` is a ConfigError."""
+    from mtlzoo.config import TRAIN_SCHEMA
+    from mtlzoo.training.fit import check_train_keys, needs_fit_step, use_fit_step
+
+    check_train_keys(train_cfg, TRAIN_SCHEMA)
     model.compile(
         optimizer=make_optimizer(train_cfg),
         loss={t.name: build_loss(t) for t in tasks},
         weighted_metrics={t.name: build_metrics(t) for t in tasks},
         jit_compile=False,
     )
+    if needs_fit_step(train_cfg):
+        use_fit_step(model, tasks, train_cfg, steps_per_epoch, seed)
     return model
 
 
@@ -285,6 +293,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     from mtlzoo.data import build_sampler
     from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.models import build_model, save_model
+    from mtlzoo.training.callbacks import prepare_callbacks
     from mtlzoo.training.guard import restore_newest_readable
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
@@ -302,7 +311,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     else:
         probe = BatchPlan(train_split, names, config.data.batch_size, "joint", seed=config.seed)
         global_batch = probe.global_batch_size if config.data.mixing == "joint" else config.data.batch_size
-    os.makedirs(workdir, exist_ok=True)
+    makedirs(workdir)  # local or a tf.io.gfile URL (gs://, ram://)
     if chief:
         write_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
@@ -389,11 +398,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
 
     verbose = tc.verbose if tc.verbose is not None else (1 if sys.stdout.isatty() else 2)
     progbar = keras.utils.Progbar(
-        total_steps, verbose=verbose if chief else 0, stateful_metrics=[f"{n}_loss" for n in names]
+        total_steps, verbose=1 if chief and verbose == 1 else 0, stateful_metrics=[f"{n}_loss" for n in names]
     )
     writer = tf.summary.create_file_writer(os.path.join(workdir, "logs", "train")) if chief else None
     weights_dir = os.path.join(workdir, "checkpoints")
-    os.makedirs(weights_dir, exist_ok=True)
+    makedirs(weights_dir)
     history = {}
     step = start
     if verbose and chief:
@@ -402,6 +411,9 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
         )
         if start:
             print(f"resuming from step {start} ({restored})")
+    lines = total_steps // steps_per_epoch if chief and verbose == 2 else None  # one line per epoch
+    callbacks = prepare_callbacks(callbacks, model, tc, names, lines)  # Keras callbacks get the model
+    _call(callbacks, "on_train_begin")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     while step < total_steps:
@@ -452,11 +464,8 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
             epoch = step // steps_per_epoch - 1
             logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
             if chief:
-                # atomically: a kill mid-write leaves the old file or none, never a torn one
-                final = os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5")
-                tmp = os.path.join(weights_dir, f".tmp-epoch_{epoch + 1:03d}.weights.h5")
-                model.save_weights(tmp)
-                os.replace(tmp, final)
+                with atomic_path(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"), ".weights.h5") as tmp:
+                    model.save_weights(tmp)  # h5py writes local files: staged, then moved (mtlzoo.fileio)
                 val = evaluate_model(model, eval_ds, tasks)
                 logs.update({f"val_{t}_{k}": v for t in names for k, v in val[t].items()})
                 with writer.as_default(step=step):
@@ -466,8 +475,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
             for key, v in logs.items():
                 history.setdefault(key, []).append(v)
             _call(callbacks, "on_epoch_end", epoch, logs)
+            if model.stop_training:  # e.g. EarlyStopping
+                break
             if step < total_steps:
                 _call(callbacks, "on_epoch_begin", epoch + 1)
+    _call(callbacks, "on_train_end")  # select: best restores the best epoch's weights here
     metrics = {"split": tc.eval_split, **evaluate_model(model, eval_ds, tasks)}
     from mtlzoo.models.soft_sharing import architecture_statistics
 

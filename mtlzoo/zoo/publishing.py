@@ -88,10 +88,10 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
 
     say = log or (lambda *a: None)
     check_name(name)
-    if not os.path.isdir(workdir):
+    if not fileio.isdir(workdir):  # the workdir may be remote (gs://, ram://); the zoo is local
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
     for fname in ("config.json", "model.keras"):
-        if not os.path.isfile(os.path.join(workdir, fname)):
+        if not fileio.isfile(os.path.join(workdir, fname)):
             raise ConfigError(None, f"--workdir: {workdir} has no {fname}: is it a finished training workdir?")
     root = root_dir(root)
     target = os.path.join(root, name)
@@ -111,7 +111,7 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
     try:
         os.makedirs(tmp)
         for fname in ("model.keras", "config.json"):
-            shutil.copy2(os.path.join(workdir, fname), os.path.join(tmp, fname))
+            fileio.copy(os.path.join(workdir, fname), os.path.join(tmp, fname))
         if recipe is not None:
             shutil.copy2(os.path.join(target, ENTRY_JSON), os.path.join(tmp, ENTRY_JSON))
         fileio.write_text(text, os.path.join(tmp, CARD_TEMPLATE))
