@@ -165,8 +165,10 @@ class FilesSource:
         opts["files"] = [_absolute(dict(raw)) for raw in opts["files"]]
 
     @staticmethod
-    def load(opts, tasks, seed):
-        return FileData(opts, tasks, seed).stream_data()
+    def load(opts, tasks, seed, vocabularies=None):
+        """``vocabularies``: those an earlier run built (``data.info["vocabularies"]``, saved in its
+        workdir); reused instead of a new vocabulary pass, so ids stay fixed if the files change."""
+        return FileData(opts, tasks, seed, vocabularies).stream_data()
 
 
 class _Group:
@@ -194,8 +196,9 @@ class _Group:
 class FileData:
     """Opens, validates and counts the files of a ``files`` config; builds the StreamData."""
 
-    def __init__(self, opts, tasks, seed):
+    def __init__(self, opts, tasks, seed, vocabularies=None):
         self.opts, self.tasks, self.seed = opts, list(tasks), int(seed)
+        self.saved_vocabularies = vocabularies
         self.entries = [check_entry(raw, i, tasks) for i, raw in enumerate(opts["files"])]
         self.mapping = ColumnMapping(opts["features"], opts["labels"], tasks)
         self.names = [t.name for t in self.tasks]
@@ -329,6 +332,8 @@ class FileData:
     def stream_data(self):
         groups, widths = self.open()
         self.mapping.build(widths)
+        if self.saved_vocabularies:
+            self.mapping.restore_vocabularies(self.saved_vocabularies)
         fractions = [self.opts["validation_fraction"], self.opts["test_fraction"]]
         for g in groups:
             for k in range(len(g.sources)):

@@ -216,7 +216,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     import numpy as np
     import tensorflow as tf
 
-    from mtlzoo.data import build_sampler, load_data
+    from mtlzoo.data import build_sampler
     from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.data.streams import datasets_data
     from mtlzoo.models import build_model, save_model
@@ -224,13 +224,15 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     from mtlzoo.training.strategy import worker_info
     from mtlzoo.weighting.aggregators import build_aggregator
     from mtlzoo.weighting.weightings import build_weighting
+    from mtlzoo.workdir import load_run_data, save_run_data
 
     chief, worker = worker_info(strat)
     tc = config.train
     tasks = tasks_from_config(config.tasks)
     names = [t.name for t in tasks]
     # the data load first: a bad file is a ConfigError before anything is written to the workdir
-    data = load_data(config, tasks) if datasets is None else datasets_data(datasets, tasks, config)
+    # a resumed files run reuses the vocabularies its workdir saved (ids fixed if the files changed)
+    data = load_run_data(config, tasks, workdir) if datasets is None else datasets_data(datasets, tasks, config)
     streamed = getattr(data, "streamed", False)  # files / tf.data sources (mtlzoo.data.streams)
     train_split = data.split("train")
     if streamed:
@@ -242,6 +244,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     os.makedirs(workdir, exist_ok=True)
     if chief:
         write_config(config, workdir)
+        save_run_data(workdir, config, data)
     keras.utils.set_random_seed(config.seed)
     steps_per_epoch = tc.steps_per_epoch or max(1, math.ceil(len(train_split) / global_batch))
     phased = config.model.alignment == "fixed_encoder"
