@@ -26,6 +26,7 @@ SUITES = {
     "pipeline": "bench.pipeline",
     "serving": "bench.serving",
     "simulator": "bench.simulator",
+    "files_scale": "bench.files_scale",
 }
 
 
