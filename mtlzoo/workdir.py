@@ -142,7 +142,7 @@ def load_run_data(config, tasks, workdir=None, needs=None):
     objects handed to ``mtlzoo.train`` in Python, not recorded in the workdir); a ConfigError."""
     from mtlzoo.data import load_data
 
-    if config.data.source == "datasets":
+    if config.data.source == "datasets" and needs:  # (without needs: the source's own message)
         raise ConfigError("data.source", f"{PYTHON_DATASETS}: {needs or 'pass the datasets again in Python'}")
     saved = read_vocabularies(workdir) if workdir and config.data.source == "files" else None
     return load_data(config, tasks, vocabularies=saved)
