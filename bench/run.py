@@ -27,6 +27,7 @@ SUITES = {
     "serving": "bench.serving",
     "simulator": "bench.simulator",
     "trainer": "bench.trainer",
+    "files_scale": "bench.files_scale",
 }
 
 

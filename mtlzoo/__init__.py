@@ -19,6 +19,7 @@ _LAZY = {
     "load_model": ("mtlzoo.models", "load_model"),
     "save_model": ("mtlzoo.models", "save_model"),
     "train": ("mtlzoo.training", "train"),
+    "evaluate": ("mtlzoo.evaluation", "evaluate"),
     "resolve_config": ("mtlzoo.config", "resolve_config"),
 }
 

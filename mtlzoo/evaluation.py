@@ -22,13 +22,20 @@ def write_json(obj, path):
     return fileio.write_json(obj, path, nan_to_null=True)
 
 
-def evaluate(workdir, checkpoint=None, split="test", write=True):
+def evaluate(workdir, checkpoint=None, split="test", write=True, datasets=None):
     """Evaluates a training workdir (or zoo entry) on one split of its data.
 
     Rebuilds the data from ``<workdir>/config.json`` (:func:`mtlzoo.workdir.read_config`,
-    :func:`mtlzoo.data.load_data`), loads ``model.keras`` or ``checkpoint`` (see
-    :func:`mtlzoo.workdir.load_workdir`), predicts and scores every task
-    (:func:`mtlzoo.metrics.compute_metrics`).
+    :func:`mtlzoo.workdir.load_run_data`: a ``files`` run reuses the vocabularies its workdir
+    saved), loads ``model.keras`` or ``checkpoint`` (see :func:`mtlzoo.workdir.load_workdir`),
+    predicts and scores every task (:func:`mtlzoo.metrics.compute_metrics`). A streamed split
+    (``files``, ``datasets``) is predicted batch by batch; labels, predictions and weights
+    are gathered as arrays, so memory grows with the evaluated split only.
+
+    Args:
+        datasets: for a run trained on ``tf.data.Dataset``s in Python (``data.source:
+            datasets``), ``{split: dataset}`` of the shared batch shape again (the workdir
+            cannot hold them).
 
     Returns:
         ``{"split", "checkpoint", "examples", "tasks": {task: {metric: value}},
@@ -37,16 +44,25 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
 
     Raises:
         ConfigError: missing workdir / model, a corrupt ``config.json``, unknown split, an
-            empty split, ``eval_<split>.json`` that cannot be written (full disk, unwritable path).
+            empty split, a ``datasets`` run evaluated without ``datasets``, ``eval_<split>.json``
+            that cannot be written (full disk, unwritable path).
     """
-    from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.workdir import load_run_data
 
     if not fileio.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
     config = read_config(workdir)  # one ConfigError naming the file when it is corrupt
     tasks = tasks_from_config(config.tasks)
-    data = load_data(config, tasks)  # a bad split fails before the model loads
+    if datasets is not None:
+        from mtlzoo.data.streams import datasets_data
+
+        if not hasattr(datasets, "items") or split not in datasets:
+            raise ConfigError("datasets", f"pass a mapping with the {split!r} split's tf.data.Dataset")
+        data = datasets_data({"train": datasets[split], **datasets}, tasks, config)
+    else:  # a bad split fails before the model loads
+        needs = f"evaluate it in Python: mtlzoo.evaluate(workdir, split={split!r}, datasets={{{split!r}: ds}})"
+        data = load_run_data(config, tasks, workdir, needs=needs)
     if split not in data.splits:
         raise ConfigError(None, f"--split: split {split!r} is not in the data; it has {', '.join(data.splits)}")
     s = data.splits[split]
@@ -57,13 +73,17 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
     missing = [n for n in names if n not in s.features]
     if missing:
         raise ConfigError("data.source", f"the data has no feature {missing[0]!r} the model needs")
-    inputs = {n: s.features[n] for n in names}
-    predictions = model.predict(inputs, batch_size=config.data.batch_size, verbose=0)
+    if getattr(data, "streamed", False):
+        labels, predictions, weights, features = _predict_stream(model, data, split, names, config.data.batch_size)
+    else:
+        inputs = {n: s.features[n] for n in names}
+        predictions = model.predict(inputs, batch_size=config.data.batch_size, verbose=0)
+        labels, weights, features = s.labels, s.weights, s.features
     result = {
         "split": split,
         "checkpoint": source if fileio.is_remote(source) else os.path.abspath(source),
         "examples": len(s),
-        **compute_metrics(tasks, s.labels, predictions, s.weights, s.features, data.info.get("tag_vocab")),
+        **compute_metrics(tasks, labels, predictions, weights, features, data.info.get("tag_vocab")),
     }
     if write:
         path = os.path.join(workdir, f"eval_{split}.json")
@@ -72,6 +92,22 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
         except OSError as e:  # a full disk, a read-only or unwritable workdir
             raise ConfigError(None, f"cannot write {path}: {e.strerror or e}") from e
     return result
+
+
+def _predict_stream(model, data, split, input_names, batch_size):
+    """Predicts a streamed split batch by batch; returns (labels, predictions, weights,
+    token features) as numpy arrays over the split (features: only what the metrics read)."""
+    import numpy as np
+
+    kept = ("tokens", "padding_mask")
+    parts = {"y": {}, "p": {}, "w": {}, "f": {}}
+    for f, y, w in data.dataset(split, batch_size):
+        out = model({n: f[n] for n in input_names}, training=False)
+        for key, src in (("y", y), ("p", out), ("w", w), ("f", {k: f[k] for k in kept if k in f})):
+            for k, v in src.items():
+                parts[key].setdefault(k, []).append(np.asarray(v))
+    joined = {key: {k: np.concatenate(v) for k, v in d.items()} for key, d in parts.items()}
+    return joined["y"], joined["p"], joined["w"], joined["f"]
 
 
 def format_table(result):

@@ -3,6 +3,10 @@ and loading its model back.
 
     <workdir>/
         config.json                       the resolved config (:func:`mtlzoo.config.write_config`)
+        vocabularies.json                 ``files`` source: the vocabularies built from the training
+                                          files (:func:`save_run_data`); reused on every reload
+        vocab.txt, tokenizer.json         ``files`` source with one whitespace text input ``tokens``:
+                                          its vocabulary and the tokenizer ``export`` puts in-graph
         model.keras                       the final model
         checkpoints/epoch_NNN.weights.h5  per-epoch weights
 
@@ -23,6 +27,12 @@ from mtlzoo.fileio import exists, glob, isdir, isfile, local_copy, open_file
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 CHECKPOINTS_DIR = "checkpoints"
+VOCABULARIES_FILE = "vocabularies.json"
+VOCAB_FILE = "vocab.txt"
+TOKENIZER_FILE = "tokenizer.json"
+PYTHON_DATASETS = (
+    "this run trained on tf.data.Datasets passed in Python (data.source 'datasets'), which the workdir cannot hold"
+)
 
 
 def _no_constants(name):
@@ -162,3 +172,61 @@ def load_workdir(workdir, checkpoint=None):
             None, f"--checkpoint: {source} could not be loaded into the workdir's model ({type(e).__name__}: {e})"
         ) from e
     return model, config, source
+
+
+def read_vocabularies(workdir):
+    """The vocabularies a ``files`` run saved (``{input name: [value by index]}``), or None."""
+    import json
+
+    path = os.path.join(workdir, VOCABULARIES_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(None, f"--workdir: {path} is not readable JSON ({e})") from None
+
+
+def load_run_data(config, tasks, workdir=None, needs=None):
+    """The data of a run: :func:`mtlzoo.data.load_data` with the vocabularies saved in ``workdir``
+    (so token and category ids are those the model trained with, even if the files changed).
+
+    ``needs``: what the caller wants instead when the run's source was ``datasets`` (tf.data
+    objects handed to ``mtlzoo.train`` in Python, not recorded in the workdir); a ConfigError."""
+    from mtlzoo.data import load_data
+
+    if config.data.source == "datasets" and needs:  # (without needs: the source's own message)
+        raise ConfigError("data.source", f"{PYTHON_DATASETS}: {needs or 'pass the datasets again in Python'}")
+    saved = read_vocabularies(workdir) if workdir and config.data.source == "files" else None
+    return load_data(config, tasks, vocabularies=saved)
+
+
+def save_run_data(workdir, config, data):
+    """Writes what a ``files`` run needs to be reloaded the same way: ``vocabularies.json`` (the
+    built vocabularies), and for a single whitespace text input named ``tokens`` its ``vocab.txt``
+    and ``tokenizer.json`` (the in-graph ``vocab`` tokenizer of
+    :mod:`mtlzoo.export.tokenizers`, so ``export`` gives raw-string signatures)."""
+    from mtlzoo import fileio
+
+    if config.data.source != "files":
+        return
+    vocabularies = (getattr(data, "info", None) or {}).get("vocabularies") or {}
+    fileio.write_json(vocabularies, os.path.join(workdir, VOCABULARIES_FILE))
+    features = dict(config.data.features)
+    spec = features.get("tokens")
+    if set(features) != {"tokens"} or not hasattr(spec, "items") or spec.get("kind") != "text":
+        return
+    tok = dict(spec.get("tokenizer") or {"name": "whitespace"})
+    if tok.get("name", "whitespace") != "whitespace" or "tokens" not in vocabularies:
+        return
+    fileio.write_text("".join(f"{w}\n" for w in vocabularies["tokens"]), os.path.join(workdir, VOCAB_FILE))
+    fileio.write_json(
+        {
+            "name": "vocab",
+            "vocab_file": VOCAB_FILE,
+            "lowercase": bool(tok.get("lowercase", True)),
+            "oov_token": "[UNK]",
+        },
+        os.path.join(workdir, TOKENIZER_FILE),
+    )

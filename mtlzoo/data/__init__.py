@@ -63,10 +63,17 @@ def build_sampler(cfg):
     return SAMPLERS.get(cfg.pop("name"), "data.sampler.name")(cfg)
 
 
-def load_data(config, tasks):
-    """Loads the task data a resolved config names."""
+def load_data(config, tasks, vocabularies=None):
+    """Loads the task data a resolved config names.
+
+    ``vocabularies``: ``{input name: [value by index]}`` an earlier run built from its files
+    (``data.info["vocabularies"]``); a streamed ``files`` source reuses them instead of building
+    new ones (:func:`mtlzoo.workdir.load_run_data` reads them from a workdir)."""
     opts = {k: v for k, v in config.data.items() if k not in COMMON_SCHEMA}
-    return SOURCES.get(config.data.source, "data.source").load(opts, tasks, config.seed)
+    source = SOURCES.get(config.data.source, "data.source")
+    if vocabularies:
+        return source.load(opts, tasks, config.seed, vocabularies=vocabularies)
+    return source.load(opts, tasks, config.seed)
 
 
 __all__ = ["SAMPLERS", "SOURCES", "Split", "TaskData", "build_sampler", "load_data", "resolve_data_config"]

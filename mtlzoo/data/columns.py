@@ -277,6 +277,24 @@ class ColumnMapping:
                 self.tables[key] = (_table(values, 1, 0), len(values) + 1)
         self.pending = []
 
+    def restore_vocabularies(self, saved):
+        """Sets the pending vocabularies from ``saved`` (what :meth:`vocabularies` gave for an
+        earlier run), so ids stay those of that run; keys ``saved`` lacks stay pending."""
+        left = []
+        for name, i in self.pending:
+            key = name if len(self.features[name]) == 1 else f"{name}[{i}]"
+            if key not in saved:
+                left.append((name, i))
+                continue
+            p = self.features[name][i]
+            if p["kind"] == "text":
+                self.tokenizers[name].set_vocab(list(saved[key]))
+            else:
+                values = list(saved[key])[1:]  # index 0 is the [OOV] bucket
+                p["vocabulary"] = values
+                self.tables[(name, i)] = (_table(values, 1, 0), len(values) + 1)
+        self.pending = left
+
     def vocabularies(self):
         """``{input name: [value by index]}`` of every vocabulary (text: the tokenizer's)."""
         out = {n: tok.vocab for n, tok in self.tokenizers.items() if tok.vocab is not None}

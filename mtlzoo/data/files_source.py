@@ -165,8 +165,10 @@ class FilesSource:
         opts["files"] = [_absolute(dict(raw)) for raw in opts["files"]]
 
     @staticmethod
-    def load(opts, tasks, seed):
-        return FileData(opts, tasks, seed).stream_data()
+    def load(opts, tasks, seed, vocabularies=None):
+        """``vocabularies``: those an earlier run built (``data.info["vocabularies"]``, saved in its
+        workdir); reused instead of a new vocabulary pass, so ids stay fixed if the files change."""
+        return FileData(opts, tasks, seed, vocabularies).stream_data()
 
 
 class _Group:
@@ -194,8 +196,9 @@ class _Group:
 class FileData:
     """Opens, validates and counts the files of a ``files`` config; builds the StreamData."""
 
-    def __init__(self, opts, tasks, seed):
+    def __init__(self, opts, tasks, seed, vocabularies=None):
         self.opts, self.tasks, self.seed = opts, list(tasks), int(seed)
+        self.saved_vocabularies = vocabularies
         self.entries = [check_entry(raw, i, tasks) for i, raw in enumerate(opts["files"])]
         self.mapping = ColumnMapping(opts["features"], opts["labels"], tasks)
         self.names = [t.name for t in self.tasks]
@@ -329,6 +332,8 @@ class FileData:
     def stream_data(self):
         groups, widths = self.open()
         self.mapping.build(widths)
+        if self.saved_vocabularies:
+            self.mapping.restore_vocabularies(self.saved_vocabularies)
         fractions = [self.opts["validation_fraction"], self.opts["test_fraction"]]
         for g in groups:
             for k in range(len(g.sources)):
@@ -350,7 +355,7 @@ class FileData:
             n = sum(_rows_in(g, k, c) for g, ks, c in ms for k in ks)
             if n:
                 counts[s] = n
-                splits[s] = StreamSplit(self._maker(ms), n)
+                splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms))
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
         if text:
@@ -372,12 +377,37 @@ class FileData:
 
         return read
 
-    def _maker(self, members):
+    def _sharder(self, members):
+        """``shard(index, count)`` -> the StreamSplit of input pipeline ``index`` of ``count``
+        (:meth:`mtlzoo.data.streams.StreamSplit.shard`): with at least ``count`` files, pipeline
+        i reads files i, i + count, ... (in entry then file order); else every ``count``-th
+        record of each entry (all pipelines read the files, each parses its own records)."""
+        files = [(m, k) for m, (g, ks, c) in enumerate(members) for k in ks if g.entry["format"] != "tfds"]
+        by_files = len(files) == sum(len(ks) for _, ks, _ in members)
+
+        def shard(index, count):
+            if by_files and len(files) >= count:
+                mine = {(m, k) for j, (m, k) in enumerate(files) if j % count == index}
+                ms = [(g, [k for k in ks if (m, k) in mine], c) for m, (g, ks, c) in enumerate(members)]
+                ms = [(g, ks, c) for g, ks, c in ms if ks]
+                n = sum(_rows_in(g, k, c) for g, ks, c in ms for k in ks)
+                return StreamSplit(self._maker(ms), n)
+            sizes = [sum(_rows_in(g, k, c) for k in ks) for g, ks, c in members]
+            n = sum(max(0, -(-(size - index) // count)) for size in sizes)
+            return StreamSplit(self._maker(members, (index, count)), n)
+
+        return shard
+
+    def _maker(self, members, records=None):
+        """``make(epoch)``; ``records=(index, count)``: only every ``count``-th record of each
+        entry from the ``index``-th on (before the shuffle, so a partition in every epoch)."""
         import tensorflow as tf
 
         mapping, seed = self.mapping, self.seed
         buffer, cycle = self.opts["shuffle_buffer"], self.opts["cycle_length"]
         weights = [float(sum(_rows_in(g, k, c) for k in ks)) for g, ks, c in members]
+        if records is not None:
+            weights = [float(max(0, -(-(w - records[0]) // records[1]))) for w in weights]
 
         def stream(g, ks, c, epoch, salt):
             read = self._reader(g, c)
@@ -385,12 +415,17 @@ class FileData:
             def enc(i, rec):
                 return mapping.encode(g.parse(i, rec)[1], g.label_map, g.task_id)
 
+            def finish(ds):
+                if records is not None:
+                    ds = ds.shard(records[1], records[0])
+                ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                return ds if epoch is None else ds.shuffle(buffer, seed=_epoch_seed(seed, epoch, salt))
+
             if g.entry["format"] == "tfds":  # sources are split names: no tensor-valued reads
                 ds = read(g.sources[ks[0]], 0)
                 for k in ks[1:]:
                     ds = ds.concatenate(read(g.sources[k], 0))
-                ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                return ds if epoch is None else ds.shuffle(buffer, seed=_epoch_seed(seed, epoch, salt))
+                return finish(ds)
             offsets = g.offsets
             files = tf.data.Dataset.from_tensor_slices(
                 (tf.constant([g.sources[k] for k in ks]), tf.constant([offsets[k] for k in ks], tf.int64))
@@ -402,11 +437,11 @@ class FileData:
                 ds = files.interleave(
                     read, cycle_length=min(cycle, len(ks)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
                 )
-            ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            return ds if epoch is None else ds.shuffle(buffer, seed=_epoch_seed(seed, epoch, salt))
+            return finish(ds)
 
         def make(epoch):
-            streams = [stream(g, ks, c, epoch, i) for i, (g, ks, c) in enumerate(members)]
+            streams = [stream(g, ks, c, epoch, i) for i, (g, ks, c) in enumerate(members) if weights[i] > 0]
+            weights_ = [w for w in weights if w > 0]
             if len(streams) == 1:
                 return streams[0]
             if epoch is None:
@@ -414,10 +449,10 @@ class FileData:
                 for d in streams[1:]:
                     ds = ds.concatenate(d)
                 return ds
-            total = sum(weights)
+            total = sum(weights_)
             return tf.data.Dataset.sample_from_datasets(
                 streams,
-                [w / total for w in weights],
+                [w / total for w in weights_],
                 seed=_epoch_seed(seed, epoch, len(streams)),
                 stop_on_empty_dataset=False,
             )

@@ -26,10 +26,16 @@ SAMPLE_EXAMPLES = 1024  # examples of a split kept in memory for architecture st
 class StreamSplit:
     """One streamed split: ``make(epoch)`` -> dataset of examples; ``num_examples`` per epoch."""
 
-    def __init__(self, make, num_examples):
+    def __init__(self, make, num_examples, shard=None):
         self.make = make
         self.num_examples = int(num_examples)
         self._sample = None
+        self._shard = shard
+
+    def shard(self, index, count):
+        """The part of the split input pipeline ``index`` of ``count`` reads (its own files, or
+        every ``count``-th record; see the source), or None when the source cannot shard."""
+        return None if self._shard is None or count <= 1 else self._shard(int(index), int(count))
 
     def __len__(self):
         return self.num_examples
@@ -90,20 +96,17 @@ class StreamData:
         """Training batches of steps ``start_step .. total_steps``, per input pipeline.
 
         With ``input_context`` (``strategy.distribute_datasets_from_function``) each pipeline
-        yields, step after step, the per-replica slices of the global batch that belong to its
-        local replicas, in replica order (as :func:`mtlzoo.data.mixing.train_dataset`)."""
+        yields, step after step, one batch per local replica (``batch_size / replicas``
+        examples). With several pipelines (``MultiWorkerMirroredStrategy``: one per worker) and
+        a source that shards (:meth:`StreamSplit.shard`: ``files``), each pipeline reads only
+        its part (its own files, else every n-th record) as its own endless stream of seeded
+        epochs, so step s of pipeline p is fixed by (seed, p, s) and a resumed worker skips to
+        it; otherwise every pipeline reads the whole stream and keeps its replicas' slices of
+        the global batch, in replica order (as :func:`mtlzoo.data.mixing.train_dataset`)."""
         import tensorflow as tf
 
         s = self.split("train")
-        n, b = s.num_examples, int(batch_size)
-        epoch, offset = divmod(int(start_step) * b, n)
-        last = (int(total_steps) * b - 1) // n  # the epoch of the last example of the last step
-        ds = s.make(epoch).skip(offset)
-        for e in range(epoch + 1, last + 1):  # each epoch its own seeded order (Python-int seeds)
-            ds = ds.concatenate(s.make(e))
-        ds = (
-            ds.map(_select(input_names, "train")).batch(b, drop_remainder=True).take(int(total_steps) - int(start_step))
-        )
+        b = int(batch_size)
         replicas, pipelines, pipeline = 1, 1, 0
         if input_context is not None:
             replicas = input_context.num_replicas_in_sync
@@ -112,8 +115,25 @@ class StreamData:
             raise ConfigError(
                 "data.batch_size", f"the global batch of {b} examples does not split over {replicas} replicas"
             )
-        if replicas > 1:
-            per, local = b // replicas, replicas // pipelines
+        per, local = b // replicas, replicas // pipelines
+        part = s.shard(pipeline, pipelines)
+        if part is not None:  # this worker reads its own part: its local replicas' share of each step
+            if not part.num_examples:
+                raise ConfigError("data.files", f"input pipeline {pipeline} of {pipelines} gets no training examples")
+            s, b = part, local * per
+        n = s.num_examples
+        epoch, offset = divmod(int(start_step) * b, n)
+        last = (int(total_steps) * b - 1) // n  # the epoch of the last example of the last step
+        ds = s.make(epoch).skip(offset)
+        for e in range(epoch + 1, last + 1):  # each epoch its own seeded order (Python-int seeds)
+            ds = ds.concatenate(s.make(e))
+        ds = (
+            ds.map(_select(input_names, "train")).batch(b, drop_remainder=True).take(int(total_steps) - int(start_step))
+        )
+        if part is not None:
+            if local > 1:
+                ds = ds.unbatch().batch(per)
+        elif replicas > 1:  # one stream read by every pipeline: each keeps its replicas' slices
             lo, hi = pipeline * local * per, (pipeline + 1) * local * per
             ds = ds.map(lambda f, y, w: tf.nest.map_structure(lambda t: t[lo:hi], (f, y, w))).unbatch().batch(per)
         options = tf.data.Options()

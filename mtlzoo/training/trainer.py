@@ -267,16 +267,17 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     with another config is refused before anything is written unless ``overwrite``
     (:mod:`mtlzoo.training.guard`).
     """
-    from mtlzoo.data import load_data
     from mtlzoo.data.streams import datasets_data
     from mtlzoo.training.guard import WorkdirLock, check_rerun
     from mtlzoo.training.strategy import get_strategy, worker_info
+    from mtlzoo.workdir import load_run_data
 
     config = resolve_config(config)
     strat = get_strategy(strategy) if isinstance(strategy, str) else strategy
     tasks = tasks_from_config(config.tasks)
     # the data load first: a bad file is a ConfigError before anything is written to the workdir
-    data = load_data(config, tasks) if datasets is None else datasets_data(datasets, tasks, config)
+    # a resumed files run reuses the vocabularies its workdir saved (ids fixed if the files changed)
+    data = load_run_data(config, tasks, workdir) if datasets is None else datasets_data(datasets, tasks, config)
     if not worker_info(strat)[0]:
         check_rerun(config, workdir)
         return _train(config, workdir, strat, callbacks, model_fn, tasks, data)
@@ -299,6 +300,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     from mtlzoo.training.strategy import worker_info
     from mtlzoo.weighting.aggregators import build_aggregator
     from mtlzoo.weighting.weightings import build_weighting
+    from mtlzoo.workdir import save_run_data
 
     chief, worker = worker_info(strat)
     tc = config.train
@@ -314,6 +316,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     makedirs(workdir)  # local or a tf.io.gfile URL (gs://, ram://)
     if chief:
         write_config(config, workdir)
+        save_run_data(workdir, config, data)
     keras.utils.set_random_seed(config.seed)
     steps_per_epoch = tc.steps_per_epoch or max(1, math.ceil(len(train_split) / global_batch))
     phased = config.model.alignment == "fixed_encoder"

@@ -15,11 +15,13 @@ Example:
 
 import fnmatch
 import os
+import shutil
 
 from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
 from mtlzoo.schema import Field, check_fields
+from mtlzoo.workdir import VOCABULARIES_FILE
 from mtlzoo.zoo.catalogue import VOCAB_FILE, path
 
 FINETUNE_SCHEMA = {
@@ -222,7 +224,8 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
             ``vocab.txt`` and the config's data source takes ``vocab_file``, the data
             is encoded with that vocabulary unless the config sets ``data.vocab_file``.
         workdir: run directory, as for :func:`mtlzoo.training.train`, plus
-            ``finetune.json`` (the plan: transferred, new and frozen layers).
+            ``finetune.json`` (the plan: transferred, new and frozen layers). A ``files`` run starts
+            from the pretrained run's ``vocabularies.json`` (inputs it names keep their ids).
 
     The trainer (:func:`mtlzoo.training.train`) builds the model from the config;
     before training, every layer that the pretrained model has under the same name
@@ -263,6 +266,11 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     os.makedirs(workdir, exist_ok=True)
     record = {"pretrained": os.path.abspath(model_path), "vocab_file": vocab_file, **options, **plan}
     fileio.write_json(record, os.path.join(workdir, "finetune.json"))
+    saved = os.path.join(config_dir, VOCABULARIES_FILE)
+    mine = os.path.join(workdir, VOCABULARIES_FILE)
+    if resolved.data.source == "files" and os.path.isfile(saved) and not os.path.isfile(mine):
+        # the pretrained files run's vocabularies: the same token/category ids (the trainer reuses them)
+        shutil.copy2(saved, mine)
     from mtlzoo.training import train
 
     def model_fn(config):  # the trainer's variables are collected after this returns

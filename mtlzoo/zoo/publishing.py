@@ -13,6 +13,7 @@ import uuid
 
 from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
+from mtlzoo.workdir import VOCABULARIES_FILE, load_run_data
 from mtlzoo.zoo.cards import read_card, render_card
 from mtlzoo.zoo.catalogue import (
     CARD_TEMPLATE,
@@ -112,6 +113,8 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
         os.makedirs(tmp)
         for fname in ("model.keras", "config.json"):
             fileio.copy(os.path.join(workdir, fname), os.path.join(tmp, fname))
+        if fileio.isfile(os.path.join(workdir, VOCABULARIES_FILE)):  # a files run: its built vocabularies
+            fileio.copy(os.path.join(workdir, VOCABULARIES_FILE), os.path.join(tmp, VOCABULARIES_FILE))
         if recipe is not None:
             shutil.copy2(os.path.join(target, ENTRY_JSON), os.path.join(tmp, ENTRY_JSON))
         fileio.write_text(text, os.path.join(tmp, CARD_TEMPLATE))
@@ -126,14 +129,13 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
                 "elsewhere needs that file at that path"
             )
 
-        from mtlzoo.data import load_data
         from mtlzoo.data.real import save_vocab
         from mtlzoo.evaluation import evaluate, format_table, write_json
         from mtlzoo.models import load_model
         from mtlzoo.tasks import tasks_from_config
 
         say(f"loading the data of {workdir} ({config.data.source})")
-        data = load_data(config, tasks_from_config(config.tasks))
+        data = load_run_data(config, tasks_from_config(config.tasks), tmp, needs="publish needs data it can reload")
         vocab = (data.info or {}).get("vocab")
         del data
         if vocab is not None:
