@@ -14,6 +14,10 @@ import os
 from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 from mtlzoo.metrics import METRIC_NAMES, average_metrics, compute_metrics, task_metrics, token_mask_of
+from mtlzoo.metrics.glue import glue_report
+
+# Sources whose tasks named after GLUE's get GLUE's metrics and the GLUE average as well.
+GLUE_SOURCES = ("glue_files", "glue")
 from mtlzoo.workdir import load_workdir
 
 
@@ -32,7 +36,10 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
 
     Returns:
         ``{"split", "checkpoint", "examples", "tasks": {task: {metric: value}},
-        "average": {metric: value}}``; also written to ``<workdir>/eval_<split>.json``
+        "average": {metric: value}}``, plus for GLUE data (source ``glue_files`` or ``glue``)
+        ``"glue": {"tasks": {task: {GLUE metric: value, "score": ...}}, "average": GLUE
+        average}`` (:func:`mtlzoo.metrics.glue.glue_report`: Matthews corr. for CoLA, F1 and
+        accuracy for MRPC/QQP, Pearson and Spearman for STS-B, accuracy otherwise); also written to ``<workdir>/eval_<split>.json``
         (atomically) when ``write``.
 
     Raises:
@@ -66,6 +73,10 @@ def evaluate(workdir, checkpoint=None, split="test", write=True):
         "examples": len(s),
         **compute_metrics(tasks, s.labels, predictions, s.weights, s.features, data.info.get("tag_vocab")),
     }
+    if config.data.source in GLUE_SOURCES:
+        glue = glue_report(tasks, s.labels, predictions, s.weights)
+        if glue is not None:
+            result["glue"] = glue
     if write:
         write_json(result, os.path.join(workdir, f"eval_{split}.json"))
     return result
@@ -77,7 +88,12 @@ def format_table(result):
 
     rows = {t: {k: v for k, v in m.items() if k != "examples"} for t, m in result["tasks"].items()}
     rows["average"] = result["average"]
-    return format_metrics_table(rows, title=f"evaluation ({result['split']} split, {result['examples']} examples)")
+    table = format_metrics_table(rows, title=f"evaluation ({result['split']} split, {result['examples']} examples)")
+    glue = result.get("glue")
+    if glue:
+        table += "\n\n" + format_metrics_table(glue["tasks"], title="GLUE metrics (score = mean of a task's metrics)")
+        table += f"\nGLUE average ({len(glue['tasks'])} tasks): {glue['average']:.4f}"
+    return table
 
 
 __all__ = [
