@@ -15,10 +15,10 @@ from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 from mtlzoo.metrics import METRIC_NAMES, average_metrics, compute_metrics, task_metrics, token_mask_of
 from mtlzoo.metrics.glue import glue_report
+from mtlzoo.workdir import load_workdir
 
 # Sources whose tasks named after GLUE's get GLUE's metrics and the GLUE average as well.
 GLUE_SOURCES = ("glue_files", "glue")
-from mtlzoo.workdir import load_workdir
 
 
 def write_json(obj, path):
