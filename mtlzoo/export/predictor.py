@@ -125,10 +125,11 @@ class Predictor:
         mode = self._text_mode(body)
         base = {"text": TEXT_INPUT, "pair": PAIR_SIGNATURE}.get(mode)
         if base is not None and base not in self.signatures:
+            what = "raw-string pair signature (text_pair)" if mode == "pair" else "raw-string signature"
             raise ConfigError(
                 None,
-                f"--input: the request holds raw text{' pairs' if mode == 'pair' else ''} but the model has no "
-                f"{base!r} signature (export it with a {'pair ' if mode == 'pair' else ''}tokenizer, or send token ids)",
+                f"--input: the request holds raw text but the model has no {what} "
+                "(export it with a tokenizer, or send token ids)",
             )
         if task is None:
             return base or "serving_default"

@@ -177,6 +177,7 @@ def export_workdir(
     BERT run on GLUE's files (data source ``glue_files``), the ``wordpiece`` tokenizer of
     the run's own vocabulary, lower-casing and ``max_length`` (:func:`run_text_setup`), which
     also gives the label names and each task's text fields (pair tasks get pair signatures).
+    A tagging run's tag names (its data's ``tag_vocab``) become ``label`` outputs too.
     ``model_name`` defaults to the workdir's base name.
     """
     from mtlzoo.tasks import tasks_from_config
@@ -195,18 +196,32 @@ def export_workdir(
     run_tokenizer, label_names, text_fields = run_text_setup(config)
     if tokenizer is None:
         tokenizer = run_tokenizer
+    tasks = tasks_from_config(config.tasks)
+    if label_names is None and any(t.kind == "tagging" for t in tasks):
+        label_names = tag_names(config, tasks)
     return export_model(
         model,
         export_dir,
         model_name,
         version=version,
-        tasks=tasks_from_config(config.tasks),
+        tasks=tasks,
         tokenizer=tokenizer,
         overwrite=overwrite,
         metadata={"source": os.path.abspath(source)},
         label_names=label_names,
         text_fields=text_fields,
     )
+
+
+def tag_names(config, tasks):
+    """``{task: tag names by id}`` of a tagging run (its data's ``info["tag_vocab"]``), or None
+    when the run's data cannot be read here (the export then returns tag ids only)."""
+    from mtlzoo.data import load_data
+
+    try:
+        return load_data(config, tasks).info.get("tag_vocab")
+    except ConfigError:
+        return None
 
 
 def run_text_setup(config):

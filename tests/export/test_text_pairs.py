@@ -247,3 +247,24 @@ def test_tagging_exports_return_tag_names(tmp_path):
         export_model(
             model, str(tmp_path), "bad", tasks=tasks_from_config(TAGGER_TASKS), label_names={"pos": ["a", "b"]}
         )
+
+
+def test_the_tagger_entry_exports_tag_names(tmp_path):
+    import tensorflow as tf
+
+    from mtlzoo.export import export_workdir
+    from tests.helpers import REPO
+
+    nltk = os.environ.get("NLTK_DATA", "")
+    if not any(os.path.exists(os.path.join(nltk, "corpora", f)) for f in ("conll2000", "conll2000.zip")):
+        pytest.skip("CoNLL-2000 not found: set NLTK_DATA to a directory holding corpora/conll2000")
+    entry = os.path.join(REPO, "saved_models", "conll2000_tagger_pos_chunk")
+    path = export_workdir(entry, str(tmp_path), model_name="tagger")
+    with open(os.path.join(path, "assets.extra", "mtlzoo_export.json")) as f:
+        meta = json.load(f)
+    pos = meta["tasks"]["pos"]["label_names"]
+    assert len(pos) == 46 and pos[:2] == ["[PAD]", "[UNK]"] and {"NN", "VBD", "DT"} <= set(pos)
+    out = tf.saved_model.load(path).signatures["pos_text"](text=tf.constant(["The cat sat on the mat ."]))
+    ids, labels = out["class_ids"].numpy()[0], out["label"].numpy()[0].astype(str)
+    assert (ids >= 0).sum() == 7 and (ids[7:] == -1).all()  # 7 words, then padding up to max_length
+    assert [str(x) for x in labels] == [pos[i] if i >= 0 else "" for i in ids]
