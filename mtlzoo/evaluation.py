@@ -14,7 +14,11 @@ import os
 from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
 from mtlzoo.metrics import METRIC_NAMES, average_metrics, compute_metrics, task_metrics, token_mask_of
+from mtlzoo.metrics.glue import glue_report
 from mtlzoo.workdir import load_workdir, read_config
+
+# Sources whose tasks named after GLUE's get GLUE's metrics and the GLUE average as well.
+GLUE_SOURCES = ("glue_files", "glue")
 
 
 def write_json(obj, path):
@@ -39,7 +43,10 @@ def evaluate(workdir, checkpoint=None, split="test", write=True, datasets=None):
 
     Returns:
         ``{"split", "checkpoint", "examples", "tasks": {task: {metric: value}},
-        "average": {metric: value}}``; also written to ``<workdir>/eval_<split>.json``
+        "average": {metric: value}}``, plus for GLUE data (source ``glue_files`` or ``glue``)
+        ``"glue": {"tasks": {task: {GLUE metric: value, "score": ...}}, "average": GLUE
+        average}`` (:func:`mtlzoo.metrics.glue.glue_report`: Matthews corr. for CoLA, F1 and
+        accuracy for MRPC/QQP, Pearson and Spearman for STS-B, accuracy otherwise); also written to ``<workdir>/eval_<split>.json``
         (atomically) when ``write``.
 
     Raises:
@@ -85,6 +92,10 @@ def evaluate(workdir, checkpoint=None, split="test", write=True, datasets=None):
         "examples": len(s),
         **compute_metrics(tasks, labels, predictions, weights, features, data.info.get("tag_vocab")),
     }
+    if config.data.source in GLUE_SOURCES:
+        glue = glue_report(tasks, labels, predictions, weights)
+        if glue is not None:
+            result["glue"] = glue
     if write:
         path = os.path.join(workdir, f"eval_{split}.json")
         try:
@@ -116,7 +127,12 @@ def format_table(result):
 
     rows = {t: {k: v for k, v in m.items() if k != "examples"} for t, m in result["tasks"].items()}
     rows["average"] = result["average"]
-    return format_metrics_table(rows, title=f"evaluation ({result['split']} split, {result['examples']} examples)")
+    table = format_metrics_table(rows, title=f"evaluation ({result['split']} split, {result['examples']} examples)")
+    glue = result.get("glue")
+    if glue:
+        table += "\n\n" + format_metrics_table(glue["tasks"], title="GLUE metrics (score = mean of a task's metrics)")
+        table += f"\nGLUE average ({len(glue['tasks'])} tasks): {glue['average']:.4f}"
+    return table
 
 
 __all__ = [

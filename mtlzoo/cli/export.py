@@ -5,7 +5,11 @@
 writes <export_dir>/<model_name>/<version>/ (saved_model.pb, variables/, assets/,
 assets.extra/tf_serving_warmup_requests) atomically, with signatures serving_default
 (all tasks) and one per task; text models exported with a tokenizer also get raw-string
-signatures "text" and "<task>_text".
+signatures "text" and "<task>_text". A BERT run on GLUE's files (data source glue_files) needs
+no --tokenizer: the export takes the run's own WordPiece vocabulary, lower-casing and
+max_length, adds the sentence-pair signatures "text_pair" and "<task>_text_pair" (inputs
+text_a, text_b) and returns label names ("label": entailment / not_entailment) beside the
+probabilities.
 
 A full disk or an unwritable --export_dir is one error line (exit 2) and leaves nothing
 behind; hidden .tmp-<version>-* directories left by killed exports of the same version
@@ -35,7 +39,8 @@ _TOKENIZER = flags.DEFINE_enum(
     ["vocab", "wordpiece"],
     "Add raw-string signatures with this in-graph tokenizer: vocab (whitespace split + vocabulary lookup, "
     "for tokens models) or wordpiece (TF Text BERT tokenizer, for bert models). Needs --vocab_file. "
-    "Default: <workdir>/tokenizer.json if present, else none.",
+    "Default: <workdir>/tokenizer.json if present, else for a glue_files run the WordPiece tokenizer of its "
+    "checkpoint's vocabulary, else none.",
 )
 _VOCAB_FILE = flags.DEFINE_string(
     "vocab_file", None, "Vocabulary file for --tokenizer, one token per line; line number = token id (0 = padding)."

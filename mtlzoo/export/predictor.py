@@ -27,7 +27,7 @@ import os
 import numpy as np
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.export.signatures import TEXT_INPUT, split_output_name
+from mtlzoo.export.signatures import PAIR_INPUTS, PAIR_SIGNATURE, TEXT_INPUT, split_output_name
 from mtlzoo.export.writer import METADATA_FILE
 
 
@@ -63,6 +63,17 @@ def _loads(text):
         return None, (e.lineno, f"{e.msg} at column {e.colno}")
     except RecursionError:
         return None, (1, "nested too deeply")
+
+
+def _plain(value):
+    """A JSON-able Python value of one output row (string outputs, e.g. ``label``, decoded)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if np.ndim(value) == 0:
+        return value.item()
+    if getattr(value, "dtype", None) is not None and value.dtype.kind == "O":
+        return [_plain(v) for v in value]
+    return value.tolist()
 
 
 def read_request(path):
@@ -179,15 +190,22 @@ class Predictor:
         self.source = source
 
     # -- choosing the signature --------------------------------------------------------
-    def _is_text(self, body):
+    @staticmethod
+    def _text_mode(body):
+        """``"pair"`` (objects with ``text_a``/``text_b``), ``"text"`` (raw strings) or None."""
         if "instances" in body:
             inst = body["instances"]
             first = inst[0] if isinstance(inst, list) and inst else None
-            return isinstance(first, str) or (isinstance(first, dict) and set(first) == {TEXT_INPUT})
+            if isinstance(first, dict) and set(first) & set(PAIR_INPUTS) and set(first) <= set(PAIR_INPUTS):
+                return "pair"
+            text = isinstance(first, str) or (isinstance(first, dict) and set(first) == {TEXT_INPUT})
+            return "text" if text else None
         inputs = body.get("inputs")
         if isinstance(inputs, dict):
-            return set(inputs) == {TEXT_INPUT}
-        return isinstance(inputs, list) and bool(inputs) and isinstance(inputs[0], str)
+            if set(inputs) & set(PAIR_INPUTS) and set(inputs) <= set(PAIR_INPUTS):
+                return "pair"
+            return "text" if set(inputs) == {TEXT_INPUT} else None
+        return "text" if isinstance(inputs, list) and bool(inputs) and isinstance(inputs[0], str) else None
 
     def choose_signature(self, body, task=None):
         requested = body.get("signature_name")
@@ -209,16 +227,32 @@ class Predictor:
                     None, f"--task: the request asks for signature {requested!r}, which has no task {task!r}"
                 )
             return requested
-        text = self._is_text(body)
-        if text and TEXT_INPUT not in self.signatures:
+        mode = self._text_mode(body)
+        base = {"text": TEXT_INPUT, "pair": PAIR_SIGNATURE}.get(mode)
+        if base is not None and base not in self.signatures:
+            what = "raw-string pair signature (text_pair)" if mode == "pair" else "raw-string signature"
             raise ConfigError(
                 None,
-                "--input: the request holds raw text but the model has no raw-string signature "
+                f"--input: the request holds raw text but the model has no {what} "
                 "(export it with a tokenizer, or send token ids)",
             )
         if task is None:
-            return TEXT_INPUT if text else "serving_default"
-        return f"{task}_{TEXT_INPUT}" if text else task
+            return base or "serving_default"
+        if base is None:
+            return task
+        name = f"{task}_{base}"
+        if name not in self.signatures:
+            other = [s for s in (f"{task}_{TEXT_INPUT}", f"{task}_{PAIR_SIGNATURE}") if s in self.signatures]
+            raise ConfigError(
+                None,
+                f"--task: task {task!r} has no {name!r} signature"
+                + (
+                    f"; it takes {other[0]!r} ({'a sentence pair' if other[0].endswith(PAIR_SIGNATURE) else 'one text'})"
+                    if other
+                    else ""
+                ),
+            )
+        return name
 
     # -- request -> arrays ---------------------------------------------------------------
     def columns(self, body, signature):
@@ -283,6 +317,12 @@ class Predictor:
                 None, f"{where}: {unknown[0]!r} is not an input of signature {signature!r}; it takes {', '.join(names)}"
             )
         missing = [n for n in names if n not in keys]
+        if missing and set(names) == set(PAIR_INPUTS):
+            raise ConfigError(
+                None,
+                f"{where}: signature {signature!r} takes a sentence pair (text_a and text_b); "
+                f"the request has no {missing[0]!r}",
+            )
         if missing:
             raise ConfigError(None, f"{where}: missing input {missing[0]!r} of signature {signature!r}")
 
@@ -335,7 +375,7 @@ class Predictor:
             else:
                 task, out = (sig["tasks"][0] if len(sig["tasks"]) == 1 else None), key
             for i, value in enumerate(outputs[key]):
-                value = value.item() if np.ndim(value) == 0 else value.tolist()
+                value = _plain(value)
                 if task is None:
                     rows[i][out] = value
                 else:
@@ -405,7 +445,11 @@ def _load_savedmodel(path):
         name: {
             "inputs": inputs[name],
             "tasks": tasks[name],
-            "prefixed": len(tasks[name]) != 1 or name in ("serving_default", TEXT_INPUT),
+            "prefixed": meta["signatures"][name].get(
+                "prefixed", len(tasks[name]) != 1 or name in ("serving_default", TEXT_INPUT, PAIR_SIGNATURE)
+            )
+            if meta.get("signatures")
+            else len(tasks[name]) != 1 or name in ("serving_default", TEXT_INPUT, PAIR_SIGNATURE),
         }
         for name in inputs
     }

@@ -13,12 +13,24 @@ regression    ``values`` [B, C]                            the model's output
 tagging       ``probabilities`` [B, T, C], ``class_ids`` [B, T]  argmax per token, -1 at padding
 ============  ===========================================  ==========================================
 
+With label names (``label_names={task: [name by class id]}``; binary: the names of class 0
+and class 1), binary, multiclass and tagging tasks also return ``label`` (string ``[B]``,
+``[B, T]`` for tagging with ``""`` at padding): the name of ``class_ids``, e.g.
+``entailment`` / ``not_entailment``.
+
 ``serving_default`` returns every task's outputs named ``<task>_<output>``
 (``digit_class_ids``); the signature named after a task returns only that task's
 outputs, unprefixed (``class_ids``). If the model takes a ``task_id`` input (a
 per-task alignment routes on it), it is not an input of any signature: it is
 fixed inside to the task's index (task i = the i-th task name in sorted order),
 and ``serving_default`` runs the model once per task.
+
+Raw-text signatures (with a tokenizer): ``text`` (input ``text``, all tasks, prefixed
+outputs) and ``<task>_text``; a tokenizer that packs sentence pairs (``wordpiece``) adds
+``text_pair`` (inputs ``text_a`` and ``text_b``, all tasks) and ``<task>_text_pair``. When
+each task's text fields are known (``text_fields={task: (first, second or None)}``, a GLUE
+source's ``info``), a task gets only the per-task variant that fits it: ``rte_text_pair``
+but no ``rte_text``, ``cola_text`` but no ``cola_text_pair``.
 
 Example:
     >>> module = ServingModule(model)                 # task kinds read from the model
@@ -36,20 +48,25 @@ OUTPUTS = {
     "regression": ("values",),
     "tagging": ("probabilities", "class_ids"),
 }
+LABEL_OUTPUT = "label"  # with label names: the name of class_ids (binary, multiclass, tagging)
+LABELLED_KINDS = ("binary", "multiclass", "tagging")
 TASK_ID = "task_id"
 TEXT_INPUT = "text"
+PAIR_SIGNATURE = "text_pair"
+PAIR_INPUTS = ("text_a", "text_b")
 
 
-def output_names(spec, prefixed):
-    """The output names a task contributes to a signature."""
-    return [f"{spec.name}_{o}" if prefixed else o for o in OUTPUTS[spec.kind]]
+def output_names(spec, prefixed, labelled=False):
+    """The output names a task contributes to a signature (``labelled``: it has label names)."""
+    outs = [*OUTPUTS[spec.kind], *([LABEL_OUTPUT] if labelled and spec.kind in LABELLED_KINDS else [])]
+    return [f"{spec.name}_{o}" if prefixed else o for o in outs]
 
 
 def split_output_name(name, task_names):
     """``"digit_class_ids"`` -> ``("digit", "class_ids")`` given the task names; None if no match."""
     for t in sorted(task_names, key=len, reverse=True):
         rest = name[len(t) + 1 :]
-        if name.startswith(t + "_") and any(rest in outs for outs in OUTPUTS.values()):
+        if name.startswith(t + "_") and (rest == LABEL_OUTPUT or any(rest in outs for outs in OUTPUTS.values())):
             return t, rest
     return None
 
@@ -113,10 +130,29 @@ def model_input_specs(model):
     return {name: tf.TensorSpec(tuple(t.shape), tf.as_dtype(t.dtype), name=name) for name, t in inputs.items()}
 
 
-def task_outputs(spec, y, padding=None):
+def check_label_names(tasks, label_names):
+    """``{task: tuple of names}`` for the labelled kinds; ConfigError on a count that does not fit."""
+    out = {}
+    by_name = {t.name: t for t in tasks}
+    for task, names in (label_names or {}).items():
+        if task not in by_name:
+            raise ConfigError("label_names", f"no task named {task!r}; the model has {', '.join(sorted(by_name))}")
+        spec = by_name[task]
+        if names is None or spec.kind not in LABELLED_KINDS:
+            continue
+        want = 2 if spec.kind == "binary" else spec.num_classes
+        names = tuple(str(n) for n in names)
+        if len(names) != want:
+            raise ConfigError(f"label_names.{task}", f"has {len(names)} names but the task has {want} classes")
+        out[task] = names
+    return out
+
+
+def task_outputs(spec, y, padding=None, names=None):
     """The serving outputs of one task from the model's output ``y`` (TF ops).
 
-    ``padding``: bool ``[B, T]``, True at padding tokens (tagging only).
+    ``padding``: bool ``[B, T]``, True at padding tokens (tagging only). ``names``: label
+    names by class id; adds ``label`` (``""`` at padding).
     """
     import tensorflow as tf
 
@@ -131,7 +167,11 @@ def task_outputs(spec, y, padding=None):
         ids = tf.argmax(y, axis=-1, output_type=tf.int64)
         if spec.kind == "tagging" and padding is not None:
             ids = tf.where(padding, tf.constant(-1, tf.int64), ids)
-    return {"probabilities": y, "class_ids": ids}
+    out = {"probabilities": y, "class_ids": ids}
+    if names:
+        table = tf.constant([*names, ""])  # id -1 (padding) -> the last entry, ""
+        out[LABEL_OUTPUT] = tf.gather(table, tf.where(ids < 0, tf.constant(len(names), tf.int64), ids))
+    return out
 
 
 def padding_of(inputs):
@@ -153,12 +193,16 @@ class ServingModule:
         tasks: list of TaskSpec; None reads the kinds from the model (:func:`infer_tasks`).
         tokenizer: optional tokenizer (see :mod:`mtlzoo.export.tokenizers`) whose
             outputs are model inputs; adds raw-string signatures ``text`` (all
-            tasks) and ``<task>_text``.
+            tasks) and ``<task>_text`` (and the pair signatures, see the module doc).
+        label_names: ``{task: [name by class id]}``; adds ``label`` outputs.
+        text_fields: ``{task: (first, second or None)}``; picks each task's raw-text variant.
     """
 
-    def __init__(self, model, tasks=None, tokenizer=None):
+    def __init__(self, model, tasks=None, tokenizer=None, label_names=None, text_fields=None):
         self.model = model
         self.tasks = check_tasks(model, tasks) if tasks is not None else infer_tasks(model)
+        self.label_names = check_label_names(self.tasks, label_names)
+        self.text_fields = {t: tuple(f) if f is not None else None for t, f in (text_fields or {}).items()}
         self.specs = model_input_specs(model)
         self.has_task_id = TASK_ID in self.specs
         self.input_specs = {k: v for k, v in self.specs.items() if k != TASK_ID}
@@ -173,23 +217,48 @@ class ServingModule:
     def task_names(self):
         return [t.name for t in self.tasks]
 
+    @property
+    def pairs(self):
+        return self.tokenizer is not None and getattr(self.tokenizer, "supports_pairs", False)
+
+    def _task_modes(self, task):
+        """The raw-text modes (``"text"``, ``"pair"``) of a task's own signatures."""
+        if not self.pairs:
+            return ("text",)
+        fields = self.text_fields.get(task)
+        if fields is None:
+            return ("text", "pair")
+        return ("pair",) if len(fields) > 1 and fields[1] else ("text",)
+
     def layout(self):
-        """``{signature: (task names, prefixed outputs, raw-string input)}`` in a stable order."""
-        out = {"serving_default": (self.task_names, True, False)}
-        out.update({t: ([t], False, False) for t in self.task_names})
+        """``{signature: (task names, prefixed outputs, input mode)}`` in a stable order.
+
+        Input mode: None (model inputs), ``"text"`` (raw ``text``) or ``"pair"`` (``text_a``, ``text_b``).
+        """
+        out = {"serving_default": (self.task_names, True, None)}
+        out.update({t: ([t], False, None) for t in self.task_names})
         if self.tokenizer is not None:
-            out[TEXT_INPUT] = (self.task_names, True, True)
-            out.update({f"{t}_{TEXT_INPUT}": ([t], False, True) for t in self.task_names})
+            out[TEXT_INPUT] = (self.task_names, True, "text")
+            if self.pairs:
+                out[PAIR_SIGNATURE] = (self.task_names, True, "pair")
+            for t in self.task_names:
+                for mode in self._task_modes(t):
+                    out[f"{t}_{TEXT_INPUT if mode == 'text' else PAIR_SIGNATURE}"] = ([t], False, mode)
         return out
 
     def signature_names(self):
         names = ["serving_default", *self.task_names]
         if self.tokenizer is not None:
-            names += [TEXT_INPUT, *[f"{t}_{TEXT_INPUT}" for t in self.task_names]]
+            names += [TEXT_INPUT, *([PAIR_SIGNATURE] if self.pairs else [])]
+            for t in self.task_names:
+                names += [f"{t}_{TEXT_INPUT if m == 'text' else PAIR_SIGNATURE}" for m in self._task_modes(t)]
         return names
 
-    def is_text(self, signature):
+    def input_mode(self, signature):
         return self.layout()[signature][2]
+
+    def is_text(self, signature):
+        return self.input_mode(signature) is not None
 
     def _check_names(self):
         names = self.signature_names()
@@ -216,19 +285,26 @@ class ServingModule:
         flat = {}
         for spec in self.tasks:
             if spec.name in by_task:
-                for key, value in task_outputs(spec, by_task[spec.name], padding).items():
+                outs = task_outputs(spec, by_task[spec.name], padding, self.label_names.get(spec.name))
+                for key, value in outs.items():
                     flat[f"{spec.name}_{key}" if prefixed else key] = value
         return flat
 
-    def _make(self, task_names, prefixed, text):
+    def _make(self, task_names, prefixed, mode):
         names = list(self.input_specs)
 
-        if text:
+        if mode == "text":
 
             def fn(text_batch):
                 return self.outputs(self.tokenizer(text_batch), task_names, prefixed)
 
             return fn, [self.tokenizer.input_spec()]
+        if mode == "pair":
+
+            def pair_fn(text_a, text_b):
+                return self.outputs(self.tokenizer.pair(text_a, text_b), task_names, prefixed)
+
+            return pair_fn, self.tokenizer.pair_input_specs()
 
         def fn(*args):
             return self.outputs(dict(zip(names, args, strict=True)), task_names, prefixed)
@@ -243,19 +319,30 @@ class ServingModule:
         """JSON-able description: tasks, signatures with their inputs and outputs."""
         by_name = {t.name: t for t in self.tasks}
         sigs = {}
-        for name, (task_names, prefixed, text) in self.layout().items():
-            inputs = (
-                {TEXT_INPUT: {"dtype": "string", "shape": [None]}}
-                if text
-                else {k: {"dtype": v.dtype.name, "shape": list(v.shape)} for k, v in self.input_specs.items()}
-            )
+        string = {"dtype": "string", "shape": [None]}
+        for name, (task_names, prefixed, mode) in self.layout().items():
+            if mode == "text":
+                inputs = {TEXT_INPUT: string}
+            elif mode == "pair":
+                inputs = {k: string for k in PAIR_INPUTS}
+            else:
+                inputs = {k: {"dtype": v.dtype.name, "shape": list(v.shape)} for k, v in self.input_specs.items()}
             sigs[name] = {
                 "tasks": list(task_names),
                 "inputs": inputs,
-                "outputs": [o for t in task_names for o in output_names(by_name[t], prefixed)],
+                "prefixed": prefixed,
+                "outputs": [o for t in task_names for o in output_names(by_name[t], prefixed, t in self.label_names)],
             }
         return {
-            "tasks": {t.name: {"kind": t.kind, "num_classes": t.num_classes} for t in self.tasks},
+            "tasks": {
+                t.name: {
+                    "kind": t.kind,
+                    "num_classes": t.num_classes,
+                    "label_names": list(self.label_names[t.name]) if t.name in self.label_names else None,
+                    "text_fields": list(self.text_fields[t.name]) if self.text_fields.get(t.name) else None,
+                }
+                for t in self.tasks
+            },
             "task_id_input": self.has_task_id,
             "signatures": sigs,
         }

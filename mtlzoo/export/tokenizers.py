@@ -12,7 +12,13 @@ vocabulary file becomes a SavedModel asset (``assets/``). Chosen by name from
 * ``wordpiece``: BERT's tokenizer (``tensorflow_text.BertTokenizer``: lower-case and
   accent stripping, split on whitespace and punctuation, greedy longest-match-first
   WordPiece with ``##`` continuations) for the ``bert`` encoder; produces
-  ``token_ids = [CLS] pieces [SEP]``, ``segment_ids`` = 0 and ``padding_mask``.
+  ``token_ids = [CLS] pieces [SEP]``, ``segment_ids`` = 0 and ``padding_mask``; for a
+  sentence pair (:meth:`WordPieceTokenizer.pair`) ``[CLS] a [SEP] b [SEP]`` with segment
+  ids 0 up to the first ``[SEP]`` and 1 after, cut to ``max_length`` as BERT's
+  ``_truncate_seq_pair`` (and :func:`mtlzoo.data.glue_files.pack`) cut it
+  (:func:`pair_lengths`). The only TF Text ops are those of ``tensorflow_text.BertTokenizer``
+  (case folding, NFD normalisation, regex split, WordPiece lookup); packing, truncation and
+  padding are core TensorFlow ops.
 
 Example:
     >>> tok = make_tokenizer({"name": "vocab", "vocab_file": "vocab.txt"})
@@ -25,6 +31,7 @@ from mtlzoo.registry import Registry
 from mtlzoo.schema import Field, check_fields, positive
 
 TOKENIZERS = Registry("tokenizer")
+PAIR_INPUTS = ("text_a", "text_b")
 _OOV_CANDIDATES = ("[UNK]", "<unk>", "<UNK>", "<oov>", "[OOV]")
 
 
@@ -42,6 +49,7 @@ class _Tokenizer:
     name = None
     schema = {}
     produces = ()
+    supports_pairs = False
 
     def __init__(self, opts, field="tokenizer"):
         self.opts = check_fields(opts, self.schema, field)
@@ -197,6 +205,18 @@ class WordPieceTokenizer(_Tokenizer):
             raise ConfigError(f"{self.field}.max_length", "must leave room for [CLS], a token and [SEP]")
         return n
 
+    supports_pairs = True
+
+    def pair_input_specs(self):
+        """The two raw-string inputs of a pair signature, ``text_a`` and ``text_b``."""
+        import tensorflow as tf
+
+        return [tf.TensorSpec([None], tf.string, name=n) for n in PAIR_INPUTS]
+
+    def sample_pairs(self, n, rng):
+        """``n`` (first, second) text pairs for warmup requests."""
+        return self.sample_texts(n, rng), self.sample_texts(n, rng, max_words=12)
+
     def build(self):
         import tensorflow_text as tf_text
 
@@ -219,6 +239,61 @@ class WordPieceTokenizer(_Tokenizer):
         dense = tf.cast(ids.to_tensor(self.pad_id), tf.int32)
         mask = tf.sequence_mask(ids.row_lengths(), maxlen=tf.shape(dense, out_type=tf.int64)[1], dtype=tf.int32)
         return {"token_ids": dense, "segment_ids": tf.zeros_like(dense), "padding_mask": mask}
+
+    def pair(self, text_a, text_b):
+        """``[CLS] a [SEP] b [SEP]`` of two ``[B]`` string batches: the three BERT inputs."""
+        import tensorflow as tf
+
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_equal(
+                    tf.shape(text_a), tf.shape(text_b), message="text_a and text_b must hold as many texts"
+                )
+            ]
+        ):
+            a = self.tokenizer.tokenize(text_a).merge_dims(-2, -1)
+        b = self.tokenizer.tokenize(text_b).merge_dims(-2, -1)
+        keep_a, keep_b = pair_lengths(a.row_lengths(), b.row_lengths(), tf.constant(self.max_len - 3, tf.int64))
+
+        def cut(r, keep):  # the first keep[i] pieces of row i
+            pos = tf.ragged.range(r.row_lengths()).values
+            return tf.RaggedTensor.from_row_lengths(
+                tf.boolean_mask(r.values, pos < tf.repeat(keep, r.row_lengths())), keep
+            )
+
+        a, b = cut(a, keep_a), cut(b, keep_b)
+        batch = tf.shape(text_a, out_type=tf.int64)[:1]
+
+        def col(value):
+            return tf.fill(tf.concat([batch, [1]], 0), tf.constant(value, tf.int64))
+
+        ids = tf.concat([col(self.cls_id), a, col(self.sep_id), b, col(self.sep_id)], axis=1)
+        seg = tf.concat([col(0), tf.zeros_like(a), col(0), tf.ones_like(b), col(1)], axis=1)
+        dense = tf.cast(ids.to_tensor(self.pad_id), tf.int32)
+        width = tf.shape(dense, out_type=tf.int64)[1]
+        mask = tf.sequence_mask(ids.row_lengths(), maxlen=width, dtype=tf.int32)
+        return {"token_ids": dense, "segment_ids": tf.cast(seg.to_tensor(0), tf.int32), "padding_mask": mask}
+
+
+def pair_lengths(len_a, len_b, budget):
+    """Tokens kept of each side of a pair so that ``kept_a + kept_b <= budget`` (= max_length - 3).
+
+    Closed form of BERT's ``_truncate_seq_pair`` (drop the last token of the longer side,
+    the second side on a tie, until the pair fits): a pair that fits is kept whole; else
+    ``kept_a = min(len_a, max(budget - len_b, ceil(budget / 2)))`` and ``kept_b = budget - kept_a``.
+    Works on numpy arrays and on TF tensors alike (elementwise).
+    """
+    import numpy as np
+
+    if isinstance(len_a, np.ndarray | np.generic | int):
+        mini, maxi, where = np.minimum, np.maximum, np.where
+    else:
+        import tensorflow as tf
+
+        mini, maxi, where = tf.minimum, tf.maximum, tf.where
+    kept_a = mini(len_a, maxi(budget - len_b, (budget + 1) // 2))
+    fits = len_a + len_b <= budget
+    return where(fits, len_a, kept_a), where(fits, len_b, budget - kept_a)
 
 
 def make_tokenizer(cfg, field="tokenizer"):

@@ -22,7 +22,8 @@ def _vocab_size(model, tokenizer):
 def example_inputs(module, batch=3, time=8, seed=0):
     """Valid example inputs per signature of a :class:`ServingModule`: ``{signature: {input: array}}``.
 
-    Floats are uniform in [0, 1); token ids are in [1, vocab) with padding (0) at the
+    Raw-text signatures get short texts of vocabulary words (``text``), pair signatures
+    ``text_a`` / ``text_b`` pairs of them. Floats are uniform in [0, 1); token ids are in [1, vocab) with padding (0) at the
     end of all rows but the first; BERT's ``padding_mask`` follows its ``token_ids``.
     """
     rng = np.random.default_rng(seed)
@@ -45,8 +46,13 @@ def example_inputs(module, batch=3, time=8, seed=0):
         arrays["padding_mask"] = (arrays["token_ids"] != 0).astype(arrays["padding_mask"].dtype)
     out = {}
     texts = np.array(module.tokenizer.sample_texts(batch, rng), dtype=object) if module.tokenizer else None
+    pairs = None
+    if module.pairs:
+        first, second = module.tokenizer.sample_pairs(batch, rng)
+        pairs = {"text_a": np.array(first, dtype=object), "text_b": np.array(second, dtype=object)}
     for sig in module.signature_names():
-        out[sig] = {"text": texts} if module.is_text(sig) else dict(arrays)
+        mode = module.input_mode(sig)
+        out[sig] = {"text": texts} if mode == "text" else dict(pairs) if mode == "pair" else dict(arrays)
     return out
 
 

@@ -72,6 +72,8 @@ def _write_example_requests(extra, examples, module):
     bodies = {"example_request.json": "serving_default"}
     if module.tokenizer is not None:
         bodies["example_text_request.json"] = "text"
+    if module.pairs:
+        bodies["example_text_pair_request.json"] = "text_pair"
     for fname, sig in bodies.items():
         inputs = examples[sig]
         n = len(next(iter(inputs.values())))
@@ -81,7 +83,16 @@ def _write_example_requests(extra, examples, module):
 
 
 def export_model(
-    model, export_dir, model_name="model", version=None, tasks=None, tokenizer=None, overwrite=False, metadata=None
+    model,
+    export_dir,
+    model_name="model",
+    version=None,
+    tasks=None,
+    tokenizer=None,
+    overwrite=False,
+    metadata=None,
+    label_names=None,
+    text_fields=None,
 ):
     """Exports ``model`` for TF Serving; returns the version directory.
 
@@ -95,6 +106,10 @@ def export_model(
             adds raw-string signatures.
         overwrite: replace an existing version directory.
         metadata: extra JSON-able facts recorded in ``assets.extra/mtlzoo_export.json``.
+        label_names: ``{task: [name by class id]}``: binary, multiclass and tagging tasks
+            also return ``label``, the name of their class id.
+        text_fields: ``{task: (first, second or None)}``: a task gets the raw-text
+            signature that fits it (``<task>_text`` or ``<task>_text_pair``).
 
     Signatures: see :mod:`mtlzoo.export.signatures`.
 
@@ -115,7 +130,7 @@ def export_model(
     base, version, target = _check_target(export_dir, model_name, version, overwrite)
     if tokenizer is not None and isinstance(tokenizer, dict):
         tokenizer = make_tokenizer(tokenizer)
-    module = ServingModule(model, tasks, tokenizer)
+    module = ServingModule(model, tasks, tokenizer, label_names=label_names, text_fields=text_fields)
     clash = sorted(set(module.signature_names()) & _RESERVED)
     if clash:
         raise ConfigError("tasks", f"task name {clash[0]!r} clashes with an attribute of the exported model")
@@ -158,7 +173,11 @@ def export_workdir(
 
     Reads ``config.json`` for the task kinds and ``model.keras`` (or ``checkpoint``,
     see :func:`mtlzoo.workdir.load_workdir`). A tokenizer is taken from ``tokenizer``
-    (a config mapping) or else from ``<workdir>/tokenizer.json`` when present.
+    (a config mapping), else from ``<workdir>/tokenizer.json`` when present, else, for a
+    BERT run on GLUE's files (data source ``glue_files``), the ``wordpiece`` tokenizer of
+    the run's own vocabulary, lower-casing and ``max_length`` (:func:`run_text_setup`), which
+    also gives the label names and each task's text fields (pair tasks get pair signatures).
+    A tagging run's tag names (its data's ``tag_vocab``) become ``label`` outputs too.
     ``model_name`` defaults to the workdir's base name.
     """
     from mtlzoo.tasks import tasks_from_config
@@ -174,13 +193,56 @@ def export_workdir(
             tokenizer = json.load(f)
         if "vocab_file" in tokenizer and not os.path.isabs(tokenizer["vocab_file"]):
             tokenizer["vocab_file"] = os.path.join(workdir, tokenizer["vocab_file"])
+    run_tokenizer, label_names, text_fields = run_text_setup(config)
+    if tokenizer is None:
+        tokenizer = run_tokenizer
+    tasks = tasks_from_config(config.tasks)
+    if label_names is None and any(t.kind == "tagging" for t in tasks):
+        label_names = tag_names(config, tasks)
     return export_model(
         model,
         export_dir,
         model_name,
         version=version,
-        tasks=tasks_from_config(config.tasks),
+        tasks=tasks,
         tokenizer=tokenizer,
         overwrite=overwrite,
         metadata={"source": os.path.abspath(source)},
+        label_names=label_names,
+        text_fields=text_fields,
+    )
+
+
+def tag_names(config, tasks):
+    """``{task: tag names by id}`` of a tagging run (its data's ``info["tag_vocab"]``), or None
+    when the run's data cannot be read here (the export then returns tag ids only)."""
+    from mtlzoo.data import load_data
+
+    try:
+        return load_data(config, tasks).info.get("tag_vocab")
+    except ConfigError:
+        return None
+
+
+def run_text_setup(config):
+    """``(tokenizer config or None, label names or None, text fields or None)`` a run's config implies.
+
+    For data source ``glue_files``: the ``wordpiece`` tokenizer over the vocabulary and
+    lower-casing the data pipeline used (``data.vocab_file`` / ``data.lowercase``, else the
+    checkpoint's, :func:`mtlzoo.data.glue_files.tokenizer_files`) cut at ``data.max_length``,
+    so raw text is packed exactly as in training; GLUE's label names and text fields by task.
+    Other sources: ``(None, None, None)``.
+    """
+    data = config.data
+    if data.get("source") != "glue_files":
+        return None, None, None
+    from mtlzoo.data.glue_files import LAYOUTS, tokenizer_files
+
+    vocab, lower = tokenizer_files(dict(data))
+    tokenizer = {"name": "wordpiece", "vocab_file": vocab, "lowercase": bool(lower), "max_length": data.max_length}
+    tasks = [t for t in config.tasks if t in LAYOUTS]
+    return (
+        tokenizer,
+        {t: LAYOUTS[t].names for t in tasks if LAYOUTS[t].names},
+        {t: LAYOUTS[t].field_names for t in tasks},
     )

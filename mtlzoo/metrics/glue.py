@@ -129,3 +129,33 @@ def glue_average(per_task):
     if not per_task:
         raise ValueError("glue_average needs at least one task")
     return float(np.mean([task_score(t, m) for t, m in per_task.items()]))
+
+
+# The task kinds GLUE's metrics assume (a task of the same name but another kind is not GLUE's).
+GLUE_KINDS = {t: ("regression" if t == "stsb" else "multiclass" if t == "mnli" else "binary") for t in GLUE_METRICS}
+
+
+def is_glue_task(spec):
+    """True when a TaskSpec is one of GLUE's tasks by name and of the kind GLUE gives it."""
+    return GLUE_KINDS.get(spec.name) == spec.kind
+
+
+def glue_report(tasks, labels, predictions, weights=None):
+    """GLUE metrics of every GLUE task among ``tasks`` and their GLUE average.
+
+    Returns ``{"tasks": {task: {metric: value, "score": task score}}, "average": GLUE average}``
+    over the tasks for which :func:`is_glue_task` holds, or None if there are none.
+    ``labels`` / ``predictions`` / ``weights``: ``{task: array}`` in the one batch shape
+    (weight 0 = an example of another task, left out).
+    """
+    per_task = {}
+    for t in tasks:
+        if is_glue_task(t):
+            w = None if weights is None else weights.get(t.name)
+            per_task[t.name] = task_metrics(t.name, labels[t.name], predictions[t.name], w)
+    if not per_task:
+        return None
+    return {
+        "tasks": {t: {**m, "score": task_score(t, m)} for t, m in per_task.items()},
+        "average": glue_average(per_task),
+    }

@@ -67,35 +67,57 @@ def _basic_split(text):
     return words
 
 
+def _wordpieces(text, ids):
+    """Pure-Python BERT tokenisation of one text: basic split, greedy longest-match-first WordPiece."""
+    pieces = []
+    for w in _basic_split(text):
+        start, sub = 0, []
+        while start < len(w):
+            end = len(w)
+            while end > start:
+                cand = ("##" if start else "") + w[start:end]
+                if cand in ids:
+                    break
+                end -= 1
+            if end == start:
+                sub = ["[UNK]"]
+                break
+            sub.append(("##" if start else "") + w[start:end])
+            start = end
+        pieces += sub
+    return [ids[p] for p in pieces]
+
+
+def _dense(rows, segments, pad):
+    width = max(len(r) for r in rows)
+    tok = np.full((len(rows), width), pad, np.int32)
+    seg = np.zeros((len(rows), width), np.int32)
+    mask = np.zeros((len(rows), width), np.int32)
+    for i, (r, s) in enumerate(zip(rows, segments, strict=True)):
+        tok[i, : len(r)] = r
+        seg[i, : len(s)] = s
+        mask[i, : len(r)] = 1
+    return {"token_ids": tok, "segment_ids": seg, "padding_mask": mask}
+
+
 def wordpiece_reference(texts, vocab, max_len):
     """Pure-Python BERT tokenisation: basic split, greedy longest-match-first WordPiece, [CLS] x [SEP]."""
     ids = {w: i for i, w in enumerate(vocab)}
-    rows = []
-    for t in texts:
-        pieces = []
-        for w in _basic_split(t):
-            start, sub = 0, []
-            while start < len(w):
-                end = len(w)
-                while end > start:
-                    cand = ("##" if start else "") + w[start:end]
-                    if cand in ids:
-                        break
-                    end -= 1
-                if end == start:
-                    sub = ["[UNK]"]
-                    break
-                sub.append(("##" if start else "") + w[start:end])
-                start = end
-            pieces += sub
-        rows.append([ids["[CLS]"], *[ids[p] for p in pieces][: max_len - 2], ids["[SEP]"]])
-    width = max(len(r) for r in rows)
-    tok = np.full((len(rows), width), ids["[PAD]"], np.int32)
-    mask = np.zeros((len(rows), width), np.int32)
-    for i, r in enumerate(rows):
-        tok[i, : len(r)] = r
-        mask[i, : len(r)] = 1
-    return {"token_ids": tok, "segment_ids": np.zeros_like(tok), "padding_mask": mask}
+    rows = [[ids["[CLS]"], *_wordpieces(t, ids)[: max_len - 2], ids["[SEP]"]] for t in texts]
+    return _dense(rows, [[0] * len(r) for r in rows], ids["[PAD]"])
+
+
+def wordpiece_pair_reference(first, second, vocab, max_len):
+    """``[CLS] a [SEP] b [SEP]`` of pure-Python WordPiece ids, packed by the training pipeline's
+    :func:`mtlzoo.data.glue_files.pack` (BERT's ``_truncate_seq_pair``)."""
+    from mtlzoo.data.glue_files import pack
+
+    ids = {w: i for i, w in enumerate(vocab)}
+    packed = [
+        pack(_wordpieces(a, ids), _wordpieces(b, ids), max_len, ids["[CLS]"], ids["[SEP]"])
+        for a, b in zip(first, second, strict=True)
+    ]
+    return _dense([t for t, _ in packed], [s for _, s in packed], ids["[PAD]"])
 
 
 def expected_outputs(kind, y, padding=None):

@@ -25,6 +25,7 @@ from tests.export.common import (
     build,
     expected_outputs,
     vocab_reference,
+    wordpiece_pair_reference,
     wordpiece_reference,
     write_vocab,
 )
@@ -139,15 +140,23 @@ def keras_reference(model, tasks, sig, inputs, tokenize):
 
     specs = {t.name: t for t in tasks_from_config(tasks)}
     text = "text" in inputs
-    feats = tokenize([s.decode() for s in inputs["text"]]) if text else inputs
+    pair = "text_a" in inputs
+    if pair:
+        feats = tokenize([s.decode() for s in inputs["text_a"]], [s.decode() for s in inputs["text_b"]])
+    else:
+        feats = tokenize([s.decode() for s in inputs["text"]]) if text else inputs
     y = model.predict(feats, verbose=0)
-    base = sig[: -len("_text")] if text and sig != "text" else sig
-    names = sorted(specs) if base in ("serving_default", "text") else [base]
+    base = sig
+    for suffix in ("_text_pair", "_text") if (text or pair) else ():
+        if sig.endswith(suffix):
+            base = sig[: -len(suffix)]
+            break
+    names = sorted(specs) if base in ("serving_default", "text", "text_pair") else [base]
     padding = (feats["tokens"] == 0) if "tokens" in feats else None
     want = {}
     for t in names:
         for k, v in expected_outputs(specs[t].kind, y[t], padding).items():
-            want[f"{t}_{k}" if len(names) > 1 or base in ("serving_default", "text") else k] = v
+            want[f"{t}_{k}" if len(names) > 1 or base in ("serving_default", "text", "text_pair") else k] = v
     return want
 
 
@@ -283,7 +292,11 @@ def test_tagger_and_bert_wordpiece_exports_replay_in_a_fresh_process(tmp_path):
             build("bert", TEXT_TASKS),
             TEXT_TASKS,
             {"name": "wordpiece", "vocab_file": str(tmp_path / "wp.txt")},
-            lambda texts: wordpiece_reference(texts, wp_vocab, max_len=16),  # the model's 16 positions
+            lambda texts, second=None: (  # the model's 16 positions
+                wordpiece_reference(texts, wp_vocab, max_len=16)
+                if second is None
+                else wordpiece_pair_reference(texts, second, wp_vocab, max_len=16)
+            ),
         ),
     }
     paths = {
@@ -296,8 +309,9 @@ def test_tagger_and_bert_wordpiece_exports_replay_in_a_fresh_process(tmp_path):
     for name, (model, tasks, _, tokenize) in cases.items():
         path = paths[name]
         assert report[path]["unregistered"] == []
+        pairs = ["text_pair", *[f"{t}_text_pair" for t in tasks]] if name == "bert" else []  # wordpiece packs pairs
         assert sorted(report[path]["signature_defs"]) == sorted(
-            ["serving_default", *tasks, "text", *[f"{t}_text" for t in tasks]]
+            ["serving_default", *tasks, "text", *[f"{t}_text" for t in tasks], *pairs]
         )
         requests = warmup_requests(path)
         assert len(requests) == report[path]["records"]

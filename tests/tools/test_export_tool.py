@@ -124,3 +124,26 @@ def test_text_workdir_exports_raw_string_signatures(tmp_path):
     for sig in ("text", "topic_text", "sentiment_text"):
         assert f"signature {sig}: inputs text ->" in r.stdout
     assert os.listdir(tmp_path / "serving" / "textrun" / "1" / "assets") == ["vocab.txt"]
+
+
+def test_a_glue_bert_run_exports_raw_pairs_without_tokenizer_flags(tmp_path_factory, tmp_path):
+    from tests.glue_run import trained_glue_run
+
+    glue_workdir, _, _ = trained_glue_run(tmp_path_factory)
+    out = tmp_path / "serving"
+    r = run_tool("export", f"--workdir={glue_workdir}", f"--export_dir={out}", "--model_name=glue")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "signature rte_text_pair: inputs text_a, text_b -> outputs probabilities, class_ids, label" in r.stdout
+    assert "signature cola_text: inputs text -> outputs probabilities, class_ids, label" in r.stdout
+    request = tmp_path / "pair.json"
+    request.write_text(json.dumps({"instances": [{"text_a": "A dog ran .", "text_b": "A dog is ."}]}))
+    r = run_tool("predict", f"--model={out / 'glue'}", f"--input={request}", "--task=rte")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rte = json.loads(r.stdout)["predictions"][0]["rte"]
+    assert rte["label"] == ["entailment", "not_entailment"][rte["class_ids"]]
+    request.write_text(json.dumps({"instances": [{"text_a": "A dog ran ."}]}))
+    r = run_tool("predict", f"--model={out / 'glue'}", f"--input={request}", "--task=rte")
+    assert r.returncode == 2 and _errors(r) == [
+        "error: instances[0]: signature 'rte_text_pair' takes a sentence pair (text_a and text_b); "
+        "the request has no 'text_b'"
+    ], r.stderr[-2000:]

@@ -89,7 +89,9 @@ for n, (signature, inputs) in enumerate(req["calls"]):
     for k, v in inputs.items():
         spec = fn.structured_input_signature[1][k]
         feed[k] = tf.constant(np.asarray(v, dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype))
-    arrays.update({f"{n}|{k}": v.numpy() for k, v in fn(**feed).items()})
+    for k, v in fn(**feed).items():  # string outputs (label names) as unicode arrays
+        v = v.numpy()
+        arrays[f"{n}|{k}"] = np.char.decode(v.astype(bytes), "utf-8") if v.dtype == object else v
 np.savez(out, **arrays)
 """
 )

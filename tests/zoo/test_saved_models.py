@@ -162,8 +162,15 @@ def test_exports_and_a_fresh_process_serves_it(entry, tmp_path):
             fixed=fixed,
         )
         checks.append((got[1], keras_outputs(model, tasks, {"tokens": tokens})))
+    with open(os.path.join(extra, "mtlzoo_export.json")) as f:
+        meta = json.load(f)
     for served, want in checks:
-        assert sorted(served) == sorted(want)
+        labels = {k for k in served if k.endswith("_label")}  # tag names beside the ids (tagging entries)
+        for k in labels:
+            task = k[: -len("_label")]
+            names = np.array([*meta["tasks"][task]["label_names"], ""])  # id -1 (padding) -> ""
+            np.testing.assert_array_equal(served[k], names[served[f"{task}_class_ids"]], err_msg=k)
+        assert sorted(set(served) - labels) == sorted(want)
         for k, v in want.items():
             if k.endswith("class_ids"):
                 assert np.mean(served[k] == v) >= 0.99, k  # argmax ties may differ in float round-off
