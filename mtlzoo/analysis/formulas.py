@@ -34,6 +34,7 @@ gplearn 0.4.3 works with scikit-learn 1.9 as installed (it uses
 ``sklearn.utils.validation.validate_data``); no shim is needed.
 """
 
+import math
 import os
 import time
 
@@ -61,31 +62,60 @@ _COEF_NAMES = "abcdefghkmpqrsuvwz"
 
 
 def load_csv(path, target, features):
-    """Reads ``features`` and ``target`` columns of a CSV as floats; drops rows with NaN there.
+    """Reads ``features`` and ``target`` columns of a CSV as floats.
 
-    Returns ``(X [rows, len(features)], y [rows])``. Raises ConfigError naming the flag
-    (``--csv``, ``--target``, ``--features``) for a missing file or column.
+    UTF-8 (a leading byte-order mark is accepted), a header line, comma-separated. A row whose
+    used cell is empty or not finite (``nan``, ``inf``) is dropped as a missing measurement;
+    blank lines are skipped. Returns ``(X [rows, len(features)], y [rows])``.
+
+    Raises:
+        ConfigError: naming the flag (``--csv``, ``--target``, ``--features``) for a missing file,
+            an empty file, a missing column; and naming the file, the line and the column for a
+            cell that is not a number, a row with the wrong number of cells, or bytes that are
+            not UTF-8.
     """
     import csv
+    import io
 
     if not os.path.isfile(path):
         raise ConfigError("--csv", f"file {path} does not exist")
     if not features:
         raise ConfigError("--features", "give at least one feature column")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        rows = list(reader)
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError("--csv", f"{path} line {line}: not UTF-8 text; save the file as UTF-8") from None
+    if not text.strip():
+        raise ConfigError("--csv", f"{path} is empty; it needs a header line and rows")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns = [c.strip() for c in next(reader)]
     for flag, names in (("--target", [target]), ("--features", features)):
         for name in names:
             if name not in columns:
                 raise ConfigError(flag, f"column {name!r} is not in {path}; it has {', '.join(columns)}")
-    try:
-        data = np.array([[float(r[c]) for c in [*features, target]] for r in rows], dtype=np.float64)
-    except ValueError as e:
-        raise ConfigError("--csv", f"{path} has a non-numeric value in a used column: {e}") from e
-    if data.size == 0:
+    used = [*features, target]
+    index = [columns.index(c) for c in used]
+    rows = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{path} line {reader.line_num}"
+        if len(row) != len(columns):
+            raise ConfigError("--csv", f"{where}: {len(row)} cells, the header has {len(columns)}")
+        values = []
+        for name, i in zip(used, index, strict=True):
+            cell = row[i].strip()
+            try:
+                values.append(float(cell) if cell else math.nan)
+            except ValueError:
+                raise ConfigError("--csv", f"{where} column {name!r}: {cell!r} is not a number") from None
+        rows.append(values)
+    if not rows:
         raise ConfigError("--csv", f"{path} has no rows")
+    data = np.array(rows, dtype=np.float64)
     data = data[np.isfinite(data).all(axis=1)]
     if len(data) < 8:
         raise ConfigError("--csv", f"{path} has {len(data)} complete rows; at least 8 are needed")

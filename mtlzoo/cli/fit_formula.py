@@ -60,6 +60,8 @@ def _ints(flag, values):
 
 def main(argv):
     del argv
+    import math
+
     import mtlzoo.analysis.formulas as formulas
     from mtlzoo.errors import ConfigError
 
@@ -79,6 +81,8 @@ def main(argv):
     for flag, v in (("--population_size", _POPULATION.value), ("--generations", _GENERATIONS.value)):
         if v < 1:
             raise ConfigError(flag, f"must be >= 1, got {v}")
+    if _PARSIMONY.value is not None and not (math.isfinite(_PARSIMONY.value) and _PARSIMONY.value >= 0):
+        raise ConfigError("--parsimony", f"must be a finite number >= 0, got {_PARSIMONY.value}")
     X, y = formulas.load_csv(_CSV.value, _TARGET.value, _FEATURES.value)
     forms = [f for f in _FORMS.value if f] + list(_FORM.value)
     for f in forms:  # fail before the slow part on a bad form

@@ -28,6 +28,7 @@ import shutil
 import sys
 
 from mtlzoo.config import resolve_config, write_config
+from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import atomic_path, makedirs, write_json
 from mtlzoo.tasks import build_loss, build_metrics, tasks_from_config
 
@@ -237,6 +238,27 @@ def _call(callbacks, method, *args):
             fn(*args)
 
 
+def check_input_shapes(config, data):
+    """The encoder's fixed input sizes (``mlp``: ``input_dim``; ``image_cnn``: ``input_shape``)
+    must match the data's features; ConfigError naming the field otherwise (before any training).
+    Streamed sources are checked by the model's own input spec on the first batch."""
+    if getattr(data, "streamed", False):
+        return
+    enc = config.model.encoder
+    features = data.split("train").features
+    checks = {"mlp": ("features", "input_dim", lambda v: (v,)), "image_cnn": ("image", "input_shape", tuple)}
+    if enc.name not in checks:
+        return
+    name, field, expected = checks[enc.name]
+    if name in features:
+        got, want = tuple(features[name].shape[1:]), tuple(expected(enc[field]))
+        if got != want:
+            shown = got[0] if len(got) == 1 else list(got)
+            raise ConfigError(
+                f"model.encoder.{field}", f"is {enc[field]}, but the data's {name!r} inputs have shape {shown}"
+            )
+
+
 def train(config, workdir, strategy="default", callbacks=(), model_fn=None, datasets=None, overwrite=False):
     """Trains the model a config describes; resumes if ``workdir`` holds an interrupted run.
 
@@ -278,6 +300,7 @@ def train(config, workdir, strategy="default", callbacks=(), model_fn=None, data
     # the data load first: a bad file is a ConfigError before anything is written to the workdir
     # a resumed files run reuses the vocabularies its workdir saved (ids fixed if the files changed)
     data = load_run_data(config, tasks, workdir) if datasets is None else datasets_data(datasets, tasks, config)
+    check_input_shapes(config, data)
     if not worker_info(strat)[0]:
         check_rerun(config, workdir)
         return _train(config, workdir, strat, callbacks, model_fn, tasks, data)

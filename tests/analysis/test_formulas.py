@@ -227,6 +227,37 @@ def test_load_csv_errors_and_nan_rows(tmp_path):
         fm.load_csv(str(tmp_path / "none.csv"), "f", ["n"])
 
 
+def test_load_csv_matches_the_csv_module_with_a_bom_and_missing_cells(tmp_path):
+    import csv
+
+    rows = [["n", "T", "f"]] + [[str(i + 1), str(i % 3 + 1), f"{0.1 * i:.3f}"] for i in range(12)]
+    rows[4][1] = ""  # a missing measurement: the row is dropped
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(",".join(r) for r in rows).encode() + b"\n\n")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        expected = [r for r in csv.DictReader(f) if all(r[c] for c in ("n", "T", "f"))]
+    X, y = fm.load_csv(str(path), "f", ["n", "T"])
+    np.testing.assert_array_equal(X, [[float(r["n"]), float(r["T"])] for r in expected])
+    np.testing.assert_array_equal(y, [float(r["f"]) for r in expected])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"n,T,f\n" + b"1,2,0.5\n" * 3 + b"3,x7,0.7\n", r"d.csv line 5 column 'T': 'x7' is not a number"),
+        (b"n,T,f\n1,2,0.5\n3,4\n", r"d.csv line 3: 2 cells, the header has 3"),
+        (b"n,T,f\n1,2,0.5\n3,\xff,0.7\n", r"d.csv line 3: not UTF-8"),
+        (b"", r"d.csv is empty"),
+        (b"n,T,f\n", r"d.csv has no rows"),
+    ],
+)
+def test_load_csv_bad_files_name_the_line_and_column(tmp_path, content, message):
+    path = tmp_path / "d.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        fm.load_csv(str(path), "f", ["n", "T"])
+
+
 def test_report_files(tmp_path):
     X, y = planted(rows=120, seed=4)
     report = fm.fit_formulas(X, y, ["n", "T"], forms=("maurer", "log"), symbolic=False)

@@ -136,6 +136,7 @@ def test_fit_formula_symbolic_runs(tmp_path):
         (["--form=x=a*n_tasks.real"], "--form: attribute access"),
         (["--const_range=1"], "--const_range"),
         (["--stability_seeds=x"], "--stability_seeds"),
+        (["--parsimony=nan"], "--parsimony: must be a finite number"),
     ],
 )
 def test_fit_formula_bad_input_exits_2(args, words, tmp_path):

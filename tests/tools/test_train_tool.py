@@ -24,6 +24,7 @@ def test_quickstart_command_trains_and_prints_metrics(tmp_path):
         (["--config.model.encoder.name=mpl"], "config field model.encoder.name: unknown encoder 'mpl'"),
         (["--config.train.epochs=ten"], "train.epochs"),
         (["--strategy=tpu_pod"], "unknown strategy 'tpu_pod'"),
+        (["--config.model.encoder.input_dim=10"], "model.encoder.input_dim: is 10, but the data's 'features' inputs"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, words, tmp_path):
@@ -33,6 +34,7 @@ def test_bad_input_exits_2_with_one_line(args, words, tmp_path):
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and words in err[0], r.stderr[-2000:]
     assert not os.path.exists(os.path.join(wd, "model.keras"))
+    assert not os.path.exists(os.path.join(wd, "config.json"))  # refused before anything is written
 
 
 def test_missing_flags_and_config_file_exit_2(tmp_path):
