@@ -72,7 +72,8 @@ def config_value(holder):
 
 
 def run(main):
-    """``absl.app.run`` with :func:`parse_flags`; ConfigError from ``main`` exits with 2."""
+    """``absl.app.run`` with :func:`parse_flags`; ConfigError or OSError (full disk, unwritable path)
+    from ``main`` is one ``error:`` line and exit 2."""
     from absl import app, flags
 
     from mtlzoo.cli._quiet import quiet_tensorflow
@@ -88,6 +89,9 @@ def run(main):
             return main(argv)
         except ConfigError as e:
             fail(str(e))
+        except OSError as e:  # a full disk, an unwritable path: one line; atomic writes kept what was saved
+            where = f" {e.filename}" if getattr(e, "filename", None) else ""
+            fail(f"cannot write or read{where}: {e.strerror or e}")
 
     _help_for(sys.modules[main.__module__])
     app.run(wrapped, flags_parser=parse_flags)

@@ -42,3 +42,36 @@ def test_missing_flags_and_config_file_exit_2(tmp_path):
     assert r.returncode == 2 and "workdir" in r.stderr
     r = run_tool("train", "--config=configs/nope.py", f"--workdir={tmp_path}")
     assert r.returncode == 2 and "nope.py" in r.stderr
+
+
+FULL_DISK = """
+import errno, runpy, sys
+import mtlzoo.fileio as fileio
+write_json = fileio.write_json
+def full(obj, path, *a, **k):
+    if path.endswith("metrics.json"):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+    return write_json(obj, path, *a, **k)
+fileio.write_json = full  # before the trainer imports it
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path("tools/train.py", run_name="__main__")
+"""
+
+
+def test_full_disk_is_one_line_and_what_was_saved_stays_loadable(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    wd = str(tmp_path / "full")
+    args = ["--config=configs/quickstart.py", f"--workdir={wd}", "--config.train.epochs=2"]
+    r = subprocess.run([sys.executable, "-c", FULL_DISK, *args], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr[-2000:]
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "No space left on device" in err[0], r.stderr[-2000:]
+    assert not os.path.exists(os.path.join(wd, "metrics.json"))
+    # the checkpoints written before the failure restore: the same command finishes the run
+    r = run_tool("train", *args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert os.path.exists(os.path.join(wd, "metrics.json"))

@@ -72,3 +72,20 @@ def test_corrupt_newest_checkpoint_falls_back_and_ends_like_an_uninterrupted_run
     err = capsys.readouterr().err
     if damage is not DAMAGES[-1]:  # a garbled `checkpoint` text file: the .index files are listed directly
         assert "warning: checkpoint" in err and "trying an older one" in err
+
+
+def test_a_write_killed_mid_epoch_file_leaves_no_torn_weights_file(tmp_path, monkeypatch):
+    """checkpoints/epoch_NNN.weights.h5 is written aside and renamed: a failure mid-write
+    (here: half a file, then an error) leaves no file of that name and no temporary behind."""
+    import keras
+
+    def torn(self, path, *a, **k):
+        with open(path, "wb") as f:
+            f.write(b"\x89HDF\r\n\x1a\n half a file")
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(keras.Model, "save_weights", torn)
+    wd = str(tmp_path / "torn")
+    with pytest.raises(OSError, match="No space left"):
+        train(small(1), wd)
+    assert os.listdir(os.path.join(wd, "checkpoints")) == []
