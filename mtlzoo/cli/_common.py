@@ -94,6 +94,8 @@ def run(main):
             fail(f"cannot write or read{where}: {e.strerror or e}")
 
     _help_for(sys.modules[main.__module__])
+    # before the flags: loading a config file (with_defaults) already imports TensorFlow
+    quiet_tensorflow(loud=any(a == "--verbosity" or a.startswith(("--verbosity=", "-v=")) for a in sys.argv[1:]))
     app.run(wrapped, flags_parser=parse_flags)
 
 
