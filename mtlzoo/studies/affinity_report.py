@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from mtlzoo.fileio import write_json
+from mtlzoo.studies.common import save_figure
 
 TITLES = {
     "lookahead": "lookahead affinity Z (Fifty et al.)",
@@ -157,9 +158,7 @@ def heatmaps(result, path):
         ax.set_title(TITLES.get(name, name), fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)  # atomic (mtlzoo.studies.common)
 
 
 def scatter(result, path):
@@ -182,9 +181,7 @@ def scatter(result, path):
         ax.axhline(0, color="gray", linewidth=0.6)
     axes[0][0].set_ylabel("measured transfer", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)  # atomic (mtlzoo.studies.common)
 
 
 def write_outputs(result, workdir):

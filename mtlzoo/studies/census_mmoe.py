@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from mtlzoo.fileio import write_json
-from mtlzoo.studies.common import mean_std, train_or_load
+from mtlzoo.fileio import write_json, write_text
+from mtlzoo.studies.common import mean_std, save_figure, train_or_load
 
 TASKS = ("income", "marital")
 
@@ -136,9 +136,7 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
         "run_seconds": float(sum(r["seconds"] or 0 for rs in runs.values() for r in rs)),
     }
     write_json(report, os.path.join(workdir, "census_mmoe.json"))
-    with open(os.path.join(workdir, "census_mmoe.md.tmp"), "w") as f:
-        f.write(markdown(report))
-    os.replace(os.path.join(workdir, "census_mmoe.md.tmp"), os.path.join(workdir, "census_mmoe.md"))
+    write_text(markdown(report), os.path.join(workdir, "census_mmoe.md"))
     plot(report, os.path.join(workdir, "census_mmoe.png"))
     return report
 
@@ -195,6 +193,4 @@ def plot(report, path):
         ax.set_title(f"{t}: test AUC x 100")
     fig.suptitle(f"Census-Income, seeds {', '.join(map(str, report['seeds']))}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)  # atomic (mtlzoo.studies.common)
