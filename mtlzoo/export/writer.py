@@ -218,6 +218,8 @@ def tag_names(config, tasks):
     when the run's data cannot be read here (the export then returns tag ids only)."""
     from mtlzoo.data import load_data
 
+    if not config.get("data"):
+        return None
     try:
         return load_data(config, tasks).info.get("tag_vocab")
     except ConfigError:
@@ -233,8 +235,8 @@ def run_text_setup(config):
     so raw text is packed exactly as in training; GLUE's label names and text fields by task.
     Other sources: ``(None, None, None)``.
     """
-    data = config.data
-    if data.get("source") != "glue_files":
+    data = config.get("data")  # a model-only workdir (e.g. a published .keras) has no data section
+    if not data or data.get("source") != "glue_files":
         return None, None, None
     from mtlzoo.data.glue_files import LAYOUTS, tokenizer_files
 
