@@ -131,7 +131,9 @@ def test_export_uses_the_entry_name(root, tmp_path):
     assert path == os.path.join(str(tmp_path), "alpha", "1")
     with open(os.path.join(path, "assets.extra", "mtlzoo_export.json")) as f:
         meta = json.load(f)
-    assert meta["tasks"]["tags"] == {"kind": "multilabel", "num_classes": 3}
+    tags = meta["tasks"]["tags"]
+    assert (tags["kind"], tags["num_classes"]) == ("multilabel", 3)
+    assert tags.get("label_names") is None  # multilabel exports return no label names
 
 
 def test_load_workdir_is_the_workdir_loader(root):
