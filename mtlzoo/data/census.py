@@ -31,10 +31,10 @@ import os
 import numpy as np
 
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
+from mtlzoo.data.real import DATA_DIR_ENV, data_dir  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
 from mtlzoo.errors import ConfigError
 from mtlzoo.schema import Field, fraction
 
-DATA_DIR_ENV = "MTLZOO_DATA_DIR"
 FILES = ("census-income.test.gz", "census-income.data.gz", "census-income.test", "census-income.data")
 COLUMNS = (
     "age",
@@ -97,12 +97,7 @@ MARITAL_POSITIVE = "Never married"
 
 def census_file(opts):
     """The Census-Income file: the first of :data:`FILES` in ``data_dir`` or ``$MTLZOO_DATA_DIR/census``."""
-    root = opts.get("data_dir")
-    if not root:
-        env = os.environ.get(DATA_DIR_ENV)
-        if not env:
-            raise ConfigError("data.data_dir", f"not set and the environment variable {DATA_DIR_ENV} is empty")
-        root = os.path.join(env, "census")
+    root = opts.get("data_dir") or data_dir({}, "census")  # unset: $MTLZOO_DATA_DIR/census (mtlzoo.data.real)
     if not os.path.isdir(root):
         raise ConfigError("data.data_dir", f"directory {root} does not exist")
     for name in FILES:

@@ -55,10 +55,10 @@ import zlib
 import numpy as np
 
 from mtlzoo.data.base import Split, TaskData, check_task_kinds
+from mtlzoo.data.real import DATA_DIR_ENV, data_dir  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
 from mtlzoo.errors import ConfigError
 from mtlzoo.schema import Field, fraction
 
-DATA_DIR_ENV = "MTLZOO_DATA_DIR"
 SPLIT_FILES = ("train", "test")
 
 
@@ -162,12 +162,7 @@ TASKS = {t: (lay.kind, len(lay.names) if lay.names else 1) for t, lay in LAYOUTS
 
 def glue_dir(opts):
     """The GLUE directory: ``opts["data_dir"]``, else ``$MTLZOO_DATA_DIR/glue``; ConfigError if absent."""
-    root = opts.get("data_dir")
-    if not root:
-        env = os.environ.get(DATA_DIR_ENV)
-        if not env:
-            raise ConfigError("data.data_dir", f"not set and the environment variable {DATA_DIR_ENV} is empty")
-        root = os.path.join(env, "glue")
+    root = opts.get("data_dir") or data_dir({}, "glue")  # unset: $MTLZOO_DATA_DIR/glue (mtlzoo.data.real)
     if not os.path.isdir(root):
         raise ConfigError("data.data_dir", f"GLUE directory {root} does not exist")
     return root
