@@ -28,7 +28,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory for the fine-tuned model.")
 _ZOO_DIR = flags.DEFINE_string(
-    "zoo_dir", None, "Zoo root for --pretrained names (default: $MTLZOO_ZOO_DIR or saved_models/)."
+    "zoo_dir", None, "Zoo root for --pretrained names (default: $MTLZOO_HOME, else a checkout's saved_models/)."
 )
 _STRATEGY = flags.DEFINE_string("strategy", "default", "tf.distribute strategy: default, one_device or mirrored.")
 flags.mark_flags_as_required(["pretrained", "workdir"])

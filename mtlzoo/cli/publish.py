@@ -29,9 +29,7 @@ _COMMAND = flags.DEFINE_string(
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace an existing entry (swapped in once the new one is complete)."
 )
-_ZOO_DIR = flags.DEFINE_string(
-    "zoo_dir", None, "Zoo root (default: $MTLZOO_ZOO_DIR or the repository's saved_models/)."
-)
+_ZOO_DIR = flags.DEFINE_string("zoo_dir", None, "Zoo root (default: $MTLZOO_HOME, else a checkout's saved_models/).")
 _LIST = flags.DEFINE_bool("list", False, "Print the published and known entries and exit.")
 _README = flags.DEFINE_bool(
     "readme", False, "Rewrite the entries table of <zoo_dir>/README.md from the entries' metrics.json and exit."
