@@ -12,6 +12,7 @@ same main); its one-line description is the first line of that module's docstrin
 import ast
 import importlib
 import importlib.util
+import os
 import sys
 
 COMMANDS = (
@@ -57,7 +58,21 @@ def usage(prog="mtlzoo"):
 
 
 def main(argv=None, prog="mtlzoo"):
-    """Runs ``mtlzoo SUBCOMMAND [flags]``; an unknown subcommand is one error line and exit 2."""
+    """Runs ``mtlzoo SUBCOMMAND [flags]``; an unknown subcommand is one error line and exit 2.
+
+    A reader that closes the pipe early (``mtlzoo --help | head``) ends the output quietly,
+    as ``cat`` does, instead of a BrokenPipeError traceback.
+    """
+    try:
+        return _main(argv, prog)
+    except BrokenPipeError:
+        # Python's recipe: point stdout at devnull so the interpreter's final flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv, prog):
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2:
         print(usage(prog), file=sys.stderr)

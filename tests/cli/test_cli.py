@@ -58,6 +58,18 @@ def test_help_lists_every_subcommand_with_a_description():
     assert tools | {"zoo"} == set(SUBCOMMANDS)
 
 
+def test_help_into_a_pipe_closed_early_ends_quietly():
+    """``mtlzoo --help | head -1``: the reader closes the pipe; no BrokenPipeError traceback."""
+    env = {**os.environ, "PYTHONPATH": REPO}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "mtlzoo", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    p.stdout.close()  # before the command writes: its first write meets a closed pipe
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def test_unknown_or_missing_subcommand_is_one_line_and_exit_2():
     r = mtlzoo_cmd("trian", "--config=quickstart")
     assert r.returncode == 2
