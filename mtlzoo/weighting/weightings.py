@@ -206,7 +206,9 @@ class SVDWeighting(Weighting):
         names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
         rep_model = getattr(model, "_mtlzoo_rep_model", None)
         if rep_model is None:
-            rep_model = model._mtlzoo_rep_model = keras.Model(model.input, model.get_layer("shared_pooled").output)
+            # X = the pooled representation below the towers (and below the experts or columns of
+            # the soft-sharing architectures): the TaskWeights layer is the identity on it
+            rep_model = model._mtlzoo_rep_model = keras.Model(model.input, model.get_layer("task_weights").output)
         x = rep_model.predict({k: split.features[k][rows] for k in names}, batch_size=256, verbose=0)
         labels = [np.asarray(split.labels[t.name])[rows] for t in tasks]
         weights = [np.asarray(split.weights[t.name])[rows] for t in tasks]

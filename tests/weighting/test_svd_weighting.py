@@ -72,6 +72,44 @@ def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path, center):
     np.testing.assert_array_equal(loaded.get_layer("task_weights").get_weights()[0], alpha)
 
 
+@pytest.mark.parametrize("architecture", ["mmoe", "cross_stitch"])
+def test_svd_weights_with_soft_sharing_architectures(tmp_path, architecture):
+    """No ``shared_pooled`` layer there: X is the pooled representation below the experts/columns."""
+    import keras
+
+    from mtlzoo.data import load_data
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training import train
+    from mtlzoo.weighting.weightings import build_weighting
+
+    c = cfg()
+    c.train.epochs = 1
+    c.model.architecture = architecture
+    r = train(c, str(tmp_path))
+    model = r.model
+    assert not any(layer.name == "shared_pooled" for layer in model.layers)
+    c = resolve_config(c)
+    tasks = tasks_from_config(c.tasks)
+    split = load_data(c, tasks).splits["train"]
+    w = build_weighting(dict(c.train.weighting), [t.name for t in tasks])
+    w.attach(model)
+    got = w.recompute(model, split, tasks, c.seed)
+    rows = np.sort(np.random.default_rng([c.seed, 0x5D]).permutation(len(split))[:2048])
+    # the tensor entering the (identity) TaskWeights layer, i.e. the encoder's pooled output
+    x = keras.Model(model.input, model.get_layer("task_weights").input).predict(
+        {"features": split.features["features"][rows]}, verbose=0
+    )
+    expected = numpy_algorithm2(
+        x.astype(np.float64),
+        [split.labels[t.name][rows] for t in tasks],
+        [split.weights[t.name][rows] for t in tasks],
+        [t.num_classes if t.kind == "multiclass" else None for t in tasks],
+        rank=2,
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    assert not np.allclose(got, 1)
+
+
 def test_svd_center_defaults_to_false_and_must_be_a_bool():
     assert resolve_config(cfg()).train.weighting.center is False
     with pytest.raises(ConfigError, match="train.weighting.center"):
