@@ -323,7 +323,6 @@ ACTIVATIONS = (
 )
 
 
-
 def registry(kind, names):
     """A :class:`~mtlzoo.registry.Registry` of ``names`` (entries: the names themselves), so that
     an unknown name is refused with the registry's own message (``unknown <kind> 'x'; choose one of ...``)."""

@@ -37,7 +37,9 @@ def assert_same_schema(static, live, where):
     for key, f in live.items():
         s = static[key]
         for attr in ("default", "type", "choices", "optional"):
-            assert getattr(s, attr) == getattr(f, attr), f"{where}.{key}: {attr} {getattr(s, attr)!r} != {getattr(f, attr)!r}"
+            assert getattr(s, attr) == getattr(f, attr), (
+                f"{where}.{key}: {attr} {getattr(s, attr)!r} != {getattr(f, attr)!r}"
+            )
             assert type(getattr(s, attr)) is type(getattr(f, attr)), f"{where}.{key}: {attr} type differs"
         assert (s.check is None) == (f.check is None), f"{where}.{key}: one side has a check, the other not"
         if f.check is not None:
@@ -170,7 +172,7 @@ def test_loading_and_checking_a_config_imports_no_tensorflow():
     assert errors[0] is None and errors[1] is None and errors[5] is None
     assert all(e is not None for i, e in enumerate(errors) if i not in (0, 1, 5)), errors
     # the same verdict and message as the registries' path (resolve_config, which imports TF)
-    for override, static_error in zip(OVERRIDES, errors):
+    for override, static_error in zip(OVERRIDES, errors, strict=True):
         c = load_config_file(path)
         for key, value in override.items():
             node = c
