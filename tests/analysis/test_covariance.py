@@ -201,3 +201,21 @@ def test_task_embeddings_of_bert_use_the_padding_mask():
     real = feats["padding_mask"] != 0
     for i in range(2):
         np.testing.assert_allclose(xs[i], full[task_ids == i][real[task_ids == i]], rtol=1e-4, atol=1e-5)
+
+
+def test_task_embeddings_without_a_keras_mask_drop_padding_by_token_id():
+    """A layer that carries no Keras mask (Embedding without mask_zero): padding rows are found
+    from the ``tokens`` input (id 0), the documented fallback; the reference is numpy indexing."""
+    import keras
+
+    tokens = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 6, 7], [2, 0, 0, 0], [7, 7, 1, 0]], np.int32)
+    task_ids = np.array([0, 1, 0, 1, 1])
+    inp = keras.Input((4,), dtype="int32", name="tokens")
+    emb = keras.layers.Embedding(8, 3, mask_zero=False, name="embedding")(inp)
+    model = keras.Model({"tokens": inp}, keras.layers.GlobalAveragePooling1D()(emb))
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    xs = task_embeddings(model, {"tokens": tokens}, task_ids, "embedding")
+    for i in range(2):
+        own = tokens[task_ids == i]
+        np.testing.assert_allclose(xs[i], table[own[own != 0]], rtol=1e-6)
+    assert [len(x) for x in xs] == [6, 5]
