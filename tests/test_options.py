@@ -188,21 +188,40 @@ def test_loading_and_checking_a_config_imports_no_tensorflow():
         assert full_error == static_error, override
 
 
+_WATCH = textwrap.dedent(
+    """
+    import atexit, runpy, sys
+    atexit.register(lambda: print("TF loaded:", "tensorflow" in sys.modules, file=sys.stderr))
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    """
+)
+
+
+def _run_watched(script, *args):
+    """Runs ``script args`` in a fresh interpreter that reports at exit whether TF was imported."""
+    return subprocess.run([sys.executable, "-c", _WATCH, script, *args], capture_output=True, text=True, cwd=REPO)
+
+
 def test_train_tool_refuses_a_bad_config_before_tensorflow(tmp_path):
     """``tools/train.py`` runs ``precheck`` (mtlzoo/cli/train.py) before TensorFlow's import."""
-    code = textwrap.dedent(
-        """
-        import atexit, runpy, sys
-        atexit.register(lambda: print("TF loaded:", "tensorflow" in sys.modules, file=sys.stderr))
-        sys.argv = sys.argv[1:]
-        runpy.run_path(sys.argv[0], run_name="__main__")
-        """
-    )
-    cmd = [sys.executable, "-c", code, os.path.join(REPO, "tools", "train.py")]
-    cmd += ["--config=" + os.path.join(REPO, "configs", "quickstart.py"), f"--workdir={tmp_path / 'w'}"]
-    proc = subprocess.run(cmd + ["--config.train.aggregator.name=nope"], capture_output=True, text=True)
+    args = ["--config=" + os.path.join(REPO, "configs", "quickstart.py"), f"--workdir={tmp_path / 'w'}"]
+    proc = _run_watched(os.path.join(REPO, "tools", "train.py"), *args, "--config.train.aggregator.name=nope")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert lines[0].startswith("error: config field train.aggregator.name: unknown aggregator 'nope'"), lines
     assert lines[-1] == "TF loaded: False"
     assert not (tmp_path / "w").exists()
+
+
+def test_predict_refuses_a_bad_request_and_zoo_lists_before_tensorflow(tmp_path):
+    req = tmp_path / "req.json"
+    req.write_text("")
+    proc = _run_watched(os.path.join(REPO, "tools", "predict.py"), f"--model={tmp_path}", f"--input={req}")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == f"error: --input: {req} is empty: it holds no instances" and lines[-1] == "TF loaded: False"
+    main = os.path.join(REPO, "mtlzoo", "__main__.py")
+    proc = _run_watched(main, "zoo", "list", f"--root={os.path.join(REPO, 'saved_models')}")
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "TF loaded: False"
