@@ -166,15 +166,20 @@ def _replace(tree, old, new):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("module", help="the module to mutate, e.g. mtlzoo/analysis/covariance.py")
-    parser.add_argument("tests", nargs="+", help="the targeted tests (pytest paths or node ids)")
+    parser.add_argument("tests", nargs="+", help="the targeted tests (pytest paths, node ids, -k EXPR)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant's test run (killed past it)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N mutants")
+    parser.add_argument("--lines", default=None, help="only mutants on lines FIRST-LAST of the module")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     args = parser.parse_args()
 
     source = open(os.path.join(REPO, args.module), encoding="utf-8").read()
     tree = ast.parse(source)
-    found = list(mutations(tree))[: args.limit]
+    found = list(mutations(tree))
+    if args.lines:
+        first, last = (int(v) for v in args.lines.split("-"))
+        found = [m for m in found if first <= m[1] <= last]
+    found = found[: args.limit]
     work = tempfile.mkdtemp(prefix="mtlzoo_mutation_")
     try:
         for part in ("mtlzoo", "tests", "configs", "tools", "pyproject.toml"):
@@ -216,7 +221,8 @@ def main():
     score = 100.0 * killed / total if total else float("nan")
     print(f"{args.module}: {killed}/{total} mutants killed ({score:.1f}%), {len(survivors)} survived")
     if args.markdown:
-        print(f"| `{args.module}` | {' '.join(args.tests)} | {total} | {killed} | {score:.1f}% |")
+        where = f" (lines {args.lines})" if args.lines else ""
+        print(f"| `{args.module}`{where} | {' '.join(args.tests)} | {total} | {killed} | {score:.1f}% |")
         for line, what in survivors:
             print(f"- `{args.module}` line {line}: {what}")
 
