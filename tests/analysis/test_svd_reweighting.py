@@ -146,6 +146,21 @@ def test_mapping_in_mapping_out():
         ({"x": [np.ones((10, 3)), np.ones((0, 3)), np.ones((10, 3)), np.ones((10, 3))]}, "x[1] is empty"),
         ({"weights": [np.ones(10), np.zeros(10), np.ones(10), np.ones(10)]}, "task 1 has no labelled examples"),
         ({"num_classes": [2, None, None, None]}, "integer class ids in [0, 2)"),
+        # the label-shape and rank checks (survivors of bench/mutation.py, docs/testing.md)
+        ({"labels": [np.float64(1.0), *[np.ones(10)] * 3]}, "labels[0] must be [n] or [n, C], got a scalar"),
+        ({"num_classes": [1, None, None, None]}, "num_classes for labels[0] must be >= 2, got 1"),
+        (
+            {"labels": [np.zeros((10, 2)), *[np.ones(10)] * 3], "num_classes": [3, None, None, None]},
+            "labels[0]: class ids must be [n] when num_classes is given, got shape (10, 2)",
+        ),
+        (
+            {"labels": [np.ones((10, 2, 2)), *[np.ones(10)] * 3]},
+            "labels[0] must be [n] or [n, C], got shape (10, 2, 2)",
+        ),
+        ({"labels": [np.ones((10, 0)), *[np.ones(10)] * 3]}, "labels[0] must be [n] or [n, C], got shape (10, 0)"),
+        ({"rank": 1.5}, "rank must be an integer, got 1.5"),
+        ({"rank": True}, "rank must be an integer, got True"),
+        ({"rank": 4}, "rank 4 exceeds the feature dimension d=3"),
     ],
 )
 def test_bad_input_names_the_problem(kwargs, words):
