@@ -161,6 +161,9 @@ def test_mapping_in_mapping_out():
         ({"rank": 1.5}, "rank must be an integer, got 1.5"),
         ({"rank": True}, "rank must be an integer, got True"),
         ({"rank": 4}, "rank 4 exceeds the feature dimension d=3"),
+        ({"labels": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "labels[0] has NaN or infinite values"),
+        ({"weights": [np.ones(10)] * 3}, "weights has 3 entries but labels has 4 tasks"),
+        ({"num_classes": [None] * 5}, "num_classes has 5 entries but labels has 4 tasks"),
     ],
 )
 def test_bad_input_names_the_problem(kwargs, words):
@@ -172,6 +175,11 @@ def test_bad_input_names_the_problem(kwargs, words):
     with pytest.raises(ValueError) as e:
         svd_task_weights(**args)
     assert words in str(e.value)
+
+
+def test_per_task_inputs_must_match_the_tasks():
+    with pytest.raises(ValueError, match="x has 2 per-task arrays but labels has 3 tasks"):
+        svd_task_weights([np.ones((5, 2))] * 2, [np.ones(5)] * 3, 1)
 
 
 @pytest.mark.parametrize("center", [False, True])
