@@ -219,3 +219,20 @@ def test_task_embeddings_without_a_keras_mask_drop_padding_by_token_id():
         own = tokens[task_ids == i]
         np.testing.assert_allclose(xs[i], table[own[own != 0]], rtol=1e-6)
     assert [len(x) for x in xs] == [6, 5]
+
+
+def test_the_default_energy_is_099_everywhere():
+    """Every public entry point keeps 99% of the spectrum unless told otherwise (the paper's setting)."""
+    from mtlzoo.analysis.covariance import spectral_factor
+
+    rng = np.random.default_rng(11)
+    x1, x2 = _correlated(rng, 40, 6, [3, 2, 1, 0.5, 0.1, 0.01]), _correlated(rng, 40, 6, [1, 1, 1, 1, 1, 1])
+    eq5, normalized = _eq5_reference(x1, x2, 0.99)
+    assert covariance_similarity(x1, x2) == pytest.approx(eq5, rel=1e-9)
+    assert normalized_covariance_similarity(x1, x2) == pytest.approx(normalized, rel=1e-9)
+    np.testing.assert_allclose(covariance_similarity_matrix([x1, x2])[0, 1], eq5, rtol=1e-9)
+    np.testing.assert_allclose(covariance_similarity_matrix([x1, x2], normalized=True)[0, 1], normalized, rtol=1e-9)
+    f, eig = spectral_factor(x1)
+    f99, eig99 = spectral_factor(x1, 0.99)
+    np.testing.assert_array_equal(f, f99)
+    assert len(eig) == len(eig99) < 6  # 99% of this spectrum needs fewer than all 6 directions
