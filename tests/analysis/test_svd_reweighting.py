@@ -163,6 +163,9 @@ def test_mapping_in_mapping_out():
         ({"rank": 4}, "rank 4 exceeds the feature dimension d=3"),
         ({"labels": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "labels[0] has NaN or infinite values"),
         ({"weights": [np.ones(10)] * 3}, "weights has 3 entries but labels has 4 tasks"),
+        ({"weights": [np.ones(9), *[np.ones(10)] * 3]}, "weights[0] has 9 entries but the features have 10 rows"),
+        ({"weights": [np.array([-1.0] + [1.0] * 9), *[np.ones(10)] * 3]}, "weights[0] must be finite and >= 0"),
+        ({"weights": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "weights[0] must be finite and >= 0"),
         ({"num_classes": [None] * 5}, "num_classes has 5 entries but labels has 4 tasks"),
     ],
 )
