@@ -163,6 +163,14 @@ def test_mapping_in_mapping_out():
         ({"rank": 4}, "rank 4 exceeds the feature dimension d=3"),
         ({"labels": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "labels[0] has NaN or infinite values"),
         ({"weights": [np.ones(10)] * 3}, "weights has 3 entries but labels has 4 tasks"),
+        (
+            {"labels": [np.array([-1] + [0] * 9), *[np.ones(10)] * 3], "num_classes": [2, None, None, None]},
+            "labels[0] must be integer class ids in [0, 2)",
+        ),
+        (
+            {"labels": [np.array([2] + [0] * 9), *[np.ones(10)] * 3], "num_classes": [2, None, None, None]},
+            "labels[0] must be integer class ids in [0, 2)",
+        ),
         ({"weights": [np.ones(9), *[np.ones(10)] * 3]}, "weights[0] has 9 entries but the features have 10 rows"),
         ({"weights": [np.array([-1.0] + [1.0] * 9), *[np.ones(10)] * 3]}, "weights[0] must be finite and >= 0"),
         ({"weights": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "weights[0] must be finite and >= 0"),
@@ -178,6 +186,13 @@ def test_bad_input_names_the_problem(kwargs, words):
     with pytest.raises(ValueError) as e:
         svd_task_weights(**args)
     assert words in str(e.value)
+
+
+def test_rank_may_equal_the_feature_dimension():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(10, 3))
+    w = svd_task_weights(x, [rng.normal(size=10) for _ in range(4)], 3)  # rank = d = 3 < k = 4
+    assert len(w) == 4 and np.all(np.isfinite(w))
 
 
 def test_per_task_inputs_must_match_the_tasks():
