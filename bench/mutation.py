@@ -169,16 +169,16 @@ def main():
     parser.add_argument("tests", nargs="+", help="the targeted tests (pytest paths, node ids, -k EXPR)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant's test run (killed past it)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N mutants")
-    parser.add_argument("--lines", default=None, help="only mutants on lines FIRST-LAST of the module")
+    parser.add_argument("--lines", default=None, help="only mutants on these lines: A-B, N, or a comma-separated list")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     args = parser.parse_args()
 
     source = open(os.path.join(REPO, args.module), encoding="utf-8").read()
     tree = ast.parse(source)
     found = list(mutations(tree))
-    if args.lines:
-        first, last = (int(v) for v in args.lines.split("-"))
-        found = [m for m in found if first <= m[1] <= last]
+    if args.lines:  # "A-B", "N" or a comma-separated list of them
+        spans = [(int(p.split("-")[0]), int(p.split("-")[-1])) for p in args.lines.split(",")]
+        found = [m for m in found if any(a <= m[1] <= b for a, b in spans)]
     found = found[: args.limit]
     work = tempfile.mkdtemp(prefix="mtlzoo_mutation_")
     try:
