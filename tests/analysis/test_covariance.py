@@ -118,6 +118,7 @@ def test_matrix_is_the_pairwise_scores():
         (lambda: covariance_similarity(np.ones((0, 3)), np.ones((5, 3))), "x1 is empty"),
         (lambda: covariance_similarity(np.zeros((4, 3)), np.ones((5, 3))), "x1 is all zeros"),
         (lambda: covariance_similarity(np.ones((4, 3)), np.ones((5, 3)), energy=0), "energy must be in (0, 1]"),
+        (lambda: covariance_similarity(np.ones((4, 3)), np.ones((5, 3)), energy=1.5), "energy must be in (0, 1]"),
         (lambda: covariance_similarity(np.ones(3), np.ones((5, 3))), "2-D [n, d]"),
         (lambda: covariance_similarity_matrix([np.ones((4, 3))]), "at least 2 tasks (k >= 2), got k=1"),
         (lambda: covariance_similarity_matrix([np.ones((4, 3)), np.ones((4, 2))]), "xs[1] has 2 features"),
@@ -236,3 +237,13 @@ def test_the_default_energy_is_099_everywhere():
     f99, eig99 = spectral_factor(x1, 0.99)
     np.testing.assert_array_equal(f, f99)
     assert len(eig) == len(eig99) < 6  # 99% of this spectrum needs fewer than all 6 directions
+
+
+def test_rank_is_the_smallest_that_reaches_the_energy_exactly():
+    """A flat spectrum (four equal eigenvalues): 50% of the energy is reached by exactly 2 directions,
+    100% by all 4 (the round-off allowance must not add a direction)."""
+    from mtlzoo.analysis.covariance import spectral_factor
+
+    for energy, rank in ((0.5, 2), (0.75, 3), (1.0, 4), (0.26, 2)):
+        f, eig = spectral_factor(np.eye(4), energy)
+        assert f.shape == (4, rank) and len(eig) == rank, energy
