@@ -11,7 +11,7 @@ Operators (each mutant changes one node of the module's functions):
 * arithmetic: ``+`` <-> ``-``, ``*`` <-> ``/``, ``**`` -> ``*``, ``//`` -> ``/``, ``@`` kept (shapes);
   unary ``-x`` -> ``x``;
 * boolean: ``and`` <-> ``or``, ``not x`` -> ``x``;
-* constants: an int n -> n + 1 (0 -> 1, 1 -> 0 as well), a float x -> 2x (0.0 -> 1.0),
+* constants: an int n -> n + 1 (and 1 -> 0), a float x -> 2x (0.0 -> 1.0),
   ``True`` <-> ``False``;
 * removed statements: an assignment, expression, ``raise``, ``return`` (-> ``return None``) or
   ``if`` becomes ``pass``.
@@ -117,8 +117,8 @@ def mutations(tree):
                 yield i, line, f"{v} -> {not v}", ("const", not v)
             elif isinstance(v, int):
                 yield i, line, f"{v} -> {v + 1}", ("const", v + 1)
-                if v in (0, 1):
-                    yield i, line, f"{v} -> {1 - v}", ("const", 1 - v)
+                if v == 1:
+                    yield i, line, "1 -> 0", ("const", 0)
             elif isinstance(v, float):
                 new = 1.0 if v == 0 else v * 2
                 yield i, line, f"{v!r} -> {new!r}", ("const", new)
