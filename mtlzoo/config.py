@@ -11,6 +11,9 @@ A run's config is an ``ml_collections.ConfigDict`` with these sections::
 :func:`resolve_config` fills defaults and raises :class:`ConfigError` naming the
 first bad field (unknown name, wrong type, bad number, missing required field).
 Only the pure-Python parts are imported here; registries are consulted lazily.
+:func:`with_defaults` and :func:`check_config` read the static option tables of
+:mod:`mtlzoo.options` instead, so loading a config file and a first check of every field
+import no TensorFlow.
 """
 
 import importlib.util
@@ -73,6 +76,91 @@ TOP_SCHEMA = {
 }
 
 
+def check_config(config):
+    """Checks a whole run config against the static option tables, without TensorFlow.
+
+    The tools call it before anything imports TensorFlow (see ``precheck`` in
+    ``mtlzoo/cli/train.py``), so a config with a bad field is refused in a fraction of a
+    second. It checks what :func:`resolve_config` checks through the registries, in the same
+    order and with the same messages: every section's fields (names, types, ranges, choices),
+    every name a config picks (architecture, encoder, data source, sampler, weighting,
+    aggregator) and its options, the tasks, the encoder's representations against the task
+    kinds, ``model.experts`` of a soft-sharing architecture, activations, the batch-size
+    limit and the svd / static weighting rules. What needs a room's code (an encoder's or a
+    source's cross-field and file checks) is left to :func:`resolve_config`.
+
+    Raises:
+        ConfigError: naming the first invalid field.
+    """
+    from mtlzoo import options
+    from mtlzoo.tasks import tasks_from_config
+
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    if hasattr(config, "items"):
+        config = _drop_unset(config)
+    top = check_fields(config, TOP_SCHEMA, "config")
+    # the model section (mtlzoo.models.builder.resolve_model_config)
+    tasks = tasks_from_config(top.get("tasks"), field="tasks")
+    model = check_fields(top["model"], options.MODEL, "model")
+    options.registry("architecture", options.ARCHITECTURES).get(model["architecture"], "model.architecture")
+    encoder = _static_named(model["encoder"], "encoder", options.ENCODERS, "model.encoder")
+    tower = check_fields(model["tower"], options.TOWER, "model.tower")
+    provides = options.ENCODER_PROVIDES[encoder["name"]]
+    for spec in tasks:
+        need = "sequence" if spec.is_sequence else "pooled"
+        if need not in provides:
+            what = "one vector per token (tagger)" if spec.is_sequence else "a pooled vector"
+            raise ConfigError(
+                f"tasks.{spec.name}.kind",
+                f"a {spec.kind} task needs an encoder with {what}; {encoder['name']!r} gives {' and '.join(provides)}",
+            )
+    # the data section (mtlzoo.data.resolve_data_config)
+    cfg = dict(top["data"])
+    if "source" not in cfg:
+        raise ConfigError("data.source", "missing required field")
+    source = options.registry("data source", options.SOURCES).get(cfg["source"], "data.source")
+    common = check_fields({k: cfg.pop(k) for k in list(cfg) if k in options.DATA_COMMON}, options.DATA_COMMON, "data")
+    check_fields(cfg, options.SOURCES[source], "data")
+    _static_named(common["sampler"], "sampler", options.SAMPLERS, "data.sampler")
+    if common["batch_size"] > MAX_BATCH_SIZE:
+        raise ConfigError("data.batch_size", f"must be at most {MAX_BATCH_SIZE}, got {common['batch_size']}")
+    experts = None
+    if model["architecture"] in options.EXPERTS:  # checked when the model is built (mtlzoo.models.soft_sharing)
+        experts = check_fields(model["experts"] or {}, options.EXPERTS[model["architecture"]], "model.experts")
+    for field, name in (
+        ("model.tower.activation", tower.get("activation")),
+        ("model.encoder.activation", encoder.get("activation")),
+        ("model.experts.activation", (experts or {}).get("activation")),
+    ):
+        if name is not None and name not in options.ACTIVATIONS:
+            raise ConfigError(field, f"unknown activation {name!r}")
+    # the train section
+    train = check_fields(top["train"], TRAIN_SCHEMA, "train")
+    if train["early_stopping"] is not None:
+        check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    weighting = _static_named(train["weighting"], "weighting", options.WEIGHTINGS, "train.weighting")
+    _static_named(train["aggregator"], "aggregator", options.AGGREGATORS, "train.aggregator")
+    if weighting["name"] == "svd":
+        _check_svd(weighting, tasks)
+    if weighting["name"] == "static":
+        names = {t.name for t in tasks}
+        for t in weighting.get("weights", {}):
+            if t not in names:
+                raise ConfigError(f"train.weighting.weights.{t}", f"no task named {t!r}")
+
+
+def _static_named(cfg, kind, table, field):
+    """``{"name": ..., **options}`` checked against the static table of :mod:`mtlzoo.options`."""
+    from mtlzoo.options import registry
+
+    cfg = dict(cfg)
+    if "name" not in cfg:
+        raise ConfigError(f"{field}.name", "missing required field")
+    name = registry(kind, table).get(cfg.pop("name"), f"{field}.name")
+    return {"name": name, **check_fields(cfg, table[name], field)}
+
+
 def resolve_config(config):
     """Validates a whole run config and returns a resolved ``ConfigDict`` (defaults filled).
 
@@ -83,6 +171,7 @@ def resolve_config(config):
 
     from mtlzoo import data
 
+    check_config(config)  # the static checks first: they need no TensorFlow
     if hasattr(config, "to_dict"):
         config = config.to_dict()
     if hasattr(config, "items"):
@@ -226,15 +315,14 @@ def with_defaults(config):
     ``--config.train.aggregator.c=0.3`` after ``--config.train.aggregator.name=cagrad``).
     :func:`resolve_config` treats an unset (None) option as "the default of the named
     entry", and still refuses an option the chosen entry does not have.
+
+    Pure Python: the option names come from the static tables of :mod:`mtlzoo.options`
+    (checked against the registries by tests/test_options.py), so loading a config file
+    does not import TensorFlow.
     """
     from ml_collections import ConfigDict
 
-    from mtlzoo import data, encoders
-    from mtlzoo.data.samplers import SAMPLERS
-    from mtlzoo.models.builder import MODEL_SCHEMA, TOWER_SCHEMA
-    from mtlzoo.models.soft_sharing import SCHEMAS as EXPERT_SCHEMAS
-    from mtlzoo.weighting.aggregators import AGGREGATORS
-    from mtlzoo.weighting.weightings import WEIGHTINGS
+    from mtlzoo import options
 
     c = config if isinstance(config, ConfigDict) else ConfigDict(config)
     with c.unlocked():
@@ -242,19 +330,19 @@ def with_defaults(config):
             c.seed = TOP_SCHEMA["seed"].default
         train = _section(c, "train")
         _fill(train, [TRAIN_SCHEMA], defaults=True)
-        _fill(_section(train, "weighting"), [cls.schema for _, cls in WEIGHTINGS.items()])
-        _fill(_section(train, "aggregator"), [cls.schema for _, cls in AGGREGATORS.items()])
+        _fill(_section(train, "weighting"), list(options.WEIGHTINGS.values()))
+        _fill(_section(train, "aggregator"), list(options.AGGREGATORS.values()))
         if "data" in c:
             d = _section(c, "data")
-            _fill(d, [{k: f for k, f in data.COMMON_SCHEMA.items() if k != "source"}], defaults=True)
-            _fill(_section(d, "sampler"), [cls.schema for _, cls in SAMPLERS.items()])
-            _fill(d, [cls.schema for _, cls in data.SOURCES.items()])
+            _fill(d, [{k: f for k, f in options.DATA_COMMON.items() if k != "source"}], defaults=True)
+            _fill(_section(d, "sampler"), list(options.SAMPLERS.values()))
+            _fill(d, list(options.SOURCES.values()))
         if "model" in c:
             m = _section(c, "model")
-            _fill(m, [{k: f for k, f in MODEL_SCHEMA.items() if k not in ("encoder", "experts")}], defaults=True)
-            _fill(_section(m, "tower"), [TOWER_SCHEMA], defaults=True)
-            _fill(_section(m, "experts"), list(EXPERT_SCHEMAS.values()))
-            _fill(_section(m, "encoder"), [cls.schema for _, cls in encoders.ENCODERS.items()])
+            _fill(m, [{k: f for k, f in options.MODEL.items() if k not in ("encoder", "experts")}], defaults=True)
+            _fill(_section(m, "tower"), [options.TOWER], defaults=True)
+            _fill(_section(m, "experts"), list(options.EXPERTS.values()))
+            _fill(_section(m, "encoder"), list(options.ENCODERS.values()))
         if "tasks" in c and isinstance(c.tasks, ConfigDict):
             task_schema = {"num_classes": Field(None, int), "loss": Field(None, str), "metrics": Field(None, "strs")}
             for name in list(c.tasks.keys()):
@@ -273,9 +361,9 @@ def _drop_unset(config):
             config[top] = sec = dict(sec)
             sec[key] = {k: v for k, v in sec[key].items() if v is not None}
     if hasattr(config.get("data"), "items"):
-        from mtlzoo.data import COMMON_SCHEMA
+        from mtlzoo.options import DATA_COMMON
 
-        config["data"] = {k: v for k, v in config["data"].items() if v is not None or k in COMMON_SCHEMA}
+        config["data"] = {k: v for k, v in config["data"].items() if v is not None or k in DATA_COMMON}
     if hasattr(config.get("tasks"), "items"):
         config["tasks"] = {
             name: {k: v for k, v in t.items() if v is not None} if hasattr(t, "items") else t

@@ -19,7 +19,7 @@ PACKAGE = os.path.join(REPO, "mtlzoo")
 
 # Lowest first. A module belongs to the longest prefix listed here.
 LAYERS = [
-    ("errors", "registry", "fileio", "schema"),
+    ("errors", "registry", "fileio", "schema", "options"),
     ("tasks", "layers", "metrics", "analysis"),
     ("encoders", "data", "weighting"),
     ("models",),

@@ -73,19 +73,30 @@ def config_value(holder):
 
 def run(main):
     """``absl.app.run`` with :func:`parse_flags`; ConfigError or OSError (full disk, unwritable path)
-    from ``main`` is one ``error:`` line and exit 2."""
+    from ``main`` is one ``error:`` line and exit 2.
+
+    A command module may define ``precheck()``: it runs after the flags are parsed and before
+    TensorFlow is imported (``mtlzoo.config.check_config`` needs none), so bad input it finds
+    exits with 2 without paying TensorFlow's start-up. A module that sets
+    ``USES_TENSORFLOW = False`` (``mtlzoo zoo``) never imports it here."""
     from absl import app, flags
 
     from mtlzoo.cli._quiet import quiet_tensorflow
     from mtlzoo.errors import ConfigError
+
+    module = sys.modules[main.__module__]
+    loud = any(a == "--verbosity" or a.startswith(("--verbosity=", "-v=")) for a in sys.argv[1:])
 
     def wrapped(argv):
         from absl import logging
 
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)  # keep TensorFlow's INFO chatter out of the output
-        quiet_tensorflow(loud=flags.FLAGS["verbosity"].present)  # C++ start-up lines: mtlzoo/cli/_quiet.py
         try:
+            if getattr(module, "precheck", None) is not None:
+                module.precheck()
+            if getattr(module, "USES_TENSORFLOW", True):
+                quiet_tensorflow(loud=flags.FLAGS["verbosity"].present)  # C++ start-up lines: mtlzoo/cli/_quiet.py
             return main(argv)
         except ConfigError as e:
             fail(str(e))
@@ -93,9 +104,9 @@ def run(main):
             where = f" {e.filename}" if getattr(e, "filename", None) else ""
             fail(f"cannot write or read{where}: {e.strerror or e}")
 
-    _help_for(sys.modules[main.__module__])
-    # before the flags: loading a config file (with_defaults) already imports TensorFlow
-    quiet_tensorflow(loud=any(a == "--verbosity" or a.startswith(("--verbosity=", "-v=")) for a in sys.argv[1:]))
+    _help_for(module)
+    if loud:  # TensorFlow's C++ logs on (set before anything imports it)
+        quiet_tensorflow(loud=True)
     app.run(wrapped, flags_parser=parse_flags)
 
 

@@ -67,6 +67,19 @@ def _first_line(e):
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def precheck():
+    """The flags and the workdir's existence, before TensorFlow is imported (exit 2 at once)."""
+    from mtlzoo import fileio
+    from mtlzoo.cli._common import fail
+
+    if (_TOKENIZER.value or _VOCAB_FILE.value) and not (_TOKENIZER.value and _VOCAB_FILE.value):
+        fail("--tokenizer and --vocab_file go together")
+    if not fileio.isdir(_WORKDIR.value):  # the same checks and words as mtlzoo.export.writer
+        fail(f"--workdir: {_WORKDIR.value} does not exist")
+    if _VERSION.value is not None and _VERSION.value < 1:
+        fail(f"--version: must be a positive integer, got {_VERSION.value!r}")
+
+
 def main(argv):
     del argv
     import json

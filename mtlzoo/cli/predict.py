@@ -34,13 +34,24 @@ _TASK = flags.DEFINE_string(
 flags.mark_flags_as_required(["model", "input"])
 
 
+_REQUEST = []
+
+
+def precheck():
+    """Reads the request file before TensorFlow is imported: a missing, empty, non-UTF-8 or
+    not-JSON file exits with 2 at once (mtlzoo.export.predictor imports no TensorFlow)."""
+    from mtlzoo.export.predictor import read_request
+
+    _REQUEST.append(read_request(_INPUT.value))
+
+
 def main(argv):
     del argv
     import json
 
     from mtlzoo.export import load_predictor, read_request
 
-    body = read_request(_INPUT.value)  # a bad request file fails before the model loads
+    body = _REQUEST[0] if _REQUEST else read_request(_INPUT.value)  # a bad request fails before the model loads
     predictor = load_predictor(_MODEL.value)
     print(json.dumps(predictor.predict(body, task=_TASK.value)))
 

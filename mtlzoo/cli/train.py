@@ -37,6 +37,13 @@ _OVERWRITE = flags.DEFINE_bool(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def precheck():
+    """Every field of the config against the static option tables, before TensorFlow is imported."""
+    from mtlzoo.config import check_config
+
+    check_config(config_value(_CONFIG))
+
+
 def main(argv):
     del argv
     if _CPU_DEVICES.value:

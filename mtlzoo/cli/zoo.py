@@ -12,6 +12,8 @@ from absl import flags
 
 _ROOT = flags.DEFINE_string("root", None, "Zoo folder (default: the zoo's own default, saved_models/ in a checkout).")
 
+USES_TENSORFLOW = False  # listing and card facts read files only (mtlzoo.cli._common.run imports no TensorFlow)
+
 USAGE = "usage: mtlzoo zoo list | mtlzoo zoo info NAME  [--root=DIR]"
 
 

@@ -234,7 +234,10 @@ class TaggerTrainer:
             self._models[n_tasks] = (fresh, state)
             return fresh
         model, state = self._models[n_tasks]
-        model.set_weights(fresh.get_weights())
+        # every variable, not only the weights: the dropout layers' seed-generator states too
+        # (set_weights would leave them where the previous cell's training took them)
+        for v, value in zip(model.variables, fresh.variables, strict=True):
+            v.assign(value)
         for v, value in zip(model.optimizer.variables, state, strict=True):
             v.assign(value)
         return model

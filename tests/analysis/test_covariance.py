@@ -118,6 +118,7 @@ def test_matrix_is_the_pairwise_scores():
         (lambda: covariance_similarity(np.ones((0, 3)), np.ones((5, 3))), "x1 is empty"),
         (lambda: covariance_similarity(np.zeros((4, 3)), np.ones((5, 3))), "x1 is all zeros"),
         (lambda: covariance_similarity(np.ones((4, 3)), np.ones((5, 3)), energy=0), "energy must be in (0, 1]"),
+        (lambda: covariance_similarity(np.ones((4, 3)), np.ones((5, 3)), energy=1.5), "energy must be in (0, 1]"),
         (lambda: covariance_similarity(np.ones(3), np.ones((5, 3))), "2-D [n, d]"),
         (lambda: covariance_similarity_matrix([np.ones((4, 3))]), "at least 2 tasks (k >= 2), got k=1"),
         (lambda: covariance_similarity_matrix([np.ones((4, 3)), np.ones((4, 2))]), "xs[1] has 2 features"),
@@ -201,3 +202,48 @@ def test_task_embeddings_of_bert_use_the_padding_mask():
     real = feats["padding_mask"] != 0
     for i in range(2):
         np.testing.assert_allclose(xs[i], full[task_ids == i][real[task_ids == i]], rtol=1e-4, atol=1e-5)
+
+
+def test_task_embeddings_without_a_keras_mask_drop_padding_by_token_id():
+    """A layer that carries no Keras mask (Embedding without mask_zero): padding rows are found
+    from the ``tokens`` input (id 0), the documented fallback; the reference is numpy indexing."""
+    import keras
+
+    tokens = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 6, 7], [2, 0, 0, 0], [7, 7, 1, 0]], np.int32)
+    task_ids = np.array([0, 1, 0, 1, 1])
+    inp = keras.Input((4,), dtype="int32", name="tokens")
+    emb = keras.layers.Embedding(8, 3, mask_zero=False, name="embedding")(inp)
+    model = keras.Model({"tokens": inp}, keras.layers.GlobalAveragePooling1D()(emb))
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    xs = task_embeddings(model, {"tokens": tokens}, task_ids, "embedding")
+    for i in range(2):
+        own = tokens[task_ids == i]
+        np.testing.assert_allclose(xs[i], table[own[own != 0]], rtol=1e-6)
+    assert [len(x) for x in xs] == [6, 5]
+
+
+def test_the_default_energy_is_099_everywhere():
+    """Every public entry point keeps 99% of the spectrum unless told otherwise (the paper's setting)."""
+    from mtlzoo.analysis.covariance import spectral_factor
+
+    rng = np.random.default_rng(11)
+    x1, x2 = _correlated(rng, 40, 6, [3, 2, 1, 0.5, 0.1, 0.01]), _correlated(rng, 40, 6, [1, 1, 1, 1, 1, 1])
+    eq5, normalized = _eq5_reference(x1, x2, 0.99)
+    assert covariance_similarity(x1, x2) == pytest.approx(eq5, rel=1e-9)
+    assert normalized_covariance_similarity(x1, x2) == pytest.approx(normalized, rel=1e-9)
+    np.testing.assert_allclose(covariance_similarity_matrix([x1, x2])[0, 1], eq5, rtol=1e-9)
+    np.testing.assert_allclose(covariance_similarity_matrix([x1, x2], normalized=True)[0, 1], normalized, rtol=1e-9)
+    f, eig = spectral_factor(x1)
+    f99, eig99 = spectral_factor(x1, 0.99)
+    np.testing.assert_array_equal(f, f99)
+    assert len(eig) == len(eig99) < 6  # 99% of this spectrum needs fewer than all 6 directions
+
+
+def test_rank_is_the_smallest_that_reaches_the_energy_exactly():
+    """A flat spectrum (four equal eigenvalues): 50% of the energy is reached by exactly 2 directions,
+    100% by all 4 (the round-off allowance must not add a direction)."""
+    from mtlzoo.analysis.covariance import spectral_factor
+
+    for energy, rank in ((0.5, 2), (0.75, 3), (1.0, 4), (0.26, 2)):
+        f, eig = spectral_factor(np.eye(4), energy)
+        assert f.shape == (4, rank) and len(eig) == rank, energy

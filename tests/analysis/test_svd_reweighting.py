@@ -146,6 +146,35 @@ def test_mapping_in_mapping_out():
         ({"x": [np.ones((10, 3)), np.ones((0, 3)), np.ones((10, 3)), np.ones((10, 3))]}, "x[1] is empty"),
         ({"weights": [np.ones(10), np.zeros(10), np.ones(10), np.ones(10)]}, "task 1 has no labelled examples"),
         ({"num_classes": [2, None, None, None]}, "integer class ids in [0, 2)"),
+        # the label-shape and rank checks (survivors of bench/mutation.py, docs/testing.md)
+        ({"labels": [np.float64(1.0), *[np.ones(10)] * 3]}, "labels[0] must be [n] or [n, C], got a scalar"),
+        ({"num_classes": [1, None, None, None]}, "num_classes for labels[0] must be >= 2, got 1"),
+        (
+            {"labels": [np.zeros((10, 2)), *[np.ones(10)] * 3], "num_classes": [3, None, None, None]},
+            "labels[0]: class ids must be [n] when num_classes is given, got shape (10, 2)",
+        ),
+        (
+            {"labels": [np.ones((10, 2, 2)), *[np.ones(10)] * 3]},
+            "labels[0] must be [n] or [n, C], got shape (10, 2, 2)",
+        ),
+        ({"labels": [np.ones((10, 0)), *[np.ones(10)] * 3]}, "labels[0] must be [n] or [n, C], got shape (10, 0)"),
+        ({"rank": 1.5}, "rank must be an integer, got 1.5"),
+        ({"rank": True}, "rank must be an integer, got True"),
+        ({"rank": 4}, "rank 4 exceeds the feature dimension d=3"),
+        ({"labels": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "labels[0] has NaN or infinite values"),
+        ({"weights": [np.ones(10)] * 3}, "weights has 3 entries but labels has 4 tasks"),
+        (
+            {"labels": [np.array([-1] + [0] * 9), *[np.ones(10)] * 3], "num_classes": [2, None, None, None]},
+            "labels[0] must be integer class ids in [0, 2)",
+        ),
+        (
+            {"labels": [np.array([2] + [0] * 9), *[np.ones(10)] * 3], "num_classes": [2, None, None, None]},
+            "labels[0] must be integer class ids in [0, 2)",
+        ),
+        ({"weights": [np.ones(9), *[np.ones(10)] * 3]}, "weights[0] has 9 entries but the features have 10 rows"),
+        ({"weights": [np.array([-1.0] + [1.0] * 9), *[np.ones(10)] * 3]}, "weights[0] must be finite and >= 0"),
+        ({"weights": [np.array([np.nan] + [1.0] * 9), *[np.ones(10)] * 3]}, "weights[0] must be finite and >= 0"),
+        ({"num_classes": [None] * 5}, "num_classes has 5 entries but labels has 4 tasks"),
     ],
 )
 def test_bad_input_names_the_problem(kwargs, words):
@@ -157,6 +186,18 @@ def test_bad_input_names_the_problem(kwargs, words):
     with pytest.raises(ValueError) as e:
         svd_task_weights(**args)
     assert words in str(e.value)
+
+
+def test_rank_may_equal_the_feature_dimension():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(10, 3))
+    w = svd_task_weights(x, [rng.normal(size=10) for _ in range(4)], 3)  # rank = d = 3 < k = 4
+    assert len(w) == 4 and np.all(np.isfinite(w))
+
+
+def test_per_task_inputs_must_match_the_tasks():
+    with pytest.raises(ValueError, match="x has 2 per-task arrays but labels has 3 tasks"):
+        svd_task_weights([np.ones((5, 2))] * 2, [np.ones(5)] * 3, 1)
 
 
 @pytest.mark.parametrize("center", [False, True])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.export.common import trained_quickstart
-from tests.helpers import run_tool
+from tests.helpers import REPO, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +51,45 @@ def test_evaluate_prints_a_table_and_writes_json(workdir, tmp_path):
     assert not [f for f in os.listdir(wd) if f.endswith(".tmp")]
 
 
-@pytest.mark.slow
-def test_checkpoint_and_split_flags(workdir, tmp_path):
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """A quickstart run of 2 short epochs: checkpoint 1 is not the final model."""
+    from mtlzoo.config import load_config_file
+    from mtlzoo.training import train
+
+    wd = tmp_path_factory.mktemp("two_epochs") / "qs"
+    cfg = load_config_file(os.path.join(REPO, "configs", "quickstart.py"))
+    cfg.train.epochs, cfg.train.steps_per_epoch, cfg.train.verbose = 2, 10, 0
+    train(cfg, str(wd))
+    return str(wd)
+
+
+def test_checkpoint_and_split_flags(two_epochs, tmp_path):
+    """``--checkpoint=1`` evaluates epoch 1's weights (numpy accuracies from them), not model.keras."""
+    from mtlzoo.config import read_config
+    from mtlzoo.data import load_data
+    from mtlzoo.models import build_model, load_model
+    from mtlzoo.tasks import tasks_from_config
+
     wd = str(tmp_path / "qs")
-    shutil.copytree(workdir, wd)
+    shutil.copytree(two_epochs, wd)
     r = run_tool("evaluate", f"--workdir={wd}", "--checkpoint=1", "--split=validation")
     assert r.returncode == 0, r.stderr[-2000:]
     with open(os.path.join(wd, "eval_validation.json")) as f:
         result = json.load(f)
     assert result["checkpoint"].endswith("checkpoints/epoch_001.weights.h5")
-    assert 0 <= result["tasks"]["digit"]["accuracy"] <= 1
+    config = read_config(wd)
+    split = load_data(config, tasks_from_config(config.tasks)).splits["validation"]
+    inputs = {"features": split.features["features"]}
+    epoch1 = build_model(config)
+    epoch1.load_weights(os.path.join(wd, "checkpoints", "epoch_001.weights.h5"))
+    pred = epoch1.predict(inputs, verbose=0)
+    final = load_model(os.path.join(wd, "model.keras")).predict(inputs, verbose=0)
+    assert np.abs(pred["digit"] - final["digit"]).max() > 1e-3  # the two epochs are told apart
+    digit = np.mean(np.argmax(pred["digit"], axis=1) == split.labels["digit"])
+    parity = np.mean((pred["parity"][:, 0] >= 0.5) == (split.labels["parity"][:, 0] == 1))
+    assert result["tasks"]["digit"]["accuracy"] == pytest.approx(digit)
+    assert result["tasks"]["parity"]["accuracy"] == pytest.approx(parity)
 
 
 @pytest.mark.parametrize(

@@ -118,23 +118,57 @@ def test_help_explains_every_flag():
     assert "Zoo entry name" in r.stdout
 
 
-def test_new_task_with_alignment_and_frozen_encoder(pretrained, tmp_path):
-    """Transfer with Algorithm 1's second stage: B fixed, a new R (identity at start) and the heads train."""
-    from mtlzoo import zoo
-    from mtlzoo.config import load_config_file
-    from mtlzoo.models import load_model
+SYNTHETIC = {
+    "seed": 0,
+    "tasks": {"a": {"kind": "binary"}, "b": {"kind": "regression", "num_classes": 1}},
+    "data": {"source": "synthetic", "batch_size": 16, "examples_per_task": 48, "input_dim": 6, "test_fraction": 0.0},
+    "model": {"encoder": {"name": "mlp", "input_dim": 6, "units": [8]}, "tower": {"units": [4]}},
+    "train": {"epochs": 1, "verbose": 0},
+}
 
-    cfg = load_config_file(os.path.join(REPO, "configs", "quickstart.py")).to_dict()
-    cfg["train"].update(epochs=1, verbose=0)
+
+@pytest.fixture(scope="module")
+def pretrained_synthetic(tmp_path_factory):
+    """Two tasks with their own examples (task_id 0 and 1): heterogeneous data, unlike the digits."""
+    from mtlzoo.training import train
+
+    wd = tmp_path_factory.mktemp("pretrained_synthetic") / "ab"
+    train(json.loads(json.dumps(SYNTHETIC)), str(wd))
+    return str(wd)
+
+
+def test_new_task_with_alignment_and_frozen_encoder(pretrained_synthetic, tmp_path):
+    """Transfer with Algorithm 1's second stage on heterogeneous data (tasks a, b and a new c, each
+    with its own examples): B stays fixed, every task's R_i (identity at start) trains on its own
+    task's examples, and each example is routed through its task's R_i (numpy: x R_i)."""
+    import keras
+
+    from mtlzoo import zoo
+    from mtlzoo.config import read_config
+    from mtlzoo.data import load_data
+    from mtlzoo.models import load_model
+    from mtlzoo.tasks import tasks_from_config
+
+    cfg = json.loads(json.dumps(SYNTHETIC))
+    cfg["tasks"]["c"] = {"kind": "binary"}
     cfg["finetune"] = {"freeze": "encoder", "alignment": "joint"}
-    result = zoo.finetune(pretrained, cfg, str(tmp_path / "ft_align"))
-    old = load_model(os.path.join(pretrained, "model.keras"))
-    for name in ("mlp_dense_0", "mlp_dense_1"):
-        for a, b in zip(_weights(result.model, name), _weights(old, name), strict=True):
-            np.testing.assert_array_equal(a, b)
+    result = zoo.finetune(pretrained_synthetic, cfg, str(tmp_path / "ft_align"))
+    old = load_model(os.path.join(pretrained_synthetic, "model.keras"))
+    for a, b in zip(_weights(result.model, "mlp_dense_0"), _weights(old, "mlp_dense_0"), strict=True):
+        np.testing.assert_array_equal(a, b)
     R = _weights(result.model, "alignment")[0]
-    assert R.shape == (3, 64, 64) and not np.allclose(R[0], np.eye(64))  # task_id 0 routes the digits data
-    np.testing.assert_array_equal(R[1], np.eye(64))  # no example carries task_id 1: untouched
+    assert R.shape == (3, 6, 6)
+    for i in range(3):  # every task has examples: every R_i moved
+        assert np.abs(R[i] - np.eye(6)).max() > 1e-4, i
+    config = read_config(str(tmp_path / "ft_align"))
+    split = load_data(config, tasks_from_config(config.tasks)).splits["validation"]
+    task_id = split.features["task_id"]
+    assert sorted(set(task_id.tolist())) == [0, 1, 2]
+    probe = keras.Model(result.model.input, result.model.get_layer("alignment").output)
+    feed = {"features": split.features["features"], "task_id": task_id}
+    aligned = probe.predict(feed, verbose=0)
+    expected = np.einsum("bd,bde->be", split.features["features"], R[task_id])
+    np.testing.assert_allclose(aligned, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_freeze_encoder_trains_only_the_heads(pretrained, tmp_path):

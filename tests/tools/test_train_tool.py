@@ -4,17 +4,8 @@ import pytest
 
 from tests.helpers import run_tool
 
-
-@pytest.mark.slow
-def test_quickstart_command_trains_and_prints_metrics(tmp_path):
-    wd = str(tmp_path / "qs")
-    r = run_tool("train", "--config=configs/quickstart.py", f"--workdir={wd}", "--config.train.epochs=2")
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "final metrics (validation split)" in r.stdout
-    for line in ("digit", "parity", "magnitude"):
-        assert line in r.stdout
-    for name in ("config.json", "model.keras", "metrics.json", "checkpoints", "logs"):
-        assert os.path.exists(os.path.join(wd, name)), name
+# The quickstart command itself (its table and files) runs in the README loop:
+# tests/tools/test_predict_tool.py::test_readme_commands_run_as_written.
 
 
 @pytest.mark.parametrize(
@@ -66,6 +57,7 @@ def test_full_disk_is_one_line_and_what_was_saved_stays_loadable(tmp_path):
 
     wd = str(tmp_path / "full")
     args = ["--config=configs/quickstart.py", f"--workdir={wd}", "--config.train.epochs=2"]
+    args.append("--config.train.steps_per_epoch=5")  # two short epochs: what is saved, not how well
     r = subprocess.run([sys.executable, "-c", FULL_DISK, *args], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 2, r.stderr[-2000:]
     err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
