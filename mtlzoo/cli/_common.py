@@ -71,9 +71,24 @@ def config_value(holder):
         fail(f"cannot load --{holder.name}: {lines[-1] if lines else type(e).__name__}")
 
 
+def starting_line(module, argv=None):
+    """A long tool's first line, printed before TensorFlow loads, so a person sees it start within
+    a second or two: ``<PROGRESS_NAME>: starting (loading TensorFlow) ...``. Only for a module
+    that sets ``PROGRESS_NAME`` (the studies, the simulator grid, the formula fits), not for
+    ``--help``. Such a tool's stdout is also made line-buffered: a log piped to a file gets each
+    progress line at once."""
+    argv = sys.argv[1:] if argv is None else argv
+    name = getattr(module, "PROGRESS_NAME", None)
+    if not name or any(a.split("=")[0] in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in argv):
+        return
+    sys.stdout.reconfigure(line_buffering=True)
+    print(f"{name}: starting (loading TensorFlow) ...", flush=True)
+
+
 def run(main):
     """``absl.app.run`` with :func:`parse_flags`; ConfigError or OSError (full disk, unwritable path)
-    from ``main`` is one ``error:`` line and exit 2."""
+    from ``main`` is one ``error:`` line and exit 2. A long tool says it is starting first
+    (:func:`starting_line`)."""
     from absl import app, flags
 
     from mtlzoo.cli._quiet import quiet_tensorflow
@@ -94,6 +109,7 @@ def run(main):
             fail(f"cannot write or read{where}: {e.strerror or e}")
 
     _help_for(sys.modules[main.__module__])
+    starting_line(sys.modules[main.__module__])
     # before the flags: loading a config file (with_defaults) already imports TensorFlow
     quiet_tensorflow(loud=any(a == "--verbosity" or a.startswith(("--verbosity=", "-v=")) for a in sys.argv[1:]))
     app.run(wrapped, flags_parser=parse_flags)

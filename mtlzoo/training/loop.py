@@ -19,6 +19,11 @@ with respect to the shared representation z instead (G = [d weighted_i / d z]_i,
 k backward passes through the towers only), all-gathers them over replicas along the
 batch, aggregates, and backpropagates the aggregated d z through the encoder once. ``run(n)`` executes n steps inside one ``tf.function`` and returns
 the mean global per-task losses and whether every step was finite.
+
+``run(n, check=True)`` also runs the NaN guard after the n-th update, in the same function:
+every float weight finite, and every task's per-example loss finite on the last step's own
+batch (where the example is labelled), evaluated with the updated weights. No second input
+pipeline and no copy of the weights to the host.
 """
 
 import keras
@@ -110,7 +115,8 @@ class TrainLoop:
         self.step = step
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         self._step_fn = step_fn
-        self._run = tf.function(self._run_steps)
+        self._run = tf.function(lambda it, n: self._run_steps(it, n, False))
+        self._run_checked = tf.function(lambda it, n: self._run_steps(it, n, True))
 
     # ---- losses -------------------------------------------------------------------
     def task_losses(self, labels, preds, weights):
@@ -223,18 +229,55 @@ class TrainLoop:
         self.weighting.update(global_losses, step, grad_norms)
         return global_losses
 
-    def _run_steps(self, iterator, n):
+    # ---- the NaN guard after an update ----------------------------------------------
+    def _labelled_losses_finite(self, batch):
+        """Per task: is the per-example loss (current weights, inference mode) finite wherever
+        the example is labelled (weight > 0)? Shape [k], on one replica."""
+        features, labels, weights = batch
+        preds = self.model(features, training=False)
+        out = []
+        for spec, fn in zip(self.tasks, self.loss_fns, strict=True):
+            per = tf.cast(fn(labels[spec.name], preds[spec.name]), tf.float32)
+            w = tf.reshape(tf.cast(weights[spec.name], tf.float32), [-1] + [1] * (per.shape.rank - 1))
+            labelled = tf.broadcast_to(w > 0, tf.shape(per))
+            out.append(tf.reduce_all(tf.logical_or(tf.math.is_finite(per), tf.logical_not(labelled))))
+        return tf.stack(out)
+
+    def guarded_variables(self):
+        """The float weights the guard checks, in ``model.weights`` order."""
+        return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    def _step(self, batch, total, finite):
+        per_replica = self.strategy.run(self._step_fn, args=(batch,))
+        losses = self.strategy.experimental_local_results(per_replica)[0]
+        self.step.assign_add(1)
+        return total + losses, tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses)))
+
+    def _run_steps(self, iterator, n, check):
         total = tf.zeros([self.k])
         finite = tf.constant(True)
-        for _ in tf.range(n):
-            per_replica = self.strategy.run(self._step_fn, args=(next(iterator),))
-            losses = self.strategy.experimental_local_results(per_replica)[0]
-            total += losses
-            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses)))
-            self.step.assign_add(1)
-        return total / tf.cast(n, tf.float32), finite
+        for _ in tf.range(n - 1 if check else n):
+            total, finite = self._step(next(iterator), total, finite)
+        if not check:
+            return total / tf.cast(n, tf.float32), finite
+        batch = next(iterator)  # the last step's batch, kept for the guard
+        total, finite = self._step(batch, total, finite)
+        weights_ok = tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.guarded_variables()])
+        per_replica = self.strategy.run(self._labelled_losses_finite, args=(batch,))
+        tasks_ok = tf.reduce_all(tf.stack(self.strategy.experimental_local_results(per_replica)), axis=0)
+        return total / tf.cast(n, tf.float32), finite, weights_ok, tasks_ok
 
-    def run(self, iterator, n):
-        """Runs ``n`` steps; returns (mean per-task losses as numpy, all finite?)."""
-        losses, finite = self._run(iterator, tf.constant(n, tf.int64))
-        return losses.numpy(), bool(finite.numpy())
+    def run(self, iterator, n, check=False):
+        """Runs ``n`` steps; returns (mean per-task losses as numpy, all finite?).
+
+        ``check``: also the NaN guard after the last update; then returns a third item, the
+        list of what is not finite (weight paths, ``"task <name>'s loss"``; empty when all is well).
+        """
+        if not check:
+            losses, finite = self._run(iterator, tf.constant(n, tf.int64))
+            return losses.numpy(), bool(finite.numpy())
+        losses, finite, weights_ok, tasks_ok = self._run_checked(iterator, tf.constant(n, tf.int64))
+        bad = [v.path for v, ok in zip(self.guarded_variables(), weights_ok.numpy(), strict=True) if not ok]
+        if not bad:
+            bad = [f"task {name}'s loss" for name, ok in zip(self.names, tasks_ok.numpy(), strict=True) if not ok]
+        return losses.numpy(), bool(finite.numpy()), bad
