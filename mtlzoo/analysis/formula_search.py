@@ -378,7 +378,10 @@ def fit_symbolic(
     t0 = time.perf_counter()
     runs = []
     for seed in seeds:
-        what, t_run = f"gplearn restart seed {seed} ({generations} generations x {population_size})", time.perf_counter()
+        what, t_run = (
+            f"gplearn restart seed {seed} ({generations} generations x {population_size})",
+            time.perf_counter(),
+        )
         if progress is not None:
             progress("start", what)
         est = SymbolicRegressor(

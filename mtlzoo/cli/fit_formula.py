@@ -99,6 +99,7 @@ def main(argv):
             prog.start(unit[0], what)
         else:
             prog.done(unit[0], what, f"{status} ({prog.times()})")
+
     report = formulas.fit_formulas(
         X,
         y,

@@ -58,9 +58,7 @@ def _single_task_run(base, seed, workdir, train_fn, prog, unit):
         cfg.tasks = {task: dict(cfg.tasks[task])}
         run_dir = os.path.join(workdir, "single_task", task, f"seed{seed}")
         t0 = time.time()
-        metrics, model, status = train_or_load(
-            cfg, run_dir, train_fn, starting=lambda i=unit, w=what: prog.start(i, w)
-        )
+        metrics, model, status = train_or_load(cfg, run_dir, train_fn, starting=lambda i=unit, w=what: prog.start(i, w))
         if model is not None:
             write_json({"seconds": time.time() - t0}, os.path.join(run_dir, "wall_time.json"))
         auc[task] = float(metrics[task]["auc"])
@@ -127,9 +125,7 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
                     "seconds": wall,
                 }
             )
-            prog.done(
-                unit, what, f"{status}; AUC " + ", ".join(f"{t} {runs[arch][-1]['auc'][t]:.4f}" for t in TASKS)
-            )
+            prog.done(unit, what, f"{status}; AUC " + ", ".join(f"{t} {runs[arch][-1]['auc'][t]:.4f}" for t in TASKS))
     summary = {
         arch: {t: _mean_std([r["auc"][t] for r in rs]) for t in TASKS} | {"params": rs[0]["params"]}
         for arch, rs in runs.items()

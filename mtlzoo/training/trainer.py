@@ -305,7 +305,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     from mtlzoo.data import build_sampler
     from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.models import build_model, save_model
-    from mtlzoo.training.callbacks import prepare_callbacks
+    from mtlzoo.training.callbacks import SelectBest, prepare_callbacks
     from mtlzoo.training.guard import restore_newest_readable
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
@@ -388,8 +388,16 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
         set_alignment_phase(model, names, 1)
 
     state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
+    # select: best's memory (best value, its 0-based epoch; -1 = none yet), saved with every checkpoint
+    select_state = (tf.Variable(np.nan, dtype=tf.float64, trainable=False), tf.Variable(-1, dtype=tf.int64))
     ckpt = tf.train.Checkpoint(
-        model=model, optimizer=optimizer, weighting=weighting, step=loop.step, rng=rng_state(model), **extra
+        model=model,
+        optimizer=optimizer,
+        weighting=weighting,
+        step=loop.step,
+        rng=rng_state(model),
+        select_best=tf.train.Checkpoint(value=select_state[0], epoch=select_state[1]),
+        **extra,
     )
     # the newest checkpoint that restores; a corrupt newest one falls back to the one before
     manager, restored = restore_newest_readable(
@@ -427,6 +435,9 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
             print(f"resuming from step {start} ({restored})")
     lines = total_steps // steps_per_epoch if chief and verbose == 2 else None  # one line per epoch
     callbacks = prepare_callbacks(callbacks, model, tc, names, lines)  # Keras callbacks get the model
+    for cb in callbacks:
+        if isinstance(cb, SelectBest):  # remembers the best epoch across a resume
+            cb.remember(select_state, lambda e: os.path.join(weights_dir, f"epoch_{e + 1:03d}.weights.h5"))
     _call(callbacks, "on_train_begin")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
@@ -473,8 +484,6 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
                 f"the model became NaN or Inf between steps {step - n} and {step} ({bad[0][0]} after the update); "
                 f"training stopped and the last good checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
             )
-        if saving:
-            manager.save(checkpoint_number=step)
         if epoch_end:
             epoch = step // steps_per_epoch - 1
             logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
@@ -487,9 +496,13 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
                     for key, v in logs.items():
                         if key.startswith("val_"):
                             tf.summary.scalar(key, v)
+                writer.flush()  # the epoch's scalars on disk before its checkpoint (a killed run's log is whole)
             for key, v in logs.items():
                 history.setdefault(key, []).append(v)
             _call(callbacks, "on_epoch_end", epoch, logs)
+        if saving:  # after the epoch's weights file and callbacks: select: best's memory is saved with it
+            manager.save(checkpoint_number=step)
+        if epoch_end:
             if model.stop_training:  # e.g. EarlyStopping
                 break
             if step < total_steps:
