@@ -90,10 +90,15 @@ def check_config_record(run_dir, config, sections=None, write=False):
 
 
 def check_same_config(cfg, run_dir):
-    """ConfigError if ``run_dir`` holds a run of an mtlzoo config other than ``cfg`` (resolved first)."""
+    """ConfigError if ``run_dir`` holds a run of an mtlzoo config other than ``cfg`` (resolved first).
+    ``train.verbose`` (how a run reports, not what it trains) is not compared."""
     from mtlzoo.config import resolve_config
 
-    check_config_record(run_dir, resolve_config(cfg).to_dict())
+    new = resolve_config(cfg).to_dict()
+    old = read_json(os.path.join(run_dir, "config.json"))
+    if isinstance(old, dict) and isinstance(old.get("train"), dict) and "verbose" in old["train"]:
+        new["train"]["verbose"] = old["train"]["verbose"]
+    check_config_record(run_dir, new)
 
 
 def train_or_load(cfg, run_dir, train_fn=None, starting=None):
@@ -101,8 +106,16 @@ def train_or_load(cfg, run_dir, train_fn=None, starting=None):
 
     ``model`` is None when the run was read back (load ``run_dir/model.keras`` if needed);
     ``status`` is one line for a progress log. ``starting()`` is called just before training
-    (not for a run read back), e.g. :meth:`Progress.start`.
+    (not for a run read back), e.g. :meth:`Progress.start`. A config that leaves
+    ``train.verbose`` unset trains quietly (``0``): the study's :class:`Progress` lines are its
+    log, one per unit, not each run's epoch lines.
     """
+    from mtlzoo.config import resolve_config
+
+    cfg = resolve_config(cfg)
+    if cfg.train.verbose is None:
+        cfg = cfg.copy_and_resolve_references()
+        cfg.train.verbose = 0
     check_same_config(cfg, run_dir)
     metrics = read_json(os.path.join(run_dir, "metrics.json"))
     if metrics is not None:

@@ -20,10 +20,11 @@ k backward passes through the towers only), all-gathers them over replicas along
 batch, aggregates, and backpropagates the aggregated d z through the encoder once. ``run(n)`` executes n steps inside one ``tf.function`` and returns
 the mean global per-task losses and whether every step was finite.
 
-``run(n, check=True)`` also runs the NaN guard after the n-th update, in the same function:
-every float weight finite, and every task's per-example loss finite on the last step's own
-batch (where the example is labelled), evaluated with the updated weights. No second input
-pipeline and no copy of the weights to the host.
+``run(n, check=True)`` also runs the NaN guard after the n-th update, in the same compiled
+function (one trace serves both): every float weight finite, and every task's per-example
+loss finite on the last step's own batch (where the example is labelled), evaluated in
+inference mode with the updated weights. No second input pipeline and no copy of the
+weights to the host.
 """
 
 import keras
@@ -115,8 +116,9 @@ class TrainLoop:
         self.step = step
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         self._step_fn = step_fn
-        self._run = tf.function(lambda it, n: self._run_steps(it, n, False))
-        self._run_checked = tf.function(lambda it, n: self._run_steps(it, n, True))
+        # no autograph (as Keras' own train function): the loop is an explicit tf.while_loop, and
+        # converting the step and every Keras layer it calls measured 2-3x longer to trace
+        self._run = tf.function(tf.autograph.experimental.do_not_convert(self._run_steps), autograph=False)
 
     # ---- losses -------------------------------------------------------------------
     def task_losses(self, labels, preds, weights):
@@ -142,7 +144,10 @@ class TrainLoop:
         return float(self.global_batch_size)
 
     # ---- one step on one replica ---------------------------------------------------
-    def _replica_step(self, batch):
+    def _replica_step(self, batch, check=None):
+        """One step on this replica; returns the global per-task losses. With ``check`` (a
+        bool tensor) also, after the update, whether each task's labelled losses on this batch
+        are finite when it is true (all True otherwise): ``(losses, ok [k])``."""
         features, labels, weights = batch
         ctx = tf.distribute.get_replica_context()
         step = self.step.read_value() if hasattr(self.step, "read_value") else self.step
@@ -227,7 +232,11 @@ class TrainLoop:
         if grad_norms is not None and scaled:  # the jacobians were of the scaled losses
             grad_norms = grad_norms / tf.cast(opt.dynamic_scale, grad_norms.dtype)
         self.weighting.update(global_losses, step, grad_norms)
-        return global_losses
+        if check is None:
+            return global_losses
+        with tf.control_dependencies([global_losses]):  # after the update
+            ok = tf.cond(check, lambda: self._labelled_losses_finite(batch), lambda: tf.ones([self.k], tf.bool))
+        return global_losses, ok
 
     # ---- the NaN guard after an update ----------------------------------------------
     def _labelled_losses_finite(self, batch):
@@ -247,24 +256,29 @@ class TrainLoop:
         """The float weights the guard checks, in ``model.weights`` order."""
         return [v for v in self.model.weights if "float" in str(v.dtype)]
 
-    def _step(self, batch, total, finite):
-        per_replica = self.strategy.run(self._step_fn, args=(batch,))
-        losses = self.strategy.experimental_local_results(per_replica)[0]
-        self.step.assign_add(1)
-        return total + losses, tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses)))
-
     def _run_steps(self, iterator, n, check):
-        total = tf.zeros([self.k])
-        finite = tf.constant(True)
-        for _ in tf.range(n - 1 if check else n):
-            total, finite = self._step(next(iterator), total, finite)
-        if not check:
-            return total / tf.cast(n, tf.float32), finite
-        batch = next(iterator)  # the last step's batch, kept for the guard
-        total, finite = self._step(batch, total, finite)
-        weights_ok = tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.guarded_variables()])
-        per_replica = self.strategy.run(self._labelled_losses_finite, args=(batch,))
-        tasks_ok = tf.reduce_all(tf.stack(self.strategy.experimental_local_results(per_replica)), axis=0)
+        def body(i, total, finite, tasks_ok):
+            last = tf.logical_and(check, tf.equal(i, n - 1))  # the guard after the last update only
+            losses_r, ok_r = self.strategy.run(self._step_fn, args=(next(iterator), last))
+            losses = self.strategy.experimental_local_results(losses_r)[0]
+            ok = tf.reduce_all(tf.stack(self.strategy.experimental_local_results(ok_r)), axis=0)
+            with tf.control_dependencies([losses, ok]):
+                self.step.assign_add(1)
+                return (
+                    i + 1,
+                    total + losses,
+                    tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses))),
+                    tf.logical_and(tasks_ok, ok),
+                )
+
+        start = (tf.constant(0, tf.int64), tf.zeros([self.k]), tf.constant(True), tf.ones([self.k], tf.bool))
+        _, total, finite, tasks_ok = tf.while_loop(lambda i, *_: i < n, body, start)
+        n_weights = len(self.guarded_variables())
+        weights_ok = tf.cond(
+            check,
+            lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.guarded_variables()]),
+            lambda: tf.ones([n_weights], tf.bool),
+        )
         return total / tf.cast(n, tf.float32), finite, weights_ok, tasks_ok
 
     def run(self, iterator, n, check=False):
@@ -273,10 +287,9 @@ class TrainLoop:
         ``check``: also the NaN guard after the last update; then returns a third item, the
         list of what is not finite (weight paths, ``"task <name>'s loss"``; empty when all is well).
         """
+        losses, finite, weights_ok, tasks_ok = self._run(iterator, tf.constant(n, tf.int64), tf.constant(bool(check)))
         if not check:
-            losses, finite = self._run(iterator, tf.constant(n, tf.int64))
             return losses.numpy(), bool(finite.numpy())
-        losses, finite, weights_ok, tasks_ok = self._run_checked(iterator, tf.constant(n, tf.int64))
         bad = [v.path for v, ok in zip(self.guarded_variables(), weights_ok.numpy(), strict=True) if not ok]
         if not bad:
             bad = [f"task {name}'s loss" for name, ok in zip(self.names, tasks_ok.numpy(), strict=True) if not ok]

@@ -100,9 +100,10 @@ def compile_model(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
 
 
 def _evaluate_fn(model, tasks):
-    """The compiled evaluation pass of :func:`evaluate_model` and its metrics, kept on the model
-    per task set: one ``tf.function`` runs the whole dataset (prediction, weighted loss sums,
-    metric updates), so an evaluation costs no Python work per batch."""
+    """The compiled evaluation step of :func:`evaluate_model` and its metrics, kept on the model
+    per task set: one ``tf.function`` call per batch does the prediction, the weighted loss
+    sums and the metric updates (as Keras' ``test_step``; iterating the dataset inside one
+    function measured 4x slower on CPU)."""
     import tensorflow as tf
 
     key = tuple(repr(t) for t in tasks)
@@ -132,16 +133,8 @@ def _evaluate_fn(model, tasks):
                 m.update_state(y, p, sample_weight=sw)
         return tf.stack(sums), tf.stack(counts)
 
-    def run(dataset):
-        sums = tf.zeros([len(tasks)], tf.float64)
-        counts = tf.zeros([len(tasks)], tf.float64)
-        for features, labels, weights in dataset:
-            s, c = batch_sums(features, labels, weights)
-            sums += s
-            counts += c
-        return sums, counts
-
-    fn = tf.function(run)
+    # no autograph (as Keras' test step): the step has no tensor-dependent Python control flow
+    fn = tf.function(tf.autograph.experimental.do_not_convert(batch_sums), reduce_retracing=True, autograph=False)
     model._mtlzoo_evaluate = (key, fn, metrics)
     return fn, metrics
 
@@ -152,8 +145,8 @@ def evaluate_model(model, dataset, tasks):
     The loss is the weighted mean over the task's labelled examples,
     ``sum_b w_b l_b / sum_b w_b`` (tagging: over real tokens, ``sum w m l / sum w m``), so
     examples of other tasks (weight 0 = no label) do not dilute it; the metrics are the
-    task's Keras metrics with the same weights. The sums are float64; the pass over the
-    dataset is one compiled function (:func:`_evaluate_fn`).
+    task's Keras metrics with the same weights. The sums are float64, accumulated on the
+    device; each batch is one call of a compiled step (:func:`_evaluate_fn`).
     """
     import numpy as np
     import tensorflow as tf
@@ -162,12 +155,11 @@ def evaluate_model(model, dataset, tasks):
     for ms in metrics.values():
         for m in ms:
             m.reset_state()
-    if not isinstance(dataset, tf.data.Dataset):  # any iterable of batches
-        batches = list(dataset)
-        dataset = tf.data.Dataset.from_generator(
-            lambda: iter(batches), output_signature=tf.nest.map_structure(tf.TensorSpec.from_tensor, batches[0])
-        )
-    sums, counts = (np.asarray(v, np.float64) for v in fn(dataset))
+    sums = counts = tf.zeros([len(tasks)], tf.float64)
+    for features, labels, weights in dataset:
+        s, c = fn(features, labels, weights)
+        sums, counts = sums + s, counts + c
+    sums, counts = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
     out = {}
     for i, t in enumerate(tasks):
         out[t.name] = {"loss": float(sums[i] / counts[i]) if counts[i] > 0 else float("nan")}
