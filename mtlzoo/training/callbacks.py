@@ -64,7 +64,8 @@ class SelectBest(keras.callbacks.Callback):
     Across a resume (``train()``, :meth:`remember`): the best value and epoch live in two
     variables of the run's checkpoint, and the weights of an epoch before the restart are read
     back from its per-epoch weights file, so a killed and resumed run keeps the same epoch as
-    an uninterrupted one.
+    an uninterrupted one. (A run started with ``select: last`` and resumed with ``best``
+    chooses among the epochs after the restart.)
     """
 
     def __init__(self, monitor="val_mean_loss", mode="auto"):

@@ -426,7 +426,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
         if start:
             print(f"resuming from step {start} ({restored})")
     lines = total_steps // steps_per_epoch if chief and verbose == 2 else None  # one line per epoch
+    n_user = len(callbacks)
     callbacks = prepare_callbacks(callbacks, model, tc, names, lines)  # Keras callbacks get the model
+    # the config's own callbacks (task averages, early stopping, select: best, epoch lines) end an
+    # epoch before its checkpoint, so their state is saved with it; the user's see a saved epoch
+    own, users = callbacks[: len(callbacks) - n_user], callbacks[len(callbacks) - n_user :]
     for cb in callbacks:
         if isinstance(cb, SelectBest):  # remembers the best epoch across a resume
             cb.remember(select_state, lambda e: os.path.join(weights_dir, f"epoch_{e + 1:03d}.weights.h5"))
@@ -491,10 +495,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
                 writer.flush()  # the epoch's scalars on disk before its checkpoint (a killed run's log is whole)
             for key, v in logs.items():
                 history.setdefault(key, []).append(v)
-            _call(callbacks, "on_epoch_end", epoch, logs)
-        if saving:  # after the epoch's weights file and callbacks: select: best's memory is saved with it
+            _call(own, "on_epoch_end", epoch, logs)
+        if saving:  # after the epoch's weights file and own callbacks: select: best's memory is saved with it
             manager.save(checkpoint_number=step)
         if epoch_end:
+            _call(users, "on_epoch_end", epoch, logs)
             if model.stop_training:  # e.g. EarlyStopping
                 break
             if step < total_steps:
