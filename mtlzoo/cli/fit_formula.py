@@ -98,7 +98,7 @@ def main(argv):
             unit[0] += 1
             prog.start(unit[0], what)
         else:
-            prog.done(unit[0], what, f"{status} ({prog.times()})")
+            prog.done(unit[0], what, status, times=True)
 
     report = formulas.fit_formulas(
         X,

@@ -144,7 +144,7 @@ def _epoch_progress(epochs, say):
 
         def on_epoch_end(self, epoch, logs=None):
             shown = "  ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items()) if k.endswith("loss"))
-            prog.done(epoch + 1, "epoch", f"done ({shown}; {prog.times()})")
+            prog.done(epoch + 1, "epoch", f"done ({shown})", times=True)
 
     return EpochProgress()
 

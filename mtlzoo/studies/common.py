@@ -201,15 +201,16 @@ class Progress:
         if self.say is not None and self.start_lines:
             self.say(f"{self.tag(i)} {what}: {action or self.action} ... ({self.times()})")
 
-    def done(self, i, what, status):
-        """A unit ends (worked if :meth:`start` was called for it, else read back): one line."""
+    def done(self, i, what, status, times=False):
+        """A unit ends (worked if :meth:`start` was called for it, else read back): one line;
+        ``times``: with `` (elapsed ..., ~... left)`` counted with this unit done."""
         began = self._started.pop(i, None)
         if began is not None:
             self.worked += 1
             self.worked_seconds += self.clock() - began
         self.finished += 1
         if self.say is not None:
-            self.say(f"{self.tag(i)} {what}: {status}")
+            self.say(f"{self.tag(i)} {what}: {status}" + (f" ({self.times()})" if times else ""))
 
     def note(self, line):
         """A free line (a header or a summary), flushed like the others."""

@@ -128,7 +128,7 @@ def run_fig3_study(
                     row[f"{m}_mse"] = target.test_mse(sol.predictors[0])
                     row[f"{m}_delta"] = row[f"{m}_mse"] - stl_mse
                 rows.append(row)
-            prog.done(unit, f"seed {seed} source {src}", f"done ({prog.times()})")
+            prog.done(unit, f"seed {seed} source {src}", "done", times=True)
     settings = {
         "seeds": seeds,
         "d": d,

@@ -421,7 +421,8 @@ def run_grid(config, workdir, cell_fn=None, progress=True, max_cells=None, log=p
             prog.done(
                 i,
                 f"cell T={c['n_tasks']} n={c['n_aux']} ami={c['mutual_info']} repeat={c['repeat']}",
-                f"F1 {row['fscore']:.3f} in {row['seconds']:.1f} s ({prog.times()})",
+                f"F1 {row['fscore']:.3f} in {row['seconds']:.1f} s",
+                times=True,
             )
             bar.set_postfix(T=c["n_tasks"], n=c["n_aux"], ami=c["mutual_info"], f1=f"{row['fscore']:.3f}")
     finally:
