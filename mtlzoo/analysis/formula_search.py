@@ -325,6 +325,7 @@ def fit_symbolic(
     init_depth=(2, 4),
     digits=4,
     n_jobs=1,
+    progress=None,
 ):
     """Restarted gplearn search; the printed formula with the best validation R^2 wins.
 
@@ -338,6 +339,8 @@ def fit_symbolic(
         linear_scaling: fitness is the RMSE of ``a + b*f`` (module docstring); the printed
             formula includes a and b.
         const_range: gplearn's range of random constants (None: no constants).
+        progress: ``progress("start", what)`` before and ``progress("done", what, status)`` after
+            each restart (e.g. :class:`mtlzoo.studies.common.Progress` lines), or None.
         digits: significant digits of the printed constants.
 
     Returns:
@@ -375,6 +378,12 @@ def fit_symbolic(
     t0 = time.perf_counter()
     runs = []
     for seed in seeds:
+        what, t_run = (
+            f"gplearn restart seed {seed} ({generations} generations x {population_size})",
+            time.perf_counter(),
+        )
+        if progress is not None:
+            progress("start", what)
         est = SymbolicRegressor(
             population_size=population_size,
             generations=generations,
@@ -414,6 +423,12 @@ def fit_symbolic(
             "sqrt_factors": sqrt_factors(expr, feature_names),
         }
         runs.append(run)
+        if progress is not None:
+            progress(
+                "done",
+                what,
+                f"validation R^2 {run['r2_validation']:.4f} in {time.perf_counter() - t_run:.1f} s: {run['expression']}",
+            )
     best = max(runs, key=lambda r: r["r2_validation"] if np.isfinite(r["r2_validation"]) else -np.inf)
     pred = best["pred"]
     r2_tr, mse_tr = scores(y[train_idx], pred[train_idx])

@@ -71,9 +71,24 @@ def config_value(holder):
         fail(f"cannot load --{holder.name}: {lines[-1] if lines else type(e).__name__}")
 
 
+def starting_line(module, argv=None):
+    """A long tool's first line, printed before TensorFlow loads, so a person sees it start within
+    a second or two: ``<PROGRESS_NAME>: starting (loading TensorFlow) ...``. Only for a module
+    that sets ``PROGRESS_NAME`` (the studies, the simulator grid, the formula fits), not for
+    ``--help``. Such a tool's stdout is also made line-buffered: a log piped to a file gets each
+    progress line at once."""
+    argv = sys.argv[1:] if argv is None else argv
+    name = getattr(module, "PROGRESS_NAME", None)
+    if not name or any(a.split("=")[0] in ("-h", "--help", "-help", "--helpfull", "--helpshort") for a in argv):
+        return
+    sys.stdout.reconfigure(line_buffering=True)
+    print(f"{name}: starting (loading TensorFlow) ...", flush=True)
+
+
 def run(main):
     """``absl.app.run`` with :func:`parse_flags`; ConfigError or OSError (full disk, unwritable path)
-    from ``main`` is one ``error:`` line and exit 2.
+    from ``main`` is one ``error:`` line and exit 2. A long tool says it is starting first
+    (:func:`starting_line`).
 
     A command module may define ``precheck()``: it runs after the flags are parsed and before
     TensorFlow is imported (``mtlzoo.config.check_config`` needs none), so bad input it finds
@@ -105,6 +120,7 @@ def run(main):
             fail(f"cannot write or read{where}: {e.strerror or e}")
 
     _help_for(module)
+    starting_line(module)
     if loud:  # TensorFlow's C++ logs on (set before anything imports it)
         quiet_tensorflow(loud=True)
     app.run(wrapped, flags_parser=parse_flags)

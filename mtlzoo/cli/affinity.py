@@ -20,6 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "Config file with get_config() and at least 2 tasks; override with --config.a.b=value.",
     lock_config=False,
 )
+PROGRESS_NAME = "affinity study"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder: affinity.{json,md}, affinity_heatmap.png.")
 _REPORT = flags.DEFINE_string(
     "transfer_report",

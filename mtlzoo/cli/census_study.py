@@ -13,6 +13,7 @@ from mtlzoo.cli._common import fail, int_list, run  # noqa: I001  (quiets TF log
 
 from absl import flags
 
+PROGRESS_NAME = "census study"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _CONFIG = flags.DEFINE_string("config", "census_mmoe", "Config file with get_config(architecture).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Study folder: one run per architecture and seed, the report.")
 _ARCHS = flags.DEFINE_list(

@@ -18,6 +18,7 @@ import os
 
 from absl import flags
 
+PROGRESS_NAME = "architecture comparison"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _CONFIG = flags.DEFINE_string("config", None, "Config file with get_config(architecture) or get_config().")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory: one run per architecture and seed, the table.")
 _ARCHS = flags.DEFINE_list(

@@ -18,6 +18,7 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "The multi-task config (tasks pos and chunk); --config.a.b=value overrides.", lock_config=False
 )
+PROGRESS_NAME = "CoNLL study"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Study directory: one run per arm and seed, the report.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Config seeds (initialisation, validation split, batch order).")
 _ARMS = flags.DEFINE_list("arms", ["stl_pos", "stl_chunk", "mtl"], "Arms to run: stl_pos, stl_chunk, mtl.")

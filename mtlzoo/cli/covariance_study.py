@@ -14,6 +14,7 @@ from mtlzoo.studies import fig3 as fig3_study
 from mtlzoo.errors import ConfigError
 
 _D = fig3_study.DEFAULTS
+PROGRESS_NAME = "covariance study"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory for the table, plot and JSON.")
 _SEEDS = flags.DEFINE_string("seeds", ",".join(map(str, _D["seeds"])), "Comma-separated integer seeds.")
 _SIZES = flags.DEFINE_string(
@@ -46,6 +47,7 @@ def main(argv):
         source_sizes=sizes,
         rank=_RANK.value,
         penalty=_PENALTY.value,
+        progress=print,
     )
     paths = fig3_study.write_fig3_outputs(result, _WORKDIR.value)
     print(fig3_study.format_table(result))

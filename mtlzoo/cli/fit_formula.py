@@ -19,6 +19,7 @@ Built-in forms: ``maurer`` = a + b/sqrt(x1) + c/sqrt(x2) over the first two feat
 from mtlzoo.cli._common import run  # noqa: I001
 from absl import flags
 
+PROGRESS_NAME = "formula fit"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _CSV = flags.DEFINE_string("csv", None, "CSV file with a header row.")
 _TARGET = flags.DEFINE_string("target", None, "Column to explain (e.g. fscore).")
 _FEATURES = flags.DEFINE_list("features", None, "Feature columns, e.g. n_tokens_per_task,n_tasks,mutual_info.")
@@ -87,6 +88,18 @@ def main(argv):
     forms = [f for f in _FORMS.value if f] + list(_FORM.value)
     for f in forms:  # fail before the slow part on a bad form
         formulas.form_expression(f, _FEATURES.value)
+    from mtlzoo.studies.common import Progress
+
+    prog = Progress(len(seeds) * (int(_SYMBOLIC.value) + len(outer)), print, action="searching")
+    unit = [0]
+
+    def restart(event, what, status=""):  # one gplearn restart = one unit of progress
+        if event == "start":
+            unit[0] += 1
+            prog.start(unit[0], what)
+        else:
+            prog.done(unit[0], what, status, times=True)
+
     report = formulas.fit_formulas(
         X,
         y,
@@ -103,6 +116,7 @@ def main(argv):
         validation_fraction=_VALIDATION.value,
         linear_scaling=_SCALING.value,
         const_range=const_range,
+        progress=restart if _SYMBOLIC.value else None,
     )
     paths = formulas.write_report(report, _WORKDIR.value, _TARGET.value, _CSV.value)
     print(formulas.report_markdown(report, _TARGET.value, _CSV.value))
@@ -128,6 +142,7 @@ def main(argv):
             validation_fraction=_VALIDATION.value,
             linear_scaling=_SCALING.value,
             const_range=const_range,
+            progress=restart,
         )
         md = formulas.stability_markdown(rows, _FEATURES.value)
         write_text(md, os.path.join(_WORKDIR.value, "stability.md"))

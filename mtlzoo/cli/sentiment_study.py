@@ -19,6 +19,7 @@ from mtlzoo.cli._common import int_list, run  # noqa: I001  (quiets TF logging f
 
 from absl import flags
 
+PROGRESS_NAME = "sentiment study"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _STUDY = flags.DEFINE_enum("study", None, ["stl_mtl", "capacity"], "Which experiment.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder: runs and the report files.")
 _CONFIG = flags.DEFINE_string(

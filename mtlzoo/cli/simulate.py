@@ -15,6 +15,7 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Grid config file with get_config(); override fields with --config.a.b=value.", lock_config=False
 )
+PROGRESS_NAME = "simulator grid"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory: config.json, alphas.json, results.csv.")
 _MAX_CELLS = flags.DEFINE_integer("max_cells", None, "Stop after this many new cells (default: run them all).")
 _PROGRESS = flags.DEFINE_boolean("progress", True, "Show a progress bar on stderr.")

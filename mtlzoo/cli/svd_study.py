@@ -23,6 +23,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "Config file of the SVD arm (binary tasks, yeast source); override with --config.a.b=v.",
     lock_config=False,
 )
+PROGRESS_NAME = "SVD study"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Report folder: svd_study.{md,json,png}, pairs/, all/.")
 _PARTS = flags.DEFINE_list("parts", ["pairs", "all"], "pairs (noisy-label pairs) and/or all (every label, clean).")
 _PAIRS = flags.DEFINE_integer("pairs", 20, "Number of random label pairs.")

@@ -20,6 +20,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "Config file with get_config() and at least 2 tasks; override fields with --config.a.b=value.",
     lock_config=False,
 )
+PROGRESS_NAME = "transfer report"  # the line said before TensorFlow loads (mtlzoo.cli._common.starting_line)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Report folder: transfer.{md,csv,json}, transfer_heatmap.png, runs/.")
 _ALIGNMENT = flags.DEFINE_enum(
     "alignment",

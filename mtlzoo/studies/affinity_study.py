@@ -130,8 +130,28 @@ def _check_args(config, budget, every_steps, lookahead_lr, alignment):
     return resolved, tasks
 
 
-def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir):
-    """Trains the all-task model with ``model.fit`` while tracking the predictors; returns a dict."""
+def _epoch_progress(epochs, say):
+    """A Keras callback saying a :class:`mtlzoo.studies.common.Progress` line per epoch (start and end)."""
+    import keras
+
+    from mtlzoo.studies.common import Progress
+
+    prog = Progress(epochs, say)
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            prog.start(epoch + 1, "epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            shown = "  ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items()) if k.endswith("loss"))
+            prog.done(epoch + 1, "epoch", f"done ({shown})", times=True)
+
+    return EpochProgress()
+
+
+def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, progress=None):
+    """Trains the all-task model with ``model.fit`` while tracking the predictors; returns a dict.
+    ``progress``: called with a line when each epoch starts and ends (None: silent)."""
     import keras
 
     from mtlzoo.config import write_config
@@ -171,7 +191,7 @@ def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir):
         train_dataset(train_split, plan, input_names),
         epochs=tc.epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=[tracker],
+        callbacks=[tracker] + ([_epoch_progress(tc.epochs, progress)] if progress else []),
         shuffle=False,  # the batch plan orders the examples
         verbose=0,
     )
@@ -282,7 +302,7 @@ def affinity_study(
             "lr <g_i, g_j> / L_j) and only their ranking is meant to carry information."
         )
     say(f"training the {k}-task model, measuring the lookahead affinity every {every_steps} steps")
-    run = train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir)
+    run = train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, progress=progress)
     say(
         f"trained {run['steps']} steps in {run['train_seconds']:.1f} s; {run['measurements']} measurements "
         f"took {run['predictor_seconds']:.1f} s"
@@ -378,11 +398,11 @@ def affinity_study_seeds(config, workdir, seeds, progress=print, **kwargs):
     if not seeds or len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ConfigError(None, f"--seeds must be distinct non-negative integers, got {seeds!r}")
     results = {}
-    for s in seeds:
+    for i, s in enumerate(seeds, 1):
         cfg = config.copy_and_resolve_references() if hasattr(config, "copy_and_resolve_references") else dict(config)
         cfg["seed"] = int(s)
         if progress:
-            progress(f"seed {s}")
+            progress(f"[{i}/{len(seeds)}] seed {s}")
         results[s] = affinity_study(cfg, os.path.join(workdir, f"seed_{s}"), progress=progress, **kwargs)
     summary = summarize_seeds(results)
     write_summary(summary, results, workdir)

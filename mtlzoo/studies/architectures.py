@@ -21,7 +21,7 @@ import os
 
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
-from mtlzoo.studies.common import markdown_table, mean_std, pm, read_json, train_or_load
+from mtlzoo.studies.common import Progress, markdown_table, mean_std, pm, read_json, train_or_load
 
 DEFAULT_ARCHITECTURES = ("shared_bottom", "mmoe", "ple", "cross_stitch")
 
@@ -86,7 +86,7 @@ def compare_architectures(
         seeds: ``config.seed`` of each run (initialisation, data split, label drops).
         metric: the key of each task's entry in ``metrics.json`` reported in the table.
         epochs: overrides ``train.epochs`` when set.
-        progress: called with one line per trained run (None for silence).
+        progress: called with the progress lines (:class:`mtlzoo.studies.common.Progress`; None for silence).
         train_fn: ``train(config, workdir)`` (default :func:`mtlzoo.training.train`).
 
     Returns:
@@ -113,15 +113,19 @@ def compare_architectures(
             cfg.train.epochs = epochs
         configs[arch] = resolve_config(cfg)  # every config checked before any training
     results, tasks = {}, None
+    prog, i = Progress(len(configs) * len(seeds), progress), 0
     for arch, base in configs.items():
         results[arch] = {"metrics": [], "params": None}
         for seed in seeds:
             cfg = base.copy_and_resolve_references()
             cfg.seed = seed
             run_dir = os.path.join(workdir, arch, f"seed{seed}")
-            if progress is not None and not os.path.isfile(os.path.join(run_dir, "metrics.json")):
-                progress(f"training {arch} seed {seed} -> {run_dir}")
-            metrics, model, _ = train_or_load(cfg, run_dir, train_fn)
+            i += 1
+            what = f"{arch} seed {seed}"
+            metrics, model, status = train_or_load(
+                cfg, run_dir, train_fn, starting=lambda i=i, w=what, d=run_dir: prog.start(i, w, f"training -> {d}")
+            )
+            prog.done(i, what, status)
             if model is not None:  # trained just now
                 _record_run(model, cfg, run_dir)
             params = read_json(os.path.join(run_dir, "params.json")) or {}

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from mtlzoo.fileio import write_json, write_text
-from mtlzoo.studies.common import mean_std, save_figure, train_or_load
+from mtlzoo.studies.common import Progress, mean_std, save_figure, train_or_load
 
 TASKS = ("income", "marital")
 
@@ -46,16 +46,19 @@ def _params(run_dir, model):
         return json.load(f)["trainable_params"]
 
 
-def _single_task_run(base, seed, workdir, train_fn, progress):
-    """The ``single_task`` arm: one shared_bottom model per task (``WORKDIR/single_task/<task>/seed<s>``)."""
+def _single_task_run(base, seed, workdir, train_fn, prog, unit):
+    """The ``single_task`` arm: one shared_bottom model per task (``WORKDIR/single_task/<task>/seed<s>``);
+    ``unit``: the number of the progress unit before this arm's first run."""
     auc, params, seconds = {}, 0, 0.0
     for task in TASKS:
+        unit += 1
+        what = f"single_task {task} seed {seed}"
         cfg = base.copy_and_resolve_references()
         cfg.seed = int(seed)
         cfg.tasks = {task: dict(cfg.tasks[task])}
         run_dir = os.path.join(workdir, "single_task", task, f"seed{seed}")
         t0 = time.time()
-        metrics, model, status = train_or_load(cfg, run_dir, train_fn)
+        metrics, model, status = train_or_load(cfg, run_dir, train_fn, starting=lambda i=unit, w=what: prog.start(i, w))
         if model is not None:
             write_json({"seconds": time.time() - t0}, os.path.join(run_dir, "wall_time.json"))
         auc[task] = float(metrics[task]["auc"])
@@ -63,7 +66,7 @@ def _single_task_run(base, seed, workdir, train_fn, progress):
         if os.path.exists(os.path.join(run_dir, "wall_time.json")):
             with open(os.path.join(run_dir, "wall_time.json")) as f:
                 seconds += json.load(f)["seconds"]
-        progress(f"single_task {task} seed {seed}: {status}; AUC {auc[task]:.4f}")
+        prog.done(unit, what, f"{status}; AUC {auc[task]:.4f}")
     return {"seed": int(seed), "auc": auc, "gates": None, "params": params, "seconds": seconds}
 
 
@@ -77,7 +80,7 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
             trained on each task alone; its row pairs the two single-task AUCs of a seed).
         seeds: ints.
         epochs: overrides ``train.epochs`` when set.
-        progress: called with one line per run.
+        progress: called with the progress lines (:class:`mtlzoo.studies.common.Progress`; None: silent).
         train_fn: passed to ``train_or_load`` (tests).
     """
     os.makedirs(workdir, exist_ok=True)
@@ -89,17 +92,24 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
             cfg.train.epochs = epochs
         configs[arch] = cfg
     runs, start = {}, time.time()
+    prog = Progress(sum(len(TASKS) if a == "single_task" else 1 for a in configs) * len(seeds), progress)
+    unit = 0
     for arch, base in configs.items():
         runs[arch] = []
         for seed in seeds:
             if arch == "single_task":
-                runs[arch].append(_single_task_run(base, seed, workdir, train_fn, progress))
+                runs[arch].append(_single_task_run(base, seed, workdir, train_fn, prog, unit))
+                unit += len(TASKS)
                 continue
             cfg = base.copy_and_resolve_references()
             cfg.seed = int(seed)
             run_dir = os.path.join(workdir, arch, f"seed{seed}")
             t0 = time.time()
-            metrics, model, status = train_or_load(cfg, run_dir, train_fn)
+            unit += 1
+            what = f"{arch} seed {seed}"
+            metrics, model, status = train_or_load(
+                cfg, run_dir, train_fn, starting=lambda i=unit, w=what: prog.start(i, w)
+            )
             if model is not None:
                 write_json({"seconds": time.time() - t0}, os.path.join(run_dir, "wall_time.json"))
             wall = None
@@ -115,9 +125,7 @@ def run_census_study(get_config, workdir, architectures, seeds, epochs=None, pro
                     "seconds": wall,
                 }
             )
-            progress(
-                f"{arch} seed {seed}: {status}; AUC " + ", ".join(f"{t} {runs[arch][-1]['auc'][t]:.4f}" for t in TASKS)
-            )
+            prog.done(unit, what, f"{status}; AUC " + ", ".join(f"{t} {runs[arch][-1]['auc'][t]:.4f}" for t in TASKS))
     summary = {
         arch: {t: _mean_std([r["auc"][t] for r in rs]) for t in TASKS} | {"params": rs[0]["params"]}
         for arch, rs in runs.items()

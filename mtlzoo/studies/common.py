@@ -18,6 +18,11 @@ left the mean and spread are NaN.
 
 **Tables.** :func:`pm` formats ``mean ± std``; :func:`markdown_table` lays out rows.
 
+**Progress.** :class:`Progress` prints the lines a person follows a long study by, flushed at
+once: ``[3/40] mr+subj seed 1: training ... (elapsed 1m12s, ~9m left)`` when a unit of work
+starts and ``[3/40] mr+subj seed 1: trained in 41 s (...)`` when it ends; a unit read back
+from a finished folder is one line.
+
 Every file is written atomically through :mod:`mtlzoo.fileio`.
 """
 
@@ -85,22 +90,38 @@ def check_config_record(run_dir, config, sections=None, write=False):
 
 
 def check_same_config(cfg, run_dir):
-    """ConfigError if ``run_dir`` holds a run of an mtlzoo config other than ``cfg`` (resolved first)."""
+    """ConfigError if ``run_dir`` holds a run of an mtlzoo config other than ``cfg`` (resolved first).
+    ``train.verbose`` (how a run reports, not what it trains) is not compared."""
     from mtlzoo.config import resolve_config
 
-    check_config_record(run_dir, resolve_config(cfg).to_dict())
+    new = resolve_config(cfg).to_dict()
+    old = read_json(os.path.join(run_dir, "config.json"))
+    if isinstance(old, dict) and isinstance(old.get("train"), dict) and "verbose" in old["train"]:
+        new["train"]["verbose"] = old["train"]["verbose"]
+    check_config_record(run_dir, new)
 
 
-def train_or_load(cfg, run_dir, train_fn=None):
+def train_or_load(cfg, run_dir, train_fn=None, starting=None):
     """``(metrics, model or None, status)``: trains ``cfg`` into ``run_dir`` unless it is finished.
 
     ``model`` is None when the run was read back (load ``run_dir/model.keras`` if needed);
-    ``status`` is one line for a progress log.
+    ``status`` is one line for a progress log. ``starting()`` is called just before training
+    (not for a run read back), e.g. :meth:`Progress.start`. A config that leaves
+    ``train.verbose`` unset trains quietly (``0``): the study's :class:`Progress` lines are its
+    log, one per unit, not each run's epoch lines.
     """
+    from mtlzoo.config import resolve_config
+
+    cfg = resolve_config(cfg)
+    if cfg.train.verbose is None:
+        cfg = cfg.copy_and_resolve_references()
+        cfg.train.verbose = 0
     check_same_config(cfg, run_dir)
     metrics = read_json(os.path.join(run_dir, "metrics.json"))
     if metrics is not None:
         return metrics, None, "skipped (metrics.json exists)"
+    if starting is not None:
+        starting()
     if train_fn is None:
         from mtlzoo.training import train as train_fn
     import keras
@@ -109,6 +130,92 @@ def train_or_load(cfg, run_dir, train_fn=None):
     start = time.time()
     result = train_fn(cfg, run_dir)
     return result.metrics, result.model, f"trained in {time.time() - start:.1f} s"
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def format_duration(seconds):
+    """``"45s"``, ``"1m12s"``, ``"2h05m"``: a duration as a person reads it (NaN/negative -> ``"?"``)."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def print_flush(line):
+    """``print`` then flush stdout: a line reaches a pipe or a log file at once."""
+    import sys
+
+    print(line, flush=True)
+    sys.stdout.flush()
+
+
+class Progress:
+    """Progress lines of a study's ``total`` units of work (sub-runs, grid cells, seeds).
+
+    ``start(i, what)`` says ``[ i/N] what: training ... (elapsed 1m12s, ~9m left)`` and
+    ``done(i, what, status)`` says ``[ i/N] what: status``: two lines for a unit that works,
+    one for a unit read back (``done`` without ``start``). Every line is flushed at once, so a
+    log piped to a file grows as the study goes.
+
+    Time left = (seconds per unit worked so far, in this process) x (units not yet done); units
+    read back take no time, so on a resumed study the estimate errs high. Before the first unit
+    finishes there is no estimate, only the elapsed time.
+
+    Args:
+        total: the number of units.
+        say: called with each line (``print`` is made to flush; ``None``: silent).
+        clock: seconds, monotonic (tests pass a fake).
+        action: the word of a start line (``training``, ``solving``, ...).
+        start_lines: False: :meth:`start` only notes the time (for many short units: one line
+            per unit, at its end).
+    """
+
+    def __init__(self, total, say=print, clock=time.monotonic, action="training", start_lines=True):
+        self.total, self.clock, self.action, self.start_lines = int(total), clock, action, start_lines
+        self.say = None if say is None else (print_flush if say is print else say)
+        self.width = len(str(self.total))
+        self.t0 = clock()
+        self.worked, self.worked_seconds, self.finished = 0, 0.0, 0
+        self._started = {}
+
+    def tag(self, i):
+        return f"[{i:{self.width}d}/{self.total}]"
+
+    def times(self):
+        """``elapsed 1m12s, ~9m left`` (the estimate once a worked unit has finished)."""
+        out = f"elapsed {format_duration(self.clock() - self.t0)}"
+        if self.worked:
+            left = self.worked_seconds / self.worked * max(self.total - self.finished, 0)
+            out += f", ~{format_duration(left)} left"
+        return out
+
+    def start(self, i, what, action=None):
+        """A unit begins its work: one line, with the elapsed time and the estimate."""
+        self._started[i] = self.clock()
+        if self.say is not None and self.start_lines:
+            self.say(f"{self.tag(i)} {what}: {action or self.action} ... ({self.times()})")
+
+    def done(self, i, what, status, times=False):
+        """A unit ends (worked if :meth:`start` was called for it, else read back): one line;
+        ``times``: with `` (elapsed ..., ~... left)`` counted with this unit done."""
+        began = self._started.pop(i, None)
+        if began is not None:
+            self.worked += 1
+            self.worked_seconds += self.clock() - began
+        self.finished += 1
+        if self.say is not None:
+            self.say(f"{self.tag(i)} {what}: {status}" + (f" ({self.times()})" if times else ""))
+
+    def note(self, line):
+        """A free line (a header or a summary), flushed like the others."""
+        if self.say is not None:
+            self.say(line)
 
 
 # --------------------------------------------------------------------------- result CSVs

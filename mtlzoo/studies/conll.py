@@ -40,7 +40,7 @@ import numpy as np
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
 from mtlzoo.metrics.tagging import chunk_tag_names, is_iob, tagging_scores  # noqa: F401  (re-exported)
-from mtlzoo.studies.common import check_same_config, mean_std, pm, read_json, save_figure
+from mtlzoo.studies.common import Progress, check_same_config, mean_std, pm, read_json, save_figure
 
 ARMS = {"stl_pos": ("pos",), "stl_chunk": ("chunk",), "mtl": ("pos", "chunk")}
 ARM_LABELS = {"stl_pos": "STL pos", "stl_chunk": "STL chunk", "mtl": "MTL pos+chunk"}
@@ -145,7 +145,6 @@ def run_conll_study(base_config, workdir, seeds=(0, 1, 2), arms=tuple(ARMS), pro
         ``{"seeds", "arms", "runs": {arm: [result per seed]}, "summary": summarize(...),
         "config": the base config as a dict}``; also written to ``<workdir>/conll_study.json``.
     """
-    say = progress or (lambda *_: None)
     seeds = [int(s) for s in seeds]
     arms = list(arms)
     if not seeds or not arms:
@@ -155,19 +154,20 @@ def run_conll_study(base_config, workdir, seeds=(0, 1, 2), arms=tuple(ARMS), pro
     configs = {(a, s): arm_config(base_config, a, s) for a in arms for s in seeds}  # bad arms fail before training
     os.makedirs(workdir, exist_ok=True)
     runs = {a: [] for a in arms}
-    total, k = len(configs), 0
+    prog, k = Progress(len(configs), progress), 0
     for seed in seeds:
         for arm in arms:
             k += 1
             run_dir = os.path.join(workdir, arm, f"seed{seed}")
             check_same_config(configs[(arm, seed)], run_dir)  # a folder of another config is refused
             done = read_json(os.path.join(run_dir, RESULT_FILE))
+            what = f"{arm} seed {seed}"
             if done is not None:
-                say(f"[{k}/{total}] {arm} seed {seed}: done before ({_brief(done)})")
+                prog.done(k, what, f"done before ({_brief(done)})")
             else:
-                say(f"[{k}/{total}] {arm} seed {seed}: training in {run_dir}")
+                prog.start(k, what, f"training in {run_dir}")
                 done = run_one(configs[(arm, seed)], run_dir)
-                say(f"[{k}/{total}] {arm} seed {seed}: {_brief(done)}, {done['train_seconds']:.0f} s")
+                prog.done(k, what, f"{_brief(done)}, {done['train_seconds']:.0f} s")
             runs[arm].append(done)
     study = {
         "seeds": seeds,

@@ -84,7 +84,7 @@ def run_fig3_study(
         source_sizes: the growing source sample sizes.
         rank: width r of the shared B.
         penalty: lambda of the alignment penalty.
-        progress: optional callable(str) for progress lines.
+        progress: optional callable(str) for progress lines (:class:`mtlzoo.studies.common.Progress`).
 
     Raises:
         ConfigError: see :func:`check_settings`.
@@ -92,7 +92,10 @@ def run_fig3_study(
     check_settings(seeds, source_sizes, target_size, d, rank, penalty)
     seeds = [int(s) for s in seeds]
     sizes = sorted({int(n) for n in source_sizes})
-    rows, similarity = [], []
+    from mtlzoo.studies.common import Progress
+
+    prog = Progress(len(seeds) * len(SOURCES), progress, action="solving")
+    rows, similarity, unit = [], [], 0
     for seed in seeds:
         tasks = fig3_tasks(d=d, seed=seed, noise=noise)
         target = tasks[0]
@@ -100,6 +103,8 @@ def run_fig3_study(
         stl = least_squares(x1, y1)
         stl_mse = target.test_mse(stl)
         for src in SOURCES:
+            unit += 1
+            prog.start(unit, f"seed {seed} source {src}", f"solving {len(sizes)} source sizes x 3 methods")
             task = tasks[src - 1]
             xs_all, ys_all = task.sample(sizes[-1], seed=[seed, src])
             similarity.append(
@@ -123,8 +128,7 @@ def run_fig3_study(
                     row[f"{m}_mse"] = target.test_mse(sol.predictors[0])
                     row[f"{m}_delta"] = row[f"{m}_mse"] - stl_mse
                 rows.append(row)
-            if progress:
-                progress(f"seed {seed} source {src}: done")
+            prog.done(unit, f"seed {seed} source {src}", "done", times=True)
     settings = {
         "seeds": seeds,
         "d": d,

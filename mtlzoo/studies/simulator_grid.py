@@ -40,7 +40,7 @@ from mtlzoo.data.simulator import (
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json
 from mtlzoo.schema import Field, check_fields, non_negative, positive
-from mtlzoo.studies.common import append_csv_row, check_config_record, read_csv_rows
+from mtlzoo.studies.common import Progress, append_csv_row, check_config_record, read_csv_rows
 
 # ----------------------------------------------------------------------------------------
 # Grid config
@@ -328,7 +328,8 @@ def run_grid(config, workdir, cell_fn=None, progress=True, max_cells=None, log=p
         workdir: output directory: ``config.json``, ``alphas.json``, ``results.csv``.
         cell_fn: ``cell_fn(data, n_tasks, seed) -> {fscore, accuracy, train_steps, epochs,
             train_seconds}``; default a :class:`TaggerTrainer`.
-        progress: show a progress bar (tqdm, on stderr).
+        progress: show progress: a tqdm bar on stderr when it is a terminal, else one ``log``
+            line per cell (:class:`mtlzoo.studies.common.Progress`: count, elapsed, time left).
         max_cells: stop after this many new cells (None: all).
 
     A rerun with the same workdir skips the cells already in ``results.csv``.
@@ -371,16 +372,19 @@ def run_grid(config, workdir, cell_fn=None, progress=True, max_cells=None, log=p
     max_tasks = max(cfg["grid"]["n_tasks"])
     from tqdm import tqdm
 
+    lines = progress and not sys.stderr.isatty()  # a log file: one line per cell, no bar
+    prog = Progress(len(todo), log if lines else None, start_lines=False)
     bar = tqdm(
         total=len(todo),
-        disable=not progress,
+        disable=not progress or lines,
         file=sys.stderr,
         unit="cell",
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
         dynamic_ncols=True,
     )
     try:
-        for c in todo:
+        for i, c in enumerate(todo, 1):
+            prog.start(i, "")
             t0 = time.perf_counter()
             seed = cell_seed(cfg["seed"], c["repeat"], c["n_main"], c["n_aux"])
             alpha, _ = alphas[float(c["mutual_info"])]
@@ -417,6 +421,12 @@ def run_grid(config, workdir, cell_fn=None, progress=True, max_cells=None, log=p
             if c["n_tasks"] == 1 and reuse is None:
                 single[(c["n_main"], c["repeat"])] = {k: row[k] for k in row}
             bar.update(1)
+            prog.done(
+                i,
+                f"cell T={c['n_tasks']} n={c['n_aux']} ami={c['mutual_info']} repeat={c['repeat']}",
+                f"F1 {row['fscore']:.3f} in {row['seconds']:.1f} s",
+                times=True,
+            )
             bar.set_postfix(T=c["n_tasks"], n=c["n_aux"], ami=c["mutual_info"], f1=f"{row['fscore']:.3f}")
     finally:
         bar.close()

@@ -182,8 +182,9 @@ def epoch_scores(model, config, run_dir):
     return out
 
 
-def run_arm(cfg, run_dir, train_fn=None):
-    """Trains one sub-run (or reuses it) and returns ``(scores, status)``; see :func:`epoch_scores`."""
+def run_arm(cfg, run_dir, train_fn=None, starting=None):
+    """Trains one sub-run (or reuses it) and returns ``(scores, status)``; see :func:`epoch_scores`.
+    ``starting()`` is called before a sub-run trains (see :func:`mtlzoo.studies.common.train_or_load`)."""
     from mtlzoo.fileio import write_json
     from mtlzoo.studies.common import check_same_config, read_json, train_or_load
 
@@ -193,7 +194,7 @@ def run_arm(cfg, run_dir, train_fn=None):
     if done is not None:
         return done, "skipped (scores.json exists)"
     start = time.time()
-    _, model, status = train_or_load(cfg, run_dir, train_fn)
+    _, model, status = train_or_load(cfg, run_dir, train_fn, starting)
     if model is None:  # trained earlier, scores not yet written
         from mtlzoo.models import load_model
 
@@ -314,21 +315,22 @@ def svd_study(
 
     for *_, cfg, _ in plan:  # every sub-config valid before any training
         resolve_config(cfg)
+    from mtlzoo.studies.common import Progress
+
     results = {}
-    width = len(str(len(plan)))
+    prog = Progress(len(plan), progress)
     for i, (part, key, arm, cfg, run_dir) in enumerate(plan, 1):
-        scores, status = run_arm(cfg, run_dir, train_fn)
+        what = (f"pair clean={key[0]} noisy={key[1]}" if part == "pairs" else f"all labels seed={key}") + f" {arm}"
+        scores, status = run_arm(cfg, run_dir, train_fn, starting=lambda i=i, w=what: prog.start(i, w))
         select = [key[0]] if part == "pairs" else labels
         summ = arm_summary(scores, select)
         results.setdefault(part, {}).setdefault(key, {})[arm] = summ
-        if progress is not None:
-            what = f"pair clean={key[0]} noisy={key[1]}" if part == "pairs" else f"all labels seed={key}"
-            shown = (
-                f"{key[0]} test AUC {summ['test_auc'][key[0]]:.4f}"
-                if part == "pairs"
-                else f"mean test AUC {np.nanmean(list(summ['test_auc'].values())):.4f}"
-            )
-            progress(f"[{i:{width}d}/{len(plan)}] {what} {arm}: {status} ({shown} at epoch {summ['epoch']})")
+        shown = (
+            f"{key[0]} test AUC {summ['test_auc'][key[0]]:.4f}"
+            if part == "pairs"
+            else f"mean test AUC {np.nanmean(list(summ['test_auc'].values())):.4f}"
+        )
+        prog.done(i, what, f"{status} ({shown} at epoch {summ['epoch']})")
 
     w = resolved.train.weighting
     report = {

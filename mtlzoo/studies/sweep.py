@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.studies.common import mean_std, pm, save_figure, train_or_load
+from mtlzoo.studies.common import Progress, mean_std, pm, save_figure, train_or_load
 
 
 def _pm(m, s, seeds):
@@ -37,7 +37,8 @@ def run_sweep(variants, workdir, seeds=(0,), progress=print, train_fn=None):
         variants: ``{name: config}`` (ConfigDict or mapping); ``name`` may contain ``/``.
         workdir: root folder; a run lives in ``workdir/<name>/seed_<seed>``.
         seeds: each run's config gets ``seed`` set to it.
-        progress: called with one line per run (``None`` for silence).
+        progress: called with the progress lines (:class:`mtlzoo.studies.common.Progress`: a line
+            when a run starts training, one when it ends; ``None`` for silence).
         train_fn: ``train(config, workdir)`` (default :func:`mtlzoo.training.train`).
 
     Returns:
@@ -55,7 +56,7 @@ def run_sweep(variants, workdir, seeds=(0,), progress=print, train_fn=None):
         if not name or name.startswith("/") or ".." in name.split("/"):
             raise ConfigError(None, f"variant name {name!r} is not a relative folder name")
         resolved[name] = resolve_config(cfg)
-    total = len(resolved) * len(seeds)
+    prog = Progress(len(resolved) * len(seeds), progress)
     out, done = {}, 0
     for name, cfg in resolved.items():
         out[name] = []
@@ -63,11 +64,13 @@ def run_sweep(variants, workdir, seeds=(0,), progress=print, train_fn=None):
             run_cfg = cfg.copy_and_resolve_references()
             run_cfg.seed = seed
             run_dir = os.path.join(workdir, name, f"seed_{seed}")
-            metrics, _, status = train_or_load(run_cfg, run_dir, train_fn)
-            out[name].append(metrics)
             done += 1
-            if progress is not None:
-                progress(f"[{done:{len(str(total))}d}/{total}] {name} seed={seed}: {status}")
+            what = f"{name} seed={seed}"
+            metrics, _, status = train_or_load(
+                run_cfg, run_dir, train_fn, starting=lambda i=done, w=what: prog.start(i, w)
+            )
+            out[name].append(metrics)
+            prog.done(done, what, status)
     return out
 
 

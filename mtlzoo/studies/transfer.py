@@ -38,7 +38,7 @@ import numpy as np
 
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json
-from mtlzoo.studies.common import train_or_load
+from mtlzoo.studies.common import Progress, train_or_load
 from mtlzoo.studies.transfer_tables import TransferReport, write_report
 
 ALIGNMENTS = {
@@ -254,15 +254,16 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     sim_keys = ["before"] + [f"{key}:{a}" for a in aligned_kinds for key in ("after", "aligned_before")]
     sim = {key: np.full((s, k, k), np.nan) for key in sim_keys}
     plan = _run_plan(tasks, seeds, alignments)
+    prog = Progress(len(plan), progress)
     for n_done, (seed, kind, pair) in enumerate(plan, 1):
         si = seeds.index(seed)
         cfg = sub_config(resolved, list(pair), seed, "none" if kind == "stl" else kind)
         run_dir = run_dir_of(workdir, seed, kind, pair)
-        label = f"[{n_done:{len(str(len(plan)))}d}/{len(plan)}] seed={seed} " + (
-            f"stl {pair[0]}" if kind == "stl" else f"mtl {'+'.join(pair)} alignment={kind}"
-        )
+        label = f"seed={seed} " + (f"stl {pair[0]}" if kind == "stl" else f"mtl {'+'.join(pair)} alignment={kind}")
         sim_path = os.path.join(run_dir, "similarity.json")
-        metrics, model, status = train_or_load(cfg, run_dir, train_fn)
+        metrics, model, status = train_or_load(
+            cfg, run_dir, train_fn, starting=lambda i=n_done, w=label: prog.start(i, w)
+        )
         scores = {n: task_score(specs[n], metrics[n]) for n in pair}
         if kind == "stl":
             stl[si, idx[pair[0]]] = scores[pair[0]]
@@ -290,9 +291,8 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
                         (f"aligned_before:{kind}", pair_sim["before"]),
                     ):
                         sim[key][si, a, b] = sim[key][si, b, a] = value
-        if progress is not None:
-            shown = ", ".join(f"{n} {score_name(specs[n])} {v:.4f}" for n, v in scores.items())
-            progress(f"{label}: {status} ({shown})")
+        shown = ", ".join(f"{n} {score_name(specs[n])} {v:.4f}" for n, v in scores.items())
+        prog.done(n_done, label, f"{status} ({shown})")
 
     transfer, transfer_std = {}, {}
     for a in alignments:

@@ -60,15 +60,30 @@ class SelectBest(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the best ``monitor`` and restores them at the end.
 
     After training, ``best_epoch`` (0-based) and ``best`` hold the chosen epoch and its value.
+
+    Across a resume (``train()``, :meth:`remember`): the best value and epoch live in two
+    variables of the run's checkpoint, and the weights of an epoch before the restart are read
+    back from its per-epoch weights file, so a killed and resumed run keeps the same epoch as
+    an uninterrupted one. (A run started with ``select: last`` and resumed with ``best``
+    chooses among the epochs after the restart.)
     """
 
     def __init__(self, monitor="val_mean_loss", mode="auto"):
         super().__init__()
         self.monitor, self.mode = monitor, monitor_mode(monitor, mode)
         self.best, self.best_epoch, self.best_weights = None, None, None
+        self.state, self.weights_path = None, None
+
+    def remember(self, state, weights_path):
+        """Keeps the best value and epoch in ``state`` = (float64 variable, int64 variable; epoch
+        -1 = none yet), saved in a checkpoint with the run, and reads an epoch's weights back from
+        ``weights_path(epoch)`` when that epoch ended before this process started."""
+        self.state, self.weights_path = state, weights_path
 
     def on_train_begin(self, logs=None):
         self.best, self.best_epoch, self.best_weights = None, None, None
+        if self.state is not None and int(self.state[1].numpy()) >= 0:  # a resumed run: the best so far
+            self.best, self.best_epoch = float(self.state[0].numpy()), int(self.state[1].numpy())
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -82,10 +97,18 @@ class SelectBest(keras.callbacks.Callback):
         if better and np.isfinite(value):
             self.best, self.best_epoch = value, epoch
             self.best_weights = self.model.get_weights()
+            if self.state is not None:
+                self.state[0].assign(value)
+                self.state[1].assign(epoch)
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+        elif self.best_epoch is not None and self.weights_path is not None:  # chosen before a restart
+            from mtlzoo.fileio import local_copy
+
+            with local_copy(self.weights_path(self.best_epoch)) as path:
+                self.model.load_weights(path)
 
 
 class EpochLine(keras.callbacks.Callback):

@@ -19,6 +19,12 @@ with respect to the shared representation z instead (G = [d weighted_i / d z]_i,
 k backward passes through the towers only), all-gathers them over replicas along the
 batch, aggregates, and backpropagates the aggregated d z through the encoder once. ``run(n)`` executes n steps inside one ``tf.function`` and returns
 the mean global per-task losses and whether every step was finite.
+
+``run(n, check=True)`` also runs the NaN guard after the n-th update, in the same compiled
+function (one trace serves both): every float weight finite, and every task's per-example
+loss finite on the last step's own batch (where the example is labelled), evaluated in
+inference mode with the updated weights. No second input pipeline and no copy of the
+weights to the host.
 """
 
 import keras
@@ -110,7 +116,9 @@ class TrainLoop:
         self.step = step
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         self._step_fn = step_fn
-        self._run = tf.function(self._run_steps)
+        # no autograph (as Keras' own train function): the loop is an explicit tf.while_loop, and
+        # converting the step and every Keras layer it calls measured 2-3x longer to trace
+        self._run = tf.function(tf.autograph.experimental.do_not_convert(self._run_steps), autograph=False)
 
     # ---- losses -------------------------------------------------------------------
     def task_losses(self, labels, preds, weights):
@@ -136,7 +144,10 @@ class TrainLoop:
         return float(self.global_batch_size)
 
     # ---- one step on one replica ---------------------------------------------------
-    def _replica_step(self, batch):
+    def _replica_step(self, batch, check=None):
+        """One step on this replica; returns the global per-task losses. With ``check`` (a
+        bool tensor) also, after the update, whether each task's labelled losses on this batch
+        are finite when it is true (all True otherwise): ``(losses, ok [k])``."""
         features, labels, weights = batch
         ctx = tf.distribute.get_replica_context()
         step = self.step.read_value() if hasattr(self.step, "read_value") else self.step
@@ -221,20 +232,65 @@ class TrainLoop:
         if grad_norms is not None and scaled:  # the jacobians were of the scaled losses
             grad_norms = grad_norms / tf.cast(opt.dynamic_scale, grad_norms.dtype)
         self.weighting.update(global_losses, step, grad_norms)
-        return global_losses
+        if check is None:
+            return global_losses
+        with tf.control_dependencies([global_losses]):  # after the update
+            ok = tf.cond(check, lambda: self._labelled_losses_finite(batch), lambda: tf.ones([self.k], tf.bool))
+        return global_losses, ok
 
-    def _run_steps(self, iterator, n):
-        total = tf.zeros([self.k])
-        finite = tf.constant(True)
-        for _ in tf.range(n):
-            per_replica = self.strategy.run(self._step_fn, args=(next(iterator),))
-            losses = self.strategy.experimental_local_results(per_replica)[0]
-            total += losses
-            finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses)))
-            self.step.assign_add(1)
-        return total / tf.cast(n, tf.float32), finite
+    # ---- the NaN guard after an update ----------------------------------------------
+    def _labelled_losses_finite(self, batch):
+        """Per task: is the per-example loss (current weights, inference mode) finite wherever
+        the example is labelled (weight > 0)? Shape [k], on one replica."""
+        features, labels, weights = batch
+        preds = self.model(features, training=False)
+        out = []
+        for spec, fn in zip(self.tasks, self.loss_fns, strict=True):
+            per = tf.cast(fn(labels[spec.name], preds[spec.name]), tf.float32)
+            w = tf.reshape(tf.cast(weights[spec.name], tf.float32), [-1] + [1] * (per.shape.rank - 1))
+            labelled = tf.broadcast_to(w > 0, tf.shape(per))
+            out.append(tf.reduce_all(tf.logical_or(tf.math.is_finite(per), tf.logical_not(labelled))))
+        return tf.stack(out)
 
-    def run(self, iterator, n):
-        """Runs ``n`` steps; returns (mean per-task losses as numpy, all finite?)."""
-        losses, finite = self._run(iterator, tf.constant(n, tf.int64))
-        return losses.numpy(), bool(finite.numpy())
+    def guarded_variables(self):
+        """The float weights the guard checks, in ``model.weights`` order."""
+        return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    def _run_steps(self, iterator, n, check):
+        def body(i, total, finite, tasks_ok):
+            last = tf.logical_and(check, tf.equal(i, n - 1))  # the guard after the last update only
+            losses_r, ok_r = self.strategy.run(self._step_fn, args=(next(iterator), last))
+            losses = self.strategy.experimental_local_results(losses_r)[0]
+            ok = tf.reduce_all(tf.stack(self.strategy.experimental_local_results(ok_r)), axis=0)
+            with tf.control_dependencies([losses, ok]):
+                self.step.assign_add(1)
+                return (
+                    i + 1,
+                    total + losses,
+                    tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses))),
+                    tf.logical_and(tasks_ok, ok),
+                )
+
+        start = (tf.constant(0, tf.int64), tf.zeros([self.k]), tf.constant(True), tf.ones([self.k], tf.bool))
+        _, total, finite, tasks_ok = tf.while_loop(lambda i, *_: i < n, body, start)
+        n_weights = len(self.guarded_variables())
+        weights_ok = tf.cond(
+            check,
+            lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.guarded_variables()]),
+            lambda: tf.ones([n_weights], tf.bool),
+        )
+        return total / tf.cast(n, tf.float32), finite, weights_ok, tasks_ok
+
+    def run(self, iterator, n, check=False):
+        """Runs ``n`` steps; returns (mean per-task losses as numpy, all finite?).
+
+        ``check``: also the NaN guard after the last update; then returns a third item, the
+        list of what is not finite (weight paths, ``"task <name>'s loss"``; empty when all is well).
+        """
+        losses, finite, weights_ok, tasks_ok = self._run(iterator, tf.constant(n, tf.int64), tf.constant(bool(check)))
+        if not check:
+            return losses.numpy(), bool(finite.numpy())
+        bad = [v.path for v, ok in zip(self.guarded_variables(), weights_ok.numpy(), strict=True) if not ok]
+        if not bad:
+            bad = [f"task {name}'s loss" for name, ok in zip(self.names, tasks_ok.numpy(), strict=True) if not ok]
+        return losses.numpy(), bool(finite.numpy()), bad
