@@ -257,7 +257,7 @@ class TrainLoop:
         return [v for v in self.model.weights if "float" in str(v.dtype)]
 
     def _run_steps(self, iterator, n, check):
-        def body(i, total, finite, tasks_ok):
+        def body(i, total, present, finite, tasks_ok):
             last = tf.logical_and(check, tf.equal(i, n - 1))  # the guard after the last update only
             losses_r, ok_r = self.strategy.run(self._step_fn, args=(next(iterator), last))
             losses = self.strategy.experimental_local_results(losses_r)[0]
@@ -267,27 +267,42 @@ class TrainLoop:
                 return (
                     i + 1,
                     total + losses,
+                    present + tf.cast(tf.not_equal(losses, 0.0), tf.float32),  # the task had labelled examples
                     tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(losses))),
                     tf.logical_and(tasks_ok, ok),
                 )
 
-        start = (tf.constant(0, tf.int64), tf.zeros([self.k]), tf.constant(True), tf.ones([self.k], tf.bool))
-        _, total, finite, tasks_ok = tf.while_loop(lambda i, *_: i < n, body, start)
+        start = (
+            tf.constant(0, tf.int64),
+            tf.zeros([self.k]),
+            tf.zeros([self.k]),
+            tf.constant(True),
+            tf.ones([self.k], tf.bool),
+        )
+        _, total, present, finite, tasks_ok = tf.while_loop(lambda i, *_: i < n, body, start)
         n_weights = len(self.guarded_variables())
         weights_ok = tf.cond(
             check,
             lambda: tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.guarded_variables()]),
             lambda: tf.ones([n_weights], tf.bool),
         )
-        return total / tf.cast(n, tf.float32), finite, weights_ok, tasks_ok
+        # a task's mean over the steps whose batch held labelled examples of it (0 when none did)
+        return total / tf.maximum(present, 1.0), present, finite, weights_ok, tasks_ok
 
     def run(self, iterator, n, check=False):
         """Runs ``n`` steps; returns (mean per-task losses as numpy, all finite?).
 
+        A task's mean is over the steps whose batch held labelled examples of it (with task
+        mixing or sparse labels a batch may hold none: its zero loss is not averaged in); it is 0
+        when no step did, and :attr:`present` holds, per task, how many steps did.
+
         ``check``: also the NaN guard after the last update; then returns a third item, the
         list of what is not finite (weight paths, ``"task <name>'s loss"``; empty when all is well).
         """
-        losses, finite, weights_ok, tasks_ok = self._run(iterator, tf.constant(n, tf.int64), tf.constant(bool(check)))
+        losses, present, finite, weights_ok, tasks_ok = self._run(
+            iterator, tf.constant(n, tf.int64), tf.constant(bool(check))
+        )
+        self.present = present.numpy()
         if not check:
             return losses.numpy(), bool(finite.numpy())
         bad = [v.path for v, ok in zip(self.guarded_variables(), weights_ok.numpy(), strict=True) if not ok]

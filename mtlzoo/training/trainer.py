@@ -437,6 +437,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     _call(callbacks, "on_train_begin")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
+    last_loss = {}  # task -> its latest mean loss over steps that held its examples
     while step < total_steps:
         if svd and step % svd_every == 0:
             alpha = weighting.recompute(model, train_split, tasks, config.seed)
@@ -466,11 +467,14 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
                 f"checkpoint ({manager.latest_checkpoint or 'none yet'}) was kept"
             )
         step += n
-        progbar.update(step, [(f"{t}_loss", float(v)) for t, v in zip(names, losses, strict=True)])
+        # a task absent from every batch of these n steps keeps its last value (not a loss of 0)
+        seen = [(t, float(v)) for t, v, p in zip(names, losses, loop.present, strict=True) if p > 0]
+        last_loss.update(seen)
+        progbar.update(step, [(f"{t}_loss", v) for t, v in seen])
         if writer is not None:
             with writer.as_default(step=step):
-                for t, v in zip(names, losses, strict=True):
-                    tf.summary.scalar(f"loss/{t}", float(v))
+                for t, v in seen:
+                    tf.summary.scalar(f"loss/{t}", v)
                 for t, v in zip(names, weighting.weights(step).numpy(), strict=True):
                     tf.summary.scalar(f"task_weight/{t}", float(v))
         epoch_end = step % steps_per_epoch == 0
@@ -482,7 +486,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
             )
         if epoch_end:
             epoch = step // steps_per_epoch - 1
-            logs = {f"{t}_loss": float(v) for t, v in zip(names, losses, strict=True)}
+            logs = {f"{t}_loss": last_loss.get(t, float("nan")) for t in names}
             if chief:
                 with atomic_path(os.path.join(weights_dir, f"epoch_{epoch + 1:03d}.weights.h5"), ".weights.h5") as tmp:
                     model.save_weights(tmp)  # h5py writes local files: staged, then moved (mtlzoo.fileio)
