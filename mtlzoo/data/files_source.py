@@ -25,14 +25,17 @@ format's options (csv/tsv: ``header``, ``column_names``, ``delimiter``, ``quotin
 
 Loading (before the trainer writes anything): every file is opened and its header checked
 (a missing column, an empty file or a glob matching nothing is a ConfigError naming it), then
-one **validation pass** streams every row through the same parsing ops as training, inside
-tf.data with ``ignore_errors``: it counts the rows and finds the first bad one, which
-:func:`mtlzoo.data.files.diagnose` re-reads alone and describes in one line (file, 1-based
-line/record, column). Vocabularies not given in the config are built by a **bounded pass**
-over the first ``vocab_examples`` rows of the training split (the only pass that brings
-cells into Python). Training then streams: files interleaved in parallel (deterministic
-order), a ``shuffle_buffer`` shuffle seeded by (seed, epoch), entries mixed in proportion
-to their sizes.
+a counting pass and one **validation pass** stream every row through the same parsing ops as
+training, ``READ`` lines (records) at a time, vectorised over the chunk: it counts the rows
+per split and finds the first bad one (a chunk whose ops fail is dropped by
+``ignore_errors`` and read again row by row), which :func:`mtlzoo.data.files.diagnose`
+re-reads alone and describes in one line (file, 1-based line/record, column). Vocabularies
+not given in the config are built by a **bounded pass** over the first ``vocab_examples``
+rows of the training split (distinct values counted by TensorFlow per chunk, added up in
+Python). Training then streams chunks: files interleaved in parallel (deterministic order),
+each chunk parsed and encoded at once, a seeded shuffle in windows of ``shuffle_buffer``
+examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
+trainer re-batches the chunks into training batches (``Dataset.rebatch``).
 """
 
 import glob as globlib
