@@ -5,12 +5,15 @@ source, or ``tf.data.Dataset`` objects handed to ``mtlzoo.train(..., datasets=..
 split makes a dataset of single examples of the shared batch shape
 ``(features, labels, sample_weights)`` (:mod:`mtlzoo.data.base`), one epoch at a time:
 ``make(epoch)`` (a Python int) is epoch ``epoch``'s order (a seeded shuffle), ``make(None)``
-the stored order.
+the stored order; ``batches(epoch)`` the same examples in chunks (the ``files`` source makes
+chunks, parsed a chunk at a time), which the trainer cuts into batches with
+``Dataset.rebatch`` (no per-example step).
 
 Training batches follow the rule of :mod:`mtlzoo.data.mixing`: the epochs form one endless
 stream and step s is stream[s B : (s + 1) B]. A resumed run rebuilds the stream at epoch
-floor(s B / n) and skips to its offset, so it sees the batches an uninterrupted run sees
-(the shuffles are seeded by (seed, epoch) and the file interleave is deterministic).
+floor(s B / n) and skips to its offset (sliced off the first chunks), so it sees the batches
+an uninterrupted run sees (the shuffles are seeded by (seed, epoch) and the file interleave
+is deterministic).
 
 Example:
     >>> data = datasets_data({"train": train_ds, "validation": val_ds}, tasks, config)
