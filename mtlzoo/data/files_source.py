@@ -45,6 +45,7 @@ import zlib
 import numpy as np
 
 from mtlzoo.data.base import split_indices
+from mtlzoo.data.chunks import every_nth, mask, permuted, take_rows
 from mtlzoo.data.columns import ColumnMapping, cell_strings, row_values
 from mtlzoo.data.files import (
     csv_header,
@@ -409,7 +410,7 @@ class FileData:
 
                 def mine(i, rec):
                     keep = tf.equal(tf.gather(code, offset + i), c)
-                    return tf.boolean_mask(i, keep), tf.nest.map_structure(lambda t: _mask(t, keep), rec)
+                    return tf.boolean_mask(i, keep), tf.nest.map_structure(lambda t: mask(t, keep), rec)
 
                 rows = rows.map(mine)
             return rows.filter(lambda i, rec: tf.size(i) > 0)
@@ -479,7 +480,7 @@ class FileData:
                         read, cycle_length=min(cycle, len(ks)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
                     )
             if records is not None:
-                ds = _every_nth(ds, records[1], records[0])
+                ds = every_nth(ds, records[1], records[0])
             ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             if epoch is None:
                 return ds
@@ -487,7 +488,7 @@ class FileData:
             return (
                 ds.rebatch(buffer)
                 .enumerate()
-                .map(lambda j, x: _permuted(x, [s, j]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .map(lambda j, x: permuted(x, [s, j]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             )
 
         def make(epoch):
@@ -548,7 +549,7 @@ class FileData:
             for k in ks:
                 if left <= 0:
                     break
-                for n, out in _take_rows(read(g.sources[k], g.offsets[k]), left).map(cells).as_numpy_iterator():
+                for n, out in take_rows(read(g.sources[k], g.offsets[k]), left).map(cells).as_numpy_iterator():
                     for key, (uniq, counts) in zip(keys, out, strict=True):
                         words = [u.decode("utf-8") for u in uniq]
                         counters[key].update(dict(zip(words, counts.tolist(), strict=True)))
@@ -588,50 +589,3 @@ def _split_codes(n, fractions, seed, field):
     for c, idx in enumerate(parts):
         code[idx] = c
     return code
-
-
-def _mask(t, keep):
-    import tensorflow as tf
-
-    return tf.ragged.boolean_mask(t, keep) if isinstance(t, tf.RaggedTensor) else tf.boolean_mask(t, keep)
-
-
-def _rows_of(chunk):
-    import tensorflow as tf
-
-    first = tf.nest.flatten(chunk, expand_composites=False)[0]
-    if isinstance(first, tf.RaggedTensor):
-        return first.nrows()
-    return tf.shape(first, out_type=tf.int64)[0]
-
-
-def _every_nth(chunks, count, index):
-    """The rows at positions index, index + count, ... of a stream of chunks (a vectorised
-    ``unbatch().shard(count, index).batch(...)``)."""
-    import tensorflow as tf
-
-    def step(seen, chunk):
-        n = _rows_of(chunk)
-        keep = tf.equal((seen + tf.range(n)) % count, index)
-        return seen + n, tf.nest.map_structure(lambda t: _mask(t, keep), chunk)
-
-    return chunks.scan(tf.constant(0, tf.int64), step).filter(lambda *c: _rows_of(c) > 0)
-
-
-def _take_rows(chunks, n):
-    """The first ``n`` rows of a stream of non-empty chunks."""
-    import tensorflow as tf
-
-    def step(left, chunk):
-        k = tf.minimum(left, _rows_of(chunk))
-        return left - k, tf.nest.map_structure(lambda t: t[:k], chunk)
-
-    return chunks.scan(tf.constant(int(n), tf.int64), step).take_while(lambda *c: _rows_of(c) > 0)
-
-
-def _permuted(chunk, seed):
-    """The rows of a chunk in a seeded random order (``seed``: two integers)."""
-    import tensorflow as tf
-
-    order = tf.argsort(tf.random.stateless_uniform([_rows_of(chunk)], seed=tf.cast(seed, tf.int64)))
-    return tf.nest.map_structure(lambda t: tf.gather(t, order), chunk)
