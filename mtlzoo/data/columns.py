@@ -86,38 +86,89 @@ def _is_string(x):
     return x.dtype == tf.string
 
 
-def cell_present(x):
-    """True if a label cell has a value: a non-empty string cell, or a non-empty typed list."""
+def _per_row(x):
+    """True for a column with one scalar value per row (a dense [n] tensor)."""
     import tensorflow as tf
 
-    if _is_string(x) and x.shape.rank == 0:
+    return not isinstance(x, tf.RaggedTensor) and x.shape.rank == 1
+
+
+def row_values(x):
+    """A column's values per row as a RaggedTensor [n, None] (dense [n, ...] flattened per row)."""
+    import tensorflow as tf
+
+    if isinstance(x, tf.RaggedTensor):
+        return x.merge_dims(1, -1) if x.shape.rank > 2 else x
+    if x.shape.rank == 1:
+        return tf.RaggedTensor.from_tensor(x[:, None])
+    return tf.RaggedTensor.from_tensor(tf.reshape(x, [tf.shape(x)[0], -1]))
+
+
+def cell_present(x):
+    """bool [n]: a label cell has a value (a non-empty string cell, or a non-empty typed list)."""
+    import tensorflow as tf
+
+    if _is_string(x) and _per_row(x):
         return tf.strings.length(x) > 0
-    return tf.size(x) > 0
+    return row_values(x).row_lengths() > 0
 
 
 def cell_strings(x, separator):
-    """A cell's values as a 1-D string tensor (a string cell split on ``separator``; None:
-    whitespace); typed values as strings."""
+    """A cell's values per row as a string RaggedTensor [n, None]: a string cell split on
+    ``separator`` (None: whitespace; empty parts dropped); typed values as strings."""
     import tensorflow as tf
 
     if not _is_string(x):
-        x = tf.strings.as_string(x) if x.dtype.is_integer else tf.strings.as_string(x, shortest=True)
-        return tf.reshape(x, [-1])
-    if x.shape.rank == 0:
+        vals = row_values(x)
+        fmt = (
+            (lambda v: tf.strings.as_string(v))
+            if x.dtype.is_integer
+            else (lambda v: tf.strings.as_string(v, shortest=True))
+        )
+        return tf.ragged.map_flat_values(fmt, vals)
+    if _per_row(x):
         if separator is None:
             return tf.strings.split(x)
         parts = tf.strings.split(x, separator)
-        return tf.boolean_mask(parts, tf.strings.length(parts) > 0)  # "" is no value
-    return tf.reshape(x, [-1])
+        return tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)  # "" is no value
+    return row_values(x)
 
 
 def cell_floats(x, width):
-    """A numeric cell as float32 [width] (a string cell is parsed: an error if not a number)."""
+    """A numeric column as float32 [n, width] (string cells parsed: an error if not a number)."""
     import tensorflow as tf
 
+    if isinstance(x, tf.RaggedTensor):
+        x = x.to_tensor()
     if _is_string(x):
         x = tf.strings.to_number(tf.strings.strip(x), tf.float32)
-    return tf.ensure_shape(tf.reshape(tf.cast(x, tf.float32), [-1]), [width])
+    return tf.ensure_shape(tf.reshape(tf.cast(x, tf.float32), [-1, width]), [None, width])
+
+
+def first_value(x):
+    """The first value of each row's cell as a string [n] ("" for an empty cell)."""
+    if _is_string(x) and _per_row(x):
+        return x
+    return cell_strings(x, None).to_tensor("", shape=[None, 1])[:, 0]
+
+
+def lookup(table, values):
+    """``table.lookup`` of a dense or ragged tensor of strings."""
+    import tensorflow as tf
+
+    if isinstance(values, tf.RaggedTensor):
+        return tf.ragged.map_flat_values(table.lookup, values)
+    return table.lookup(values)
+
+
+def multi_hot(ids, size):
+    """float32 [n, size]: 1 at each id of each row of the RaggedTensor ``ids`` (repeats count once)."""
+    import tensorflow as tf
+
+    flat = tf.cast(ids.flat_values, tf.int64)
+    at = tf.stack([ids.value_rowids(), flat], 1)
+    shape = tf.stack([ids.nrows(), tf.constant(size, tf.int64)])
+    return tf.minimum(tf.scatter_nd(at, tf.ones_like(flat, tf.float32), shape), 1.0)
 
 
 def _table(values, offset, default):
@@ -326,6 +377,18 @@ class ColumnMapping:
         return self.tables[(name, i)][1]
 
     # ---------------------------------------------------------------- encoding
+    # Every method below works on a chunk of rows at once: ``row`` is column -> tensor with
+    # one row per example (string [n] for CSV / JSON lines; [n, ...] or ragged [n, None] for
+    # TFRecord / TFDS), and every output has a leading dimension n.
+
+    def text_of(self, row, column):
+        """The text cell of each row, string [n] (several values of a typed cell joined by spaces)."""
+        import tensorflow as tf
+
+        x = row[column]
+        if _per_row(x):
+            return x
+        return tf.strings.reduce_join(row_values(x), axis=1, separator=" ")
 
     def encode_features(self, row):
         import tensorflow as tf
@@ -333,7 +396,7 @@ class ColumnMapping:
         out = {}
         for name, parts in self.features.items():
             if parts[0]["kind"] == "text":
-                out.update(self.tokenizers[name].encode(tf.reshape(row[parts[0]["column"]], []), name))
+                out.update(self.tokenizers[name].encode(self.text_of(row, parts[0]["column"]), name))
                 continue
             pieces = []
             for i, p in enumerate(parts):
@@ -342,22 +405,24 @@ class ColumnMapping:
                     continue
                 table, size = self.tables[(name, i)]
                 sep = p.get("separator")
-                ids = table.lookup(cell_strings(row[p["column"]], sep) if sep else tf.reshape(row[p["column"]], [-1]))
+                if sep:
+                    pieces.append(multi_hot(lookup(table, cell_strings(row[p["column"]], sep)), size))
+                    continue
+                ids = table.lookup(first_value(row[p["column"]]))
                 if p.get("output") == "id":
-                    out[name] = tf.cast(tf.reshape(ids[:1], []), tf.int32)
+                    out[name] = tf.cast(ids, tf.int32)
                     break
-                hot = tf.one_hot(ids, size)
-                pieces.append(tf.minimum(tf.reduce_sum(hot, axis=0), 1.0) if sep else hot[0])
+                pieces.append(tf.one_hot(ids, size))
             if pieces:
-                out[name] = tf.concat(pieces, 0)
+                out[name] = tf.concat(pieces, 1)
         return out
 
-    def encode_labels(self, row, label_map, check=False):
-        """``(labels, weights, checks)``: ``label_map`` task -> columns (tasks the file labels);
-        ``checks`` are assertion ops (unknown label values, tag counts) when ``check``."""
+    def encode_labels(self, row, label_map, n):
+        """``(labels, weights, ok)`` of ``n`` rows: ``label_map`` task -> columns (the tasks the
+        file labels); ``ok`` bool [n]: no unknown label value, no wrong tag count or size."""
         import tensorflow as tf
 
-        labels, weights, checks = {}, {}, []
+        labels, weights, ok_all = {}, {}, tf.ones([n], tf.bool)
         for t in self.tasks:
             shape = [1] if t.kind == "binary" else [] if t.kind == "multiclass" else [t.num_classes]
             if t.kind == "tagging":
@@ -365,80 +430,93 @@ class ColumnMapping:
             dtype = tf.int32 if t.kind in ("multiclass", "tagging") else tf.float32
             wshape = [1] if t.is_sequence else []
             if t.name not in label_map:
-                labels[t.name], weights[t.name] = tf.zeros(shape, dtype), tf.zeros(wshape)
+                labels[t.name], weights[t.name] = tf.zeros([n, *shape], dtype), tf.zeros([n, *wshape])
                 continue
             cells = [row[c] for c in label_map[t.name]]
             present = cell_present(cells[0])
             for c in cells[1:]:
                 present = tf.logical_and(present, cell_present(c))
             y, ok = self._label(t, cells, shape, row)
-            y = tf.ensure_shape(tf.reshape(tf.cast(y, dtype), shape), shape)
-            labels[t.name] = tf.where(present, y, tf.zeros(shape, dtype))  # placeholder 0 where missing
-            weights[t.name] = tf.reshape(tf.cast(present, tf.float32), wshape)
-            if check and ok is not None:
-                checks.append(tf.debugging.Assert(tf.logical_or(tf.logical_not(present), ok), [t.name]))
-        return labels, weights, checks
+            y = tf.ensure_shape(tf.reshape(tf.cast(y, dtype), [-1, *shape]), [None, *shape])
+            mask = tf.reshape(present, [-1] + [1] * len(shape))
+            labels[t.name] = tf.where(mask, y, tf.zeros_like(y))  # placeholder 0 where missing
+            weights[t.name] = tf.reshape(tf.cast(present, tf.float32), [-1, *wshape])
+            ok_all = tf.logical_and(ok_all, tf.logical_or(tf.logical_not(present), ok))
+        return labels, weights, ok_all
 
     def _label(self, t, cells, shape, row):
         import tensorflow as tf
 
         opts = self.labels[t.name]
         if t.kind == "regression":
-            vals = tf.concat([tf.reshape(cell_floats_or_nan(c), [-1]) for c in cells], 0)
-            ok = tf.logical_and(tf.equal(tf.size(vals), t.num_classes), tf.reduce_all(tf.math.is_finite(vals)))
-            vals = tf.pad(vals, [[0, tf.maximum(t.num_classes - tf.size(vals), 0)]])[: t.num_classes]
-            return vals, ok
+            vals = tf.concat([row_values(cell_floats_or_nan(c)) for c in cells], 1)
+            ok = tf.logical_and(
+                tf.equal(vals.row_lengths(), t.num_classes), tf.reduce_all(tf.math.is_finite(vals), axis=1)
+            )
+            return vals.to_tensor(0.0, shape=[None, t.num_classes]), ok
         table = self.label_tables[t.name]
         if t.kind in ("binary", "multiclass"):
-            if _is_string(cells[0]) and cells[0].shape.rank == 0:
-                vals = tf.reshape(tf.strings.strip(cells[0]), [1])  # one value per cell
+            x = cells[0]
+            if _is_string(x) and _per_row(x):
+                first = table.lookup(tf.strings.strip(x))  # one value per cell
+                ok = first >= 0
             else:
-                vals = cell_strings(cells[0], None)
-            ids = table.lookup(vals)
-            ok = tf.logical_and(tf.equal(tf.size(ids), 1), tf.reduce_all(ids >= 0))
-            first = tf.concat([ids, [0]], 0)[0]
-            y = tf.reshape(tf.cast(tf.maximum(first, 0), tf.float32), [1]) if t.kind == "binary" else first
+                ids = lookup(table, cell_strings(x, None))
+                ok = tf.logical_and(tf.equal(ids.row_lengths(), 1), tf.reduce_all(ids >= 0, axis=1))
+                first = ids.to_tensor(0, shape=[None, 1])[:, 0]
+            y = tf.cast(tf.maximum(first, 0), tf.float32)[:, None] if t.kind == "binary" else first
             return y, ok
-        ids = table.lookup(cell_strings(cells[0], opts["separator"]))
-        ok = tf.reduce_all(ids >= 0)
+        ids = lookup(table, cell_strings(cells[0], opts["separator"]))
+        ok = tf.reduce_all(ids >= 0, axis=1)
+        ids = tf.ragged.map_flat_values(tf.maximum, ids, tf.constant(0, ids.dtype))
         if t.kind == "multilabel":
-            return tf.minimum(tf.reduce_sum(tf.one_hot(tf.maximum(ids, 0), t.num_classes), axis=0), 1.0), ok
-        n_tags = tf.size(ids)
-        words = self.tokenizers[opts["tokens_from"]].words(tf.reshape(row[self._text_column(opts)], []))
-        ok = tf.logical_and(ok, tf.equal(n_tags, tf.size(words)))
-        ids = tf.maximum(ids, 0)[: shape[0]]
-        return tf.pad(ids, [[0, shape[0] - tf.size(ids)]]), ok
+            return multi_hot(ids, t.num_classes), ok
+        words = self.tokenizers[opts["tokens_from"]].words(self.text_of(row, self._text_column(opts)))
+        ok = tf.logical_and(ok, tf.equal(ids.row_lengths(), words.row_lengths()))
+        return ids.to_tensor(0, shape=[None, shape[0]]), ok
 
     def _text_column(self, opts):
         return self.features[opts["tokens_from"]][0]["column"]
 
     def encode(self, row, label_map, task_id):
-        """One row -> ``(features, labels, weights)`` of the shared batch shape."""
+        """A chunk of rows -> ``(features, labels, weights)`` of the shared batch shape, each with
+        a leading dimension n (the rows of the chunk)."""
         import tensorflow as tf
 
+        n = _rows(row)
         feats = self.encode_features(row)
-        feats["task_id"] = tf.constant(task_id, tf.int32)
-        labels, weights, _ = self.encode_labels(row, label_map)
+        feats["task_id"] = tf.fill([n], tf.constant(task_id, tf.int32))
+        labels, weights, _ = self.encode_labels(row, label_map, n)
         return feats, labels, weights
 
     def check(self, row, label_map):
-        """Every op that fails on a bad row (non-number, unknown label, bad UTF-8, tag count): a
-        scalar to compute for its side effect in the validation pass."""
+        """bool [n]: each row is good (known label values, tag counts, regression sizes). Every op
+        that fails on a bad cell (non-number, bad UTF-8) runs too, failing the whole chunk
+        (the validation pass then looks for the row one at a time)."""
         import tensorflow as tf
 
-        deps = []
+        n = _rows(row)
+        ok = tf.ones([n], tf.bool)
         for parts in self.features.values():
             for p in parts:
                 for c in p.get("columns") or []:
                     values = cell_floats(row[c], self.widths[c])
-                    deps.append(tf.reduce_sum(tf.cast(tf.math.is_nan(values), tf.int64)))
+                    ok = tf.logical_and(ok, tf.reduce_sum(tf.cast(tf.math.is_nan(values), tf.int64), axis=1) >= 0)
                 if p["kind"] == "text" and _is_string(row[p["column"]]):
-                    text = tf.strings.unicode_transcode(row[p["column"]], "UTF-8", "UTF-8", errors="strict")
-                    deps.append(tf.cast(tf.strings.length(text), tf.int64))
-        _, _, checks = self.encode_labels(row, label_map, check=True)
-        # the result depends on every check (data edges: control edges to pure ops get pruned)
-        with tf.control_dependencies(checks):
-            return tf.add_n([tf.constant(0, tf.int64), *deps]) if deps else tf.identity(tf.constant(0, tf.int64))
+                    text = self.text_of(row, p["column"])
+                    text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="strict")
+                    ok = tf.logical_and(ok, tf.strings.length(text) >= 0)
+        _, _, labels_ok = self.encode_labels(row, label_map, n)
+        # the result depends on every check (data edges: unused ops would be pruned)
+        return tf.logical_and(ok, labels_ok)
+
+
+def _rows(row):
+    """n, the rows of a chunk (column -> tensor with a leading dimension n)."""
+    import tensorflow as tf
+
+    x = next(iter(row.values()))
+    return x.nrows(out_type=tf.int32) if isinstance(x, tf.RaggedTensor) else tf.shape(x)[0]
 
 
 def cell_floats_or_nan(x):
@@ -446,7 +524,11 @@ def cell_floats_or_nan(x):
     import tensorflow as tf
 
     if _is_string(x):
-        s = tf.strings.strip(tf.reshape(x, [-1]))
+        s = tf.strings.strip(x)
         good = tf.strings.regex_full_match(s, r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)")
+        if isinstance(s, tf.RaggedTensor):
+            return tf.ragged.map_flat_values(
+                lambda v, g: tf.where(g, tf.strings.to_number(tf.where(g, v, "0")), float("nan")), s, good
+            )
         return tf.where(good, tf.strings.to_number(tf.where(good, s, "0")), float("nan"))
-    return tf.cast(tf.reshape(x, [-1]), tf.float32)
+    return tf.cast(x, tf.float32)

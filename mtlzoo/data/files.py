@@ -1,10 +1,12 @@
 """Readers of the ``files`` source: CSV/TSV, JSON lines, TFRecord of tf.train.Example, TFDS.
 
 Each reader turns one file (TFDS: one split of a prepared data set) into a tf.data
-dataset of ``(index, row)``: ``index`` the 0-based line (record) of the file, ``row`` a
-dict column -> tensor (:mod:`mtlzoo.data.columns`). Reading streams through tf.data
-(``TextLineDataset``, ``TFRecordDataset``, ``tfds.builder(...).as_dataset``); only a CSV
-file's first line (its header) is read in Python.
+dataset of chunks ``(index, rows)``: ``index`` [n] the 0-based lines (records) of the file,
+``rows`` the raw lines (records) of a chunk; its ``parse`` turns a whole chunk into a dict
+column -> tensor with one row per line (:mod:`mtlzoo.data.columns`), vectorised over the
+chunk (``tf.io.decode_csv`` / ``tf.io.parse_example`` on a batch of lines / records).
+Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
+``tfds.builder(...).as_dataset``); only a CSV file's first line (its header) is read in Python.
 
 * ``csv`` / ``tsv``: ``tf.io.decode_csv`` on each line (``delimiter``; ``quoting``: fields
   may be enclosed in double quotes, ``""`` inside one is a quote). A header line names the
@@ -13,7 +15,7 @@ file's first line (its header) is read in Python.
   contain a line break (a line is a record).
 * ``jsonl``: one JSON object per line; a list value is joined by the column's separator,
   ``null`` or an absent key is an empty cell. Parsed with Python's ``json`` module (through
-  ``tf.numpy_function``, one line at a time).
+  ``tf.numpy_function``, a chunk of lines at a time).
 * ``tfrecord``: ``tf.train.Example`` records; ``schema`` gives each column's ``type``
   (``int``, ``float``, ``string``) and ``shape`` (default ``[]``). Label columns are read as
   variable-length, so an absent label feature is a missing label.
@@ -76,19 +78,38 @@ def csv_header(entry, path):
     return names
 
 
+def _indexed(batches, size):
+    """``(index [n], item [n])`` chunks from a dataset of batches of ``size`` items: ``index``
+    the 0-based position of each item in the file."""
+    tf = _tf()
+
+    def index(j, item):
+        n = tf.shape(tf.nest.flatten(item)[0], out_type=tf.int64)[0]
+        return j * size + tf.range(n), item
+
+    return batches.enumerate().map(index)
+
+
 def _lines(entry, skip):
     tf = _tf()
 
-    def rows(path):
-        lines = tf.data.TextLineDataset(path, compression_type=entry["compression"] or "").skip(skip).enumerate()
-        return lines.filter(lambda i, line: tf.strings.length(tf.strings.strip(line)) > 0)
+    def chunks(path, size):
+        lines = tf.data.TextLineDataset(path, compression_type=entry["compression"] or "").skip(skip)
 
-    return rows
+        def nonblank(i, line):
+            keep = tf.strings.length(tf.strings.strip(line)) > 0
+            return tf.boolean_mask(i, keep), tf.boolean_mask(line, keep)
+
+        return _indexed(lines.batch(size), size).map(nonblank)
+
+    return chunks
 
 
 def csv_rows(entry, columns):
-    """``(rows, parse)``: ``rows(path)`` -> dataset of ``(index, line)`` (blank lines skipped),
-    ``parse(index, line)`` -> ``(index, row)``; ``columns`` the file's column names in order."""
+    """``(chunks, parse)``: ``chunks(path, size)`` -> dataset of ``(index [n], line [n])``, the
+    file read ``size`` lines at a time, blank lines dropped; ``parse(index, line)`` -> ``(index,
+    row)``, every line of the chunk parsed at once (``row``: column -> string [n]);
+    ``columns`` the file's column names in order."""
     tf = _tf()
     delim = csv_options(entry)
     skip = 1 if entry["header"] else 0
@@ -103,16 +124,20 @@ def csv_rows(entry, columns):
 
 
 def jsonl_rows(entry, columns, separators):
-    """``(rows, parse)`` of JSON-lines files (as :func:`csv_rows`); ``columns`` the keys read."""
+    """``(chunks, parse)`` of JSON-lines files (as :func:`csv_rows`); ``columns`` the keys read.
+    Each line is parsed by Python's ``json`` module (one ``tf.numpy_function`` per chunk)."""
     tf = _tf()
     cols = list(columns)
 
-    def py(line):
-        return json_cells(line, cols, separators)
+    def py(lines):
+        import numpy as np
+
+        cells = [json_cells(line, cols, separators) for line in lines.reshape(-1)]
+        return [np.array([c[k] for c in cells], dtype=object).reshape(lines.shape) for k in range(len(cols))]
 
     def parse(i, line):
         cells = tf.numpy_function(py, [line], [tf.string] * len(cols), stateful=False)
-        return i, {c: tf.ensure_shape(v, []) for c, v in zip(cols, cells, strict=True)}
+        return i, {c: tf.ensure_shape(v, line.shape) for c, v in zip(cols, cells, strict=True)}
 
     return _lines(entry, 0), parse
 
@@ -168,16 +193,18 @@ def tfrecord_spec(entry, feature_columns, label_columns):
 
 
 def tfrecord_rows(entry, spec):
+    """``(chunks, parse)`` of TFRecord files (as :func:`csv_rows`): ``tf.io.parse_example`` on a
+    chunk of records; a variable-length (label) column becomes a RaggedTensor [n, None]."""
     tf = _tf()
 
-    def rows(path):
-        return tf.data.TFRecordDataset(path, compression_type=entry["compression"] or "").enumerate()
+    def chunks(path, size):
+        return _indexed(tf.data.TFRecordDataset(path, compression_type=entry["compression"] or "").batch(size), size)
 
     def parse(i, rec):
-        row = tf.io.parse_single_example(rec, spec)
-        return i, {k: tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v for k, v in row.items()}
+        row = tf.io.parse_example(rec, spec)
+        return i, {k: tf.RaggedTensor.from_sparse(v) if isinstance(v, tf.SparseTensor) else v for k, v in row.items()}
 
-    return rows, parse
+    return chunks, parse
 
 
 def tfds_builder(entry):
@@ -197,11 +224,16 @@ def tfds_builder(entry):
     return builder
 
 
-def tfds_rows(builder):
-    def rows(split):
-        return builder.as_dataset(split=split, shuffle_files=False).enumerate()
+def tfds_rows(builder, columns):
+    """``(chunks, parse)`` of the splits of a prepared TFDS data set: ``chunks(split, size)``
+    batches the ``columns`` of ``size`` examples (a column of varying shape becomes ragged)."""
+    cols = list(columns)
 
-    return rows, lambda i, row: (i, dict(row))
+    def chunks(split, size):
+        ds = builder.as_dataset(split=split, shuffle_files=False).map(lambda row: {c: row[c] for c in cols})
+        return _indexed(ds.ragged_batch(size), size)
+
+    return chunks, lambda i, row: (i, dict(row))
 
 
 # --------------------------------------------------------------------------- diagnosis

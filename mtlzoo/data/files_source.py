@@ -25,14 +25,17 @@ format's options (csv/tsv: ``header``, ``column_names``, ``delimiter``, ``quotin
 
 Loading (before the trainer writes anything): every file is opened and its header checked
 (a missing column, an empty file or a glob matching nothing is a ConfigError naming it), then
-one **validation pass** streams every row through the same parsing ops as training, inside
-tf.data with ``ignore_errors``: it counts the rows and finds the first bad one, which
-:func:`mtlzoo.data.files.diagnose` re-reads alone and describes in one line (file, 1-based
-line/record, column). Vocabularies not given in the config are built by a **bounded pass**
-over the first ``vocab_examples`` rows of the training split (the only pass that brings
-cells into Python). Training then streams: files interleaved in parallel (deterministic
-order), a ``shuffle_buffer`` shuffle seeded by (seed, epoch), entries mixed in proportion
-to their sizes.
+a counting pass and one **validation pass** stream every row through the same parsing ops as
+training, ``READ`` lines (records) at a time, vectorised over the chunk: it counts the rows
+per split and finds the first bad one (a chunk whose ops fail is dropped by
+``ignore_errors`` and read again row by row), which :func:`mtlzoo.data.files.diagnose`
+re-reads alone and describes in one line (file, 1-based line/record, column). Vocabularies
+not given in the config are built by a **bounded pass** over the first ``vocab_examples``
+rows of the training split (distinct values counted by TensorFlow per chunk, added up in
+Python). Training then streams chunks: files interleaved in parallel (deterministic order),
+each chunk parsed and encoded at once, a seeded shuffle in windows of ``shuffle_buffer``
+examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
+trainer re-batches the chunks into training batches (``Dataset.rebatch``).
 """
 
 import glob as globlib
@@ -42,7 +45,8 @@ import zlib
 import numpy as np
 
 from mtlzoo.data.base import split_indices
-from mtlzoo.data.columns import ColumnMapping
+from mtlzoo.data.chunks import every_nth, mask, permuted, take_rows
+from mtlzoo.data.columns import ColumnMapping, cell_strings, row_values
 from mtlzoo.data.files import (
     csv_header,
     csv_rows,
@@ -58,6 +62,8 @@ from mtlzoo.errors import ConfigError
 from mtlzoo.schema import Field, check_fields, fraction, positive
 
 SPLITS = ("train", "validation", "test")
+READ = 4096  # lines (records) per chunk of the counting, validation and vocabulary passes
+RAW = 1024  # lines (records) per chunk read from one file in training (at most)
 FORMATS = ("csv", "tsv", "jsonl", "tfrecord", "tfds")
 
 
@@ -248,7 +254,7 @@ class FileData:
                     widths[c] = int(np.prod(shape)) if shape else 1
                 names = list(builder.info.splits.keys())
                 splits = dict(e["splits"] or {s: s for s in SPLITS if s in names})
-                rows, parse = tfds_rows(builder)
+                rows, parse = tfds_rows(builder, needed)
                 g = _Group(e, list(splits.values()), rows, parse, label_map, task_id, needed)
                 g.split_of = list(splits)
                 groups.append(g)
@@ -285,49 +291,77 @@ class FileData:
 
     def count_lines(self, g, k):
         """Pass 1 over source ``k`` (no parsing): its rows, and the index of its last row + 1
-        (lines, header excluded)."""
+        (lines, header excluded); one vectorised step per chunk of ``READ`` lines."""
         import tensorflow as tf
 
+        def summary(i, rec):
+            return tf.reduce_max(tf.concat([i, [-1]], 0)), tf.size(i, out_type=tf.int64)
+
         init = (tf.constant(-1, tf.int64), tf.constant(0, tf.int64))
-        last, n = g.rows(g.sources[k]).reduce(init, lambda s, item: (item[0], s[1] + 1))
+        chunks = g.rows(g.sources[k], READ).map(summary)
+        last, n = chunks.reduce(init, lambda s, x: (tf.maximum(s[0], x[0]), s[1] + x[1]))
         g.lines[k], g.total[k] = int(last) + 1, int(n)
 
     def validate(self, g, k):
-        """Pass 2 over source ``k``: every row through the parsing ops, bad ones dropped by
-        ``ignore_errors``; counts the rows per split code and raises a ConfigError for the first
-        bad row (the first line index the checked stream skips)."""
+        """Pass 2 over source ``k``: every row through the parsing ops, ``READ`` rows at a time;
+        counts the rows per split code and raises a ConfigError for the first bad row. A chunk
+        whose ops fail (a non-number, a ragged line, bad UTF-8) is dropped by ``ignore_errors``
+        and read again one row at a time to find the row (:meth:`_first_bad`)."""
         import tensorflow as tf
 
         mapping, label_map, offset = self.mapping, g.label_map, g.offsets[k]
         code = tf.constant(g.code if g.code is not None else np.zeros(max(g.lines[k] + offset, 1), np.int8))
 
         def checked(i, rec):
-            _, row = g.parse(i, rec)
-            return i, mapping.check(row, label_map)
+            ok = mapping.check(g.parse(i, rec)[1], label_map)
+            codes = tf.cast(tf.gather(code, offset + i), tf.int32)
+            bad = tf.boolean_mask(i, tf.logical_not(ok))
+            counts = tf.math.bincount(codes, minlength=3, maxlength=3, dtype=tf.int64)
+            return tf.concat([bad, [-1]], 0)[0], counts
 
-        ok = g.rows(g.sources[k]).map(checked, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ok = ok.ignore_errors()
-        good = g.rows(g.sources[k]).map(lambda i, rec: i)
-        init = (tf.constant(-1, tf.int64), tf.zeros([3], tf.int64))
-
-        def step(state, item):
-            bad, counts = state
-            return bad, counts + tf.one_hot(tf.cast(tf.gather(code, offset + item[0]), tf.int32), 3, dtype=tf.int64)
-
-        _, counts = ok.reduce(init, step)
-        counts = [int(x) for x in counts.numpy()]
-        bad = -1
-        if sum(counts) != g.total[k]:
-            bad = _first_missing(good, ok.map(lambda i, _: i))
+        chunks = g.rows(g.sources[k], READ).enumerate()
+        ok = chunks.map(lambda j, c: (j, *checked(*c)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        counts, bad, err, expected = np.zeros(3, np.int64), -1, None, 0
+        for j, first_bad, c in ok.ignore_errors().as_numpy_iterator():
+            if j != expected:  # chunk ``expected`` failed
+                bad, err = self._first_bad(g, k, expected, checked)
+                break
+            if first_bad >= 0:
+                bad = int(first_bad)
+                break
+            counts += c
+            expected += 1
+        else:
+            if expected * READ < g.lines[k]:  # the last chunks failed
+                bad, err = self._first_bad(g, k, expected, checked)
         e, path = g.entry, g.sources[k]
         if bad >= 0:
             index = bad + (1 if e["format"] in ("csv", "tsv") and e["header"] else 0)
-            err = _tf_error(g.rows(path), bad, checked)
             raise ConfigError(e["field"], diagnose(e, path, index, g.columns, mapping, label_map, err))
+        counts = [int(x) for x in counts]
         if sum(counts) == 0:
             where = "record" if e["format"] == "tfrecord" else "line"
             raise ConfigError(e["field"], f"{path} {where} 1: the file has no data rows")
         g.counts[k] = counts
+
+    @staticmethod
+    def _first_bad(g, k, j, checked):
+        """``(index, TensorFlow's message)`` of the first bad row of chunk ``j`` of source ``k``,
+        its rows checked one at a time."""
+        import tensorflow as tf
+
+        one = tf.function(checked)
+        rows = g.rows(g.sources[k], READ).skip(j).take(1).unbatch().batch(1)
+        try:
+            for i, rec in rows:
+                try:
+                    if int(one(i, rec)[0]) >= 0:
+                        return int(i[0]), None
+                except tf.errors.OpError as e:
+                    return int(i[0]), e.message
+        except tf.errors.OpError as e:  # the chunk cannot even be read
+            return j * READ, e.message
+        return j * READ, "cannot be parsed"
 
     def stream_data(self):
         groups, widths = self.open()
@@ -355,7 +389,7 @@ class FileData:
             n = sum(_rows_in(g, k, c) for g, ks, c in ms for k in ks)
             if n:
                 counts[s] = n
-                splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms))
+                splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
         if text:
@@ -363,17 +397,23 @@ class FileData:
             info["vocab_size"] = len(info["vocab"])
         return StreamData(splits, info)
 
-    def _reader(self, g, c):
-        """``read(source, offset)`` -> raw ``(index, rec)`` rows of the source in split code ``c``."""
+    def _reader(self, g, c, size):
+        """``read(source, offset)`` -> raw ``(index, rec)`` chunks (``size`` lines/records read at
+        a time) of the source's rows in split code ``c``; empty chunks dropped."""
         import tensorflow as tf
 
         code = None if g.code is None else tf.constant(g.code)
 
         def read(source, offset):
-            rows = g.rows(source)
+            rows = g.rows(source, size)
             if code is not None:
-                rows = rows.filter(lambda i, rec: tf.equal(tf.gather(code, offset + i), c))
-            return rows
+
+                def mine(i, rec):
+                    keep = tf.equal(tf.gather(code, offset + i), c)
+                    return tf.boolean_mask(i, keep), tf.nest.map_structure(lambda t: mask(t, keep), rec)
+
+                rows = rows.map(mine)
+            return rows.filter(lambda i, rec: tf.size(i) > 0)
 
         return read
 
@@ -391,53 +431,65 @@ class FileData:
                 ms = [(g, [k for k in ks if (m, k) in mine], c) for m, (g, ks, c) in enumerate(members)]
                 ms = [(g, ks, c) for g, ks, c in ms if ks]
                 n = sum(_rows_in(g, k, c) for g, ks, c in ms for k in ks)
-                return StreamSplit(self._maker(ms), n)
+                return StreamSplit(self._maker(ms), n, batched=True)
             sizes = [sum(_rows_in(g, k, c) for k in ks) for g, ks, c in members]
             n = sum(max(0, -(-(size - index) // count)) for size in sizes)
-            return StreamSplit(self._maker(members, (index, count)), n)
+            return StreamSplit(self._maker(members, (index, count)), n, batched=True)
 
         return shard
 
     def _maker(self, members, records=None):
-        """``make(epoch)``; ``records=(index, count)``: only every ``count``-th record of each
-        entry from the ``index``-th on (before the shuffle, so a partition in every epoch)."""
+        """``make(epoch)`` -> chunks of encoded examples (each leaf with a leading dimension);
+        ``records=(index, count)``: only every ``count``-th record of each entry from the
+        ``index``-th on (before the shuffle, so a partition in every epoch).
+
+        Epoch ``e`` of an entry: its files in an order seeded by (seed, e), read ``cycle_length``
+        at a time by a deterministic parallel interleave of chunks of ``RAW`` lines, parsed and
+        encoded a chunk at a time (parallel map, order kept), then shuffled in windows of
+        ``shuffle_buffer`` examples (one seeded permutation per window). Several entries are
+        mixed example by example in proportion to their sizes. ``make(None)``: stored order."""
         import tensorflow as tf
 
         mapping, seed = self.mapping, self.seed
         buffer, cycle = self.opts["shuffle_buffer"], self.opts["cycle_length"]
+        raw = int(min(RAW, max(16, buffer // cycle)))
         weights = [float(sum(_rows_in(g, k, c) for k in ks)) for g, ks, c in members]
         if records is not None:
             weights = [float(max(0, -(-(w - records[0]) // records[1]))) for w in weights]
 
         def stream(g, ks, c, epoch, salt):
-            read = self._reader(g, c)
+            read = self._reader(g, c, raw)
 
             def enc(i, rec):
                 return mapping.encode(g.parse(i, rec)[1], g.label_map, g.task_id)
-
-            def finish(ds):
-                if records is not None:
-                    ds = ds.shard(records[1], records[0])
-                ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                return ds if epoch is None else ds.shuffle(buffer, seed=_epoch_seed(seed, epoch, salt))
 
             if g.entry["format"] == "tfds":  # sources are split names: no tensor-valued reads
                 ds = read(g.sources[ks[0]], 0)
                 for k in ks[1:]:
                     ds = ds.concatenate(read(g.sources[k], 0))
-                return finish(ds)
-            offsets = g.offsets
-            files = tf.data.Dataset.from_tensor_slices(
-                (tf.constant([g.sources[k] for k in ks]), tf.constant([offsets[k] for k in ks], tf.int64))
-            )
-            if epoch is None:
-                ds = files.flat_map(read)
             else:
-                files = files.shuffle(len(ks), seed=_epoch_seed(seed, epoch, salt + 7919))
-                ds = files.interleave(
-                    read, cycle_length=min(cycle, len(ks)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+                offsets = g.offsets
+                files = tf.data.Dataset.from_tensor_slices(
+                    (tf.constant([g.sources[k] for k in ks]), tf.constant([offsets[k] for k in ks], tf.int64))
                 )
-            return finish(ds)
+                if epoch is None:
+                    ds = files.flat_map(read)
+                else:
+                    files = files.shuffle(len(ks), seed=_epoch_seed(seed, epoch, salt + 7919))
+                    ds = files.interleave(
+                        read, cycle_length=min(cycle, len(ks)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+                    )
+            if records is not None:
+                ds = every_nth(ds, records[1], records[0])
+            ds = ds.map(enc, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            if epoch is None:
+                return ds
+            s = _epoch_seed(seed, epoch, salt)
+            return (
+                ds.rebatch(buffer)
+                .enumerate()
+                .map(lambda j, x: permuted(x, [s, j]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            )
 
         def make(epoch):
             streams = [stream(g, ks, c, epoch, i) for i, (g, ks, c) in enumerate(members) if weights[i] > 0]
@@ -451,55 +503,57 @@ class FileData:
                 return ds
             total = sum(weights_)
             return tf.data.Dataset.sample_from_datasets(
-                streams,
+                [d.unbatch() for d in streams],
                 [w / total for w in weights_],
                 seed=_epoch_seed(seed, epoch, len(streams)),
                 stop_on_empty_dataset=False,
-            )
+            ).batch(RAW)
 
         return make
 
     def _build_vocabularies(self, members):
         """The bounded pass: counts the values of the vocabulary columns over the first
-        ``vocab_examples`` training rows (in file order); the only pass that brings cells into Python."""
+        ``vocab_examples`` training rows (in file order), a chunk at a time (distinct values and
+        their counts computed by TensorFlow, added to Python counters)."""
         import collections
 
         import tensorflow as tf
-
-        from mtlzoo.data.columns import cell_strings
 
         wanted = self.mapping.vocab_columns()
         if not wanted:
             return
         counters = {k: collections.Counter() for k in wanted}
         left = self.opts["vocab_examples"]
+        keys = list(wanted)
 
-        def joined(v, sep):
-            if sep is None:  # text: the whole cell
-                return tf.strings.reduce_join(tf.reshape(v, [-1]), separator=" ")
-            vals = cell_strings(v, sep) if sep else cell_strings(tf.reshape(v, [-1]), None)
-            return tf.strings.reduce_join(vals, separator="\x1f")
+        def values(key, row):
+            (name, i), (col, sep) = key, wanted[key]
+            if self.mapping.features[name][i]["kind"] == "text":
+                return self.mapping.tokenizers[name].word_counts(self.mapping.text_of(row, col))
+            x = row[col]
+            if sep:  # multi-hot: the cell's values
+                flat = cell_strings(x, sep).flat_values
+            else:  # categorical: the whole cell is the value
+                flat = (row_values(x) if x.dtype == tf.string else cell_strings(x, None)).flat_values
+            flat = tf.boolean_mask(flat, tf.strings.length(flat) > 0)
+            uniq, _, counts = tf.unique_with_counts(flat)
+            return uniq, counts
 
         for g, ks, c in members:
-            read = self._reader(g, c)
+            read = self._reader(g, c, READ)
+
+            def cells(i, rec, g=g):
+                row = g.parse(i, rec)[1]
+                return tf.size(i), tuple(values(key, row) for key in keys)
+
             for k in ks:
                 if left <= 0:
                     break
-
-                def cells(i, rec, g=g):
-                    row = g.parse(i, rec)[1]
-                    return {str(key): joined(row[col], sep) for key, (col, sep) in wanted.items()}
-
-                for batch in read(g.sources[k], g.offsets[k]).take(left).map(cells).batch(1024):
-                    for key in wanted:
-                        values = batch[str(key)].numpy()
-                        name, i = key
-                        if self.mapping.features[name][i]["kind"] == "text":
-                            self.mapping.tokenizers[name].count(values, counters[key])
-                        else:
-                            for v in values:
-                                counters[key].update(x for x in v.decode("utf-8").split("\x1f") if x)
-                    left -= len(values)
+                for n, out in take_rows(read(g.sources[k], g.offsets[k]), left).map(cells).as_numpy_iterator():
+                    for key, (uniq, counts) in zip(keys, out, strict=True):
+                        words = [u.decode("utf-8") for u in uniq]
+                        counters[key].update(dict(zip(words, counts.tolist(), strict=True)))
+                    left -= int(n)
         self.mapping.set_vocabularies(counters)
 
 
@@ -535,26 +589,3 @@ def _split_codes(n, fractions, seed, field):
     for c, idx in enumerate(parts):
         code[idx] = c
     return code
-
-
-def _first_missing(all_rows, good):
-    """The first row index of ``all_rows`` that ``good`` lacks (both in order)."""
-    import tensorflow as tf
-
-    end = tf.data.Dataset.from_tensors(tf.constant(-1, tf.int64)).repeat()
-    for a, b in tf.data.Dataset.zip(all_rows, good.concatenate(end)):
-        if int(a) != int(b):
-            return int(a)
-    return -1
-
-
-def _tf_error(rows, index, checked):
-    """TensorFlow's own message for row ``index`` (the fallback description)."""
-    import tensorflow as tf
-
-    try:
-        for _ in rows.filter(lambda i, rec: tf.equal(i, index)).take(1).map(checked):
-            pass
-    except tf.errors.OpError as e:
-        return e.message
-    return None

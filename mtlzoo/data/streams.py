@@ -5,12 +5,15 @@ source, or ``tf.data.Dataset`` objects handed to ``mtlzoo.train(..., datasets=..
 split makes a dataset of single examples of the shared batch shape
 ``(features, labels, sample_weights)`` (:mod:`mtlzoo.data.base`), one epoch at a time:
 ``make(epoch)`` (a Python int) is epoch ``epoch``'s order (a seeded shuffle), ``make(None)``
-the stored order.
+the stored order; ``batches(epoch)`` the same examples in chunks (the ``files`` source makes
+chunks, parsed a chunk at a time), which the trainer cuts into batches with
+``Dataset.rebatch`` (no per-example step).
 
 Training batches follow the rule of :mod:`mtlzoo.data.mixing`: the epochs form one endless
 stream and step s is stream[s B : (s + 1) B]. A resumed run rebuilds the stream at epoch
-floor(s B / n) and skips to its offset, so it sees the batches an uninterrupted run sees
-(the shuffles are seeded by (seed, epoch) and the file interleave is deterministic).
+floor(s B / n) and skips to its offset (sliced off the first chunks), so it sees the batches
+an uninterrupted run sees (the shuffles are seeded by (seed, epoch) and the file interleave
+is deterministic).
 
 Example:
     >>> data = datasets_data({"train": train_ds, "validation": val_ds}, tasks, config)
@@ -21,16 +24,29 @@ from mtlzoo.errors import ConfigError
 from mtlzoo.schema import Field, positive
 
 SAMPLE_EXAMPLES = 1024  # examples of a split kept in memory for architecture statistics
+CHUNK = 256  # examples per chunk when a split of single examples is read in chunks
 
 
 class StreamSplit:
-    """One streamed split: ``make(epoch)`` -> dataset of examples; ``num_examples`` per epoch."""
+    """One streamed split: ``make(epoch)`` -> dataset of examples; ``num_examples`` per epoch.
 
-    def __init__(self, make, num_examples, shard=None):
-        self.make = make
+    ``batched``: ``make`` yields chunks of examples (every tensor with a leading dimension, of
+    any size) instead of single examples; :meth:`batches` gives chunks either way, which the
+    trainer re-batches (``Dataset.rebatch``) without a per-example step."""
+
+    def __init__(self, make, num_examples, shard=None, batched=False):
+        self._make, self._batched = make, bool(batched)
         self.num_examples = int(num_examples)
         self._sample = None
         self._shard = shard
+
+    def make(self, epoch):
+        """Epoch ``epoch``'s examples (None: the stored order), one at a time."""
+        return self._make(epoch).unbatch() if self._batched else self._make(epoch)
+
+    def batches(self, epoch):
+        """Epoch ``epoch``'s examples in chunks (each tensor with a leading dimension)."""
+        return self._make(epoch) if self._batched else self._make(epoch).batch(CHUNK)
 
     def shard(self, index, count):
         """The part of the split input pipeline ``index`` of ``count`` reads (its own files, or
@@ -46,7 +62,7 @@ class StreamSplit:
         if self._sample is None:
             import numpy as np
 
-            batch = next(iter(self.make(None).batch(SAMPLE_EXAMPLES).take(1)), None)
+            batch = next(iter(self.batches(None).rebatch(SAMPLE_EXAMPLES).take(1)), None)
             self._sample = {} if batch is None else {k: np.asarray(v) for k, v in batch[0].items()}
         return self._sample
 
@@ -85,12 +101,12 @@ class StreamData:
         """Batches of one split in stored order (``shuffle``: epoch 0's order), as TaskData.dataset."""
         import tensorflow as tf
 
-        ds = self.split(split).make(0 if shuffle else None)
+        ds = self.split(split).batches(0 if shuffle else None)
         if input_names is not None:
             ds = ds.map(_select(input_names, split))
         if repeat:
             ds = ds.repeat()
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return ds.rebatch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
 
     def train_dataset(self, input_names, batch_size, start_step, total_steps, input_context=None):
         """Training batches of steps ``start_step .. total_steps``, per input pipeline.
@@ -124,21 +140,36 @@ class StreamData:
         n = s.num_examples
         epoch, offset = divmod(int(start_step) * b, n)
         last = (int(total_steps) * b - 1) // n  # the epoch of the last example of the last step
-        ds = s.make(epoch).skip(offset)
+        ds = _skip_rows(s.batches(epoch), offset)
         for e in range(epoch + 1, last + 1):  # each epoch its own seeded order (Python-int seeds)
-            ds = ds.concatenate(s.make(e))
-        ds = (
-            ds.map(_select(input_names, "train")).batch(b, drop_remainder=True).take(int(total_steps) - int(start_step))
-        )
+            ds = ds.concatenate(s.batches(e))
+        ds = ds.map(_select(input_names, "train")).rebatch(b, drop_remainder=True)
+        ds = ds.take(int(total_steps) - int(start_step))
         if part is not None:
             if local > 1:
-                ds = ds.unbatch().batch(per)
+                ds = ds.rebatch(per)
         elif replicas > 1:  # one stream read by every pipeline: each keeps its replicas' slices
             lo, hi = pipeline * local * per, (pipeline + 1) * local * per
-            ds = ds.map(lambda f, y, w: tf.nest.map_structure(lambda t: t[lo:hi], (f, y, w))).unbatch().batch(per)
+            ds = ds.map(lambda f, y, w: tf.nest.map_structure(lambda t: t[lo:hi], (f, y, w))).rebatch(per)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _skip_rows(chunks, n):
+    """A stream of chunks without its first ``n`` examples (sliced off the first chunks)."""
+    import tensorflow as tf
+
+    if not n:
+        return chunks
+
+    def step(left, chunk):
+        rows = tf.shape(tf.nest.flatten(chunk)[0], out_type=tf.int64)[0]
+        k = tf.minimum(left, rows)
+        return left - k, tf.nest.map_structure(lambda t: t[k:], chunk)
+
+    rows_left = chunks.scan(tf.constant(int(n), tf.int64), step)
+    return rows_left.filter(lambda *c: tf.shape(tf.nest.flatten(c)[0])[0] > 0)
 
 
 def _select(input_names, split):

@@ -15,7 +15,7 @@
 
 Example:
     >>> tok = make_text_tokenizer({"name": "whitespace", "vocab_file": "vocab.txt"}, 8, "data.features.tokens")
-    >>> tok.encode(tf.constant("a good film"))["tokens"]    # int32 [8]
+    >>> tok.encode(tf.constant(["a good film"]), "tokens")["tokens"]    # int32 [1, 8]
 """
 
 from mtlzoo.errors import ConfigError
@@ -102,12 +102,13 @@ class WhitespaceTokenizer:
             text = tf.strings.lower(text, encoding="utf-8")
         return tf.strings.split(text)
 
-    def count(self, texts, counter):
-        """Adds the words of a batch of texts (numpy bytes) to ``counter`` (vocabulary pass)."""
+    def word_counts(self, texts):
+        """``(words, counts)``: the distinct words of a string tensor of texts and how often each
+        occurs (TensorFlow ops, for the vocabulary pass)."""
         import tensorflow as tf
 
-        for w in self.words(tf.constant(texts)).flat_values.numpy():
-            counter[w.decode("utf-8")] += 1
+        words, _, counts = tf.unique_with_counts(tf.reshape(self.words(texts).flat_values, [-1]))
+        return words, counts
 
     def set_vocab(self, vocab):
         import tensorflow as tf
@@ -122,12 +123,12 @@ class WhitespaceTokenizer:
         self.set_vocab(build_vocab(counter, self.opts["max_vocab"] or None, self.opts["min_count"]))
 
     def encode(self, text, input_name):
-        """A scalar string -> ``{input_name: int32 [max_length]}``."""
+        """Strings [n] -> ``{input_name: int32 [n, max_length]}``."""
         import tensorflow as tf
 
-        ids = self.table.lookup(self.words(text))[: self.max_length]
-        ids = tf.pad(ids, [[0, self.max_length - tf.shape(ids)[0]]])
-        return {input_name: tf.ensure_shape(tf.cast(ids, tf.int32), [self.max_length])}
+        ids = tf.ragged.map_flat_values(self.table.lookup, self.words(text))
+        ids = ids.to_tensor(0, shape=[None, self.max_length])  # cut to max_length, padded with 0
+        return {input_name: tf.ensure_shape(tf.cast(ids, tf.int32), [None, self.max_length])}
 
 
 class WordPieceTokenizer:
@@ -166,18 +167,18 @@ class WordPieceTokenizer:
         return {"token_ids": spec, "segment_ids": spec, "padding_mask": spec}
 
     def encode(self, text, input_name):
+        """Strings [n] -> ``token_ids``, ``segment_ids``, ``padding_mask``, each int32 [n, max_length]."""
         import tensorflow as tf
 
-        pieces = self.tokenizer.tokenize(tf.reshape(text, [1])).merge_dims(-2, -1)[0][: self.max_length - 2]
-        ids = tf.concat([[self.cls_id], pieces, [self.sep_id]], 0)
-        n = tf.shape(ids)[0]
-        pad = [[0, self.max_length - n]]
-        token_ids = tf.cast(tf.pad(ids, pad, constant_values=self.pad_id), tf.int32)
-        mask = tf.pad(tf.ones([n], tf.int32), pad)
-        shape = [self.max_length]
+        pieces = self.tokenizer.tokenize(text).merge_dims(-2, -1)[:, : self.max_length - 2]
+        ends = tf.ones([pieces.nrows(), 1], pieces.dtype)
+        ids = tf.concat([ends * self.cls_id, pieces, ends * self.sep_id], 1)
+        shape = [None, self.max_length]
+        token_ids = tf.cast(ids.to_tensor(self.pad_id, shape=shape), tf.int32)
+        mask = tf.cast(tf.ones_like(ids).to_tensor(0, shape=shape), tf.int32)
         return {
             "token_ids": tf.ensure_shape(token_ids, shape),
-            "segment_ids": tf.zeros(shape, tf.int32),
+            "segment_ids": tf.zeros_like(token_ids),
             "padding_mask": tf.ensure_shape(mask, shape),
         }
 
