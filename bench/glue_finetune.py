@@ -32,7 +32,8 @@ the first, which holds the graph tracing):
 Also per system: the whole call's wall time (data, model build, tracing included) and the dev
 score (GLUE's dev file: accuracy, Matthews corr. for CoLA) after the same number of steps, from
 the last round's model; and for mtlzoo the seconds per epoch of its per-epoch pieces (the
-trainer's functions, timed by wrapping them here: ``--breakdown``).
+trainer's functions, timed by wrapping them here) and how often its training step was traced
+(1: one graph serves every bucket width).
 """
 
 import argparse
@@ -194,16 +195,27 @@ def run_mtlzoo(args, data, score=False):
             (trainer, "evaluate_model", "evaluate"),
         ]
     )
+    loops = []  # the trainer's TrainLoop, to count how often its step function was traced
+    init = loop.TrainLoop.__init__
+
+    def keep(self, *a, **k):
+        init(self, *a, **k)
+        loops.append(self)
+
+    loop.TrainLoop.__init__ = keep
     t0 = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             result = mtlzoo.train(cfg, os.path.join(tmp, "run"), callbacks=[clock])
     finally:
         w.close()
+        loop.TrainLoop.__init__ = init
     wall = time.perf_counter() - t0
     # TrainLoop.run covers up to steps_per_loop steps, never past an epoch end: add up each epoch's calls
     per_epoch = _group(w.times.pop("steps", []), cfg.train.steps_per_epoch, cfg.train.steps_per_loop)
     out = {"epoch_s": clock.epoch_seconds(), "steps_s": per_epoch, "wall_s": wall, "pieces": w.times}
+    traced = [getattr(x._run, "experimental_get_tracing_count", lambda: None)() for x in loops]
+    out["traces"] = traced[0] if len(traced) == 1 else traced  # 1: one graph for every bucket width
     if score:
         a, b, y = data["test"]
         out["dev"] = dev_score(args.task, y, mtlzoo_predict(result.model, args, a, b))
@@ -290,6 +302,7 @@ def summarize(args, runs):
         for label, times in r["pieces"].items():
             pieces.setdefault(label, []).extend(times[1:] if len(times) > 1 else times)
     row["mtlzoo_per_epoch_pieces_s"] = {k: statistics.median(v) for k, v in pieces.items() if v}
+    row["mtlzoo_step_traces"] = runs[-1]["mtlzoo"].get("traces")
     row["mtlzoo_timed_epoch_s"] = statistics.median(s for r in rs_of(runs, "mtlzoo") for s in r["epoch_s"][1:])
     return row
 

@@ -71,6 +71,7 @@ def test_small_path_trains_both_systems_side_by_side(tmp_path):
         row["mtlzoo_epoch_examples_per_s"] / row["keras_hub_epoch_examples_per_s"]
     )
     assert {"tf_checkpoint", "evaluate"} <= set(row["mtlzoo_per_epoch_pieces_s"])
+    assert row["mtlzoo_step_traces"] == 1  # one graph for every bucket width
     import json
 
     with open(out) as f:
