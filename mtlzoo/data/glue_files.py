@@ -200,13 +200,28 @@ def _parse_label(value, lay, path, line):
     return int(value)
 
 
+_PARSED = {}  # (path, task, mtime_ns, size) -> parsed rows; the config check's parse, reused by load
+_PARSED_MAX = 2 * len(LAYOUTS)
+
+
 def read_glue_tsv(path, task):
     """Reads one GLUE file: ``(first texts, second texts or None, labels)``.
 
     Labels: int ids (float scores for STS-B). ConfigError naming the file and the 1-based
     line for a row with the wrong number of fields or a label that does not parse, and for
-    a header without the task's columns.
+    a header without the task's columns. The parse of an unchanged file (same path, size and
+    modification time) is reused: the config check reads every row, the load reads them again.
     """
+    st = os.stat(path)
+    key = (os.path.abspath(path), task, st.st_mtime_ns, st.st_size)
+    if key not in _PARSED:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = _read_glue_tsv(path, task)
+    return _PARSED[key]
+
+
+def _read_glue_tsv(path, task):
     lay = LAYOUTS[task]
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     first, second, labels = [], [], []
@@ -361,12 +376,17 @@ class GlueFilesSource:
 
     @staticmethod
     def check(opts, tasks):
+        """Every task's files exist and every row parses (a malformed row is refused at config
+        validation, before a tool writes anything; the parse is reused by ``load``), and the
+        tokenizer's vocabulary exists."""
         check_task_kinds(tasks, TASKS, "glue_files")
         _check_max_train(opts.get("max_train_examples"), tasks)
         root = glue_dir(opts)
-        for t in tasks:
-            task_files(root, t.name)
+        paths = [task_files(root, t.name) for t in tasks]
         tokenizer_files(opts)
+        for t, files in zip(tasks, paths, strict=True):
+            for path in files.values():
+                read_glue_tsv(path, t.name)
 
     @staticmethod
     def read_task(opts, task, seed):
@@ -388,10 +408,11 @@ class GlueFilesSource:
     @staticmethod
     def load(opts, tasks, seed):
         vocab, lower = tokenizer_files(opts)
+        rows = [GlueFilesSource.read_task(opts, t.name, seed) for t in tasks]  # bad files fail before TF loads
         tok = wordpiece_tokenizer(vocab, lower)
         per_split = {s: [] for s in ("train", "validation", "test")}
         for i, t in enumerate(tasks):
-            for split, (a, b, y) in GlueFilesSource.read_task(opts, t.name, seed).items():
+            for split, (a, b, y) in rows[i].items():
                 feats, lengths = encode_texts(tok, a, b, opts["max_length"])
                 per_split[split].append((i, t, feats, lengths, y))
         splits = {s: _stack(parts, tasks, opts["bucket_by_length"]) for s, parts in per_split.items() if parts}
