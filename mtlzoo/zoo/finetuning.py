@@ -263,17 +263,18 @@ def finetune(pretrained, config, workdir, root=None, strategy="default"):
     plan = plan_finetune(pretrained_model, probe, tasks, options, old_tasks)
     del probe
 
-    os.makedirs(workdir, exist_ok=True)
     record = {"pretrained": os.path.abspath(model_path), "vocab_file": vocab_file, **options, **plan}
-    fileio.write_json(record, os.path.join(workdir, "finetune.json"))
     saved = os.path.join(config_dir, VOCABULARIES_FILE)
     mine = os.path.join(workdir, VOCABULARIES_FILE)
     if resolved.data.source == "files" and os.path.isfile(saved) and not os.path.isfile(mine):
         # the pretrained files run's vocabularies: the same token/category ids (the trainer reuses them)
+        os.makedirs(workdir, exist_ok=True)
         shutil.copy2(saved, mine)
     from mtlzoo.training import train
 
     def model_fn(config):  # the trainer's variables are collected after this returns
+        # written here, once the trainer has loaded and checked the data: bad data leaves no plan behind
+        fileio.write_json(record, os.path.join(workdir, "finetune.json"))
         return apply_plan(build_model(config), pretrained_model, plan)
 
     return train(resolved, workdir, strategy=strategy, model_fn=model_fn)

@@ -184,3 +184,20 @@ def test_freeze_encoder_trains_only_the_heads(pretrained, tmp_path):
     for name in ("mlp_dense_0", "mlp_dense_1"):
         for a, b in zip(_weights(result.model, name), _weights(old, name), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_data_that_fails_to_load_leaves_no_plan_behind(pretrained, tmp_path, monkeypatch):
+    """The plan (finetune.json) is written once the trainer has loaded the data, not before."""
+    import mtlzoo.workdir
+    from mtlzoo.config import load_config_file
+    from mtlzoo.errors import ConfigError
+    from mtlzoo.zoo.finetuning import finetune
+
+    def broken(*args, **kwargs):
+        raise ConfigError("data", "the data could not be read (planted)")
+
+    monkeypatch.setattr(mtlzoo.workdir, "load_run_data", broken)
+    wd = tmp_path / "ft"
+    with pytest.raises(ConfigError, match="planted"):
+        finetune(pretrained, load_config_file(_config(tmp_path, {})), str(wd))
+    assert not wd.exists() or os.listdir(wd) == []
