@@ -31,6 +31,7 @@ COMMANDS = (
     "sentiment_study",
     "compare_architectures",
     "census_study",
+    "glue_study",
     "simulate",
     "fit_formula",
 )

@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "transfer_report",
     "affinity",
     "census_study",
+    "glue_study",
     "svd_study",
     "conll_study",
     "covariance_study",
