@@ -16,8 +16,10 @@ Differences from ``train()``'s door, all deliberate:
   batches both doors divide by the same number and give the same weights.
 * the step counter that seeds ``rlw`` and ``pcgrad`` starts at 0 with each
   ``use_fit_step`` and is not saved by Keras' ModelCheckpoint (exact resume is ``train()``'s).
-* ``svd`` (recomputed from the training split at a cadence) and the two-phase
-  ``fixed_encoder`` alignment stay with ``train()``.
+* ``svd`` recomputes its task weights from the training split, which ``model.fit`` never
+  sees: ``compile_model(..., svd_split=data.split("train"))`` hands it over, and the model's
+  ``fit`` then runs :class:`SVDRecompute` before every ``every_steps``-th step (default: each
+  epoch), as ``train()`` does. The two-phase ``fixed_encoder`` alignment stays with ``train()``.
 
 The training logs are the running means over the epoch of every task's loss
 (``<task>_loss``) and their sum (``loss``); validation uses the compiled per-task losses
@@ -70,7 +72,22 @@ def _sample_weights(tasks, labels, sw):
     return out
 
 
-def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
+class SVDRecompute(keras.callbacks.Callback):
+    """Recomputes the ``svd`` weighting's task weights (Algorithm 2 on the training split,
+    :meth:`mtlzoo.weighting.weightings.SVD.recompute`) before every ``every``-th step of the
+    fit door, counted by its step variable, as ``train()``'s loop does."""
+
+    def __init__(self, weighting, target, split, tasks, step, every, seed):
+        super().__init__()
+        self.weighting, self.target, self.split, self.tasks = weighting, target, split, tasks
+        self.step, self.every, self.seed = step, every, seed
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if int(self.step.numpy()) % self.every == 0:
+            self.weighting.recompute(self.target, self.split, self.tasks, self.seed)
+
+
+def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0, svd_split=None):
     """Replaces ``model.train_step`` by the multi-task step of ``train()`` (see the module).
 
     Args:
@@ -81,6 +98,7 @@ def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
             ``jit_compile`` are read).
         steps_per_epoch: the batches per epoch (``dwa`` compares epoch-mean losses; required there).
         seed: the run's seed (``rlw`` and ``pcgrad`` draw from (seed, step)).
+        svd_split: the training split (``data.split("train")``), needed by the ``svd`` weighting.
 
     Returns:
         the :class:`FitLoop` (its ``weighting``, ``aggregator`` and ``step``).
@@ -90,9 +108,16 @@ def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
 
     wcfg = dict(train_cfg.get("weighting") or {"name": DEFAULT_WEIGHTING})
     acfg = dict(train_cfg.get("aggregator") or {"name": DEFAULT_AGGREGATOR})
-    if wcfg.get("name") == "svd":
+    svd = wcfg.get("name") == "svd"
+    if svd and svd_split is None:
         raise ConfigError(
-            "train.weighting.name", "svd re-weights from the training split at a cadence; train with mtlzoo.train"
+            "train.weighting.name",
+            "svd re-weights from the training split: compile_model(..., svd_split=data.split('train'))",
+        )
+    if svd and not (wcfg.get("every_steps") or steps_per_epoch):
+        raise ConfigError(
+            "train.steps_per_epoch",
+            "svd under model.fit recomputes each epoch by default: compile_model(..., steps_per_epoch=n)",
         )
     if wcfg.get("name") == "dwa" and not steps_per_epoch:
         raise ConfigError(
@@ -124,6 +149,16 @@ def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
     )
     with strategy.scope():
         model.optimizer.build(loop.shared + loop.own)
+    if svd:
+        weighting.attach(model)
+        every = wcfg.get("every_steps") or steps_per_epoch
+        recompute = SVDRecompute(weighting, model, svd_split, tasks, step, every, seed)
+        plain_fit = model.fit
+
+        def fit(*args, callbacks=None, **kwargs):  # the recompute runs before the user's callbacks
+            return plain_fit(*args, callbacks=[recompute, *(callbacks or [])], **kwargs)
+
+        object.__setattr__(model, "fit", fit)
 
     def train_step(data):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)

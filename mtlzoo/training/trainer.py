@@ -80,10 +80,11 @@ def make_optimizer(train_cfg, total_steps=None):
     return opt
 
 
-def compile_model(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
+def compile_model(model, tasks, train_cfg, steps_per_epoch=None, seed=0, svd_split=None):
     """Compiles for ``model.fit`` / ``evaluate``: one loss and weighted metrics per task; a
     weighting or aggregator other than the default trains under ``fit`` with ``train()``'s step
-    (:mod:`mtlzoo.training.fit`). An unknown key of ``train_cfg`` is a ConfigError."""
+    (:mod:`mtlzoo.training.fit`; ``svd_split``: the training split the ``svd`` weighting
+    recomputes from). An unknown key of ``train_cfg`` is a ConfigError."""
     from mtlzoo.config import TRAIN_SCHEMA
     from mtlzoo.training.fit import check_train_keys, needs_fit_step, use_fit_step
 
@@ -95,7 +96,7 @@ def compile_model(model, tasks, train_cfg, steps_per_epoch=None, seed=0):
         jit_compile=False,
     )
     if needs_fit_step(train_cfg):
-        use_fit_step(model, tasks, train_cfg, steps_per_epoch, seed)
+        use_fit_step(model, tasks, train_cfg, steps_per_epoch, seed, svd_split=svd_split)
     return model
 
 

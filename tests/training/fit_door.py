@@ -50,7 +50,8 @@ def fit_door(cfg, strategy=None, callbacks=(), validation=False, verbose=0):
     keras.utils.set_random_seed(c.seed)
     with strategy.scope():
         model = build_model(c)
-        compile_model(model, tasks, c.train, steps_per_epoch=spe, seed=c.seed)
+        svd_split = split if c.train.weighting.name == "svd" else None  # svd recomputes from it
+        compile_model(model, tasks, c.train, steps_per_epoch=spe, seed=c.seed, svd_split=svd_split)
     input_names = list(model.input.keys())
     ds = train_dataset(split, plan, input_names)
     val = data.dataset("validation", c.data.batch_size, input_names) if validation else None

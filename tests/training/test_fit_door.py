@@ -22,6 +22,7 @@ WEIGHTINGS = [
     ("dwa", {"epochs": 3}),  # DWA's weights move from the third epoch on
     ("rlw", {}),
     ("gradnorm", {}),
+    ({"name": "svd", "rank": 2}, {}),  # recomputed from the training split before each epoch
 ]
 AGGREGATORS = ["pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl"]
 
@@ -50,11 +51,15 @@ def _check(cfg, tmp_path, plain_sum):
     assert set(history.history) == {"loss", "a_loss", "b_loss", "c_loss"}
 
 
-@pytest.mark.parametrize("weighting,extra", WEIGHTINGS, ids=["static", "uncertainty", "dwa", "rlw", "gradnorm"])
+@pytest.mark.parametrize("weighting,extra", WEIGHTINGS, ids=["static", "uncertainty", "dwa", "rlw", "gradnorm", "svd"])
 def test_every_weighting_under_fit_matches_train(weighting, extra, tmp_path, plain_sum):
     cfg = config(weighting, "sum", **extra)
     if extra.get("epochs") == 3:  # compare with plain summed training of as many epochs
         plain_sum = fit_door(config("ew", "sum", epochs=3))[0].get_weights()
+    if isinstance(weighting, dict) and weighting["name"] == "svd":  # its model holds the task weights
+        plain = config("ew", "sum")
+        plain.model.task_weights = True
+        plain_sum = fit_door(plain)[0].get_weights()
     _check(cfg, tmp_path, plain_sum)
 
 
@@ -68,7 +73,9 @@ def test_representation_gradients_under_fit_match_train(tmp_path, plain_sum):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("weighting,aggregator", [("ew", "sum"), ("ew", "pcgrad"), ("uncertainty", "sum")])
+@pytest.mark.parametrize(
+    "weighting,aggregator", [("ew", "sum"), ("ew", "pcgrad"), ("uncertainty", "sum"), ("svd", "sum")]
+)
 def test_mirrored_two_cpu_devices_fit_matches_train(weighting, aggregator):
     r = subprocess.run(
         [sys.executable, "-m", "tests.training.fit_door", weighting, aggregator, "2"],
@@ -131,3 +138,6 @@ def test_fit_door_refuses_what_only_train_does():
     tasks = tasks_from_config(c.tasks)
     with pytest.raises(ConfigError, match="train.steps_per_epoch"):
         compile_model(build_model(c), tasks, c.train)
+    c = resolve_config(config("svd"))  # the training split it recomputes from must be handed over
+    with pytest.raises(ConfigError, match=r"svd_split=data\.split\('train'\)"):
+        compile_model(build_model(c), tasks, c.train, steps_per_epoch=4)
