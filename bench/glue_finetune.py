@@ -157,6 +157,13 @@ def mtlzoo_config(args):
     cfg.train.epochs = args.epochs
     cfg.train.steps_per_epoch = args.examples // args.batch
     cfg.train.verbose = 0
+    if args.recipe == "hub":  # keras-hub's default compile: Adam at a constant 5e-5, nothing else
+        cfg.train.optimizer = "adam"
+        cfg.train.learning_rate = 5e-5
+        cfg.train.lr_schedule = "constant"
+        cfg.train.warmup_fraction = 0.0
+        cfg.train.weight_decay = 0.0
+        cfg.train.clipnorm = None
     return cfg
 
 
@@ -283,6 +290,7 @@ def summarize(args, runs):
         "steps_per_epoch": n // args.batch,
         "epochs": args.epochs,
         "rounds": args.rounds,
+        "mtlzoo_recipe": args.recipe,
     }
     for name in ("mtlzoo", "keras_hub"):
         rs = [r[name] for r in runs]
@@ -324,6 +332,12 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", default=os.path.join(data, "glue"))
     p.add_argument("--hub_sequence_length", type=int, default=128, help="keras-hub's packed length")
     p.add_argument("--no_dev", action="store_true", help="skip the dev-set score")
+    p.add_argument(
+        "--recipe",
+        default="config",
+        choices=("config", "hub"),
+        help="mtlzoo's optimizer: the config's (AdamW, warm-up/decay, clipping) or keras-hub's (Adam, constant 5e-5)",
+    )
     p.add_argument("--out", default=None, help="also write the row as JSON here")
     args = p.parse_args(argv)
     if args.validation is None:
