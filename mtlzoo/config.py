@@ -106,7 +106,7 @@ def check_config(config):
     options.registry("architecture", options.ARCHITECTURES).get(model["architecture"], "model.architecture")
     encoder = _static_named(model["encoder"], "encoder", options.ENCODERS, "model.encoder")
     tower = check_fields(model["tower"], options.TOWER, "model.tower")
-    provides = options.ENCODER_PROVIDES[encoder["name"]]
+    provides = options.ENCODER_PROVIDES.get(encoder["name"], ("pooled", "sequence"))  # a user's: checked later
     for spec in tasks:
         need = "sequence" if spec.is_sequence else "pooled"
         if need not in provides:
@@ -121,7 +121,8 @@ def check_config(config):
         raise ConfigError("data.source", "missing required field")
     source = options.registry("data source", options.SOURCES).get(cfg["source"], "data.source")
     common = check_fields({k: cfg.pop(k) for k in list(cfg) if k in options.DATA_COMMON}, options.DATA_COMMON, "data")
-    check_fields(cfg, options.SOURCES[source], "data")
+    if source in options.SOURCES:  # a user-registered source's options: resolve_config checks them
+        check_fields(cfg, options.SOURCES[source], "data")
     _static_named(common["sampler"], "sampler", options.SAMPLERS, "data.sampler")
     if common["batch_size"] > MAX_BATCH_SIZE:
         raise ConfigError("data.batch_size", f"must be at most {MAX_BATCH_SIZE}, got {common['batch_size']}")
@@ -158,6 +159,8 @@ def _static_named(cfg, kind, table, field):
     if "name" not in cfg:
         raise ConfigError(f"{field}.name", "missing required field")
     name = registry(kind, table).get(cfg.pop("name"), f"{field}.name")
+    if name not in table:  # user-registered: its options are checked by resolve_config (live registry)
+        return {"name": name, **cfg}
     return {"name": name, **check_fields(cfg, table[name], field)}
 
 

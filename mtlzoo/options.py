@@ -323,11 +323,35 @@ ACTIVATIONS = (
 )
 
 
+# where each kind's live registry lives; consulted only when its module is already imported
+LIVE = {
+    "weighting": ("mtlzoo.weighting.weightings", "WEIGHTINGS"),
+    "aggregator": ("mtlzoo.weighting.aggregators", "AGGREGATORS"),
+    "sampler": ("mtlzoo.data.samplers", "SAMPLERS"),
+    "data source": ("mtlzoo.data", "SOURCES"),
+    "encoder": ("mtlzoo.encoders", "ENCODERS"),
+    "architecture": ("mtlzoo.models.builder", "ARCHITECTURES"),
+}
+
+
+def user_names(kind):
+    """Names registered at run time (a user's own weighting, source, encoder ...) that the
+    static tables do not hold. Registering one imports its registry's module, so reading
+    ``sys.modules`` finds it without importing TensorFlow here; their options are checked by
+    :func:`mtlzoo.config.resolve_config` through the live registry."""
+    import sys
+
+    module, attr = LIVE[kind]
+    live = getattr(sys.modules.get(module), attr, None)
+    return [] if live is None else [n for n in live.names() if n not in KINDS[kind]]
+
+
 def registry(kind, names):
-    """A :class:`~mtlzoo.registry.Registry` of ``names`` (entries: the names themselves), so that
-    an unknown name is refused with the registry's own message (``unknown <kind> 'x'; choose one of ...``)."""
+    """A :class:`~mtlzoo.registry.Registry` of ``names`` plus the user-registered names of
+    ``kind`` (entries: the names themselves), so that an unknown name is refused with the
+    registry's own message (``unknown <kind> 'x'; choose one of ...``)."""
     reg = Registry(kind)
-    for name in names:
+    for name in [*names, *user_names(kind)]:
         reg.register(name)(name)
     return reg
 

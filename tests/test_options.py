@@ -225,3 +225,30 @@ def test_predict_refuses_a_bad_request_and_zoo_lists_before_tensorflow(tmp_path)
     proc = _run_watched(main, "zoo", "list", f"--root={os.path.join(REPO, 'saved_models')}")
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "TF loaded: False"
+
+
+def test_a_user_registered_weighting_passes_the_static_check_and_trains_its_options():
+    """Registries stay front doors: a weighting registered at run time is not in the static
+    table, yet check_config accepts it (its options are checked through the live registry)."""
+    from mtlzoo.config import check_config, load_config_file, resolve_config
+    from mtlzoo.errors import ConfigError
+    from mtlzoo.schema import Field, positive
+    from mtlzoo.weighting.weightings import WEIGHTINGS, Weighting
+
+    @WEIGHTINGS.register("user_halves_test")
+    class Halves(Weighting):
+        schema = {"factor": Field(0.5, float, positive)}
+
+    try:
+        c = load_config_file(os.path.join(REPO, "configs", "quickstart.py"))
+        c.train.weighting = {"name": "user_halves_test", "factor": 0.25}
+        check_config(c)
+        assert resolve_config(c).train.weighting.factor == 0.25
+        c.train.weighting = {"name": "user_halves_test", "factor": -1.0}  # the live schema still applies
+        with pytest.raises(ConfigError, match="train.weighting.factor"):
+            resolve_config(c)
+        c.train.weighting = {"name": "no_such_weighting"}
+        with pytest.raises(ConfigError, match="unknown weighting 'no_such_weighting'"):
+            check_config(c)
+    finally:
+        WEIGHTINGS._items.pop("user_halves_test", None)
