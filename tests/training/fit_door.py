@@ -79,7 +79,8 @@ def max_difference(weighting, aggregator, strategy="default", cpu_devices=None, 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
     cfg = config(weighting, aggregator, **train)
-    strategy = get_strategy(strategy)  # one strategy object for both doors (their collectives share its keys)
+    if isinstance(strategy, str):  # one strategy object for both doors (their collectives share its keys)
+        strategy = get_strategy(strategy)
     with tempfile.TemporaryDirectory() as wd:
         a = train_door(cfg, wd, strategy=strategy).model.get_weights()
     model, _ = fit_door(cfg, strategy)
@@ -90,8 +91,28 @@ def max_difference(weighting, aggregator, strategy="default", cpu_devices=None, 
     )
 
 
+# every weighting (with sum) and every aggregator (with ew): ``python -m tests.training.fit_door all all 2``
+EVERY = [
+    *[(w, "sum") for w in ("static", "uncertainty", "dwa", "rlw", "gradnorm", "svd")],
+    *[("ew", a) for a in ("pcgrad", "mgda", "cagrad", "imtl_g", "aligned_mtl")],
+]
+
+
+def _weighting(name):
+    return {"name": "static", "weights": {"a": 2.0, "b": 0.5}} if name == "static" else name
+
+
 if __name__ == "__main__":
-    w, agg = sys.argv[1], sys.argv[2]
+    asked = (sys.argv[1], sys.argv[2])
     n = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    diff, scale = max_difference(w, agg, "mirrored" if n else "default", n, epochs=3 if w == "dwa" else 2)
-    print(json.dumps({"max_difference": diff, "scale": scale}))
+    if n:  # logical CPU devices before anything starts TensorFlow's runtime
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    from mtlzoo.training import get_strategy
+
+    strategy = get_strategy("mirrored" if n else "default")  # one for every run of the process
+    for w, agg in EVERY if asked == ("all", "all") else [asked]:
+        diff, scale = max_difference(_weighting(w), agg, strategy, epochs=3 if w == "dwa" else 2)
+        print(json.dumps({"weighting": w, "aggregator": agg, "max_difference": diff, "scale": scale}), flush=True)
