@@ -157,6 +157,8 @@ def mtlzoo_config(args):
     cfg.train.epochs = args.epochs
     cfg.train.steps_per_epoch = args.examples // args.batch
     cfg.train.verbose = 0
+    if args.pooling:
+        cfg.model.encoder.pooling = args.pooling
     if args.recipe == "hub":  # keras-hub's default compile: Adam at a constant 5e-5, nothing else
         cfg.train.optimizer = "adam"
         cfg.train.learning_rate = 5e-5
@@ -291,6 +293,7 @@ def summarize(args, runs):
         "epochs": args.epochs,
         "rounds": args.rounds,
         "mtlzoo_recipe": args.recipe,
+        "mtlzoo_pooling": args.pooling or "config",
     }
     for name in ("mtlzoo", "keras_hub"):
         rs = [r[name] for r in runs]
@@ -332,6 +335,12 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", default=os.path.join(data, "glue"))
     p.add_argument("--hub_sequence_length", type=int, default=128, help="keras-hub's packed length")
     p.add_argument("--no_dev", action="store_true", help="skip the dev-set score")
+    p.add_argument(
+        "--pooling",
+        default=None,
+        choices=("cls", "mean"),
+        help="mtlzoo's pooling (default: the config's, mean; cls = [CLS] through BERT's pooler, as keras-hub)",
+    )
     p.add_argument(
         "--recipe",
         default="config",
