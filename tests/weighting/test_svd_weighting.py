@@ -31,13 +31,34 @@ def numpy_algorithm2(x, labels, weights, classes, rank, center=False):
     return alpha * len(alpha) / alpha.sum()
 
 
+def recompute_and_reference(model, c, x_of, center=False):
+    """(the weighting's recomputed alpha, numpy Algorithm 2 on ``x_of(rows)``) for ``model``."""
+    from mtlzoo.data import load_data
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.weighting.weightings import build_weighting
+
+    tasks = tasks_from_config(c.tasks)
+    split = load_data(c, tasks).splits["train"]
+    w = build_weighting(dict(c.train.weighting), [t.name for t in tasks])
+    w.attach(model)
+    got = w.recompute(model, split, tasks, c.seed)
+    rows = np.sort(np.random.default_rng([c.seed, 0x5D]).permutation(len(split))[:2048])
+    expected = numpy_algorithm2(
+        x_of({"features": split.features["features"][rows]}).astype(np.float64),
+        [split.labels[t.name][rows] for t in tasks],
+        [split.weights[t.name][rows] for t in tasks],
+        [t.num_classes if t.kind == "multiclass" else None for t in tasks],
+        rank=2,
+        center=center,
+    )
+    return got, expected
+
+
 @pytest.mark.parametrize("center", [False, True])
 def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path, center):
     import keras
 
     from mtlzoo import load_model
-    from mtlzoo.data import load_data
-    from mtlzoo.tasks import tasks_from_config
     from mtlzoo.training import train
 
     r = train(cfg(center=center), str(tmp_path))
@@ -47,25 +68,8 @@ def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path, center):
 
     c = resolve_config(cfg(center=center))
     assert c.train.weighting.center is center
-    tasks = tasks_from_config(c.tasks)
-    split = load_data(c, tasks).splits["train"]
-    from mtlzoo.weighting.weightings import build_weighting
-
-    w = build_weighting(dict(c.train.weighting), [t.name for t in tasks])
-    w.attach(model)
-    got = w.recompute(model, split, tasks, c.seed)
-    rows = np.sort(np.random.default_rng([c.seed, 0x5D]).permutation(len(split))[:2048])
-    x = keras.Model(model.input, model.get_layer("shared_pooled").output).predict(
-        {"features": split.features["features"][rows]}, verbose=0
-    )
-    expected = numpy_algorithm2(
-        x.astype(np.float64),
-        [split.labels[t.name][rows] for t in tasks],
-        [split.weights[t.name][rows] for t in tasks],
-        [t.num_classes if t.kind == "multiclass" else None for t in tasks],
-        rank=2,
-        center=center,
-    )
+    rep = keras.Model(model.input, model.get_layer("shared_pooled").output)
+    got, expected = recompute_and_reference(model, c, lambda f: rep.predict(f, verbose=0), center=center)
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
     loaded = load_model(os.path.join(str(tmp_path), "model.keras"))
@@ -77,10 +81,7 @@ def test_svd_weights_with_soft_sharing_architectures(tmp_path, architecture):
     """No ``shared_pooled`` layer there: X is the pooled representation below the experts/columns."""
     import keras
 
-    from mtlzoo.data import load_data
-    from mtlzoo.tasks import tasks_from_config
     from mtlzoo.training import train
-    from mtlzoo.weighting.weightings import build_weighting
 
     c = cfg()
     c.train.epochs = 1
@@ -89,23 +90,9 @@ def test_svd_weights_with_soft_sharing_architectures(tmp_path, architecture):
     model = r.model
     assert not any(layer.name == "shared_pooled" for layer in model.layers)
     c = resolve_config(c)
-    tasks = tasks_from_config(c.tasks)
-    split = load_data(c, tasks).splits["train"]
-    w = build_weighting(dict(c.train.weighting), [t.name for t in tasks])
-    w.attach(model)
-    got = w.recompute(model, split, tasks, c.seed)
-    rows = np.sort(np.random.default_rng([c.seed, 0x5D]).permutation(len(split))[:2048])
     # the tensor entering the (identity) TaskWeights layer, i.e. the encoder's pooled output
-    x = keras.Model(model.input, model.get_layer("task_weights").input).predict(
-        {"features": split.features["features"][rows]}, verbose=0
-    )
-    expected = numpy_algorithm2(
-        x.astype(np.float64),
-        [split.labels[t.name][rows] for t in tasks],
-        [split.weights[t.name][rows] for t in tasks],
-        [t.num_classes if t.kind == "multiclass" else None for t in tasks],
-        rank=2,
-    )
+    rep = keras.Model(model.input, model.get_layer("task_weights").input)
+    got, expected = recompute_and_reference(model, c, lambda f: rep.predict(f, verbose=0))
     np.testing.assert_allclose(got, expected, rtol=1e-4)
     assert not np.allclose(got, 1)
 
