@@ -67,6 +67,22 @@ EARLY_STOPPING_SCHEMA = {
     "mode": Field("auto", str, choices=("auto", "min", "max")),  # auto: max for accuracy-like names
 }
 
+
+def early_stopping_options(section):
+    """``train.early_stopping`` without its unset (None) options, or None (off) when nothing is set.
+
+    :func:`with_defaults` gives every config an ``early_stopping`` section of unset placeholders
+    (so that ``--config.train.early_stopping.patience=2`` can switch it on from the command line);
+    a section whose options are all unset means no early stopping, as ``None`` does.
+    """
+    if section is None:
+        return None
+    if not hasattr(section, "items"):
+        return section  # check_fields names the wrong type
+    opts = {k: v for k, v in section.items() if v is not None}
+    return opts or None
+
+
 TOP_SCHEMA = {
     "seed": Field(0, int, lambda v: None if 0 <= v <= 2**32 - 1 else f"must be in [0, 2**32 - 1], got {v}"),
     "tasks": Field(REQUIRED, "dict"),
@@ -138,8 +154,9 @@ def check_config(config):
             raise ConfigError(field, f"unknown activation {name!r}")
     # the train section
     train = check_fields(top["train"], TRAIN_SCHEMA, "train")
-    if train["early_stopping"] is not None:
-        check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    early = early_stopping_options(train["early_stopping"])
+    if early is not None:
+        check_fields(early, EARLY_STOPPING_SCHEMA, "train.early_stopping")
     weighting = _static_named(train["weighting"], "weighting", options.WEIGHTINGS, "train.weighting")
     _static_named(train["aggregator"], "aggregator", options.AGGREGATORS, "train.aggregator")
     if weighting["name"] == "svd":
@@ -191,8 +208,10 @@ def resolve_config(config):
         raise ConfigError("data.batch_size", f"must be at most {MAX_BATCH_SIZE}, got {top['data']['batch_size']}")
     _check_activations(model)
     top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
-    if train["early_stopping"] is not None:
-        train["early_stopping"] = check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    early = early_stopping_options(train["early_stopping"])
+    train["early_stopping"] = (
+        None if early is None else check_fields(early, EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    )
     train["weighting"] = _named_options(
         train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
     )
@@ -333,6 +352,7 @@ def with_defaults(config):
             c.seed = TOP_SCHEMA["seed"].default
         train = _section(c, "train")
         _fill(train, [TRAIN_SCHEMA], defaults=True)
+        _fill(_section(train, "early_stopping"), [EARLY_STOPPING_SCHEMA])  # unset = off
         _fill(_section(train, "weighting"), list(options.WEIGHTINGS.values()))
         _fill(_section(train, "aggregator"), list(options.AGGREGATORS.values()))
         if "data" in c:

@@ -79,6 +79,15 @@ DOCUMENTED = [
     (["--config.train.steps_per_epoch=7"], {"train.steps_per_epoch": 7}),
     (["--config.train.checkpoint_every_steps=5"], {"train.checkpoint_every_steps": 5}),
     (
+        ["--config.train.early_stopping.patience=2"],
+        {"train.early_stopping": {"monitor": "val_mean_loss", "patience": 2, "min_delta": 0.0, "mode": "auto"}},
+    ),
+    (
+        ["--config.train.early_stopping.monitor=val_digit_accuracy", "--config.train.early_stopping.mode=max"],
+        {"train.early_stopping.monitor": "val_digit_accuracy", "train.early_stopping.mode": "max"},
+    ),
+    (["--config.train.select=best", "--config.train.select_monitor=val_mean_accuracy"], {"train.select": "best"}),
+    (
         [
             "--config.model.architecture=mmoe",
             "--config.model.experts.num_experts=3",
@@ -121,7 +130,14 @@ def test_every_documented_override_parses_and_resolves(overrides, expected):
     resolved = resolve_config(parse(*overrides))
     for path, value in expected.items():
         got = _get(resolved, path)
+        got = got.to_dict() if hasattr(got, "to_dict") else got
         assert (list(got) if isinstance(got, tuple) else got) == value, path
+
+
+def test_early_stopping_stays_off_until_an_option_is_set():
+    assert resolve_config(parse()).train.early_stopping is None
+    with pytest.raises(Exception, match="train.early_stopping.patience"):
+        resolve_config(parse("--config.train.early_stopping.patience=-1"))
 
 
 def test_an_unset_option_takes_the_named_entrys_default():

@@ -10,7 +10,8 @@ From the config (``train`` section, see :data:`mtlzoo.config.EARLY_STOPPING_SCHE
 
 * ``early_stopping: {monitor, patience, min_delta, mode}``: Keras' ``EarlyStopping``
   (stop once ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-  epochs after its best);
+  epochs after its best), as :class:`ResumableEarlyStopping`, whose counters ``train()``
+  keeps in the run's checkpoint;
 * ``select: best`` with ``select_monitor``: at the end of training the model gets back the
   weights of the epoch with the best ``select_monitor`` (:class:`SelectBest`), so
   ``model.keras`` and ``metrics.json`` describe that epoch; ``select: last`` keeps the last.
@@ -111,6 +112,45 @@ class SelectBest(keras.callbacks.Callback):
                 self.model.load_weights(path)
 
 
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' ``EarlyStopping`` whose counters survive a resume of ``train()``.
+
+    Without :meth:`remember` it is Keras' callback unchanged (the ``model.fit`` door). With it,
+    the best value, its epoch, the epochs waited and the epoch it stopped at (-1 = not stopped)
+    live in four variables of the run's checkpoint, written at every epoch end (before the
+    epoch's checkpoint is saved) and read back at ``on_train_begin``: a killed and resumed run
+    stops at the same epoch as an uninterrupted one, and a run killed after it decided to stop
+    does not train on after the restart.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.state = None
+
+    def remember(self, state):
+        """``state`` = (best: float64 variable, NaN = none yet; best_epoch, wait, stopped: int64 variables)."""
+        self.state = state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.state is None:
+            return
+        best, best_epoch, wait, stopped = (v.numpy() for v in self.state)
+        self.best = None if np.isnan(best) else float(best)
+        self.best_epoch, self.wait = int(best_epoch), int(wait)
+        if int(stopped) >= 0:  # the run had decided to stop before it was killed
+            self.stopped_epoch = int(stopped)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.state is not None:
+            best = np.nan if self.best is None else float(self.best)
+            stopped = self.stopped_epoch if self.model.stop_training else -1
+            for v, x in zip(self.state, (best, self.best_epoch, self.wait, stopped), strict=True):
+                v.assign(x)
+
+
 class EpochLine(keras.callbacks.Callback):
     """One line per epoch, for logs piped to a file: ``epoch 3/10 (1.2 s): a_loss 0.31 ... val_a_accuracy 0.9``.
 
@@ -142,12 +182,13 @@ def config_callbacks(train_cfg, task_names):
     ``model.fit`` users pass them first: ``model.fit(..., callbacks=config_callbacks(...) + mine)``.
     """
     out = [TaskAverage(task_names)]
-    es = train_cfg.get("early_stopping")
+    from mtlzoo.config import early_stopping_options
+
+    es = early_stopping_options(train_cfg.get("early_stopping"))
     if es:
-        es = dict(es)
         monitor = es.get("monitor", "val_mean_loss")
         out.append(
-            keras.callbacks.EarlyStopping(
+            ResumableEarlyStopping(
                 monitor=monitor,
                 patience=int(es.get("patience", 0)),
                 min_delta=float(es.get("min_delta", 0.0)),

@@ -298,7 +298,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     from mtlzoo.data import build_sampler
     from mtlzoo.data.mixing import BatchPlan, train_dataset
     from mtlzoo.models import build_model, save_model
-    from mtlzoo.training.callbacks import SelectBest, prepare_callbacks
+    from mtlzoo.training.callbacks import ResumableEarlyStopping, SelectBest, prepare_callbacks
     from mtlzoo.training.guard import restore_newest_readable
     from mtlzoo.training.loop import TrainLoop
     from mtlzoo.training.strategy import worker_info
@@ -383,6 +383,16 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
     # select: best's memory (best value, its 0-based epoch; -1 = none yet), saved with every checkpoint
     select_state = (tf.Variable(np.nan, dtype=tf.float64, trainable=False), tf.Variable(-1, dtype=tf.int64))
+    # early stopping's counters (best, its epoch, epochs waited, epoch stopped at), when configured
+    stop_state = None
+    if tc.get("early_stopping"):
+        stop_state = (
+            tf.Variable(np.nan, dtype=tf.float64, trainable=False),
+            *(tf.Variable(v, dtype=tf.int64, trainable=False) for v in (0, 0, -1)),
+        )
+        extra["early_stopping"] = tf.train.Checkpoint(
+            best=stop_state[0], best_epoch=stop_state[1], wait=stop_state[2], stopped=stop_state[3]
+        )
     ckpt = tf.train.Checkpoint(
         model=model,
         optimizer=optimizer,
@@ -435,11 +445,13 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     for cb in callbacks:
         if isinstance(cb, SelectBest):  # remembers the best epoch across a resume
             cb.remember(select_state, lambda e: os.path.join(weights_dir, f"epoch_{e + 1:03d}.weights.h5"))
+        if isinstance(cb, ResumableEarlyStopping) and stop_state is not None:  # and how long it has waited
+            cb.remember(stop_state)
     _call(callbacks, "on_train_begin")
     if step < total_steps and step % steps_per_epoch == 0:
         _call(callbacks, "on_epoch_begin", step // steps_per_epoch)
     last_loss = {}  # task -> its latest mean loss over steps that held its examples
-    while step < total_steps:
+    while step < total_steps and not model.stop_training:  # (a resumed run that had decided to stop)
         if svd and step % svd_every == 0:
             alpha = weighting.recompute(model, train_split, tasks, config.seed)
             if verbose and chief:
