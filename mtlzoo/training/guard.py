@@ -37,6 +37,13 @@ RESUMABLE_FIELDS = frozenset(
     }
 )
 
+
+def _resumable(field):
+    """True for a field of RESUMABLE_FIELDS or one inside it (``train.early_stopping.patience``)."""
+    parts = field.split(".")
+    return any(".".join(parts[:i]) in RESUMABLE_FIELDS for i in range(1, len(parts) + 1))
+
+
 # what a fresh start removes (config.json is rewritten by the trainer)
 RUN_OUTPUTS = ("state", "checkpoints", "logs", "model.keras", "metrics.json")
 
@@ -122,7 +129,7 @@ def check_rerun(config, workdir, overwrite=False):
             f"{path} cannot be read ({e}); the run there cannot be resumed: use --overwrite to start afresh",
         ) from None
     new = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    diffs = [d for d in differing_fields(old, new) if d not in RESUMABLE_FIELDS]
+    diffs = [d for d in differing_fields(old, new) if not _resumable(d)]
     if diffs:
         shown = ", ".join(diffs[:6]) + (f" and {len(diffs) - 6} more" if len(diffs) > 6 else "")
         raise ConfigError(
@@ -143,15 +150,27 @@ def _checkpoint_numbers(state_dir):
     return sorted(out, reverse=True)
 
 
-def restore_newest_readable(ckpt, state_dir, max_to_keep, warn=print):
+def restore_newest_readable(ckpt, state_dir, max_to_keep, warn=print, core=None, optional=None):
     """A ``tf.train.CheckpointManager`` on ``state_dir`` with ``ckpt`` restored from the newest
     checkpoint that restores (issue 18.3); returns ``(manager, path or None)``.
 
     The checkpoints are found by their ``ckpt-N.index`` files, not by the ``checkpoint``
     index file alone: a garbled index is rewritten, and a truncated or corrupt newest
     checkpoint (``.index`` or ``.data``) is skipped with a warning for the one before it.
+
+    ``core`` and ``optional`` (dicts name -> trackable; ``ckpt`` = both together) split what is
+    restored: every ``core`` object must be in the checkpoint, while an ``optional`` one (a
+    callback's memory, e.g. early stopping's counters) keeps its initial value when the
+    checkpoint was written without it (a run resumed with ``train.early_stopping`` added, or one
+    written by an older mtlzoo), instead of making the checkpoint unreadable.
     """
     import tensorflow as tf
+
+    if core is not None:
+        required = tf.train.Checkpoint(**core)
+        extra = tf.train.Checkpoint(**optional) if optional else None
+    else:
+        required, extra = ckpt, None
 
     try:
         manager = tf.train.CheckpointManager(ckpt, state_dir, max_to_keep=max_to_keep)
@@ -162,7 +181,9 @@ def restore_newest_readable(ckpt, state_dir, max_to_keep, warn=print):
     for number in _checkpoint_numbers(state_dir):
         path = os.path.join(state_dir, f"ckpt-{number}")
         try:
-            ckpt.restore(path).assert_existing_objects_matched()
+            required.restore(path).assert_existing_objects_matched()
+            if extra is not None:
+                extra.restore(path).expect_partial()
         except Exception as e:  # noqa: BLE001  (DataLossError, truncated files, missing shards, ...)
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             warn(f"warning: checkpoint {path} cannot be restored ({type(e).__name__}: {first}); trying an older one")

@@ -383,28 +383,24 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     state_dir = os.path.join(workdir, "state" if chief else f".state_worker{worker}")
     # select: best's memory (best value, its 0-based epoch; -1 = none yet), saved with every checkpoint
     select_state = (tf.Variable(np.nan, dtype=tf.float64, trainable=False), tf.Variable(-1, dtype=tf.int64))
-    # early stopping's counters (best, its epoch, epochs waited, epoch stopped at), when configured
-    stop_state = None
-    if tc.get("early_stopping"):
-        stop_state = (
-            tf.Variable(np.nan, dtype=tf.float64, trainable=False),
-            *(tf.Variable(v, dtype=tf.int64, trainable=False) for v in (0, 0, -1)),
-        )
-        extra["early_stopping"] = tf.train.Checkpoint(
-            best=stop_state[0], best_epoch=stop_state[1], wait=stop_state[2], stopped=stop_state[3]
-        )
-    ckpt = tf.train.Checkpoint(
-        model=model,
-        optimizer=optimizer,
-        weighting=weighting,
-        step=loop.step,
-        rng=rng_state(model),
-        select_best=tf.train.Checkpoint(value=select_state[0], epoch=select_state[1]),
-        **extra,
+    # early stopping's counters (best, its epoch, epochs waited, epoch stopped at; kept whether or
+    # not it is configured, so that a rerun may switch it on)
+    stop_state = (
+        tf.Variable(np.nan, dtype=tf.float64, trainable=False),
+        *(tf.Variable(v, dtype=tf.int64, trainable=False) for v in (0, 0, -1)),
     )
+    core = dict(model=model, optimizer=optimizer, weighting=weighting, step=loop.step, rng=rng_state(model), **extra)
+    # callbacks' memories: restored when the checkpoint has them, left at their start otherwise
+    optional = dict(
+        select_best=tf.train.Checkpoint(value=select_state[0], epoch=select_state[1]),
+        early_stopping=tf.train.Checkpoint(
+            best=stop_state[0], best_epoch=stop_state[1], wait=stop_state[2], stopped=stop_state[3]
+        ),
+    )
+    ckpt = tf.train.Checkpoint(**core, **optional)
     # the newest checkpoint that restores; a corrupt newest one falls back to the one before
     manager, restored = restore_newest_readable(
-        ckpt, state_dir, tc.keep_checkpoints, warn=lambda m: print(m, file=sys.stderr)
+        ckpt, state_dir, tc.keep_checkpoints, warn=lambda m: print(m, file=sys.stderr), core=core, optional=optional
     )
     if restored and tc.lr_schedule == "constant" and not tc.warmup_fraction:  # a schedule's rate is not settable
         optimizer.learning_rate = tc.learning_rate  # the config, not the checkpoint, sets the rate
@@ -445,7 +441,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     for cb in callbacks:
         if isinstance(cb, SelectBest):  # remembers the best epoch across a resume
             cb.remember(select_state, lambda e: os.path.join(weights_dir, f"epoch_{e + 1:03d}.weights.h5"))
-        if isinstance(cb, ResumableEarlyStopping) and stop_state is not None:  # and how long it has waited
+        if isinstance(cb, ResumableEarlyStopping):  # and how long it has waited
             cb.remember(stop_state)
     _call(callbacks, "on_train_begin")
     if step < total_steps and step % steps_per_epoch == 0:

@@ -117,3 +117,44 @@ def test_the_tool_refuses_in_one_line_and_overwrite_starts_afresh(tmp_path):
         "with its config to resume, or use --overwrite to start afresh"
     ]
     assert run_tool("train", *args, "--config.train.optimizer=adam", "--overwrite").returncode == 0
+
+
+def test_an_optional_memory_missing_from_the_checkpoint_does_not_make_it_unreadable(tmp_path):
+    """A checkpoint written without a callback's memory (an older run, or one without that
+    callback) restores its core objects; the memory keeps its start value. Without the
+    core/optional split the same checkpoint counts as unreadable (and the run would start over)."""
+    import tensorflow as tf
+
+    from mtlzoo.training.guard import restore_newest_readable
+
+    state = str(tmp_path / "state")
+    old = tf.Variable([1.0, 2.0])
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=old), state, max_to_keep=2).save(checkpoint_number=7)
+
+    weights, memory = tf.Variable([0.0, 0.0]), tf.Variable(-1, dtype=tf.int64)
+    core, optional = {"model": weights}, {"early_stopping": tf.train.Checkpoint(wait=memory)}
+    ckpt = tf.train.Checkpoint(**core, **optional)
+    _, path = restore_newest_readable(ckpt, state, 2, warn=lambda m: None, core=core, optional=optional)
+    assert path is not None and path.endswith("ckpt-7")
+    assert weights.numpy().tolist() == [1.0, 2.0] and int(memory.numpy()) == -1
+
+    warnings = []
+    weights.assign([0.0, 0.0])
+    _, path = restore_newest_readable(ckpt, state, 2, warn=warnings.append)
+    assert path is None and warnings  # the all-or-nothing restore refuses it
+
+
+def test_a_rerun_that_switches_early_stopping_on_resumes(tmp_path):
+    wd = str(tmp_path / "run")
+    args = ["--config=tests/training/three_tasks_config.py", "--config.data.examples_per_task=24", f"--workdir={wd}"]
+    r = run_tool("train", *args, "--config.train.epochs=2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_tool(
+        "train",
+        *args,
+        "--config.train.epochs=4",
+        "--config.train.early_stopping.patience=5",
+        "--config.train.verbose=2",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming from step" in r.stdout and "cannot be restored" not in r.stderr, (r.stdout, r.stderr[-2000:])
