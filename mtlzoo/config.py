@@ -58,6 +58,13 @@ TRAIN_SCHEMA = {
     "early_stopping": Field(None, "dict", optional=True),  # EARLY_STOPPING_SCHEMA (mtlzoo.training.callbacks)
     "select": Field("last", str, choices=("last", "best")),  # model.keras: the last epoch or the best by:
     "select_monitor": Field("val_mean_loss", str),  # val_<task>_<metric> or val_mean_<metric> (task average)
+    "affinity": Field(None, "dict", optional=True),  # AFFINITY_SCHEMA (mtlzoo.training.affinity.StepAffinity)
+}
+
+# train.affinity: the lookahead affinity and gradient cosine measured inside the training step
+AFFINITY_SCHEMA = {
+    "every_steps": Field(10, int, positive),
+    "learning_rate": Field(None, float, positive, optional=True),  # None: train.learning_rate
 }
 
 EARLY_STOPPING_SCHEMA = {
@@ -140,6 +147,8 @@ def check_config(config):
     train = check_fields(top["train"], TRAIN_SCHEMA, "train")
     if train["early_stopping"] is not None:
         check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    if train["affinity"] is not None:
+        check_fields(train["affinity"], AFFINITY_SCHEMA, "train.affinity")
     weighting = _static_named(train["weighting"], "weighting", options.WEIGHTINGS, "train.weighting")
     _static_named(train["aggregator"], "aggregator", options.AGGREGATORS, "train.aggregator")
     if weighting["name"] == "svd":
@@ -193,6 +202,8 @@ def resolve_config(config):
     top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
     if train["early_stopping"] is not None:
         train["early_stopping"] = check_fields(train["early_stopping"], EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    if train["affinity"] is not None:
+        train["affinity"] = check_fields(train["affinity"], AFFINITY_SCHEMA, "train.affinity")
     train["weighting"] = _named_options(
         train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
     )
