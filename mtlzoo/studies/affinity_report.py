@@ -18,8 +18,49 @@ TITLES = {
     "covariance_rep": "covariance similarity of the shared representation (normalised)",
     "covariance_E_raw": "covariance similarity at E (Eq. 5, raw)",
     "covariance_rep_raw": "covariance similarity of the shared representation (Eq. 5, raw)",
+    "probes": "short pairwise probes (Standley et al.)",
     "measured": "measured transfer",
 }
+
+
+def _noise_lines(noise, k):
+    if noise is None or noise.get("seeds", 0) < 2:
+        return []
+    return [
+        "",
+        f"Seed noise of the measured transfer ({noise['seeds']} seeds): an entry's std over seeds is "
+        f"{noise['entry_std']:.4f} on average, against a spread (std) of {noise['mean_spread']:.4f} between the "
+        f"entries' means. One seed's transfer predicts another seed's with rho {noise['seed_pair_spearman']:+.3f} "
+        f"(directed; pairs {noise['seed_pair_spearman_pair']:+.3f}) and top-1 precision {noise['seed_pair_top1']:.2f} "
+        f"(mean over seed pairs); one seed against the mean of the others: rho {noise['leave_one_out_spearman']:+.3f}. "
+        "These are the ceiling a predictor's numbers are read against.",
+    ]
+
+
+def _cost_lines(cost):
+    lines = [
+        "",
+        f"Cost: the all-task run trained in {cost['train_seconds']:.1f} s; the {cost.get('measurement', 'host')} "
+        f"measurement took {cost['predictor_seconds']:.2f} s"
+        + (
+            " (estimated: measurements x one compiled measurement's median time)"
+            if cost.get("measurement") == "in_step"
+            else ""
+        )
+        + f", {100 * cost['predictor_fraction_of_training']:.1f}% of the training without it.",
+    ]
+    if "report_seconds_per_seed" in cost:
+        lines[-1] += (
+            f" The full pairwise report trained {cost['report_seconds_per_seed']:.1f} s per seed "
+            f"({cost['pairwise_report_runs_per_seed']} runs): the all-task run is "
+            f"{100 * cost['all_task_run_fraction']:.1f}% of it."
+        )
+    if "probes" in cost:
+        pr = cost["probes"]
+        lines[-1] += f" The probes ({pr['epochs']} epochs per run) took {pr['seconds']:.1f} s" + (
+            f", {100 * pr['fraction']:.1f}% of the report." if "fraction" in pr else "."
+        )
+    return lines
 
 
 def _jsonable(v):
@@ -80,16 +121,8 @@ def markdown(result):
                 f"| {name} | {_cell(v['spearman_directed'], '{:+.3f}')} | {_cell(v['spearman_pair'], '{:+.3f}')} | "
                 f"{_cell(v['top1_precision'], '{:.2f}')} ({v['targets']} targets) |"
             )
-        std = result.get("measured_std")
-        if std is not None and len(seeds) > 1:
-            off = ~np.eye(k, dtype=bool)
-            noise = float(np.nanmean(np.asarray(std, dtype=float)[off]))
-            spread = float(np.nanstd(np.asarray(result["measured"], dtype=float)[off]))
-            lines += [
-                "",
-                f"Seed noise of the measured transfer: mean std over seeds {noise:.4f} against a spread of "
-                f"{spread:.4f} between the entries' means.",
-            ]
+        lines += _noise_lines(result.get("noise"), k)
+    lines += _cost_lines(cost)
     if result["groupings"]:
         lines += [
             "",
@@ -196,33 +229,89 @@ def write_outputs(result, workdir):
     return paths
 
 
+def _groups(groups):
+    return ", ".join("{" + ", ".join(g) + "}" for g in groups)
+
+
 def write_summary(summary, results, workdir):
     """``summary.json`` and ``summary.md``: each predictor's rho and top-1 precision, mean ± std over seeds."""
     seeds = sorted(results)
     first = results[seeds[0]]
     k = len(first["tasks"])
     write_json(
-        _jsonable({"seeds": seeds, "validation": summary, "tasks": first["tasks"]}),
+        _jsonable(
+            {
+                "seeds": seeds,
+                "validation": summary,
+                "tasks": first["tasks"],
+                "noise": first.get("noise"),
+                "cost": {s: results[s]["cost"] for s in seeds},
+                "groupings": {s: results[s].get("groupings", {}) for s in seeds},
+            }
+        ),
         os.path.join(workdir, "summary.json"),
     )
 
     def ms(v, fmt):
         return _cell(v["mean"], fmt) + ("" if not math.isfinite(v["std"]) else f" ± {v['std']:.3f}")
 
+    def mean_of(values):
+        ok = [v for v in values if v is not None and math.isfinite(v)]
+        return float(np.mean(ok)) if ok else math.nan
+
+    costs = [results[s]["cost"] for s in seeds]
+    run_cost = mean_of([c.get("all_task_run_fraction", math.nan) for c in costs])
+    probe_cost = mean_of([c.get("probes", {}).get("fraction", math.nan) for c in costs])
+    overhead = mean_of([c["predictor_fraction_of_training"] for c in costs])
+
+    def cost_of(name):
+        frac = probe_cost if name == "probes" else run_cost
+        return "—" if not math.isfinite(frac) else f"{100 * frac:.1f}%"
+
+    measured_best = first.get("groupings", {}).get("measured")
     lines = [
         "# Transfer predictors: validation over seeds",
         "",
         f"Seeds {', '.join(map(str, seeds))} of the all-task run (mean ± std over seeds) against the measured transfer "
         f"of {first['transfer_report']} (alignment `{first['alignment']}`). {k * (k - 1)} directed entries, "
-        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}.",
+        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}. Cost: wall time as a share of the full pairwise "
+        f"report's training time per seed (mean over seeds). Grouping: the measured transfer's objective at the "
+        f"predictor's recommended grouping (budget {first['budget']})"
+        + (
+            f"; the measured best grouping {_groups(measured_best['groups'])} scores {measured_best['value']:+.4f}."
+            if measured_best
+            else "."
+        ),
         "",
-        "| predictor | rho (directed) | rho (pairs) | top-1 precision |",
-        "|---|---:|---:|---:|",
+        "| predictor | rho (directed) | rho (pairs) | top-1 precision | cost | grouping's measured value |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, v in summary.items():
         lines.append(
             f"| {name} | {ms(v['spearman_directed'], '{:+.3f}')} | {ms(v['spearman_pair'], '{:+.3f}')} | "
-            f"{ms(v['top1_precision'], '{:.2f}')} |"
+            f"{ms(v['top1_precision'], '{:.2f}')} | {cost_of(name)} | {ms(v['grouping_measured_value'], '{:+.4f}')} |"
+        )
+    noise = first.get("noise")
+    if noise and noise.get("seeds", 0) > 1:
+        lines.append(
+            f"| *one seed's measured transfer (noise ceiling)* | {noise['seed_pair_spearman']:+.3f} | "
+            f"{noise['seed_pair_spearman_pair']:+.3f} | {noise['seed_pair_top1']:.2f} | "
+            f"{100 / noise['seeds']:.0f}% | — |"
+        )
+    lines += _noise_lines(noise, k)
+    lines += [
+        "",
+        f"The in-step lookahead / cosine measurement added {100 * overhead:.1f}% to the all-task run's training "
+        "(mean over seeds; see each seed's cost line).",
+        "",
+        "Recommended groupings per seed:",
+        "",
+    ]
+    for s in seeds:
+        gs = results[s].get("groupings", {})
+        lines.append(
+            f"- seed {s}: "
+            + "; ".join(f"{name} {_groups(g['groups'])}" for name, g in gs.items() if name != "measured")
         )
     lines += ["", "Per seed: `seed_<s>/affinity.md`."]
     with open(os.path.join(workdir, "summary.md"), "w") as f:
