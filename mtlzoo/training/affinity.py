@@ -262,6 +262,7 @@ class StepAffinity:
             }
             self.measurements = var("measurements", [], tf.int64)
         self._standalone = None
+        self.keep_functional = True
 
     def checkpoint(self):
         """A ``tf.train.Checkpoint`` of the accumulators (the trainer saves it, so a resumed run's means are whole)."""
@@ -341,11 +342,14 @@ class StepAffinity:
             with tf.control_dependencies(self.add(z, c)):
                 return tf.constant(True)
 
-        return tf.cond(
+        out = tf.cond(
             tf.equal(tf.math.floormod(tf.cast(step, tf.int64), self.every_steps), 0),
             measure_and_add,
             lambda: tf.constant(False),
         )
+        if self.keep_functional:
+            _keep_functional(out)
+        return out
 
     # ---- host side -----------------------------------------------------------------
     def compute(self, batch):
@@ -369,6 +373,25 @@ class StepAffinity:
                 out[key] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
             out["counts"][key] = c
         return out
+
+
+def _keep_functional(out):
+    """Marks the ``If`` op behind ``tf.cond``'s output ``out`` not to be lowered to Switch/Merge.
+
+    Lowered (TensorFlow's default inside a function), the branch not taken still passes a dead
+    tensor through each of its ops on every step; the measurement branch has thousands of ops, and
+    that measured about 0.8 ms per step on the Yeast MLP (about as long as the step itself,
+    ``bench/affinity_cost.py``). Kept as a functional ``If``, the untaken branch costs nothing.
+    """
+    if tf.executing_eagerly():
+        return
+    from tensorflow.core.framework import attr_value_pb2
+
+    op, seen = out.op, 0
+    while op.type not in ("If", "StatelessIf") and op.inputs and seen < 4:
+        op, seen = op.inputs[0].op, seen + 1
+    if op.type in ("If", "StatelessIf"):
+        op._set_attr("_lower_using_switch_merge", attr_value_pb2.AttrValue(b=False))
 
 
 def step_affinity_config(train_cfg, default_learning_rate=None):
