@@ -49,16 +49,23 @@ def _cost_lines(cost):
         )
         + f", {100 * cost['predictor_fraction_of_training']:.1f}% of the training without it.",
     ]
-    if "report_seconds_per_seed" in cost:
+    if "all_task_run_epoch_fraction" in cost:
         lines[-1] += (
-            f" The full pairwise report trained {cost['report_seconds_per_seed']:.1f} s per seed "
-            f"({cost['pairwise_report_runs_per_seed']} runs): the all-task run is "
-            f"{100 * cost['all_task_run_fraction']:.1f}% of it."
+            f" In training epochs the all-task run is {100 * cost['all_task_run_epoch_fraction']:.1f}% of the full "
+            f"pairwise report ({cost['pairwise_report_runs_per_seed']} runs per seed)"
         )
+        if "report_seconds_per_seed" in cost:
+            lines[-1] += (
+                f"; in time {100 * cost['all_task_run_fraction']:.1f}% (the report's runs trained "
+                f"{cost['report_seconds_per_seed']:.1f} s per seed, config.json to metrics.json, under that run's load)"
+            )
+        lines[-1] += "."
     if "probes" in cost:
         pr = cost["probes"]
-        lines[-1] += f" The probes ({pr['epochs']} epochs per run) took {pr['seconds']:.1f} s" + (
-            f", {100 * pr['fraction']:.1f}% of the report." if "fraction" in pr else "."
+        lines[-1] += (
+            f" The probes ({pr['epochs']} epochs per run) trained {pr['seconds']:.1f} s"
+            + (f": {100 * pr['epoch_fraction']:.0f}% of the report's epochs" if "epoch_fraction" in pr else "")
+            + (f", {100 * pr['fraction']:.1f}% of its time." if "fraction" in pr else ".")
         )
     return lines
 
@@ -111,7 +118,9 @@ def markdown(result):
             "",
             f"Spearman's rho over the {k * (k - 1)} directed entries and over the {k * (k - 1) // 2} pairs (mean of both "
             f"directions); top-1 precision: targets whose predicted best source is a measured best source (chance "
-            f"{1 / (k - 1):.2f}). Few entries: with n = {k * (k - 1)} a rho of about ±0.5 is within chance.",
+            f"{1 / (k - 1):.2f}). Few entries: |rho| below {1.96 / math.sqrt(k * (k - 1) - 1):.2f} (directed, "
+            f"n = {k * (k - 1)}) or {1.96 / math.sqrt(max(k * (k - 1) // 2 - 1, 1)):.2f} (pairs) is within chance at the 5% "
+            "level (normal approximation 1.96 / sqrt(n - 1), entries taken as independent).",
             "",
             "| predictor | rho (directed) | rho (pairs) | top-1 precision |",
             "|---|---:|---:|---:|",
@@ -261,12 +270,15 @@ def write_summary(summary, results, workdir):
 
     costs = [results[s]["cost"] for s in seeds]
     run_cost = mean_of([c.get("all_task_run_fraction", math.nan) for c in costs])
+    run_epochs = mean_of([c.get("all_task_run_epoch_fraction", math.nan) for c in costs])
     probe_cost = mean_of([c.get("probes", {}).get("fraction", math.nan) for c in costs])
+    probe_epochs = mean_of([c.get("probes", {}).get("epoch_fraction", math.nan) for c in costs])
     overhead = mean_of([c["predictor_fraction_of_training"] for c in costs])
 
     def cost_of(name):
-        frac = probe_cost if name == "probes" else run_cost
-        return "—" if not math.isfinite(frac) else f"{100 * frac:.1f}%"
+        epochs, wall = (probe_epochs, probe_cost) if name == "probes" else (run_epochs, run_cost)
+        text = "—" if not math.isfinite(epochs) else f"{100 * epochs:.1f}%"
+        return text + ("" if not math.isfinite(wall) else f" (time {100 * wall:.1f}%)")
 
     measured_best = first.get("groupings", {}).get("measured")
     lines = [
@@ -274,8 +286,10 @@ def write_summary(summary, results, workdir):
         "",
         f"Seeds {', '.join(map(str, seeds))} of the all-task run (mean ± std over seeds) against the measured transfer "
         f"of {first['transfer_report']} (alignment `{first['alignment']}`). {k * (k - 1)} directed entries, "
-        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}. Cost: wall time as a share of the full pairwise "
-        f"report's training time per seed (mean over seeds). Grouping: the measured transfer's objective at the "
+        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}; |rho| within chance at the 5% level below "
+        f"{1.96 / math.sqrt(k * (k - 1) - 1):.2f} (directed) and {1.96 / math.sqrt(max(k * (k - 1) // 2 - 1, 1)):.2f} "
+        "(pairs). Cost: the predictor's training as a share of the full pairwise report's epochs per seed (in "
+        "brackets: of its training time; mean over seeds). Grouping: the measured transfer's objective at the "
         f"predictor's recommended grouping (budget {first['budget']})"
         + (
             f"; the measured best grouping {_groups(measured_best['groups'])} scores {measured_best['value']:+.4f}."
@@ -296,7 +310,7 @@ def write_summary(summary, results, workdir):
         lines.append(
             f"| *one seed's measured transfer (noise ceiling)* | {noise['seed_pair_spearman']:+.3f} | "
             f"{noise['seed_pair_spearman_pair']:+.3f} | {noise['seed_pair_top1']:.2f} | "
-            f"{100 / noise['seeds']:.0f}% | — |"
+            "100% | — |"
         )
     lines += _noise_lines(noise, k)
     lines += [

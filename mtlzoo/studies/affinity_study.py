@@ -144,12 +144,13 @@ def transfer_noise(per_seed):
     return out
 
 
-def report_seconds(path):
-    """Training seconds of a transfer report (sum over its sub-runs of ``config.json`` written to
-    ``metrics.json`` written) and the number of sub-runs; ``(None, 0)`` when ``runs/`` is not there."""
-    root = os.path.join(os.path.dirname(os.path.abspath(path)), "runs")
+def report_seconds(path, seeds):
+    """Training seconds of a transfer report's ``seeds`` (sum over their sub-runs of ``config.json``
+    written to ``metrics.json`` written) and the number of sub-runs; ``(None, 0)`` when there are none
+    (``runs/seed_<s>`` not there)."""
+    base = os.path.join(os.path.dirname(os.path.abspath(path)), "runs")
     total, n = 0.0, 0
-    for dirpath, _, files in os.walk(root):
+    for dirpath, _, files in (w for s in seeds for w in os.walk(os.path.join(base, f"seed_{s}"))):
         if "metrics.json" in files and "config.json" in files:
             total += os.path.getmtime(os.path.join(dirpath, "metrics.json")) - os.path.getmtime(
                 os.path.join(dirpath, "config.json")
@@ -476,8 +477,12 @@ def affinity_study(
     if probe_cost is not None:
         cost["probes"] = probe_cost
     if transfer_report is not None:
-        total, n_runs = report_seconds(transfer_report)
-        if total is not None and seeds:
+        # in runs of the full number of epochs: 1 all-task run vs k + k(k-1)/2 per seed
+        cost["all_task_run_epoch_fraction"] = 1 / cost["pairwise_report_runs_per_seed"]
+        if probe_cost is not None:
+            cost["probes"]["epoch_fraction"] = probe_cost["epochs"] / resolved.train.epochs
+        total, n_runs = report_seconds(transfer_report, seeds) if seeds else (None, 0)
+        if total is not None:
             per_seed = total / len(seeds)
             cost["report_seconds_per_seed"] = per_seed
             cost["report_runs"] = n_runs
@@ -519,9 +524,9 @@ def run_probes(resolved, workdir, fraction, alignment, progress=None):
     """The short pairwise probes (Standley et al., ICML 2020): the transfer report of ``resolved`` with
     ``max(1, round(fraction * epochs))`` epochs, its seed only, in ``workdir/probes``.
 
-    Returns ``{"transfer": [k, k] (row = target), "seconds", "epochs", "fraction_of_epochs"}``; the
-    seconds are the report's wall time (a finished one found there is reused: then the sum of its
-    sub-runs' training times, :func:`report_seconds`).
+    Returns ``{"transfer": [k, k] (row = target), "seconds", "wall_seconds", "epochs"}``: ``seconds``
+    is measured as the full report's (:func:`report_seconds`: the sum of the sub-runs' training
+    times), ``wall_seconds`` the call's (0 sub-runs trained when a finished report is found there).
     """
     from mtlzoo.studies.transfer import transfer_report
 
@@ -533,15 +538,13 @@ def run_probes(resolved, workdir, fraction, alignment, progress=None):
     say(f"short pairwise probes: the transfer report with {epochs} of {resolved.train.epochs} epochs")
     start = time.perf_counter()
     report = transfer_report(cfg, out_dir, alignment=alignment, seeds=[int(resolved.seed)], progress=progress)
-    seconds = time.perf_counter() - start
-    timed, _ = report_seconds(os.path.join(out_dir, "transfer.json"))
-    if timed is not None and seconds < 0.5 * timed:  # resumed: the sub-runs were trained before
-        seconds = timed
+    wall = time.perf_counter() - start
+    timed, _ = report_seconds(os.path.join(out_dir, "transfer.json"), [int(resolved.seed)])
     return {
         "transfer": np.asarray(report.transfer[alignment], dtype=float),
-        "seconds": seconds,
+        "seconds": wall if timed is None else timed,
+        "wall_seconds": wall,
         "epochs": epochs,
-        "fraction_of_epochs": epochs / resolved.train.epochs,
     }
 
 

@@ -176,3 +176,5 @@ def test_probes_are_the_short_report_and_validated(tmp_path):
     np.testing.assert_allclose(out["predictors"]["probes"], expected[np.ix_(idx, idx)])
     assert "probes" in out["validation"] and out["cost"]["probes"]["epochs"] == 1
     assert out["cost"]["probes"]["seconds"] > 0 and out["cost"]["measurement"] == "in_step"
+    assert out["cost"]["all_task_run_epoch_fraction"] == pytest.approx(1 / 6)  # 1 run vs 3 + 3
+    assert out["cost"]["probes"]["epoch_fraction"] == pytest.approx(0.5)

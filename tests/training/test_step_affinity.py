@@ -205,3 +205,24 @@ def test_bad_affinity_config_names_the_field(affinity, words):
     c.train.affinity = affinity
     with pytest.raises(ConfigError, match=words):
         resolve_config(c)
+
+
+def test_mirrored_two_cpu_devices_measure_what_one_device_measures():
+    """Losses and gradients are all-reduced before the lookahead: 2 replicas give one device's matrices."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    r = subprocess.run(
+        [sys.executable, "-m", "tests.training.step_affinity_mirrored"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
+    assert row["replicas"] == [1, 2] and row["measurements"] == [3, 3]  # steps 0, 3, 6
+    assert row["scale"] > 1e-3
+    assert row["lookahead"] <= 1e-5 and row["cosine"] <= 1e-5 and row["weights"] <= 1e-5, row
