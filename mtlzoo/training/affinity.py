@@ -215,9 +215,10 @@ class StepAffinity:
             sums += Z, C where finite;  counts += 1 there
 
     A task without labelled examples in the batch (``L_i = 0``) leaves its row and column of
-    ``Z`` (and of ``C``: zero gradient) out of that measurement. Losses and gradients are
-    all-reduced over replicas (a replica contributes its share of the global mean), so the
-    matrices are those of the global batch; the sums are ``ONLY_FIRST_REPLICA`` variables.
+    ``Z`` (and of ``C``: zero gradient) out of that measurement. One replica only: under
+    ``MirroredStrategy`` the all-reduce of the gradients inside the step's ``tf.cond`` is refused by
+    TensorFlow (a ``merge_call`` in a conditional branch), so a strategy with more than one replica is
+    a ConfigError (the host-driven :class:`AffinityTracker` works there).
 
     Args:
         model: the functional multi-task model.
@@ -243,6 +244,15 @@ class StepAffinity:
         self.learning_rate = float(learning_rate)
         self.every_steps = int(every_steps)
         strategy = strategy or tf.distribute.get_strategy()
+        if strategy.num_replicas_in_sync > 1:
+            from mtlzoo.errors import ConfigError
+
+            # measured: MirroredStrategy refuses the all-reduce (a merge_call) inside the step's tf.cond
+            raise ConfigError(
+                "train.affinity",
+                f"is measured inside the step on one replica only (this strategy has {strategy.num_replicas_in_sync}); "
+                "train on one device, or measure with mtlzoo.training.affinity.AffinityTracker",
+            )
         k = self.k
         only_first = tf.VariableAggregation.ONLY_FIRST_REPLICA
         with strategy.scope():

@@ -207,22 +207,17 @@ def test_bad_affinity_config_names_the_field(affinity, words):
         resolve_config(c)
 
 
-def test_mirrored_two_cpu_devices_measure_what_one_device_measures():
-    """Losses and gradients are all-reduced before the lookahead: 2 replicas give one device's matrices."""
-    import subprocess
-    import sys
+def test_more_than_one_replica_is_refused_with_one_sentence():
+    """MirroredStrategy refuses the all-reduce inside the step's tf.cond (measured: a merge_call
+    RuntimeError at trace time), so the in-step measurement says so before training."""
+    from mtlzoo.errors import ConfigError
+    from mtlzoo.training.affinity import StepAffinity
 
-    from tests.helpers import REPO
+    x, w, heads, y, weights = linear_problem(0)
+    model = keras_linear(w, heads)
 
-    r = subprocess.run(
-        [sys.executable, "-m", "tests.training.step_affinity_mirrored"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    row = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
-    assert row["replicas"] == [1, 2] and row["measurements"] == [3, 3]  # steps 0, 3, 6
-    assert row["scale"] > 1e-3
-    assert row["lookahead"] <= 1e-5 and row["cosine"] <= 1e-5 and row["weights"] <= 1e-5, row
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    with pytest.raises(ConfigError, match="train.affinity.*one replica only"):
+        StepAffinity(model, regression_tasks(), model.trainable_variables[:1], None, 0.1, 1, TwoReplicas())
