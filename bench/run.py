@@ -28,6 +28,7 @@ SUITES = {
     "simulator": "bench.simulator",
     "trainer": "bench.trainer",
     "files_scale": "bench.files_scale",
+    "affinity": "bench.affinity_cost",
 }
 
 

@@ -58,6 +58,13 @@ TRAIN_SCHEMA = {
     "early_stopping": Field(None, "dict", optional=True),  # EARLY_STOPPING_SCHEMA (mtlzoo.training.callbacks)
     "select": Field("last", str, choices=("last", "best")),  # model.keras: the last epoch or the best by:
     "select_monitor": Field("val_mean_loss", str),  # val_<task>_<metric> or val_mean_<metric> (task average)
+    "affinity": Field(None, "dict", optional=True),  # AFFINITY_SCHEMA (mtlzoo.training.affinity.StepAffinity)
+}
+
+# train.affinity: the lookahead affinity and gradient cosine measured inside the training step
+AFFINITY_SCHEMA = {
+    "every_steps": Field(10, int, positive),
+    "learning_rate": Field(None, float, positive, optional=True),  # None: train.learning_rate
 }
 
 EARLY_STOPPING_SCHEMA = {
@@ -68,12 +75,13 @@ EARLY_STOPPING_SCHEMA = {
 }
 
 
-def early_stopping_options(section):
-    """``train.early_stopping`` without its unset (None) options, or None (off) when nothing is set.
+def optional_section(section):
+    """An optional ``train`` section (``early_stopping``, ``affinity``) without its unset (None)
+    options, or None (off) when nothing is set.
 
-    :func:`with_defaults` gives every config an ``early_stopping`` section of unset placeholders
-    (so that ``--config.train.early_stopping.patience=2`` can switch it on from the command line);
-    a section whose options are all unset means no early stopping, as ``None`` does.
+    :func:`with_defaults` gives every config these sections as unset placeholders (so that
+    ``--config.train.early_stopping.patience=2`` switches early stopping on from the command
+    line); a section whose options are all unset is off, as ``None`` is.
     """
     if section is None:
         return None
@@ -154,9 +162,12 @@ def check_config(config):
             raise ConfigError(field, f"unknown activation {name!r}")
     # the train section
     train = check_fields(top["train"], TRAIN_SCHEMA, "train")
-    early = early_stopping_options(train["early_stopping"])
+    early = optional_section(train["early_stopping"])
     if early is not None:
         check_fields(early, EARLY_STOPPING_SCHEMA, "train.early_stopping")
+    affinity = optional_section(train["affinity"])
+    if affinity is not None:
+        check_fields(affinity, AFFINITY_SCHEMA, "train.affinity")
     weighting = _static_named(train["weighting"], "weighting", options.WEIGHTINGS, "train.weighting")
     _static_named(train["aggregator"], "aggregator", options.AGGREGATORS, "train.aggregator")
     if weighting["name"] == "svd":
@@ -208,10 +219,9 @@ def resolve_config(config):
         raise ConfigError("data.batch_size", f"must be at most {MAX_BATCH_SIZE}, got {top['data']['batch_size']}")
     _check_activations(model)
     top["train"] = train = check_fields(top["train"], TRAIN_SCHEMA, "train")
-    early = early_stopping_options(train["early_stopping"])
-    train["early_stopping"] = (
-        None if early is None else check_fields(early, EARLY_STOPPING_SCHEMA, "train.early_stopping")
-    )
+    for key, schema in (("early_stopping", EARLY_STOPPING_SCHEMA), ("affinity", AFFINITY_SCHEMA)):
+        opts = optional_section(train[key])
+        train[key] = None if opts is None else check_fields(opts, schema, f"train.{key}")
     train["weighting"] = _named_options(
         train["weighting"], "mtlzoo.weighting.weightings", "WEIGHTINGS", "train.weighting"
     )
@@ -353,6 +363,7 @@ def with_defaults(config):
         train = _section(c, "train")
         _fill(train, [TRAIN_SCHEMA], defaults=True)
         _fill(_section(train, "early_stopping"), [EARLY_STOPPING_SCHEMA])  # unset = off
+        _fill(_section(train, "affinity"), [AFFINITY_SCHEMA])
         _fill(_section(train, "weighting"), list(options.WEIGHTINGS.values()))
         _fill(_section(train, "aggregator"), list(options.AGGREGATORS.values()))
         if "data" in c:

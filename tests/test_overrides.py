@@ -86,6 +86,10 @@ DOCUMENTED = [
         ["--config.train.early_stopping.monitor=val_digit_accuracy", "--config.train.early_stopping.mode=max"],
         {"train.early_stopping.monitor": "val_digit_accuracy", "train.early_stopping.mode": "max"},
     ),
+    (
+        ["--config.train.affinity.every_steps=5"],
+        {"train.affinity": {"every_steps": 5, "learning_rate": None}},
+    ),
     (["--config.train.select=best", "--config.train.select_monitor=val_mean_accuracy"], {"train.select": "best"}),
     (
         [
@@ -136,6 +140,7 @@ def test_every_documented_override_parses_and_resolves(overrides, expected):
 
 def test_early_stopping_stays_off_until_an_option_is_set():
     assert resolve_config(parse()).train.early_stopping is None
+    assert resolve_config(parse()).train.affinity is None
     with pytest.raises(Exception, match="train.early_stopping.patience"):
         resolve_config(parse("--config.train.early_stopping.patience=-1"))
 

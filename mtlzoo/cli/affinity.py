@@ -2,7 +2,8 @@
 
     mtlzoo affinity --config=transfer_synthetic --workdir=/tmp/affinity \
         [--transfer_report=/tmp/transfer/transfer.json] [--budget=2] [--every_steps=10] \
-        [--lookahead_lr=0.01] [--alignment=none] [--singleton_score=0] [--seeds=0,1,2]
+        [--lookahead_lr=0.01] [--alignment=none] [--singleton_score=0] [--seeds=0,1,2] \
+        [--probes=0.25] [--measurement=in_step|host]
 
 Writes affinity.json, affinity.md, affinity_heatmap.png and, with --transfer_report,
 affinity_vs_transfer.png into --workdir. See mtlzoo.studies.affinity_study.
@@ -39,6 +40,18 @@ _SINGLETON = flags.DEFINE_float(
 _SEEDS = flags.DEFINE_list(
     "seeds", None, "Run once per seed (workdir/seed_<s>) and write summary.{md,json} (needs --transfer_report)."
 )
+_PROBES = flags.DEFINE_float(
+    "probes",
+    None,
+    "Also the short pairwise probes (Standley et al.): the transfer report with this fraction of the epochs "
+    "(at least 1), its transfer as a predictor.",
+)
+_MEASUREMENT = flags.DEFINE_enum(
+    "measurement",
+    "in_step",
+    ["in_step", "host"],
+    "in_step: inside the compiled training step (train.affinity); host: the host-driven reference callback.",
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -56,6 +69,8 @@ def main(argv):
         "lookahead_lr": _LR.value,
         "alignment": _ALIGNMENT.value,
         "singleton_score": _SINGLETON.value,
+        "probes": _PROBES.value,
+        "measurement": _MEASUREMENT.value,
     }
     if seeds is None:
         affinity_study(config_value(_CONFIG), _WORKDIR.value, progress=print, **kwargs)

@@ -18,8 +18,56 @@ TITLES = {
     "covariance_rep": "covariance similarity of the shared representation (normalised)",
     "covariance_E_raw": "covariance similarity at E (Eq. 5, raw)",
     "covariance_rep_raw": "covariance similarity of the shared representation (Eq. 5, raw)",
+    "probes": "short pairwise probes (Standley et al.)",
     "measured": "measured transfer",
 }
+
+
+def _noise_lines(noise, k):
+    if noise is None or noise.get("seeds", 0) < 2:
+        return []
+    return [
+        "",
+        f"Seed noise of the measured transfer ({noise['seeds']} seeds): an entry's std over seeds is "
+        f"{noise['entry_std']:.4f} on average, against a spread (std) of {noise['mean_spread']:.4f} between the "
+        f"entries' means. One seed's transfer predicts another seed's with rho {noise['seed_pair_spearman']:+.3f} "
+        f"(directed; pairs {noise['seed_pair_spearman_pair']:+.3f}) and top-1 precision {noise['seed_pair_top1']:.2f} "
+        f"(mean over seed pairs); one seed against the mean of the others: rho {noise['leave_one_out_spearman']:+.3f}. "
+        "These are the ceiling a predictor's numbers are read against.",
+    ]
+
+
+def _cost_lines(cost):
+    lines = [
+        "",
+        f"Cost: the all-task run trained in {cost['train_seconds']:.1f} s; the {cost.get('measurement', 'host')} "
+        f"measurement took {cost['predictor_seconds']:.2f} s"
+        + (
+            " (estimated: measurements x one compiled measurement's median time)"
+            if cost.get("measurement") == "in_step"
+            else ""
+        )
+        + f", {100 * cost['predictor_fraction_of_training']:.1f}% of the training without it.",
+    ]
+    if "all_task_run_epoch_fraction" in cost:
+        lines[-1] += (
+            f" In training epochs the all-task run is {100 * cost['all_task_run_epoch_fraction']:.1f}% of the full "
+            f"pairwise report ({cost['pairwise_report_runs_per_seed']} runs per seed)"
+        )
+        if "report_seconds_per_seed" in cost:
+            lines[-1] += (
+                f"; in time {100 * cost['all_task_run_fraction']:.1f}% (the report's runs trained "
+                f"{cost['report_seconds_per_seed']:.1f} s per seed, config.json to metrics.json, under that run's load)"
+            )
+        lines[-1] += "."
+    if "probes" in cost:
+        pr = cost["probes"]
+        lines[-1] += (
+            f" The probes ({pr['epochs']} epochs per run) trained {pr['seconds']:.1f} s"
+            + (f": {100 * pr['epoch_fraction']:.0f}% of the report's epochs" if "epoch_fraction" in pr else "")
+            + (f", {100 * pr['fraction']:.1f}% of its time." if "fraction" in pr else ".")
+        )
+    return lines
 
 
 def _jsonable(v):
@@ -70,7 +118,9 @@ def markdown(result):
             "",
             f"Spearman's rho over the {k * (k - 1)} directed entries and over the {k * (k - 1) // 2} pairs (mean of both "
             f"directions); top-1 precision: targets whose predicted best source is a measured best source (chance "
-            f"{1 / (k - 1):.2f}). Few entries: with n = {k * (k - 1)} a rho of about ±0.5 is within chance.",
+            f"{1 / (k - 1):.2f}). Few entries: |rho| below {1.96 / math.sqrt(k * (k - 1) - 1):.2f} (directed, "
+            f"n = {k * (k - 1)}) or {1.96 / math.sqrt(max(k * (k - 1) // 2 - 1, 1)):.2f} (pairs) is within chance at the 5% "
+            "level (normal approximation 1.96 / sqrt(n - 1), entries taken as independent).",
             "",
             "| predictor | rho (directed) | rho (pairs) | top-1 precision |",
             "|---|---:|---:|---:|",
@@ -80,16 +130,8 @@ def markdown(result):
                 f"| {name} | {_cell(v['spearman_directed'], '{:+.3f}')} | {_cell(v['spearman_pair'], '{:+.3f}')} | "
                 f"{_cell(v['top1_precision'], '{:.2f}')} ({v['targets']} targets) |"
             )
-        std = result.get("measured_std")
-        if std is not None and len(seeds) > 1:
-            off = ~np.eye(k, dtype=bool)
-            noise = float(np.nanmean(np.asarray(std, dtype=float)[off]))
-            spread = float(np.nanstd(np.asarray(result["measured"], dtype=float)[off]))
-            lines += [
-                "",
-                f"Seed noise of the measured transfer: mean std over seeds {noise:.4f} against a spread of "
-                f"{spread:.4f} between the entries' means.",
-            ]
+        lines += _noise_lines(result.get("noise"), k)
+    lines += _cost_lines(cost)
     if result["groupings"]:
         lines += [
             "",
@@ -196,33 +238,94 @@ def write_outputs(result, workdir):
     return paths
 
 
+def _groups(groups):
+    return ", ".join("{" + ", ".join(g) + "}" for g in groups)
+
+
 def write_summary(summary, results, workdir):
     """``summary.json`` and ``summary.md``: each predictor's rho and top-1 precision, mean ± std over seeds."""
     seeds = sorted(results)
     first = results[seeds[0]]
     k = len(first["tasks"])
     write_json(
-        _jsonable({"seeds": seeds, "validation": summary, "tasks": first["tasks"]}),
+        _jsonable(
+            {
+                "seeds": seeds,
+                "validation": summary,
+                "tasks": first["tasks"],
+                "noise": first.get("noise"),
+                "cost": {s: results[s]["cost"] for s in seeds},
+                "groupings": {s: results[s].get("groupings", {}) for s in seeds},
+            }
+        ),
         os.path.join(workdir, "summary.json"),
     )
 
     def ms(v, fmt):
         return _cell(v["mean"], fmt) + ("" if not math.isfinite(v["std"]) else f" ± {v['std']:.3f}")
 
+    def mean_of(values):
+        ok = [v for v in values if v is not None and math.isfinite(v)]
+        return float(np.mean(ok)) if ok else math.nan
+
+    costs = [results[s]["cost"] for s in seeds]
+    run_cost = mean_of([c.get("all_task_run_fraction", math.nan) for c in costs])
+    run_epochs = mean_of([c.get("all_task_run_epoch_fraction", math.nan) for c in costs])
+    probe_cost = mean_of([c.get("probes", {}).get("fraction", math.nan) for c in costs])
+    probe_epochs = mean_of([c.get("probes", {}).get("epoch_fraction", math.nan) for c in costs])
+    overhead = mean_of([c["predictor_fraction_of_training"] for c in costs])
+
+    def cost_of(name):
+        epochs, wall = (probe_epochs, probe_cost) if name == "probes" else (run_epochs, run_cost)
+        text = "—" if not math.isfinite(epochs) else f"{100 * epochs:.1f}%"
+        return text + ("" if not math.isfinite(wall) else f" (time {100 * wall:.1f}%)")
+
+    measured_best = first.get("groupings", {}).get("measured")
     lines = [
         "# Transfer predictors: validation over seeds",
         "",
         f"Seeds {', '.join(map(str, seeds))} of the all-task run (mean ± std over seeds) against the measured transfer "
         f"of {first['transfer_report']} (alignment `{first['alignment']}`). {k * (k - 1)} directed entries, "
-        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}.",
+        f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}; |rho| within chance at the 5% level below "
+        f"{1.96 / math.sqrt(k * (k - 1) - 1):.2f} (directed) and {1.96 / math.sqrt(max(k * (k - 1) // 2 - 1, 1)):.2f} "
+        "(pairs). Cost: the predictor's training as a share of the full pairwise report's epochs per seed (in "
+        "brackets: of its training time; mean over seeds). Grouping: the measured transfer's objective at the "
+        f"predictor's recommended grouping (budget {first['budget']})"
+        + (
+            f"; the measured best grouping {_groups(measured_best['groups'])} scores {measured_best['value']:+.4f}."
+            if measured_best
+            else "."
+        ),
         "",
-        "| predictor | rho (directed) | rho (pairs) | top-1 precision |",
-        "|---|---:|---:|---:|",
+        "| predictor | rho (directed) | rho (pairs) | top-1 precision | cost | grouping's measured value |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, v in summary.items():
         lines.append(
             f"| {name} | {ms(v['spearman_directed'], '{:+.3f}')} | {ms(v['spearman_pair'], '{:+.3f}')} | "
-            f"{ms(v['top1_precision'], '{:.2f}')} |"
+            f"{ms(v['top1_precision'], '{:.2f}')} | {cost_of(name)} | {ms(v['grouping_measured_value'], '{:+.4f}')} |"
+        )
+    noise = first.get("noise")
+    if noise and noise.get("seeds", 0) > 1:
+        lines.append(
+            f"| *one seed's measured transfer (noise ceiling)* | {noise['seed_pair_spearman']:+.3f} | "
+            f"{noise['seed_pair_spearman_pair']:+.3f} | {noise['seed_pair_top1']:.2f} | "
+            "100% | — |"
+        )
+    lines += _noise_lines(noise, k)
+    lines += [
+        "",
+        f"The in-step lookahead / cosine measurement added {100 * overhead:.1f}% to the all-task run's training "
+        "(mean over seeds; see each seed's cost line).",
+        "",
+        "Recommended groupings per seed:",
+        "",
+    ]
+    for s in seeds:
+        gs = results[s].get("groupings", {})
+        lines.append(
+            f"- seed {s}: "
+            + "; ".join(f"{name} {_groups(g['groups'])}" for name, g in gs.items() if name != "measured")
         )
     lines += ["", "Per seed: `seed_<s>/affinity.md`."]
     with open(os.path.join(workdir, "summary.md"), "w") as f:

@@ -1,9 +1,11 @@
 """Will these tasks help each other? Transfer predictors from one all-task run, checked against measured transfer.
 
 One training run of the model with all k tasks (``model.fit`` on the trainer's batches: the
-config's data, mixing, model and optimizer; the sum of the task losses) while an
-:class:`mtlzoo.training.affinity.AffinityTracker` measures, before every ``every_steps``-th step and
-on that step's batch:
+config's data, mixing, model and optimizer; the sum of the task losses, through the trainer's step,
+:mod:`mtlzoo.training.fit`) that measures, before every ``every_steps``-th update and on that
+step's batch, inside the compiled step (``train.affinity``,
+:class:`mtlzoo.training.affinity.StepAffinity`; ``measurement="host"``: the host-driven reference
+:class:`mtlzoo.training.affinity.AffinityTracker` instead):
 
 * ``lookahead``: the inter-task affinity of Fifty et al. (NeurIPS 2021, Eq. 1),
   ``Z_{i->j} = 1 - L_j(theta_s - lr g_i) / L_j(theta_s)``, averaged over the measurements;
@@ -14,12 +16,22 @@ of the tasks' training-split embeddings at the embedding E (``covariance_E``) an
 representation the towers read (``covariance_rep``). Every matrix has row = target, column =
 source, as the pairwise transfer report (:mod:`mtlzoo.analysis.transfer`).
 
+``probes=f`` adds the costly baseline of Standley et al. (ICML 2020): the pairwise transfer
+report itself (:func:`mtlzoo.studies.transfer.transfer_report`, this seed, the same alignment) with
+the epochs scaled by ``f`` (at least 1); its transfer matrix is the prediction (``probes``).
+
 Given a measured transfer report (its ``transfer.json``), each predictor is scored against the
 measured transfer (one alignment variant, default ``none``): Spearman's rho over the k(k-1)
 directed entries and over the k(k-1)/2 pairs (mean of both directions), and the top-1 precision
 (for how many targets the predicted best source is a measured best source; chance ``1/(k-1)``).
 The recommended grouping (:func:`mtlzoo.analysis.grouping.best_grouping`, budget ``b``) is given for
 every predictor and, with a report, for the measured transfer under the same objective.
+
+The measured transfer's own seed-to-seed noise (:func:`transfer_noise`, from the report's per-seed
+``stl`` and ``mtl`` scores): the mean std over seeds of an entry against the spread of the mean
+entries, and the Spearman rho of one seed's transfer with another's (mean over seed pairs), the
+ceiling a predictor's rho is read against. Costs are fractions of the full report's training time
+(:func:`report_seconds`: each sub-run's ``config.json`` to ``metrics.json``).
 
 Writes ``affinity.json``, ``affinity.md``, ``affinity_heatmap.png`` and, with a report,
 ``affinity_vs_transfer.png`` into the workdir (the run's ``config.json`` too).
@@ -75,6 +87,78 @@ def load_measured_transfer(path, names, alignment="none"):
     return pick(report["transfer"][alignment]), (None if std is None else pick(std)), list(report.get("seeds", []))
 
 
+def load_transfer_seeds(path, names, alignment="none"):
+    """Per-seed measured transfer ``[seeds, k, k]`` (``mtl - stl`` of each seed; row = target) of a
+    transfer report, in ``names`` order; None when the report has no per-seed scores."""
+    with open(path) as f:
+        report = json.load(f)
+    if "stl" not in report or alignment not in report.get("mtl", {}):
+        return None
+    tasks = list(report["tasks"])
+    idx = [tasks.index(n) for n in names]
+
+    def arr(m):
+        return np.array([[np.nan if v is None else float(v) for v in row] for row in m], dtype=float)
+
+    stl = arr(report["stl"])  # [seeds, k]
+    mtl = np.stack([arr(m) for m in report["mtl"][alignment]])  # [seeds, k, k]
+    per_seed = mtl - stl[:, :, None]
+    return per_seed[:, idx][:, :, idx]
+
+
+def transfer_noise(per_seed):
+    """The measured transfer's seed-to-seed noise from its per-seed matrices ``[s, k, k]``.
+
+    Returns ``{"seeds", "entry_std", "mean_spread", "seed_pair_spearman", "seed_pair_spearman_pair",
+    "seed_pair_top1", "leave_one_out_spearman"}``: the mean over off-diagonal entries of their
+    std over seeds (ddof 1); the std of the off-diagonal entries of the mean transfer; the
+    Spearman rho (directed entries; pairs) and top-1 precision of seed a's transfer as a predictor
+    of seed b's, mean over ordered seed pairs (the reliability of one measurement: a predictor that
+    matches the transfer as well as another seed does reaches it); rho of each seed against the
+    mean of the others, mean over seeds. NaN where fewer than 2 seeds.
+    """
+    from mtlzoo.analysis.affinity import spearman, top1_precision
+
+    t = np.asarray(per_seed, dtype=float)
+    s, k = t.shape[0], t.shape[1]
+    off = ~np.eye(k, dtype=bool)
+    out = {"seeds": s}
+    mean = t.mean(axis=0)
+    out["mean_spread"] = float(np.nanstd(mean[off]))
+    if s < 2:
+        out.update(
+            entry_std=math.nan,
+            seed_pair_spearman=math.nan,
+            seed_pair_spearman_pair=math.nan,
+            seed_pair_top1=math.nan,
+            leave_one_out_spearman=math.nan,
+        )
+        return out
+    out["entry_std"] = float(np.nanmean(t.std(axis=0, ddof=1)[off]))
+    pairs = [(a, b) for a in range(s) for b in range(s) if a != b]
+    out["seed_pair_spearman"] = float(np.nanmean([spearman(t[a], t[b])[0] for a, b in pairs]))
+    out["seed_pair_spearman_pair"] = float(np.nanmean([spearman(t[a], t[b], "pair")[0] for a, b in pairs]))
+    out["seed_pair_top1"] = float(np.nanmean([top1_precision(t[a], t[b])[0] for a, b in pairs]))
+    loo = [spearman(t[a], np.delete(t, a, axis=0).mean(axis=0))[0] for a in range(s)]
+    out["leave_one_out_spearman"] = float(np.nanmean(loo))
+    return out
+
+
+def report_seconds(path, seeds):
+    """Training seconds of a transfer report's ``seeds`` (sum over their sub-runs of ``config.json``
+    written to ``metrics.json`` written) and the number of sub-runs; ``(None, 0)`` when there are none
+    (``runs/seed_<s>`` not there)."""
+    base = os.path.join(os.path.dirname(os.path.abspath(path)), "runs")
+    total, n = 0.0, 0
+    for dirpath, _, files in (w for s in seeds for w in os.walk(os.path.join(base, f"seed_{s}"))):
+        if "metrics.json" in files and "config.json" in files:
+            total += os.path.getmtime(os.path.join(dirpath, "metrics.json")) - os.path.getmtime(
+                os.path.join(dirpath, "config.json")
+            )
+            n += 1
+    return (total if n else None), n
+
+
 def _embedding_layer(resolved):
     """Name of the embedding layer E of the config's encoder (found by building it with an alignment)."""
     import keras
@@ -112,7 +196,7 @@ def _heterogeneous(split, names):
     return all(np.all(tid[np.asarray(split.weights[t]) > 0] == i) for i, t in enumerate(names))
 
 
-def _check_args(config, budget, every_steps, lookahead_lr, alignment):
+def _check_args(config, budget, every_steps, lookahead_lr, alignment, measurement="in_step", probes=None):
     from mtlzoo.config import resolve_config
     from mtlzoo.tasks import tasks_from_config
 
@@ -127,6 +211,12 @@ def _check_args(config, budget, every_steps, lookahead_lr, alignment):
         raise ConfigError(None, f"--lookahead_lr must be a positive number, got {lookahead_lr!r}")
     if not isinstance(alignment, str):
         raise ConfigError(None, f"--alignment must name a transfer report's alignment, got {alignment!r}")
+    if measurement not in ("in_step", "host"):
+        raise ConfigError(None, f"--measurement must be in_step or host, got {measurement!r}")
+    if probes is not None and not (isinstance(probes, (int, float)) and 0 < probes <= 1):
+        raise ConfigError(None, f"--probes must be a fraction of the epochs in (0, 1], got {probes!r}")
+    if probes is not None and alignment not in ("none", "joint", "fixed_encoder"):
+        raise ConfigError(None, f"--probes needs --alignment none, joint or fixed_encoder, got {alignment!r}")
     return resolved, tasks
 
 
@@ -149,8 +239,22 @@ def _epoch_progress(epochs, say):
     return EpochProgress()
 
 
-def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, progress=None):
-    """Trains the all-task model with ``model.fit`` while tracking the predictors; returns a dict.
+def _median_seconds(fn, repeats=5):
+    fn()  # traced and warm
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, progress=None, measurement="in_step"):
+    """Trains the all-task model with ``model.fit`` while measuring the predictors; returns a dict.
+
+    ``measurement``: ``in_step`` (``train.affinity``: inside the compiled step; its cost is
+    estimated as measurements x the median time of one compiled measurement on a training batch,
+    timed after training) or ``host`` (the :class:`AffinityTracker` callback, timed directly).
     ``progress``: called with a line when each epoch starts and ends (None: silent)."""
     import keras
 
@@ -182,22 +286,44 @@ def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, p
         total,
     )
     model = build_model(resolved)
-    compile_model(model, tasks, tc, steps_per_epoch=steps_per_epoch, seed=resolved.seed)  # the config's method
-    input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
     lr = float(lookahead_lr if lookahead_lr is not None else tc.learning_rate)
-    tracker = AffinityTracker(tasks, lr, every_steps, _batch_fn(train_split, plan, input_names, names))
+    train_cfg = tc.to_dict()
+    if measurement == "in_step":
+        train_cfg["affinity"] = {"every_steps": int(every_steps), "learning_rate": lr}
+    # the trainer's step under model.fit (the config's weighting and aggregator; the in-step measurement)
+    compile_model(model, tasks, train_cfg, steps_per_epoch=steps_per_epoch, seed=resolved.seed)
+    if measurement == "host" and getattr(model, "_mtlzoo_fit_loop", None) is None:
+        from mtlzoo.training.fit import use_fit_step
+
+        use_fit_step(model, tasks, train_cfg, steps_per_epoch, resolved.seed)  # the same step as in_step
+    input_names = list(model.input.keys()) if isinstance(model.input, dict) else [model.input.name]
+    batch_fn = _batch_fn(train_split, plan, input_names, names)
+    callbacks = [_epoch_progress(tc.epochs, progress)] if progress else []
+    tracker = None
+    if measurement == "host":
+        tracker = AffinityTracker(tasks, lr, every_steps, batch_fn)
+        callbacks.insert(0, tracker)
     start = time.perf_counter()
     model.fit(
         train_dataset(train_split, plan, input_names),
         epochs=tc.epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=[tracker] + ([_epoch_progress(tc.epochs, progress)] if progress else []),
+        callbacks=callbacks,
         shuffle=False,  # the batch plan orders the examples
         verbose=0,
     )
     seconds = time.perf_counter() - start
     metrics = evaluate_model(model, data.dataset(tc.eval_split, resolved.data.batch_size, input_names), tasks)
-    res = tracker.result()
+    if tracker is not None:
+        res = tracker.result()
+    else:
+        import tensorflow as tf
+
+        probe = model._mtlzoo_fit_loop.affinity
+        res = probe.result()
+        batch = tf.nest.map_structure(tf.convert_to_tensor, batch_fn(0))
+        each = _median_seconds(lambda: probe.compute(batch))
+        res["seconds"] = each * res["measurements"]
     return {
         "model": model,
         "train_split": train_split,
@@ -208,6 +334,7 @@ def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, p
         "lookahead_lr": lr,
         "train_seconds": seconds,
         "predictor_seconds": res["seconds"],
+        "measurement": measurement,
         "metrics": metrics,
     }
 
@@ -260,6 +387,8 @@ def affinity_study(
     alignment="none",
     singleton_score=None,
     progress=print,
+    measurement="in_step",
+    probes=None,
 ):
     """Runs the study (see the module docstring) and writes its files; returns the results as a dict.
 
@@ -273,6 +402,9 @@ def affinity_study(
         alignment: which transfer of the report to compare with (``none``, ``joint``, ...).
         singleton_score: the grouping's score of a task trained alone (None: no one-task groups).
         progress: called with a few progress lines (None for silence).
+        measurement: ``in_step`` (inside the compiled step) or ``host`` (the reference callback).
+        probes: a fraction f in (0, 1]: also the short pairwise probes (the transfer report with
+            ``max(1, round(f * epochs))`` epochs, this seed) as a predictor; None: not run.
 
     Raises:
         ConfigError: an invalid config, fewer than 2 tasks, bad arguments, an unreadable report or one
@@ -281,7 +413,7 @@ def affinity_study(
     from mtlzoo.analysis.grouping import best_grouping, selection_value
 
     say = progress or (lambda _: None)
-    resolved, tasks = _check_args(config, budget, every_steps, lookahead_lr, alignment)
+    resolved, tasks = _check_args(config, budget, every_steps, lookahead_lr, alignment, measurement, probes)
     names = [t.name for t in tasks]
     k = len(names)
     measured = std = None
@@ -301,13 +433,19 @@ def affinity_study(
             f"while the run trains with {resolved.train.optimizer}: the affinities are small (first order, about "
             "lr <g_i, g_j> / L_j) and only their ranking is meant to carry information."
         )
-    say(f"training the {k}-task model, measuring the lookahead affinity every {every_steps} steps")
-    run = train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, progress=progress)
+    say(f"training the {k}-task model, measuring the lookahead affinity every {every_steps} steps ({measurement})")
+    run = train_with_predictors(
+        resolved, tasks, every_steps, lookahead_lr, workdir, progress=progress, measurement=measurement
+    )
     say(
         f"trained {run['steps']} steps in {run['train_seconds']:.1f} s; {run['measurements']} measurements "
-        f"took {run['predictor_seconds']:.1f} s"
+        f"took {run['predictor_seconds']:.1f} s" + (" (estimated)" if measurement == "in_step" else "")
     )
     predictors = {"lookahead": run["lookahead"], "gradient_cosine": run["gradient_cosine"]}
+    probe_cost = None
+    if probes is not None:
+        probe_cost = run_probes(resolved, workdir, probes, alignment, progress)
+        predictors["probes"] = probe_cost.pop("transfer")
     layers = {}
     if _heterogeneous(run["train_split"], names):
         sims, layers = embedding_similarities(run["model"], resolved, run["train_split"], names)
@@ -327,6 +465,30 @@ def affinity_study(
         groupings[name] = g.to_dict(names)
         if measured is not None and np.all(np.isfinite(measured[~np.eye(k, dtype=bool)])):
             groupings[name]["measured_value"] = selection_value(measured, g.groups, singleton_score)[0]
+    cost = {
+        "train_seconds": run["train_seconds"],
+        "predictor_seconds": run["predictor_seconds"],
+        "predictor_fraction_of_training": run["predictor_seconds"]
+        / max(run["train_seconds"] - run["predictor_seconds"], 1e-9),
+        "measurement": measurement,
+        "runs": 1,
+        "pairwise_report_runs_per_seed": k + k * (k - 1) // 2,
+    }
+    if probe_cost is not None:
+        cost["probes"] = probe_cost
+    if transfer_report is not None:
+        # in runs of the full number of epochs: 1 all-task run vs k + k(k-1)/2 per seed
+        cost["all_task_run_epoch_fraction"] = 1 / cost["pairwise_report_runs_per_seed"]
+        if probe_cost is not None:
+            cost["probes"]["epoch_fraction"] = probe_cost["epochs"] / resolved.train.epochs
+        total, n_runs = report_seconds(transfer_report, seeds) if seeds else (None, 0)
+        if total is not None:
+            per_seed = total / len(seeds)
+            cost["report_seconds_per_seed"] = per_seed
+            cost["report_runs"] = n_runs
+            cost["all_task_run_fraction"] = run["train_seconds"] / per_seed
+            if probe_cost is not None:
+                cost["probes"]["fraction"] = probe_cost["seconds"] / per_seed
     result = {
         "tasks": names,
         "budget": budget,
@@ -334,12 +496,7 @@ def affinity_study(
         "lookahead_lr": run["lookahead_lr"],
         "measurements": run["measurements"],
         "train_steps": run["steps"],
-        "cost": {
-            "train_seconds": run["train_seconds"],
-            "predictor_seconds": run["predictor_seconds"],
-            "runs": 1,
-            "pairwise_report_runs_per_seed": k + k * (k - 1) // 2,
-        },
+        "cost": cost,
         "embedding_layers": layers,
         "metrics": run["metrics"],
         "predictors": predictors,
@@ -353,11 +510,42 @@ def affinity_study(
         result["measured_std"] = std
         result["measured_seeds"] = seeds
         result["validation"] = validate(predictors, measured)
+        per_seed = load_transfer_seeds(transfer_report, names, alignment)
+        if per_seed is not None:
+            result["noise"] = transfer_noise(per_seed)
     from mtlzoo.studies.affinity_report import write_outputs
 
     paths = write_outputs(result, workdir)
     say(f"written: {', '.join(os.path.basename(p) for p in paths.values())}")
     return result
+
+
+def run_probes(resolved, workdir, fraction, alignment, progress=None):
+    """The short pairwise probes (Standley et al., ICML 2020): the transfer report of ``resolved`` with
+    ``max(1, round(fraction * epochs))`` epochs, its seed only, in ``workdir/probes``.
+
+    Returns ``{"transfer": [k, k] (row = target), "seconds", "wall_seconds", "epochs"}``: ``seconds``
+    is measured as the full report's (:func:`report_seconds`: the sum of the sub-runs' training
+    times), ``wall_seconds`` the call's (0 sub-runs trained when a finished report is found there).
+    """
+    from mtlzoo.studies.transfer import transfer_report
+
+    epochs = max(1, int(round(fraction * resolved.train.epochs)))
+    cfg = resolved.copy_and_resolve_references()
+    cfg.train.epochs = epochs
+    out_dir = os.path.join(workdir, "probes")
+    say = progress or (lambda _: None)
+    say(f"short pairwise probes: the transfer report with {epochs} of {resolved.train.epochs} epochs")
+    start = time.perf_counter()
+    report = transfer_report(cfg, out_dir, alignment=alignment, seeds=[int(resolved.seed)], progress=progress)
+    wall = time.perf_counter() - start
+    timed, _ = report_seconds(os.path.join(out_dir, "transfer.json"), [int(resolved.seed)])
+    return {
+        "transfer": np.asarray(report.transfer[alignment], dtype=float),
+        "seconds": wall if timed is None else timed,
+        "wall_seconds": wall,
+        "epochs": epochs,
+    }
 
 
 def summarize_seeds(results):
@@ -368,15 +556,19 @@ def summarize_seeds(results):
 
     Returns:
         ``{predictor: {metric: {"mean", "std", "values"}}}`` for ``spearman_directed``,
-        ``spearman_pair`` and ``top1_precision`` (std NaN for one seed; NaN values left out).
+        ``spearman_pair``, ``top1_precision`` and ``grouping_measured_value`` (the measured transfer's
+        objective at the predictor's recommended grouping) (std NaN for one seed; NaN values left out).
     """
     seeds = sorted(results)
     preds = list(results[seeds[0]]["validation"])
     out = {}
     for p in preds:
         out[p] = {}
-        for metric in ("spearman_directed", "spearman_pair", "top1_precision"):
-            vals = [results[s]["validation"][p][metric] for s in seeds]
+        for metric in ("spearman_directed", "spearman_pair", "top1_precision", "grouping_measured_value"):
+            if metric == "grouping_measured_value":
+                vals = [results[s].get("groupings", {}).get(p, {}).get("measured_value", math.nan) for s in seeds]
+            else:
+                vals = [results[s]["validation"][p][metric] for s in seeds]
             ok = np.array([v for v in vals if v is not None and math.isfinite(v)], dtype=float)
             out[p][metric] = {
                 "mean": float(ok.mean()) if ok.size else math.nan,

@@ -11,9 +11,19 @@ SGD would take on task i alone. The forward passes run with ``training=False`` (
 batch-norm statistics update), and the shared variables are restored bit for bit afterwards:
 computing the affinity never changes the model.
 
-:class:`AffinityTracker` averages both matrices over training at a cadence: a Keras callback for
-``model.fit`` (it measures before every ``every_steps``-th step, on the batch ``batch_fn(step)``
-gives), or, from an own loop, ``tracker.update(batch)``.
+:class:`StepAffinity` is the same measurement as graph code, run **inside the compiled training
+step** (``train.affinity: {every_steps, learning_rate}``; both doors, ``train()`` and ``model.fit``
+after :func:`mtlzoo.training.compile_model`): before every ``every_steps``-th update, on that step's
+batch, one ``tf.cond`` branch computes the k losses and shared gradients, the k lookahead losses
+``L(theta_s - lr g_i)`` (the model evaluated in a ``keras.StatelessScope`` that maps the shared
+variables to the stepped values: no variable is written, so nothing needs restoring) and adds the
+``k x k`` matrices to ``tf.Variable`` sums and counts. No value goes to the host until
+:meth:`StepAffinity.result`.
+
+:class:`ModelAffinity` (host-driven: the shared weights copied to numpy, assigned, restored) and
+:class:`AffinityTracker` (a Keras callback measuring before every ``every_steps``-th step on the
+batch ``batch_fn(step)`` gives, or ``tracker.update(batch)`` from an own loop) are the reference
+implementation the in-step one is tested against.
 
 Example:
     >>> probe = ModelAffinity(model, tasks)
@@ -97,7 +107,8 @@ class ModelAffinity:
 
         ``lookahead[j, i] = 1 - L_j(theta_s - lr g_i) / L_j(theta_s)`` (row = target j, column =
         source i), ``cosine[i, j] = cos(g_i, g_j)`` over all shared variables, ``losses`` the ``[k]``
-        task losses; NaN for a task without examples in the batch. The weights are left unchanged.
+        task losses; NaN in the row and column of a task without examples in the batch (loss 0).
+        The weights are left unchanged.
         """
         snapshot = [np.array(v.numpy(), copy=True) for v in self.shared]
         seen = {}
@@ -118,6 +129,7 @@ class ModelAffinity:
             base = self._losses(batch).numpy()
         finally:
             self._assign(snapshot)
+        z[:, ~(np.isfinite(base) & (base != 0))] = np.nan  # a source without examples made no step
         return {"lookahead": z, "cosine": gradient_cosine(seen["grads"]), "losses": base}
 
 
@@ -181,3 +193,224 @@ class AffinityTracker(keras.callbacks.Callback):
             "seconds": self.seconds,
             "steps": list(self.steps_measured),
         }
+
+
+AFFINITY_FIELDS = ("every_steps", "learning_rate")
+
+
+class StepAffinity:
+    """Lookahead affinity and gradient cosine measured inside the compiled training step.
+
+    Graph code only (no numpy, no host round trip): :meth:`maybe_measure` is called by
+    :class:`mtlzoo.training.loop.TrainLoop` at the start of its per-replica step, before the update::
+
+        if step % every_steps == 0:                       (tf.cond)
+            L = [L_j(theta_s)]_j,  g_i = d L_i / d theta_s  (one forward, k backward passes,
+                                                           training=False)
+            for each source i:  L'_i = [L_j(theta_s - lr g_i)]_j  (the shared variables mapped
+                                                           to the stepped values by a
+                                                           keras.StatelessScope; none written)
+            Z[j, i] = 1 - L'_i[j] / L[j]                  (Fifty et al. 2021, Eq. 1)
+            C[i, j] = <g_i, g_j> / (||g_i|| ||g_j||)
+            sums += Z, C where finite;  counts += 1 there
+
+    A task without labelled examples in the batch (``L_i = 0``) leaves its row and column of
+    ``Z`` (and of ``C``: zero gradient) out of that measurement. One replica only: under
+    ``MirroredStrategy`` the all-reduce of the gradients inside the step's ``tf.cond`` is refused by
+    TensorFlow (a ``merge_call`` in a conditional branch), so a strategy with more than one replica is
+    a ConfigError (the host-driven :class:`AffinityTracker` works there).
+
+    Args:
+        model: the functional multi-task model.
+        tasks: list of TaskSpec (row order).
+        shared: the shared trainable variables (the loop's ``shared``).
+        task_losses: ``task_losses(labels, preds, weights) -> [k]``, this replica's share of each
+            task's global mean loss (the loop's own definition).
+        learning_rate: the lookahead step size ``lr``.
+        every_steps: measure when ``step % every_steps == 0``.
+        strategy: the strategy whose scope holds the accumulators (None: the current one).
+    """
+
+    def __init__(self, model, tasks, shared, task_losses, learning_rate, every_steps, strategy=None):
+        if not isinstance(every_steps, int) or isinstance(every_steps, bool) or every_steps < 1:
+            raise ValueError(f"train.affinity.every_steps must be a positive integer, got {every_steps!r}")
+        if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
+            raise ValueError(f"train.affinity.learning_rate must be a positive number, got {learning_rate!r}")
+        if not shared:
+            raise ValueError("train.affinity: the model has no trainable shared variable to measure on")
+        self.model, self.tasks, self.shared = model, list(tasks), list(shared)
+        self.k = len(self.tasks)
+        self.task_losses = task_losses
+        self.learning_rate = float(learning_rate)
+        self.every_steps = int(every_steps)
+        strategy = strategy or tf.distribute.get_strategy()
+        if strategy.num_replicas_in_sync > 1:
+            from mtlzoo.errors import ConfigError
+
+            # measured: MirroredStrategy refuses the all-reduce (a merge_call) inside the step's tf.cond
+            raise ConfigError(
+                "train.affinity",
+                f"is measured inside the step on one replica only (this strategy has {strategy.num_replicas_in_sync}); "
+                "train on one device, or measure with mtlzoo.training.affinity.AffinityTracker",
+            )
+        k = self.k
+        only_first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        with strategy.scope():
+
+            def var(name, shape, dtype):
+                return tf.Variable(
+                    tf.zeros(shape, dtype), trainable=False, name=f"affinity_{name}", aggregation=only_first
+                )
+
+            self.sums = {
+                "lookahead": var("lookahead_sum", [k, k], tf.float64),
+                "cosine": var("cosine_sum", [k, k], tf.float64),
+            }
+            self.counts = {
+                "lookahead": var("lookahead_count", [k, k], tf.int64),
+                "cosine": var("cosine_count", [k, k], tf.int64),
+            }
+            self.measurements = var("measurements", [], tf.int64)
+        self._standalone = None
+        self.keep_functional = True
+
+    def checkpoint(self):
+        """A ``tf.train.Checkpoint`` of the accumulators (the trainer saves it, so a resumed run's means are whole)."""
+        return tf.train.Checkpoint(
+            measurements=self.measurements,
+            **{f"{key}_sum": v for key, v in self.sums.items()},
+            **{f"{key}_count": v for key, v in self.counts.items()},
+        )
+
+    def reset(self):
+        for v in [*self.sums.values(), *self.counts.values(), self.measurements]:
+            v.assign(tf.zeros_like(v))
+
+    # ---- graph code ------------------------------------------------------------------
+    def _losses_at(self, batch, values):
+        """This replica's share of the k task losses with the shared variables read as ``values``."""
+        features, labels, weights = batch
+        with keras.StatelessScope(state_mapping=list(zip(self.shared, values, strict=True))):
+            preds = self.model(features, training=False)
+        return self.task_losses(labels, preds, weights)
+
+    def measure(self, batch):
+        """``(Z [k, k], C [k, k], L [k])`` (float64, float64, float32) on ``batch`` at the current weights."""
+        ctx = tf.distribute.get_replica_context()
+        theta = [tf.convert_to_tensor(v.value) for v in self.shared]
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(theta)
+            local = self._losses_at(batch, theta)
+            per_task = tf.unstack(local)
+        grads = []
+        for i in range(self.k):  # a shared variable task i does not reach gets a zero gradient
+            g = tape.gradient(per_task[i], theta)
+            grads.append(
+                [
+                    tf.zeros_like(t) if d is None else tf.cast(tf.convert_to_tensor(d), t.dtype)
+                    for d, t in zip(g, theta, strict=True)
+                ]
+            )
+        del tape
+        base = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)  # the global gradients, per variable
+        look = []
+        for i in range(self.k):
+            stepped = [t - tf.cast(self.learning_rate, t.dtype) * g for t, g in zip(theta, grads[i], strict=True)]
+            look.append(self._losses_at(batch, stepped))
+        look = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack(look))  # [source i, target j]
+        G = tf.stack([tf.concat([tf.reshape(tf.cast(g, tf.float64), [-1]) for g in gs], axis=0) for gs in grads])
+        b64, l64 = tf.cast(base, tf.float64), tf.cast(look, tf.float64)
+        present = tf.logical_and(tf.math.is_finite(b64), tf.not_equal(b64, 0.0))
+        nan = tf.constant(np.nan, tf.float64)
+        z = 1.0 - tf.transpose(l64) / tf.where(present, b64, 1.0)[:, None]  # [target j, source i]
+        both = tf.logical_and(present[:, None], present[None, :])
+        z = tf.where(both, z, nan)
+        norms = tf.norm(G, axis=1)
+        nonzero = norms > 0
+        safe = tf.where(nonzero, norms, 1.0)
+        c = tf.clip_by_value(tf.matmul(G, G, transpose_b=True) / (safe[:, None] * safe[None, :]), -1.0, 1.0)
+        c = tf.where(tf.logical_and(nonzero[:, None], nonzero[None, :]), c, nan)
+        return z, c, base
+
+    def add(self, z, c):
+        """Adds one measurement to the running sums (finite entries only)."""
+        ops = []
+        for key, m in (("lookahead", z), ("cosine", c)):
+            ok = tf.math.is_finite(m)
+            ops.append(self.sums[key].assign_add(tf.where(ok, m, tf.zeros_like(m))))
+            ops.append(self.counts[key].assign_add(tf.cast(ok, tf.int64)))
+        ops.append(self.measurements.assign_add(1))
+        return ops
+
+    def maybe_measure(self, batch, step):
+        """In the step: measure and add when ``step % every_steps == 0``; returns a bool token to
+        order the training step after it (``tf.control_dependencies``)."""
+
+        def measure_and_add():
+            z, c, _ = self.measure(batch)
+            with tf.control_dependencies(self.add(z, c)):
+                return tf.constant(True)
+
+        out = tf.cond(
+            tf.equal(tf.math.floormod(tf.cast(step, tf.int64), self.every_steps), 0),
+            measure_and_add,
+            lambda: tf.constant(False),
+        )
+        if self.keep_functional:
+            _keep_functional(out)
+        return out
+
+    # ---- host side -----------------------------------------------------------------
+    def compute(self, batch):
+        """One measurement outside training, for tests and timing: ``{"lookahead", "cosine", "losses"}``
+        as numpy (the accumulators are not touched)."""
+        if self._standalone is None:
+            self._standalone = tf.function(self.measure, reduce_retracing=True)
+        z, c, base = self._standalone(batch)
+        return {"lookahead": z.numpy(), "cosine": c.numpy(), "losses": base.numpy()}
+
+    def result(self):
+        """``{"lookahead": [k, k], "cosine": [k, k], "measurements": n, "counts": {...}}``: the means
+        over the measurements where each entry was finite (NaN where it never was)."""
+        n = int(self.measurements.numpy())
+        if n == 0:
+            raise ValueError("no affinity measurement was made (train for at least one step)")
+        out = {"measurements": n, "counts": {}}
+        for key in ("lookahead", "cosine"):
+            s, c = self.sums[key].numpy(), self.counts[key].numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[key] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+            out["counts"][key] = c
+        return out
+
+
+def _keep_functional(out):
+    """Marks the ``If`` op behind ``tf.cond``'s output ``out`` not to be lowered to Switch/Merge.
+
+    Lowered (TensorFlow's default inside a function), the branch not taken still passes a dead
+    tensor through each of its ops on every step; the measurement branch has thousands of ops, and
+    that measured about 0.8 ms per step on the Yeast MLP (about as long as the step itself,
+    ``bench/affinity_cost.py``). Kept as a functional ``If``, the untaken branch costs nothing.
+    """
+    if tf.executing_eagerly():
+        return
+    from tensorflow.core.framework import attr_value_pb2
+
+    op, seen = out.op, 0
+    while op.type not in ("If", "StatelessIf") and op.inputs and seen < 4:
+        op, seen = op.inputs[0].op, seen + 1
+    if op.type in ("If", "StatelessIf"):
+        op._set_attr("_lower_using_switch_merge", attr_value_pb2.AttrValue(b=False))
+
+
+def step_affinity_config(train_cfg, default_learning_rate=None):
+    """``(every_steps, learning_rate)`` of ``train.affinity`` (None when it is not set); the rate
+    defaults to ``train.learning_rate``."""
+    from mtlzoo.config import optional_section
+
+    cfg = optional_section(train_cfg.get("affinity"))  # unset placeholders (with_defaults) = off
+    if not cfg:
+        return None
+    lr = cfg.get("learning_rate") or default_learning_rate or train_cfg.get("learning_rate")
+    return int(cfg.get("every_steps", 10)), float(lr)

@@ -182,9 +182,9 @@ def config_callbacks(train_cfg, task_names):
     ``model.fit`` users pass them first: ``model.fit(..., callbacks=config_callbacks(...) + mine)``.
     """
     out = [TaskAverage(task_names)]
-    from mtlzoo.config import early_stopping_options
+    from mtlzoo.config import optional_section
 
-    es = early_stopping_options(train_cfg.get("early_stopping"))
+    es = optional_section(train_cfg.get("early_stopping"))
     if es:
         monitor = es.get("monitor", "val_mean_loss")
         out.append(

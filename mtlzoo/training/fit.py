@@ -53,10 +53,13 @@ def check_train_keys(train_cfg, allowed, field="train"):
 
 
 def needs_fit_step(train_cfg):
-    """True when the config names a weighting or an aggregator that plain ``fit`` lacks."""
+    """True when the config names a weighting or an aggregator that plain ``fit`` lacks, or asks for
+    the in-step affinity measurement (``train.affinity``)."""
     w = dict(train_cfg.get("weighting") or {}).get("name", DEFAULT_WEIGHTING)
     a = dict(train_cfg.get("aggregator") or {}).get("name", DEFAULT_AGGREGATOR)
-    return w != DEFAULT_WEIGHTING or a != DEFAULT_AGGREGATOR
+    from mtlzoo.config import optional_section
+
+    return w != DEFAULT_WEIGHTING or a != DEFAULT_AGGREGATOR or optional_section(train_cfg.get("affinity")) is not None
 
 
 def _sample_weights(tasks, labels, sw):
@@ -95,7 +98,8 @@ def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0, svd_spli
             built in the strategy scope it will be fitted under.
         tasks: list of TaskSpec, in task_id order.
         train_cfg: the ``train`` section (``weighting``, ``aggregator``, ``per_task_grads``,
-            ``jit_compile`` are read).
+            ``jit_compile``, ``affinity`` are read; with ``affinity`` the loop's ``affinity``
+            (:class:`mtlzoo.training.affinity.StepAffinity`) holds the measured means).
         steps_per_epoch: the batches per epoch (``dwa`` compares epoch-mean losses; required there).
         seed: the run's seed (``rlw`` and ``pcgrad`` draw from (seed, step)).
         svd_split: the training split (``data.split("train")``), needed by the ``svd`` weighting.
@@ -135,6 +139,8 @@ def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0, svd_spli
         sums = tf.Variable(tf.zeros([len(tasks)]), trainable=False, name="fit_loss_sums", aggregation=only_first)
         count = tf.Variable(0.0, trainable=False, name="fit_loss_count", aggregation=only_first)
     aggregator = build_aggregator(acfg, seed=seed)
+    from mtlzoo.training.affinity import step_affinity_config
+
     loop = FitLoop(
         model,
         tasks,
@@ -146,6 +152,7 @@ def use_fit_step(model, tasks, train_cfg, steps_per_epoch=None, seed=0, svd_spli
         bool(train_cfg.get("jit_compile", False)),
         train_cfg.get("per_task_grads", "params"),
         step=step,
+        affinity=step_affinity_config(train_cfg),
     )
     with strategy.scope():
         model.optimizer.build(loop.shared + loop.own)

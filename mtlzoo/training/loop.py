@@ -62,6 +62,9 @@ class TrainLoop:
         per_task_grads: ``params`` (jacobian w.r.t. the shared parameters) or
             ``representation`` (w.r.t. the shared representation; faster).
         step: the step counter variable to share with another loop (training phases).
+        affinity: ``(every_steps, learning_rate)``: measure the lookahead affinity and gradient
+            cosine inside the step, before every ``every_steps``-th update
+            (:class:`mtlzoo.training.affinity.StepAffinity`, kept as ``self.affinity``); None: off.
 
     The trainable variables are collected when the loop is built: freeze layers
     (``layer.trainable = False``) before building it.
@@ -79,6 +82,7 @@ class TrainLoop:
         jit_compile=False,
         per_task_grads="params",
         step=None,
+        affinity=None,
     ):
         self.model, self.tasks, self.optimizer = model, list(tasks), optimizer
         self.weighting, self.aggregator, self.strategy = weighting, aggregator, strategy
@@ -114,6 +118,12 @@ class TrainLoop:
             with strategy.scope():
                 step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.step = step
+        self.affinity = None
+        if affinity is not None:
+            from mtlzoo.training.affinity import StepAffinity
+
+            every, lr = affinity
+            self.affinity = StepAffinity(model, self.tasks, shared, self.task_losses, lr, every, strategy)
         step_fn = tf.function(self._replica_step, jit_compile=True) if jit_compile else self._replica_step
         self._step_fn = step_fn
         # no autograph (as Keras' own train function): the loop is an explicit tf.while_loop, and
@@ -148,9 +158,13 @@ class TrainLoop:
         """One step on this replica; returns the global per-task losses. With ``check`` (a
         bool tensor) also, after the update, whether each task's labelled losses on this batch
         are finite when it is true (all True otherwise): ``(losses, ok [k])``."""
-        features, labels, weights = batch
         ctx = tf.distribute.get_replica_context()
         step = self.step.read_value() if hasattr(self.step, "read_value") else self.step
+        if self.affinity is not None:  # measured at the weights before this step's update, on its batch
+            measured = self.affinity.maybe_measure(batch, step)
+            with tf.control_dependencies([measured]):
+                batch = tf.nest.map_structure(tf.identity, batch)
+        features, labels, weights = batch
         opt = self.optimizer
         scaled = isinstance(opt, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape(persistent=not self.plain_sum) as tape:

@@ -45,6 +45,7 @@ class TrainResult:
     workdir: str
     chief: bool = True
     replicas: int = 1
+    affinity: dict = None  # train.affinity's means (StepAffinity.result()), also in affinity.json
 
 
 def make_optimizer(train_cfg, total_steps=None):
@@ -367,7 +368,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     )
     if phased:
         set_alignment_phase(model, names, 1)
-    loop = TrainLoop(model, *loop_args)
+    from mtlzoo.training.affinity import step_affinity_config
+
+    # train.affinity: measured in phase 1's step (phase 2 of fixed_encoder trains no shared weight)
+    loop = TrainLoop(model, *loop_args, affinity=step_affinity_config(tc))
+    affinity = loop.affinity
     with strat.scope():
         optimizer.build(loop.shared + loop.own)
     extra = {}
@@ -396,6 +401,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
         early_stopping=tf.train.Checkpoint(
             best=stop_state[0], best_epoch=stop_state[1], wait=stop_state[2], stopped=stop_state[3]
         ),
+        **({"affinity": affinity.checkpoint()} if affinity is not None else {}),  # train.affinity's sums
     )
     ckpt = tf.train.Checkpoint(**core, **optional)
     # the newest checkpoint that restores; a corrupt newest one falls back to the one before
@@ -525,10 +531,33 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     stats = architecture_statistics(model, {k: eval_features[k] for k in input_names})
     if stats:  # mean gate weight per expert per task, cross-stitch matrices
         metrics["architecture"] = stats
+    affinity_means = None
+    if affinity is not None and int(affinity.measurements.numpy()):
+        affinity_means = affinity.result()
     if chief:
         save_model(model, os.path.join(workdir, "model.keras"))
         write_json(metrics, os.path.join(workdir, "metrics.json"))
+        if affinity_means is not None:
+            write_json(affinity_json(affinity_means, names, affinity), os.path.join(workdir, "affinity.json"))
         writer.flush()
     else:
         shutil.rmtree(state_dir, ignore_errors=True)
-    return TrainResult(model, metrics, history, workdir, chief, strat.num_replicas_in_sync)
+    return TrainResult(model, metrics, history, workdir, chief, strat.num_replicas_in_sync, affinity_means)
+
+
+def affinity_json(means, names, probe):
+    """``affinity.json`` of a run with ``train.affinity``: the mean matrices (row = target, column =
+    source; NaN as null) and how they were measured."""
+    import numpy as np
+
+    def rows(m):
+        return [[float(v) if np.isfinite(v) else None for v in row] for row in np.asarray(m)]
+
+    return {
+        "tasks": list(names),
+        "every_steps": probe.every_steps,
+        "learning_rate": probe.learning_rate,
+        "measurements": means["measurements"],
+        "lookahead": rows(means["lookahead"]),
+        "cosine": rows(means["cosine"]),
+    }

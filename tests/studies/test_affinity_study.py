@@ -87,6 +87,7 @@ def test_study_end_to_end(tmp_path):
         (["--transfer_report={bad}"], "has no task 'argmax4' (its tasks: x, y)"),
         (["--seeds=0,1"], "needs --transfer_report"),
         (["--seeds=0,x"], "--seeds must be comma-separated non-negative integers"),
+        (["--probes=1.5"], "--probes must be a fraction of the epochs in (0, 1]"),
     ],
 )
 def test_tool_bad_input_exits_2_with_one_line(args, words, tmp_path):
@@ -114,3 +115,66 @@ def test_summary_over_seeds_is_mean_and_sample_std():
     assert out["spearman_directed"]["std"] == pytest.approx(np.std([0.5, -0.1, 0.3], ddof=1))
     assert out["spearman_pair"]["mean"] == pytest.approx(0.3)  # the NaN seed is left out
     assert out["top1_precision"]["values"] == [0.25, 0.5, 0.75]
+
+
+def test_transfer_noise_against_a_direct_computation(tmp_path):
+    from mtlzoo.studies.affinity_study import load_transfer_seeds, transfer_noise
+
+    rng = np.random.default_rng(7)
+    s, k = 3, 5
+    stl = rng.random((s, k))
+    mtl = rng.random((s, k, k))
+    for m in mtl:
+        np.fill_diagonal(m, np.nan)
+    rows = lambda a: [[None if not np.isfinite(v) else float(v) for v in r] for r in a]  # noqa: E731
+    report = {
+        "tasks": REPORT_TASKS,
+        "seeds": [0, 1, 2],
+        "transfer": {"none": rows((mtl - stl[:, :, None]).mean(axis=0))},
+        "stl": [list(map(float, r)) for r in stl],
+        "mtl": {"none": [rows(m) for m in mtl]},
+    }
+    path = tmp_path / "transfer.json"
+    path.write_text(json.dumps(report))
+    names = ["reg_b", "sign", "argmax4"]  # another order, a subset
+    idx = [REPORT_TASKS.index(n) for n in names]
+    per_seed = load_transfer_seeds(str(path), names)
+    for a in range(s):
+        for i, ti in enumerate(idx):
+            for j, tj in enumerate(idx):
+                if i != j:
+                    assert per_seed[a, i, j] == pytest.approx(mtl[a, ti, tj] - stl[a, ti])
+    noise = transfer_noise(per_seed)
+    off = ~np.eye(3, dtype=bool)
+    vals = [per_seed[a][off] for a in range(s)]  # row by row, as the directed entries
+    assert noise["entry_std"] == pytest.approx(np.mean(np.std(np.stack(vals), axis=0, ddof=1)))
+    assert noise["mean_spread"] == pytest.approx(np.std(np.mean(vals, axis=0)))
+    pair_rhos = [spearmanr(vals[a], vals[b]).statistic for a in range(s) for b in range(s) if a != b]
+    assert noise["seed_pair_spearman"] == pytest.approx(np.mean(pair_rhos))
+    loo = [spearmanr(vals[a], np.mean([vals[b] for b in range(s) if b != a], axis=0)).statistic for a in range(s)]
+    assert noise["leave_one_out_spearman"] == pytest.approx(np.mean(loo))
+    assert 0 <= noise["seed_pair_top1"] <= 1
+
+
+def test_probes_are_the_short_report_and_validated(tmp_path):
+    from mtlzoo.studies.affinity_study import affinity_study
+
+    fake_report(tmp_path / "transfer.json")
+    c = tiny_config()
+    c.train.epochs = 2
+    del c.tasks["reg_b"]  # 3 tasks: 3 + 3 probe runs
+    out = affinity_study(
+        c, str(tmp_path / "study"), transfer_report=str(tmp_path / "transfer.json"), probes=0.5, progress=None
+    )
+    probe_report = json.loads((tmp_path / "study" / "probes" / "transfer.json").read_text())
+    assert probe_report["seeds"] == [0]
+    cfg = json.loads((tmp_path / "study" / "probes" / "runs" / "seed_0" / "stl" / "sign" / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 1  # max(1, round(0.5 * 2))
+    names = out["tasks"]
+    idx = [probe_report["tasks"].index(n) for n in names]
+    expected = np.array([[np.nan if v is None else v for v in r] for r in probe_report["transfer"]["none"]], float)
+    np.testing.assert_allclose(out["predictors"]["probes"], expected[np.ix_(idx, idx)])
+    assert "probes" in out["validation"] and out["cost"]["probes"]["epochs"] == 1
+    assert out["cost"]["probes"]["seconds"] > 0 and out["cost"]["measurement"] == "in_step"
+    assert out["cost"]["all_task_run_epoch_fraction"] == pytest.approx(1 / 6)  # 1 run vs 3 + 3
+    assert out["cost"]["probes"]["epoch_fraction"] == pytest.approx(0.5)
