@@ -120,3 +120,13 @@ def test_tiny_study_end_to_end_and_resume(tmp_path):
     assert again["results"]["arms"]["svd"]["summary"] == report["results"]["arms"]["svd"]["summary"]
     with pytest.raises(ConfigError, match="include ew"):
         sa.svd_arms_study(cfg, str(tmp_path), [("label_0", "label_3")], arms=["svd"], progress=None)
+
+
+def test_cli_bad_arms_and_pairs_exit_2_with_one_sentence(tmp_path):
+    from tests.cli.test_cli import mtlzoo_cmd
+
+    base = ["svd_study", "--config=configs/svd_yeast.py", f"--workdir={tmp_path}"]
+    r = mtlzoo_cmd(*base, "--arms=svd,svd_rank2")
+    assert r.returncode == 2 and "--arms: include ew" in r.stderr, r.stderr
+    r = mtlzoo_cmd(*base, "--arms=ew,svd", "--pair_list=label_8")
+    assert r.returncode == 2 and "pair_list entry 'label_8' must be clean:noisy" in r.stderr, r.stderr
