@@ -107,6 +107,9 @@ SOURCES = {
         "data_dir": Field(None, str, optional=True),
         "validation_fraction": Field(1 / 6, float, fraction),
         "test_fraction": Field(1 / 6, float, fraction),
+        "max_rows": Field(None, int, positive, optional=True),
+        "corrupt_labels": Field({}, "dict"),
+        "corrupt_mode": Field("flip", str, choices=("flip", "random")),
     },
     "conll2000": {
         "data_dir": Field(None, str, optional=True),
@@ -172,6 +175,7 @@ SOURCES = {
         **_SPLITS,
         **_LABEL_FRACTION,
         "corrupt_labels": Field({}, "dict"),
+        "corrupt_mode": Field("flip", str, choices=("flip", "random")),
     },
 }
 

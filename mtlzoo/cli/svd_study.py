@@ -35,7 +35,21 @@ _EXTRA = flags.DEFINE_list(
     "Optional arms next to ew/svd/svd_centred: svd_normalised (centred labels / their std), "
     "svd_scaled (labels / their std).",
 )
-_SEEDS = flags.DEFINE_list("seeds", None, "Training seeds of the all-labels part (default: the config's seed).")
+_SEEDS = flags.DEFINE_list(
+    "seeds", None, "Training seeds of the all-labels part, or of every unit with --arms (default: the config's seed)."
+)
+_ARMS = flags.DEFINE_list(
+    "arms",
+    [],
+    "Run the variants study instead (mtlzoo.studies.svd_arms): arms from ew, svd, svd_centred, svd_normalised, "
+    "svd_rank2, svd_every5, svd_once, for each pair and seed; writes svd_arms.{md,json,png}.",
+)
+_PAIR_LIST = flags.DEFINE_string(
+    "pair_list", None, "With --arms: clean:noisy pairs (a:b,c:d); default the first --pairs of the seeded draw."
+)
+_MODE = flags.DEFINE_enum(
+    "corrupt_mode", "random", ["flip", "random"], "With --arms: flip the chosen labels or give them fair-coin labels."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -45,6 +59,8 @@ def main(argv):
     bad = [p for p in _PARTS.value if p not in ("pairs", "all")]
     if bad or not _PARTS.value:
         fail(f"--parts: choose from pairs, all; got {','.join(_PARTS.value)!r}")
+    if _ARMS.value:
+        return _arms_main(seeds)
     from mtlzoo.studies.svd import svd_study
     from mtlzoo.studies.svd_report import EXTRA_ARMS
 
@@ -66,6 +82,35 @@ def main(argv):
     with open(os.path.join(_WORKDIR.value, "svd_study.md")) as f:
         print(f.read())
     print(f"report written to {_WORKDIR.value}/svd_study.{{md,json,png}}")
+
+
+def _arms_main(seeds):
+    from mtlzoo.config import resolve_config
+    from mtlzoo.studies.svd import natural_key, sample_pairs
+    from mtlzoo.studies.svd_arms import ARM_OPTIONS, parse_pairs, svd_arms_study
+
+    bad = [a for a in _ARMS.value if a not in ARM_OPTIONS]
+    if bad or "ew" not in _ARMS.value:
+        fail(f"--arms: include ew and choose from {', '.join(ARM_OPTIONS)}; got {','.join(_ARMS.value)!r}")
+    config = config_value(_CONFIG)
+    resolved = resolve_config(config)
+    if _PAIR_LIST.value:
+        pairs = parse_pairs(_PAIR_LIST.value)
+    else:
+        pairs = sample_pairs(sorted(resolved.tasks.keys(), key=natural_key), _PAIRS.value, _PAIR_SEED.value)
+    svd_arms_study(
+        config,
+        _WORKDIR.value,
+        pairs,
+        arms=_ARMS.value,
+        seeds=seeds if seeds is not None else [int(resolved.seed)],
+        corrupt_fraction=_FRACTION.value,
+        corrupt_mode=_MODE.value,
+        progress=lambda line: print(line, flush=True),
+    )
+    with open(os.path.join(_WORKDIR.value, "svd_arms.md")) as f:
+        print(f.read())
+    print(f"report written to {_WORKDIR.value}/svd_arms.{{md,json,png}}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ classifiers" per ``census-income.names``). The MMoE paper reports 40 features an
 here only the test file is assumed, so its 99,762 rows are split with the seed
 (``validation_fraction`` / ``test_fraction``, default 1/6 each: the paper's proportions).
 
+``max_rows: N`` (default: all) first keeps a seeded uniform subset of N rows
+(``default_rng([seed, 0xC5])``, without replacement, file order kept), then splits those; the
+one-hot categories stay those of the whole file, so ``input_dim`` does not change.
+``corrupt_labels: {task: fraction}`` with ``corrupt_mode`` (``flip`` or ``random``) corrupts
+that fraction of the task's training labels as the ``yeast`` source does
+(:func:`mtlzoo.data.real.corrupt_binary_labels`, key 0 for ``income``, 1 for ``marital``);
+validation and test labels stay clean (the SVD reweighting study, ``mtlzoo.studies.svd``).
+
 Example:
     >>> data = CensusSource.load(resolved_opts, tasks, seed=0)
     >>> data.info["input_dim"], data.info["positives"]
@@ -31,9 +39,14 @@ import os
 import numpy as np
 
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
-from mtlzoo.data.real import DATA_DIR_ENV, data_dir  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
+from mtlzoo.data.real import (  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
+    CORRUPT_MODES,
+    DATA_DIR_ENV,
+    corrupt_binary_labels,
+    data_dir,
+)
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, fraction
+from mtlzoo.schema import Field, fraction, positive
 
 FILES = ("census-income.test.gz", "census-income.data.gz", "census-income.test", "census-income.data")
 COLUMNS = (
@@ -131,18 +144,22 @@ def census_labels(table):
     }
 
 
-def census_features(table, train_idx):
-    """``(x float32 [n, d], names)``: continuous columns standardised on ``train_idx``, nominal one-hot."""
+def census_features(table, train_idx, rows=None):
+    """``(x float32 [n, d], names)``: continuous columns standardised on ``train_idx``, nominal one-hot.
+
+    ``rows`` (default: all) selects the file rows encoded; ``train_idx`` indexes into them. The
+    one-hot categories are those of the whole file either way."""
     blocks, names = [], []
+    sel = slice(None) if rows is None else np.asarray(rows)
     for c in CONTINUOUS:
-        v = np.asarray(table[c], np.float64)
+        v = np.asarray(table[c], np.float64)[sel]
         mean, std = v[train_idx].mean(), v[train_idx].std()
         blocks.append(((v - mean) / (std if std > 0 else 1.0))[:, None])
         names.append(c)
     for c in NOMINAL:
         values = np.asarray(table[c])
         cats, codes = np.unique(values, return_inverse=True)
-        blocks.append(np.eye(len(cats), dtype=np.float64)[codes])
+        blocks.append(np.eye(len(cats), dtype=np.float64)[codes[sel]])
         names.extend(f"{c}={k}" for k in cats)
     return np.concatenate(blocks, axis=1).astype(np.float32), names
 
@@ -156,11 +173,22 @@ class CensusSource:
         "data_dir": Field(None, str, optional=True),
         "validation_fraction": Field(1 / 6, float, fraction),
         "test_fraction": Field(1 / 6, float, fraction),
+        "max_rows": Field(None, int, positive, optional=True),
+        "corrupt_labels": Field({}, "dict"),
+        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
     }
 
     @staticmethod
     def check(opts, tasks):
         check_task_kinds(tasks, CensusSource.TASKS, "census")
+        names = {t.name for t in tasks}
+        for key, frac in dict(opts.get("corrupt_labels") or {}).items():
+            if key not in names:
+                raise ConfigError(
+                    f"data.corrupt_labels.{key}", f"not a configured task; choose from {', '.join(sorted(names))}"
+                )
+            if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac <= 1:
+                raise ConfigError(f"data.corrupt_labels.{key}", f"must be a fraction in [0, 1], got {frac!r}")
 
     @staticmethod
     def load(opts, tasks, seed):
@@ -171,19 +199,32 @@ class CensusSource:
             raise ConfigError("data.data_dir", str(e)) from None
         y = census_labels(table)
         n = len(table["age"])
+        rows = None
+        if opts.get("max_rows") and opts["max_rows"] < n:
+            rows = np.sort(np.random.default_rng([seed, 0xC5]).choice(n, size=opts["max_rows"], replace=False))
+            y = {k: v[rows] for k, v in y.items()}
+            n = len(rows)
         parts = split_indices(n, [opts["validation_fraction"], opts["test_fraction"]], seed)
-        x, names = census_features(table, parts[0])
-        splits = {}
+        x, names = census_features(table, parts[0], rows)
+        splits, corrupted = {}, {}
         for split, idx in zip(("train", "validation", "test"), parts, strict=True):
             if len(idx) == 0:
                 continue
             labels = {t.name: y[t.name][idx][:, None] for t in tasks}
             weights = {t.name: np.ones(len(idx), np.float32) for t in tasks}
+            if split == "train":
+                for key, frac in sorted(dict(opts.get("corrupt_labels") or {}).items()):
+                    k = list(CensusSource.TASKS).index(key)
+                    corrupted[key] = corrupt_binary_labels(
+                        labels[key], weights[key], frac, opts.get("corrupt_mode", "flip"), seed, k
+                    )
             splits[split] = Split({"features": x[idx], "task_id": np.zeros(len(idx), np.int32)}, labels, weights)
         info = {
             "input_dim": x.shape[1],
             "feature_names": names,
             "file": path,
             "positives": {k: int(v.sum()) for k, v in y.items()},
+            "rows": n,
+            "corrupted": corrupted,
         }
         return TaskData(splits, info=info)

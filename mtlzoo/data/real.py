@@ -307,6 +307,9 @@ def _read_yeast_csv():
     return table[:, : -len(names)], table[:, -len(names) :].astype(np.float32), tuple(names)
 
 
+CORRUPT_MODES = ("flip", "random")  # data.corrupt_mode (corrupt_binary_labels)
+
+
 class YeastSource:
     """Yeast gene functions (Elisseeff & Weston 2001; MULAN / river copy): 103 features, 14 labels.
 
@@ -316,11 +319,13 @@ class YeastSource:
     (``task_id`` 0), seeded ``validation_fraction`` / ``test_fraction`` split;
     ``features`` float32 ``[n, 103]`` standardised with the training split's mean
     and standard deviation. ``label_fraction`` keeps each training label with that
-    probability (weight 0 elsewhere). ``corrupt_labels`` ``{label_i: fraction}`` flips
-    (0 <-> 1) exactly ``round(fraction * m)`` of label i's ``m`` labelled training
-    examples, a seeded uniform choice that depends on (seed, i) only; validation and
-    test labels stay clean (the noisy-label study of Wu, Zhang & Ré 2020, Section 3.3;
-    with ``labels_as="multilabel"`` the keys name the columns). ``info``:
+    probability (weight 0 elsewhere). ``corrupt_labels`` ``{label_i: fraction}`` corrupts
+    exactly ``round(fraction * m)`` of label i's ``m`` labelled training examples, a seeded
+    uniform choice that depends on (seed, i) only (:func:`corrupt_binary_labels`):
+    ``corrupt_mode="flip"`` (default) flips them (0 <-> 1); ``"random"`` gives each a fair-coin
+    label (about half of them change), the paper's "assigning random labels to 20% of the data
+    on one task"; validation and test labels stay clean (the noisy-label study of Wu, Zhang &
+    Ré 2020, Section 3.3; with ``labels_as="multilabel"`` the keys name the columns). ``info``:
     ``input_dim``, ``label_names``, ``corrupted`` ``{label_i: number of flipped labels}``.
 
     Example:
@@ -336,6 +341,7 @@ class YeastSource:
         "test_fraction": Field(0.15, float, fraction),
         "label_fraction": Field(1.0, float, lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}"),
         "corrupt_labels": Field({}, "dict"),
+        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
     }
 
     @staticmethod
@@ -389,7 +395,7 @@ class YeastSource:
 
 
 def _corrupt_yeast(labels, weights, opts, tasks, seed):
-    """Flips ``round(f * m)`` of label i's ``m`` labelled training examples, in place."""
+    """Corrupts ``round(f * m)`` of label i's ``m`` labelled training examples, in place."""
     flipped = {}
     for key, frac in sorted(dict(opts["corrupt_labels"]).items()):
         i = int(key.split("_")[1])
@@ -397,12 +403,29 @@ def _corrupt_yeast(labels, weights, opts, tasks, seed):
             y, w, col = labels[tasks[0].name], weights[tasks[0].name], i
         else:
             y, w, col = labels[key], weights[key], 0
-        rows = np.flatnonzero(w > 0)
-        count = int(round(float(frac) * len(rows)))
-        pick = np.random.default_rng([seed, 2, i]).choice(rows, size=count, replace=False)
-        y[pick, col] = 1.0 - y[pick, col]
-        flipped[key] = count
+        flipped[key] = corrupt_binary_labels(y, w, frac, opts.get("corrupt_mode", "flip"), seed, i, col)
     return flipped
+
+
+def corrupt_binary_labels(y, w, fraction, mode, seed, key, col=0):
+    """Corrupts exactly ``round(fraction * m)`` of the ``m`` labelled rows (``w > 0``) of ``y[:, col]``, in place.
+
+    The rows: a uniform choice without replacement from ``default_rng([seed, 2, key])`` (the
+    same rows in both modes). ``mode="flip"``: y <- 1 - y there. ``mode="random"``: y <- a
+    fair coin there (``default_rng([seed, 3, key])``), so about half of those labels change:
+    the noise of Wu, Zhang & Ré (2020), Section 3.3, "assigning random labels to 20% of the
+    data on one task". Returns the number of rows chosen.
+    """
+    if mode not in CORRUPT_MODES:
+        raise ValueError(f"corrupt mode must be one of {', '.join(CORRUPT_MODES)}, got {mode!r}")
+    rows = np.flatnonzero(np.asarray(w) > 0)
+    count = int(round(float(fraction) * len(rows)))
+    pick = np.random.default_rng([seed, 2, key]).choice(rows, size=count, replace=False)
+    if mode == "flip":
+        y[pick, col] = 1.0 - y[pick, col]
+    else:
+        y[pick, col] = np.random.default_rng([seed, 3, key]).integers(0, 2, size=count).astype(y.dtype)
+    return count
 
 
 # --------------------------------------------------------------------------- glue

@@ -116,3 +116,44 @@ def test_bad_config():
         )
     with pytest.raises(ConfigError, match="data.data_dir"):
         _load(data_dir="/nonexistent/census")
+
+
+def test_max_rows_keeps_a_seeded_subset_of_the_files_rows():
+    rows = _rows()
+    full, sub, again, other = _load(0), _load(0, max_rows=3000), _load(0, max_rows=3000), _load(1, max_rows=3000)
+    assert sum(len(s) for s in sub.splits.values()) == sub.info["rows"] == 3000
+    assert sub.info["input_dim"] == full.info["input_dim"]  # the file's categories, not the subset's
+    np.testing.assert_array_equal(sub.splits["test"].labels["income"], again.splits["test"].labels["income"])
+    assert not np.array_equal(sub.splits["train"].features["features"], other.splits["train"].features["features"])
+    # the one-hot part of each kept row is one of the file's rows: every row's nominal codes occur
+    # in the full data (a set of full one-hot rows, compared as bytes)
+    full_x = np.concatenate([s.features["features"][:, 7:] for s in full.splits.values()])
+    seen = {r.tobytes() for r in full_x}
+    sub_x = np.concatenate([s.features["features"][:, 7:] for s in sub.splits.values()])
+    assert all(r.tobytes() in seen for r in sub_x)
+    # label rates of a 3,000-row uniform subset: within 4 binomial standard deviations of the file's
+    for task, col, pos in (("income", 41, "50000+."), ("marital", 7, "Never married")):
+        p = np.mean([r[col] == pos for r in rows])
+        k = sum(int(s.labels[task].sum()) for s in sub.splits.values())
+        assert abs(k - 3000 * p) < 4 * np.sqrt(3000 * p * (1 - p)), task
+
+
+@pytest.mark.parametrize("mode", ["flip", "random"])
+def test_corrupt_labels_touch_only_that_tasks_training_labels(mode):
+    clean = _load(2, max_rows=3000)
+    noisy = _load(2, max_rows=3000, corrupt_labels={"marital": 0.2}, corrupt_mode=mode)
+    m = len(clean.splits["train"])
+    count = round(0.2 * m)
+    assert noisy.info["corrupted"] == {"marital": count}
+    a, b = clean.splits["train"].labels["marital"][:, 0], noisy.splits["train"].labels["marital"][:, 0]
+    changed = int((a != b).sum())
+    if mode == "flip":
+        assert changed == count
+    else:  # fair-coin labels on the chosen rows: about half change
+        assert abs(changed - count / 2) < 4 * np.sqrt(count / 4)
+    np.testing.assert_array_equal(clean.splits["train"].labels["income"], noisy.splits["train"].labels["income"])
+    for split in ("validation", "test"):
+        for task in TASKS:
+            np.testing.assert_array_equal(clean.splits[split].labels[task], noisy.splits[split].labels[task])
+    with pytest.raises(ConfigError, match="data.corrupt_labels.age"):
+        _load(corrupt_labels={"age": 0.2})

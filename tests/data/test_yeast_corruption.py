@@ -94,3 +94,35 @@ def test_corruption_of_a_multilabel_column():
 def test_bad_corruption_names_the_field(bad, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         _yeast(corrupt_labels=bad)
+
+
+def test_random_mode_gives_fair_coin_labels_on_the_flip_modes_rows():
+    """corrupt_mode=random (the paper's "random labels to 20% of the data"): the same chosen rows as
+    flip, each given a fair-coin label, so about half of them change; other rows, splits untouched."""
+    clean = _yeast(seed=3)
+    flip = _yeast(seed=3, corrupt_labels={"label_3": 0.4, "label_13": 0.4})
+    rand = _yeast(seed=3, corrupt_labels={"label_3": 0.4, "label_13": 0.4}, corrupt_mode="random")
+    n_train = len(clean.splits["train"])
+    count = round(0.4 * n_train)
+    assert rand.info["corrupted"] == {"label_3": count, "label_13": count}
+    for name in ("label_3", "label_13"):
+        a = clean.splits["train"].labels[name][:, 0]
+        chosen = a != flip.splits["train"].labels[name][:, 0]  # flip changes exactly the chosen rows
+        assert chosen.sum() == count
+        b = rand.splits["train"].labels[name][:, 0]
+        assert set(np.unique(b)) <= {0.0, 1.0}
+        np.testing.assert_array_equal(a[~chosen], b[~chosen])  # nothing else moves
+        # the new labels are fair coins whatever the clean rate (label_13: 1.4% positives):
+        # 4 binomial standard deviations around count / 2
+        assert abs(b[chosen].sum() - count / 2) < 4 * np.sqrt(count / 4), name
+        changed = int((a != b).sum())
+        assert abs(changed - count / 2) < 4 * np.sqrt(count / 4), name
+        for split in ("validation", "test"):
+            np.testing.assert_array_equal(clean.splits[split].labels[name], rand.splits[split].labels[name])
+    for name in ("label_0", "label_7"):
+        np.testing.assert_array_equal(clean.splits["train"].labels[name], rand.splits["train"].labels[name])
+
+
+def test_corrupt_mode_must_be_known():
+    with pytest.raises(ConfigError, match="data.corrupt_mode"):
+        _yeast(corrupt_labels={"label_3": 0.2}, corrupt_mode="shuffle")

@@ -18,20 +18,23 @@ def cfg(**weighting):
     return c
 
 
-def numpy_algorithm2(x, labels, weights, classes, rank, center=False):
+def numpy_algorithm2(x, labels, weights, classes, rank, center=False, normalize=False):
     thetas = []
     for y, w, c in zip(labels, weights, classes, strict=True):
         keep = w > 0
         y = np.eye(c)[y[keep]] if c else y[keep].reshape(keep.sum(), -1)
+        sd = y.std(axis=0)
         if center:  # centred labels: each column minus its mean over the labelled examples
             y = y - y.mean(axis=0)
+        if normalize:  # each column divided by its (population) standard deviation
+            y = y / np.where(sd > 0, sd, 1.0)
         thetas.append(x[keep].T @ y)  # d x C_i
     u, _, _ = np.linalg.svd(np.concatenate(thetas, axis=1), full_matrices=False)
     alpha = np.array([np.linalg.norm(u[:, :rank].T @ t) for t in thetas])
     return alpha * len(alpha) / alpha.sum()
 
 
-def recompute_and_reference(model, c, x_of, center=False):
+def recompute_and_reference(model, c, x_of, center=False, normalize=False):
     """(the weighting's recomputed alpha, numpy Algorithm 2 on ``x_of(rows)``) for ``model``."""
     from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
@@ -50,26 +53,29 @@ def recompute_and_reference(model, c, x_of, center=False):
         [t.num_classes if t.kind == "multiclass" else None for t in tasks],
         rank=2,
         center=center,
+        normalize=normalize,
     )
     return got, expected
 
 
-@pytest.mark.parametrize("center", [False, True])
-def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path, center):
+@pytest.mark.parametrize("center,normalize", [(False, False), (True, False), (True, True)])
+def test_svd_weights_match_numpy_and_travel_with_the_model(tmp_path, center, normalize):
     import keras
 
     from mtlzoo import load_model
     from mtlzoo.training import train
 
-    r = train(cfg(center=center), str(tmp_path))
+    r = train(cfg(center=center, normalize=normalize), str(tmp_path))
     model = r.model
     alpha = model.get_layer("task_weights").get_weights()[0]
     assert abs(alpha.mean() - 1) < 1e-5 and not np.allclose(alpha, 1)
 
-    c = resolve_config(cfg(center=center))
-    assert c.train.weighting.center is center
+    c = resolve_config(cfg(center=center, normalize=normalize))
+    assert c.train.weighting.center is center and c.train.weighting.normalize is normalize
     rep = keras.Model(model.input, model.get_layer("shared_pooled").output)
-    got, expected = recompute_and_reference(model, c, lambda f: rep.predict(f, verbose=0), center=center)
+    got, expected = recompute_and_reference(
+        model, c, lambda f: rep.predict(f, verbose=0), center=center, normalize=normalize
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
     loaded = load_model(os.path.join(str(tmp_path), "model.keras"))
@@ -122,3 +128,22 @@ def test_normalize_option_reaches_the_weighting_and_is_checked():
     assert build_weighting({"name": "svd"}, ["a", "b"]).opts["normalize"] is False
     with pytest.raises(ConfigError, match="normalize"):
         build_weighting({"name": "svd", "normalize": "yes"}, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    "every,expected",
+    [(None, [0, 7]), (3, [0, 3, 6, 9, 12]), (10**9, [0])],  # every epoch (7 steps), every 3 steps, once
+)
+def test_svd_recompute_cadence(tmp_path, capsys, every, expected):
+    """alpha is recomputed before steps 0, N, 2N, ... (N = every_steps, default one epoch), whatever
+    steps_per_loop (4 here) is: the steps, read from the trainer's log lines, against the closed form."""
+    import re
+
+    from mtlzoo.training import train
+
+    c = cfg(every_steps=every) if every else cfg()
+    c.train.steps_per_epoch = 7
+    c.train.verbose = 2
+    train(c, str(tmp_path))
+    steps = [int(m) for m in re.findall(r"step (\d+): SVD task weights", capsys.readouterr().out)]
+    assert steps == expected
