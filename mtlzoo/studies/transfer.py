@@ -153,8 +153,9 @@ def _embedding_layer_for(config):
 
     from mtlzoo.models import build_model
 
-    cfg = {"tasks": config["tasks"], "model": {**config["model"], "alignment": "joint"}}
-    name = embedding_layer_name(build_model(cfg))
+    encoder = {k: v for k, v in dict(config["model"]["encoder"]).items() if k != "embedding_pretrained"}
+    cfg = {"tasks": config["tasks"], "model": {**config["model"], "encoder": encoder, "alignment": "joint"}}
+    name = embedding_layer_name(build_model(cfg))  # (the layer's name, not its pretrained rows)
     keras.backend.clear_session()
     return name
 
