@@ -161,12 +161,14 @@ def _embedding_layer_for(config):
 
 
 def pair_similarity(model, config, embedding_layer):
-    """Normalized covariance similarity of a pair's two task embeddings, before and after alignment.
+    """Covariance similarity of a pair's two task embeddings, before and after alignment.
 
     Uses the training split's examples of the two tasks (grouped by ``task_id``). Returns
-    ``{"before": s, "after": s or None}``.
+    ``{"before": s, "after": s or None, "before_raw": s, "after_raw": s or None}``: the
+    normalized score (:func:`normalized_covariance_similarity`) and the raw Eq. 5 score
+    (:func:`covariance_similarity`) of the same embeddings.
     """
-    from mtlzoo.analysis.covariance import embedding_similarity_matrix
+    from mtlzoo.analysis.covariance import covariance_similarity_matrix, task_embeddings
     from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
 
@@ -179,11 +181,18 @@ def pair_similarity(model, config, embedding_layer):
     out = {}
     for key, layer in (("before", embedding_layer), ("after", "alignment")):
         if key == "after" and config["model"]["alignment"] == "none":
-            out[key] = None
+            out[key] = out[f"{key}_raw"] = None
             continue
-        m = embedding_similarity_matrix(model, feats, tid, layer, normalized=True, num_tasks=len(tasks))
-        out[key] = float(m[0, 1])
+        xs = task_embeddings(model, feats, tid, layer, num_tasks=len(tasks))
+        out[key] = float(covariance_similarity_matrix(xs, normalized=True)[0, 1])
+        out[f"{key}_raw"] = float(covariance_similarity_matrix(xs, normalized=False)[0, 1])
     return out
+
+
+def _raw(key, suffix="_raw"):
+    """``"after:joint"`` -> ``"after_raw:joint"``: the key of the raw Eq. 5 score of a similarity."""
+    name, _, kind = key.partition(":")
+    return f"{name}{suffix}" + (f":{kind}" if kind else "")
 
 
 def _run_plan(tasks, seeds, alignments):
@@ -253,6 +262,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     mtl = {a: np.full((s, k, k), np.nan) for a in alignments}
     aligned_kinds = [a for a in alignments if a != "none"]
     sim_keys = ["before"] + [f"{key}:{a}" for a in aligned_kinds for key in ("after", "aligned_before")]
+    sim_keys += [_raw(key) for key in sim_keys]  # the raw Eq. 5 score of the same embeddings
     sim = {key: np.full((s, k, k), np.nan) for key in sim_keys}
     plan = _run_plan(tasks, seeds, alignments)
     prog = Progress(len(plan), progress)
@@ -273,10 +283,14 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
             mtl[kind][si, a, b] = scores[pair[0]]
             mtl[kind][si, b, a] = scores[pair[1]]
             if heterogeneous:
+                pair_sim = None
                 if os.path.exists(sim_path):
                     with open(sim_path) as f:
                         pair_sim = json.load(f)
-                else:
+                    stale = "before_raw" not in pair_sim  # written before the raw Eq. 5 score was kept
+                    if stale and (model is not None or os.path.exists(os.path.join(run_dir, "model.keras"))):
+                        pair_sim = None
+                if pair_sim is None:
                     if model is None:
                         from mtlzoo.models import load_model
 
@@ -284,14 +298,16 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
                     pair_sim = pair_similarity(model, cfg, embedding_layer)
                     write_json(pair_sim, sim_path)
                 # "before": from the plain MTL models when they were run, else from the aligned ones
-                if kind == "none" or "none" not in alignments:
-                    sim["before"][si, a, b] = sim["before"][si, b, a] = pair_sim["before"]
-                if kind != "none" and pair_sim.get("after") is not None:
-                    for key, value in (
-                        (f"after:{kind}", pair_sim["after"]),
-                        (f"aligned_before:{kind}", pair_sim["before"]),
-                    ):
-                        sim[key][si, a, b] = sim[key][si, b, a] = value
+                for raw in ("", "_raw"):
+                    if kind == "none" or "none" not in alignments:
+                        value = pair_sim.get("before" + raw, np.nan)
+                        sim["before" + raw][si, a, b] = sim["before" + raw][si, b, a] = value
+                    if kind != "none" and pair_sim.get("after") is not None:
+                        for key, value in (
+                            (_raw(f"after:{kind}", raw), pair_sim.get("after" + raw, np.nan)),
+                            (_raw(f"aligned_before:{kind}", raw), pair_sim.get("before" + raw, np.nan)),
+                        ):
+                            sim[key][si, a, b] = sim[key][si, b, a] = value
         shown = ", ".join(f"{n} {score_name(specs[n])} {v:.4f}" for n, v in scores.items())
         prog.done(n_done, label, f"{status} ({shown})")
 
@@ -305,11 +321,12 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     if heterogeneous:
         for key in sim_keys:
             m = sim[key].mean(axis=0)
-            np.fill_diagonal(m, 1.0)
+            np.fill_diagonal(m, np.nan if key.startswith("before_raw") or "_raw:" in key else 1.0)
             similarity[key] = m
         if aligned_kinds:  # the first aligned variant's, under the plain names
             for key in ("after", "aligned_before"):
-                similarity[key] = similarity[f"{key}:{aligned_kinds[0]}"]
+                for raw in ("", "_raw"):
+                    similarity[key + raw] = similarity[_raw(f"{key}:{aligned_kinds[0]}", raw)]
     if heterogeneous:
         notes.append(
             "Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
