@@ -160,10 +160,12 @@ def _embedding_layer_for(config):
     return name
 
 
-def pair_similarity(model, config, embedding_layer):
+def pair_similarity(model, config, embedding_layer, rows="tokens"):
     """Covariance similarity of a pair's two task embeddings, before and after alignment.
 
-    Uses the training split's examples of the two tasks (grouped by ``task_id``). Returns
+    Uses the training split's examples of the two tasks (grouped by ``task_id``); ``rows``:
+    one row per real token or per example (the mean of its tokens), see
+    :func:`mtlzoo.analysis.covariance.task_embeddings`. Returns
     ``{"before": s, "after": s or None, "before_raw": s, "after_raw": s or None}``: the
     normalized score (:func:`normalized_covariance_similarity`) and the raw Eq. 5 score
     (:func:`covariance_similarity`) of the same embeddings.
@@ -183,7 +185,7 @@ def pair_similarity(model, config, embedding_layer):
         if key == "after" and config["model"]["alignment"] == "none":
             out[key] = out[f"{key}_raw"] = None
             continue
-        xs = task_embeddings(model, feats, tid, layer, num_tasks=len(tasks))
+        xs = task_embeddings(model, feats, tid, layer, num_tasks=len(tasks), rows=rows)
         out[key] = float(covariance_similarity_matrix(xs, normalized=True)[0, 1])
         out[f"{key}_raw"] = float(covariance_similarity_matrix(xs, normalized=False)[0, 1])
     return out
@@ -214,7 +216,15 @@ def run_dir_of(workdir, seed, kind, names):
     return os.path.join(workdir, "runs", f"seed_{seed}", sub, "+".join(names))
 
 
-def transfer_report(config, workdir, alignment="both", seeds=None, progress=print, train_fn=None):
+SIMILARITY_ROWS = {
+    "tokens": ("similarity.json", "transfer"),
+    "examples": ("similarity_examples.json", "transfer_examples"),
+}
+
+
+def transfer_report(
+    config, workdir, alignment="both", seeds=None, progress=print, train_fn=None, similarity_rows="tokens"
+):
     """Trains the STL and pairwise MTL models of a config and writes the transfer report.
 
     Args:
@@ -227,6 +237,11 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         seeds: seeds to average over (default: the config's seed).
         progress: called with one line per sub-run (``None`` for silence).
         train_fn: ``train(config, workdir)`` (default :func:`mtlzoo.training.train`).
+        similarity_rows: the rows of each task's embedding matrix X_i in the covariance
+            similarity: ``"tokens"`` (every real token; ``similarity.json``, ``transfer.*``) or
+            ``"examples"`` (one row per example, the mean of its token embeddings, as the paper's
+            ``X_i`` has one row per data point; ``similarity_examples.json``,
+            ``transfer_examples.*``, so both reports can live in one workdir).
 
     Returns:
         :class:`TransferReport`; ``transfer.md``/``.csv``/``.json`` and ``transfer_heatmap.png``
@@ -238,6 +253,11 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
             shared-input data, or a resumed sub-run of a different config.
     """
     resolved, tasks, seeds = _check_args(config, alignment, seeds)
+    if similarity_rows not in SIMILARITY_ROWS:
+        raise ConfigError(
+            "similarity_rows", f"unknown value {similarity_rows!r}; choose one of {', '.join(SIMILARITY_ROWS)}"
+        )
+    sim_file, stem = SIMILARITY_ROWS[similarity_rows]
     heterogeneous = check_data(resolved, tasks)
     notes = []
     alignments = list(ALIGNMENTS[alignment])
@@ -271,7 +291,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         cfg = sub_config(resolved, list(pair), seed, "none" if kind == "stl" else kind)
         run_dir = run_dir_of(workdir, seed, kind, pair)
         label = f"seed={seed} " + (f"stl {pair[0]}" if kind == "stl" else f"mtl {'+'.join(pair)} alignment={kind}")
-        sim_path = os.path.join(run_dir, "similarity.json")
+        sim_path = os.path.join(run_dir, sim_file)
         metrics, model, status = train_or_load(
             cfg, run_dir, train_fn, starting=lambda i=n_done, w=label: prog.start(i, w)
         )
@@ -295,7 +315,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
                         from mtlzoo.models import load_model
 
                         model = load_model(os.path.join(run_dir, "model.keras"))
-                    pair_sim = pair_similarity(model, cfg, embedding_layer)
+                    pair_sim = pair_similarity(model, cfg, embedding_layer, similarity_rows)
                     write_json(pair_sim, sim_path)
                 # "before": from the plain MTL models when they were run, else from the aligned ones
                 for raw in ("", "_raw"):
@@ -329,7 +349,8 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
                     similarity[key + raw] = similarity[_raw(f"{key}:{aligned_kinds[0]}", raw)]
     if heterogeneous:
         notes.append(
-            "Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
+            f"Rows of each task's embedding matrix: {'every real token' if similarity_rows == 'tokens' else 'one per example, the mean of its token embeddings'}"
+            " (similarity_rows). Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
             f"training-split embeddings in each pair's model: before = the embedding E (layer {embedding_layer!r}) "
             "of the model without alignment, after = the output of the alignment layer; aligned_before = the "
             "embedding E of the aligned model (the input of its alignment layer). Per aligned variant A, the keys "
@@ -348,5 +369,5 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         heterogeneous=heterogeneous,
         notes=notes,
     )
-    write_report(report, workdir)
+    write_report(report, workdir, stem)
     return report

@@ -331,10 +331,10 @@ def heatmap(report, path):
     save_figure(fig, path, dpi=110)
 
 
-def write_report(report, workdir):
+def write_report(report, workdir, stem="transfer"):
     """Writes ``transfer.md``, ``transfer.csv``, ``transfer.json``, ``transfer_heatmap.png`` and, with an
-    aligned variant, ``transfer_alignment.png``; returns their paths."""
-    paths = {ext: os.path.join(workdir, f"transfer.{ext}") for ext in ("md", "csv", "json")}
+    aligned variant, ``transfer_alignment.png``; returns their paths. ``stem`` replaces ``transfer``."""
+    paths = {ext: os.path.join(workdir, f"{stem}.{ext}") for ext in ("md", "csv", "json")}
     write_text(markdown(report), paths["md"])
     rows = csv_rows(report)
     with atomic_open(paths["csv"], "w", newline="") as f:
@@ -343,10 +343,10 @@ def write_report(report, workdir):
         for r in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and not np.isnan(v) else v) for k, v in r.items()})
     write_json(report.to_dict(), paths["json"])
-    paths["png"] = os.path.join(workdir, "transfer_heatmap.png")
+    paths["png"] = os.path.join(workdir, f"{stem}_heatmap.png")
     heatmap(report, paths["png"])
-    if plot_alignment_effect(report, os.path.join(workdir, "transfer_alignment.png")):
-        paths["alignment_png"] = os.path.join(workdir, "transfer_alignment.png")
+    if plot_alignment_effect(report, os.path.join(workdir, f"{stem}_alignment.png")):
+        paths["alignment_png"] = os.path.join(workdir, f"{stem}_alignment.png")
     return paths
 
 

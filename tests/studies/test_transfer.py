@@ -226,6 +226,18 @@ def test_real_runs_match_their_metrics_and_resume_skips_finished(tmp_path):
     assert sum("skipped" in line for line in lines) == 3 and sum("trained" in line for line in lines) == 1
     np.testing.assert_allclose(again.transfer["none"], report.transfer["none"], atol=1e-6)
 
+    # one row per example: its own files beside the per-token ones, from the saved models (no training);
+    # the mlp's embedding is one vector per example already, so the scores agree
+    token_md = (tmp_path / "transfer.md").read_text()
+    ex = tr.transfer_report(cfg, str(tmp_path), "both", [0], None, train_fn=no_training, similarity_rows="examples")
+    assert ex.similarity["before"][0, 1] == pytest.approx(report.similarity["before"][0, 1], rel=1e-9)
+    assert ex.similarity["after_raw"][0, 1] == pytest.approx(report.similarity["after_raw"][0, 1], rel=1e-9)
+    assert os.path.exists(
+        os.path.join(tr.run_dir_of(str(tmp_path), 0, "joint", ("a", "b")), "similarity_examples.json")
+    )
+    assert "one per example" in (tmp_path / "transfer_examples.md").read_text()
+    assert (tmp_path / "transfer.md").read_text() == token_md
+
     # a different config in the same workdir is refused, not silently mixed in
     cfg2 = tiny_config({"a": {"kind": "binary"}, "b": {"kind": "regression"}})
     cfg2["train"]["learning_rate"] = 0.5
@@ -241,12 +253,21 @@ def test_real_runs_match_their_metrics_and_resume_skips_finished(tmp_path):
         ({"seeds": []}, "seeds"),
         ({"seeds": [0, 0]}, "repeat"),
         ({"seeds": [-1]}, "non-negative"),
+        ({"similarity_rows": "words"}, "similarity_rows.*unknown value 'words'"),
     ],
 )
 def test_bad_input_raises_config_error(kwargs, words, tmp_path):
-    args = {"config": tiny_config(), "alignment": "both", "seeds": [0], **kwargs}
+    args = {"config": tiny_config(), "alignment": "both", "seeds": [0], "similarity_rows": "tokens", **kwargs}
     with pytest.raises(ConfigError, match=words):
-        tr.transfer_report(args["config"], str(tmp_path), args["alignment"], args["seeds"], None, no_training)
+        tr.transfer_report(
+            args["config"],
+            str(tmp_path),
+            args["alignment"],
+            args["seeds"],
+            None,
+            no_training,
+            similarity_rows=args["similarity_rows"],
+        )
     assert not os.path.exists(tmp_path / "runs")
 
 
