@@ -6,7 +6,10 @@ and loading its model back.
         vocabularies.json                 ``files`` source: the vocabularies built from the training
                                           files (:func:`save_run_data`); reused on every reload
         vocab.txt, tokenizer.json         ``files`` source with one whitespace text input ``tokens``:
-                                          its vocabulary and the tokenizer ``export`` puts in-graph
+                                          its vocabulary and the tokenizer ``export`` puts in-graph;
+                                          vocab.txt alone: a source's built token vocabulary
+                                          (``info["vocab"]``, e.g. ``sentiment``), the rows of
+                                          ``model.encoder.embedding_pretrained``
         model.keras                       the final model
         checkpoints/epoch_NNN.weights.h5  per-epoch weights
 
@@ -163,7 +166,7 @@ def load_workdir(workdir, checkpoint=None):
         raise ConfigError(None, f"--checkpoint: {source} is neither a .keras nor a .weights.h5 file")
     from mtlzoo.models import build_model
 
-    model = build_model(config)
+    model = build_model(config, vocab=saved_vocab(workdir))
     try:
         with local_copy(source) as local:  # h5py reads local files
             model.load_weights(local)
@@ -202,6 +205,23 @@ def load_run_data(config, tasks, workdir=None, needs=None):
     return load_data(config, tasks, vocabularies=saved)
 
 
+def run_vocab(data):
+    """The token vocabulary (list, id = position) a data source built for a run, or None:
+    ``info["vocab"]`` (e.g. ``sentiment``), else the ``files`` source's ``tokens`` vocabulary."""
+    info = getattr(data, "info", None) or {}
+    vocab = info.get("vocab") or (info.get("vocabularies") or {}).get("tokens")
+    return list(vocab) if vocab else None
+
+
+def saved_vocab(workdir):
+    """The token vocabulary a run saved as ``<workdir>/vocab.txt`` (line = id), or None."""
+    path = os.path.join(workdir, VOCAB_FILE)
+    if not isfile(path):
+        return None
+    with open_file(path) as f:
+        return [line.rstrip("\n").rstrip("\r") for line in f]
+
+
 def save_run_data(workdir, config, data):
     """Writes what a ``files`` run needs to be reloaded the same way: ``vocabularies.json`` (the
     built vocabularies), and for a single whitespace text input named ``tokens`` its ``vocab.txt``
@@ -210,6 +230,9 @@ def save_run_data(workdir, config, data):
     from mtlzoo import fileio
 
     if config.data.source != "files":
+        vocab = (getattr(data, "info", None) or {}).get("vocab")
+        if vocab and all(isinstance(w, str) and w and "\n" not in w and "\r" not in w for w in vocab):
+            fileio.write_text("".join(f"{w}\n" for w in vocab), os.path.join(workdir, VOCAB_FILE))
         return
     vocabularies = (getattr(data, "info", None) or {}).get("vocabularies") or {}
     fileio.write_json(vocabularies, os.path.join(workdir, VOCABULARIES_FILE))

@@ -177,15 +177,18 @@ def _layer_output_in(model, layer):
     return layer.output
 
 
-def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch_size=256):
+def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch_size=256, rows="tokens"):
     """Per-task embeddings of a trained Keras model at layer ``layer_name``.
 
     Runs ``model``'s inputs up to the output of ``layer_name`` (the embedding layer E,
     before the shared encoder: ``"embedding"`` for ``text_cnn``/``lstm``/``tagger``; an
     alignment layer's name gives the embeddings after alignment) and groups the rows
-    by ``task_ids``. For ``[batch, time, d]`` outputs every real token is one row and
-    padding positions are dropped, using the layer's Keras mask, else the
-    ``padding_mask`` feature, else token id 0 of ``tokens``/``token_ids``.
+    by ``task_ids``. For ``[batch, time, d]`` outputs padding positions are dropped, using
+    the layer's Keras mask, else the ``padding_mask`` feature, else token id 0 of
+    ``tokens``/``token_ids``; ``rows="tokens"`` makes every real token one row,
+    ``rows="examples"`` one row per example, the mean of its real tokens
+    (``sum_t m_t x_t / sum_t m_t``: the paper's ``X_i`` has one row per data point; an
+    example without real tokens is dropped). ``[batch, d]`` outputs: one row per example.
 
     Args:
         model: a functional ``keras.Model`` (e.g. from :func:`mtlzoo.build_model`).
@@ -194,6 +197,7 @@ def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch
         task_ids: int ``[batch]``: which task each example belongs to.
         layer_name: name of the layer whose output is the embedding.
         num_tasks: k; defaults to ``max(task_ids) + 1``.
+        rows: ``"tokens"`` or ``"examples"`` (see above).
 
     Returns:
         list of k float64 arrays ``[n_i, d]``.
@@ -207,6 +211,8 @@ def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch
     """
     import keras
 
+    if rows not in ("tokens", "examples"):
+        raise ValueError(f"rows must be 'tokens' or 'examples', got {rows!r}")
     task_ids = np.asarray(task_ids).reshape(-1)
     if task_ids.size == 0:
         raise ValueError("task_ids is empty")
@@ -249,24 +255,32 @@ def task_embeddings(model, features, task_ids, layer_name, num_tasks=None, batch
         keep = np.asarray(res["mask"]).astype(bool) if "mask" in res else _padding_from_features(features, x.shape[1])
         if keep is None:
             keep = np.ones(x.shape[:2], bool)
-        rows = [x[task_ids == i][keep[task_ids == i]] for i in range(k)]
+        if rows == "examples":
+            count = keep.sum(axis=1)
+            x = (x * keep[..., None]).sum(axis=1)[count > 0] / count[count > 0, None]
+            task_ids = task_ids[count > 0]
+            out = [x[task_ids == i] for i in range(k)]
+        else:
+            out = [x[task_ids == i][keep[task_ids == i]] for i in range(k)]
     elif x.ndim == 2:
-        rows = [x[task_ids == i] for i in range(k)]
+        out = [x[task_ids == i] for i in range(k)]
     else:
         raise ValueError(f"layer {layer_name!r} outputs shape {x.shape}; expected [batch, d] or [batch, time, d]")
-    for i, r in enumerate(rows):
+    for i, r in enumerate(out):
         if len(r) == 0:
             raise ValueError(f"task {i} has no (non-padding) examples in the given features")
-    return rows
+    return out
 
 
-def embedding_similarity_matrix(model, features, task_ids, layer_name, energy=0.99, normalized=False, num_tasks=None):
+def embedding_similarity_matrix(
+    model, features, task_ids, layer_name, energy=0.99, normalized=False, num_tasks=None, rows="tokens"
+):
     """The ``k x k`` covariance similarity matrix (Eq. 5) of a model's task embeddings.
 
-    :func:`task_embeddings` at ``layer_name``, then :func:`covariance_similarity_matrix`.
-    Call it with the embedding layer's name and with the alignment layer's name to compare
-    the scores before and after alignment.
+    :func:`task_embeddings` at ``layer_name`` (``rows``: one row per token or per example),
+    then :func:`covariance_similarity_matrix`. Call it with the embedding layer's name and with
+    the alignment layer's name to compare the scores before and after alignment.
     """
     return covariance_similarity_matrix(
-        task_embeddings(model, features, task_ids, layer_name, num_tasks=num_tasks), energy, normalized
+        task_embeddings(model, features, task_ids, layer_name, num_tasks=num_tasks, rows=rows), energy, normalized
     )

@@ -3,22 +3,32 @@
     python tools/train.py --config=configs/sentiment.py:lstm --workdir=/tmp/sentiment_lstm
     python tools/train.py --config=configs/sentiment.py:text_cnn,mr --workdir=/tmp/stl_cnn_mr
     python tools/transfer_report.py --config=configs/sentiment.py:text_mlp --workdir=/tmp/pairs
+    python tools/transfer_report.py --config=configs/sentiment.py:text_mlp,glove --workdir=/tmp/pairs_glove
 
-The argument after ``:`` is ``ENCODER[,TASK...][,align]``: ENCODER is ``text_mlp`` (mean of
-word embeddings + a dense layer, the paper's MLP), ``text_cnn`` or ``lstm`` (BiLSTM, max
+The argument after ``:`` is ``ENCODER[,TASK...][,align][,glove]``: ENCODER is ``text_mlp`` (mean
+of word embeddings + a dense layer, the paper's MLP), ``text_cnn`` or ``lstm`` (BiLSTM, max
 pooling); the TASKs (default: all six, ``mr subj cr mpqa trec sst2``) pick a subset, one
 task = a single-task model; ``align`` switches on the covariance alignment R_i between
 the embedding E and the shared module B (``model.alignment = joint``, Algorithm 1).
 
 The model is the paper's: shared E and B, one linear head A_i per task (no tower).
-``model.encoder.units`` / ``hidden`` / ``num_filters`` is the shared capacity r. Embeddings
-are trained from scratch (no GloVe: nothing is downloaded) over a 10,000-word vocabulary
-built from the configured tasks' training splits. Reads ``$MTLZOO_DATA_DIR/sentiment/``.
+``model.encoder.units`` / ``hidden`` / ``num_filters`` is the shared capacity r. The vocabulary
+(10,000 words, padding and ``[UNK]`` included) is built from the configured tasks' training
+splits. Without ``glove`` the 64-d embeddings are trained from scratch. With ``glove`` they are
+GloVe 6B 50d (Pennington et al. 2014, as in the paper), read from
+``$MTLZOO_DATA_DIR/glove/glove.6B.50d.pruned.txt`` (``model.encoder.embedding_pretrained``; the
+rows follow the run's own vocabulary, out-of-vocabulary rows are drawn like the found ones and
+the hit / OOV counts are printed) and fine-tuned (``embedding_trainable: true``; chosen over
+frozen on a validation run: docs/reproductions.md, "With GloVe 6B 50d embeddings"). Reads
+``$MTLZOO_DATA_DIR/sentiment/``; a missing GloVe file is a ConfigError naming the path.
 """
+
+import os
 
 import ml_collections
 
 from mtlzoo.config import with_defaults
+from mtlzoo.errors import ConfigError
 
 SIX = ("mr", "subj", "cr", "mpqa", "trec", "sst2")
 MAX_VOCAB = 10000
@@ -30,24 +40,48 @@ ENCODERS = {
     "lstm": {"hidden": 64, "pooling": "max", "dropout": 0.3},
 }
 EPOCHS = {"text_mlp": 4, "text_cnn": 3, "lstm": 3}
+GLOVE_FILE = os.path.join("glove", "glove.6B.50d.pruned.txt")  # under $MTLZOO_DATA_DIR
+GLOVE_DIM = 50
+GLOVE_TRAINABLE = True  # fine-tuned: see the module docstring
+FLAGS = ("align", "glove")
 
 
 def parse(arg):
-    """``"lstm,mr,align"`` -> ``("lstm", ("mr",), True)``; ValueError naming a bad part."""
+    """``"lstm,mr,align,glove"`` -> ``("lstm", ("mr",), {"align", "glove"})``; ValueError naming a bad part."""
     parts = [p.strip() for p in (arg or "lstm").split(",") if p.strip()]
     encoder, rest = parts[0], parts[1:]
     if encoder not in ENCODERS:
         raise ValueError(f"configs/sentiment.py: unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
-    align = "align" in rest
-    tasks = tuple(p for p in rest if p != "align")
+    flags = {p for p in rest if p in FLAGS}
+    tasks = tuple(p for p in rest if p not in FLAGS)
     for t in tasks:
         if t not in SIX + ("sst5",):
-            raise ValueError(f"configs/sentiment.py: unknown task {t!r}; choose from {', '.join(SIX)}, sst5")
-    return encoder, tasks or SIX, align
+            raise ValueError(
+                f"configs/sentiment.py: unknown task {t!r}; choose from {', '.join(SIX)}, sst5 (or the flags align, glove)"
+            )
+    return encoder, tasks or SIX, flags
+
+
+def glove_path():
+    """``$MTLZOO_DATA_DIR/glove/glove.6B.50d.pruned.txt``; ConfigError when unset or absent."""
+    root = os.environ.get("MTLZOO_DATA_DIR")
+    if not root:
+        raise ConfigError(
+            "model.encoder.embedding_pretrained",
+            f"configs/sentiment.py:...,glove reads $MTLZOO_DATA_DIR/{GLOVE_FILE}, but MTLZOO_DATA_DIR is not set",
+        )
+    path = os.path.join(root, GLOVE_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(
+            "model.encoder.embedding_pretrained",
+            f"configs/sentiment.py:...,glove needs the GloVe 6B 50d file {path}, which does not exist",
+        )
+    return path
 
 
 def get_config(arg=None):
-    encoder, tasks, align = parse(arg)
+    encoder, tasks, flags = parse(arg)
+    align = "align" in flags
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.tasks = {t: {"kind": "binary"} for t in tasks}
@@ -74,6 +108,10 @@ def get_config(arg=None):
         },
         "tower": {"units": ()},
     }
+    if "glove" in flags:
+        c.model.encoder.embedding_dim = GLOVE_DIM
+        c.model.encoder.embedding_pretrained = glove_path()
+        c.model.encoder.embedding_trainable = GLOVE_TRAINABLE
     c.train = {
         "epochs": EPOCHS[encoder],
         "learning_rate": 2e-3,

@@ -20,6 +20,10 @@ class Encoder(abc.ABC):
     name = None
     schema = {}
     provides = ("pooled",)
+    # the run's token vocabulary (list, id = position) when the data source built one, set by
+    # build_model(config, vocab=...); text encoders use it for ``embedding_pretrained``
+    # without an ``embedding_vocab_file``
+    vocab = None
 
     def __init__(self, opts):
         self.opts = dict(opts)

@@ -4,9 +4,11 @@ All four share the embedding layer E: ``tokens`` int32 ``[batch, time]`` (0 =
 padding) -> ``keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True)``.
 
 Pretrained word vectors: ``embedding_pretrained`` (a GloVe / word2vec text file of
-``embedding_dim``-d vectors) with ``embedding_vocab_file`` (the run's vocabulary, line =
-token id: the file the data source writes with ``save_vocab`` / reads as ``data.vocab_file``)
-initialises E's rows from the file (:func:`mtlzoo.encoders.word_vectors.embedding_matrix`:
+``embedding_dim``-d vectors) initialises E's rows from the file for the tokens of the run's
+vocabulary: ``embedding_vocab_file`` when set (line = token id: the file the data source
+writes with ``save_vocab`` / reads as ``data.vocab_file``), else the vocabulary the data source
+built for this run (``info["vocab"]``, which :func:`mtlzoo.training.train` hands to
+:func:`mtlzoo.models.build_model` as ``vocab=`` and saves as ``<workdir>/vocab.txt``) (:func:`mtlzoo.encoders.word_vectors.embedding_matrix`:
 out-of-vocabulary rows drawn with ``embedding_oov_seed``, scaled like the found rows);
 ``embedding_trainable: false`` freezes E (frozen or fine-tuned). The hit / OOV counts are
 printed and kept on the layer (:func:`pretrained_embedding_stats`).
@@ -42,10 +44,7 @@ def _check_pretrained(opts, field):
             f"{field}.embedding_pretrained", f"word-vector file {opts['embedding_pretrained']} does not exist"
         )
     if not opts.get("embedding_vocab_file"):
-        raise ConfigError(
-            f"{field}.embedding_vocab_file",
-            "required with embedding_pretrained: the run's vocabulary (one token per line, line = token id)",
-        )
+        return  # the run's own vocabulary, handed to build_model (see the module docstring)
     if not os.path.isfile(opts["embedding_vocab_file"]):
         raise ConfigError(
             f"{field}.embedding_vocab_file", f"vocabulary file {opts['embedding_vocab_file']} does not exist"
@@ -83,7 +82,16 @@ class _TextEncoder(Encoder):
         if o.get("embedding_pretrained"):
             from mtlzoo.encoders.word_vectors import embedding_matrix, read_vocab_lines
 
-            vocab = read_vocab_lines(o["embedding_vocab_file"], "model.encoder.embedding_vocab_file")
+            if o.get("embedding_vocab_file"):
+                vocab = read_vocab_lines(o["embedding_vocab_file"], "model.encoder.embedding_vocab_file")
+            elif self.vocab is not None:
+                vocab = list(self.vocab)
+            else:
+                raise ConfigError(
+                    "model.encoder.embedding_vocab_file",
+                    "embedding_pretrained needs the run's vocabulary: set embedding_vocab_file (one token per line, "
+                    "line = token id), or build the model through train() or build_model(config, vocab=...)",
+                )
             matrix, stats = embedding_matrix(
                 o["embedding_pretrained"], vocab, o["vocab_size"], o["embedding_dim"], o["embedding_oov_seed"]
             )

@@ -155,12 +155,15 @@ def hold_task_weights(rep, tasks, model_cfg):
     return {**rep, key: TaskWeights(len(tasks), name="task_weights")(rep[key])}
 
 
-def build_model(config):
+def build_model(config, vocab=None):
     """Builds the multi-task model described by ``config`` (needs ``tasks`` and ``model``).
 
     Args:
         config: ConfigDict or mapping with ``tasks`` ({name: {kind, num_classes, ...}})
             and ``model`` ({architecture, encoder: {name, ...}, tower: {...}}).
+        vocab: the run's token vocabulary (list, id = position; the data source's
+            ``info["vocab"]``): the rows a text encoder's ``embedding_pretrained`` fills when
+            ``embedding_vocab_file`` is unset. :func:`mtlzoo.training.train` passes it.
 
     Returns:
         A functional ``keras.Model``; ``model.output_names`` are the task names.
@@ -181,6 +184,7 @@ def build_model(config):
     tasks, model_cfg = resolve_model_config(config)
     enc_opts = dict(model_cfg["encoder"])
     encoder = ENCODERS.get(enc_opts.pop("name"))(enc_opts)
+    encoder.vocab = vocab
     inputs, outputs = ARCHITECTURES.get(model_cfg["architecture"])(tasks, model_cfg, encoder)
     try:
         return keras.Model(inputs=inputs, outputs=outputs, name=f"mtl_{model_cfg['architecture']}")

@@ -153,19 +153,24 @@ def _embedding_layer_for(config):
 
     from mtlzoo.models import build_model
 
-    cfg = {"tasks": config["tasks"], "model": {**config["model"], "alignment": "joint"}}
-    name = embedding_layer_name(build_model(cfg))
+    encoder = {k: v for k, v in dict(config["model"]["encoder"]).items() if k != "embedding_pretrained"}
+    cfg = {"tasks": config["tasks"], "model": {**config["model"], "encoder": encoder, "alignment": "joint"}}
+    name = embedding_layer_name(build_model(cfg))  # (the layer's name, not its pretrained rows)
     keras.backend.clear_session()
     return name
 
 
-def pair_similarity(model, config, embedding_layer):
-    """Normalized covariance similarity of a pair's two task embeddings, before and after alignment.
+def pair_similarity(model, config, embedding_layer, rows="tokens"):
+    """Covariance similarity of a pair's two task embeddings, before and after alignment.
 
-    Uses the training split's examples of the two tasks (grouped by ``task_id``). Returns
-    ``{"before": s, "after": s or None}``.
+    Uses the training split's examples of the two tasks (grouped by ``task_id``); ``rows``:
+    one row per real token or per example (the mean of its tokens), see
+    :func:`mtlzoo.analysis.covariance.task_embeddings`. Returns
+    ``{"before": s, "after": s or None, "before_raw": s, "after_raw": s or None}``: the
+    normalized score (:func:`normalized_covariance_similarity`) and the raw Eq. 5 score
+    (:func:`covariance_similarity`) of the same embeddings.
     """
-    from mtlzoo.analysis.covariance import embedding_similarity_matrix
+    from mtlzoo.analysis.covariance import covariance_similarity_matrix, task_embeddings
     from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
 
@@ -178,11 +183,18 @@ def pair_similarity(model, config, embedding_layer):
     out = {}
     for key, layer in (("before", embedding_layer), ("after", "alignment")):
         if key == "after" and config["model"]["alignment"] == "none":
-            out[key] = None
+            out[key] = out[f"{key}_raw"] = None
             continue
-        m = embedding_similarity_matrix(model, feats, tid, layer, normalized=True, num_tasks=len(tasks))
-        out[key] = float(m[0, 1])
+        xs = task_embeddings(model, feats, tid, layer, num_tasks=len(tasks), rows=rows)
+        out[key] = float(covariance_similarity_matrix(xs, normalized=True)[0, 1])
+        out[f"{key}_raw"] = float(covariance_similarity_matrix(xs, normalized=False)[0, 1])
     return out
+
+
+def _raw(key, suffix="_raw"):
+    """``"after:joint"`` -> ``"after_raw:joint"``: the key of the raw Eq. 5 score of a similarity."""
+    name, _, kind = key.partition(":")
+    return f"{name}{suffix}" + (f":{kind}" if kind else "")
 
 
 def _run_plan(tasks, seeds, alignments):
@@ -204,7 +216,15 @@ def run_dir_of(workdir, seed, kind, names):
     return os.path.join(workdir, "runs", f"seed_{seed}", sub, "+".join(names))
 
 
-def transfer_report(config, workdir, alignment="both", seeds=None, progress=print, train_fn=None):
+SIMILARITY_ROWS = {
+    "tokens": ("similarity.json", "transfer"),
+    "examples": ("similarity_examples.json", "transfer_examples"),
+}
+
+
+def transfer_report(
+    config, workdir, alignment="both", seeds=None, progress=print, train_fn=None, similarity_rows="tokens"
+):
     """Trains the STL and pairwise MTL models of a config and writes the transfer report.
 
     Args:
@@ -217,6 +237,11 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         seeds: seeds to average over (default: the config's seed).
         progress: called with one line per sub-run (``None`` for silence).
         train_fn: ``train(config, workdir)`` (default :func:`mtlzoo.training.train`).
+        similarity_rows: the rows of each task's embedding matrix X_i in the covariance
+            similarity: ``"tokens"`` (every real token; ``similarity.json``, ``transfer.*``) or
+            ``"examples"`` (one row per example, the mean of its token embeddings, as the paper's
+            ``X_i`` has one row per data point; ``similarity_examples.json``,
+            ``transfer_examples.*``, so both reports can live in one workdir).
 
     Returns:
         :class:`TransferReport`; ``transfer.md``/``.csv``/``.json`` and ``transfer_heatmap.png``
@@ -228,6 +253,11 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
             shared-input data, or a resumed sub-run of a different config.
     """
     resolved, tasks, seeds = _check_args(config, alignment, seeds)
+    if similarity_rows not in SIMILARITY_ROWS:
+        raise ConfigError(
+            "similarity_rows", f"unknown value {similarity_rows!r}; choose one of {', '.join(SIMILARITY_ROWS)}"
+        )
+    sim_file, stem = SIMILARITY_ROWS[similarity_rows]
     heterogeneous = check_data(resolved, tasks)
     notes = []
     alignments = list(ALIGNMENTS[alignment])
@@ -252,6 +282,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     mtl = {a: np.full((s, k, k), np.nan) for a in alignments}
     aligned_kinds = [a for a in alignments if a != "none"]
     sim_keys = ["before"] + [f"{key}:{a}" for a in aligned_kinds for key in ("after", "aligned_before")]
+    sim_keys += [_raw(key) for key in sim_keys]  # the raw Eq. 5 score of the same embeddings
     sim = {key: np.full((s, k, k), np.nan) for key in sim_keys}
     plan = _run_plan(tasks, seeds, alignments)
     prog = Progress(len(plan), progress)
@@ -260,7 +291,7 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         cfg = sub_config(resolved, list(pair), seed, "none" if kind == "stl" else kind)
         run_dir = run_dir_of(workdir, seed, kind, pair)
         label = f"seed={seed} " + (f"stl {pair[0]}" if kind == "stl" else f"mtl {'+'.join(pair)} alignment={kind}")
-        sim_path = os.path.join(run_dir, "similarity.json")
+        sim_path = os.path.join(run_dir, sim_file)
         metrics, model, status = train_or_load(
             cfg, run_dir, train_fn, starting=lambda i=n_done, w=label: prog.start(i, w)
         )
@@ -272,25 +303,31 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
             mtl[kind][si, a, b] = scores[pair[0]]
             mtl[kind][si, b, a] = scores[pair[1]]
             if heterogeneous:
+                pair_sim = None
                 if os.path.exists(sim_path):
                     with open(sim_path) as f:
                         pair_sim = json.load(f)
-                else:
+                    stale = "before_raw" not in pair_sim  # written before the raw Eq. 5 score was kept
+                    if stale and (model is not None or os.path.exists(os.path.join(run_dir, "model.keras"))):
+                        pair_sim = None
+                if pair_sim is None:
                     if model is None:
                         from mtlzoo.models import load_model
 
                         model = load_model(os.path.join(run_dir, "model.keras"))
-                    pair_sim = pair_similarity(model, cfg, embedding_layer)
+                    pair_sim = pair_similarity(model, cfg, embedding_layer, similarity_rows)
                     write_json(pair_sim, sim_path)
                 # "before": from the plain MTL models when they were run, else from the aligned ones
-                if kind == "none" or "none" not in alignments:
-                    sim["before"][si, a, b] = sim["before"][si, b, a] = pair_sim["before"]
-                if kind != "none" and pair_sim.get("after") is not None:
-                    for key, value in (
-                        (f"after:{kind}", pair_sim["after"]),
-                        (f"aligned_before:{kind}", pair_sim["before"]),
-                    ):
-                        sim[key][si, a, b] = sim[key][si, b, a] = value
+                for raw in ("", "_raw"):
+                    if kind == "none" or "none" not in alignments:
+                        value = pair_sim.get("before" + raw, np.nan)
+                        sim["before" + raw][si, a, b] = sim["before" + raw][si, b, a] = value
+                    if kind != "none" and pair_sim.get("after") is not None:
+                        for key, value in (
+                            (_raw(f"after:{kind}", raw), pair_sim.get("after" + raw, np.nan)),
+                            (_raw(f"aligned_before:{kind}", raw), pair_sim.get("before" + raw, np.nan)),
+                        ):
+                            sim[key][si, a, b] = sim[key][si, b, a] = value
         shown = ", ".join(f"{n} {score_name(specs[n])} {v:.4f}" for n, v in scores.items())
         prog.done(n_done, label, f"{status} ({shown})")
 
@@ -304,14 +341,16 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
     if heterogeneous:
         for key in sim_keys:
             m = sim[key].mean(axis=0)
-            np.fill_diagonal(m, 1.0)
+            np.fill_diagonal(m, np.nan if key.startswith("before_raw") or "_raw:" in key else 1.0)
             similarity[key] = m
         if aligned_kinds:  # the first aligned variant's, under the plain names
             for key in ("after", "aligned_before"):
-                similarity[key] = similarity[f"{key}:{aligned_kinds[0]}"]
+                for raw in ("", "_raw"):
+                    similarity[key + raw] = similarity[_raw(f"{key}:{aligned_kinds[0]}", raw)]
     if heterogeneous:
         notes.append(
-            "Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
+            f"Rows of each task's embedding matrix: {'every real token' if similarity_rows == 'tokens' else 'one per example, the mean of its token embeddings'}"
+            " (similarity_rows). Similarity is the normalized covariance similarity (1 = same truncated covariance) of the two tasks' "
             f"training-split embeddings in each pair's model: before = the embedding E (layer {embedding_layer!r}) "
             "of the model without alignment, after = the output of the alignment layer; aligned_before = the "
             "embedding E of the aligned model (the input of its alignment layer). Per aligned variant A, the keys "
@@ -330,5 +369,5 @@ def transfer_report(config, workdir, alignment="both", seeds=None, progress=prin
         heterogeneous=heterogeneous,
         notes=notes,
     )
-    write_report(report, workdir)
+    write_report(report, workdir, stem)
     return report

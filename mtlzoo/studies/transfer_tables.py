@@ -36,7 +36,10 @@ class TransferReport:
             variant A ``"after:A"`` (output of the alignment layer) and ``"aligned_before:A"``
             (embedding E of the aligned model, the input of R_i; ``"after"`` and
             ``"aligned_before"`` are the first variant's) -> ``[k, k]`` mean normalized covariance
-            similarity (diagonal 1), or None where it is not defined (see ``notes``).
+            similarity (diagonal 1), or None where it is not defined (see ``notes``). The same
+            keys with ``_raw`` after the name (``"before_raw"``, ``"after_raw:A"``,
+            ``"aligned_before_raw:A"``, ``"after_raw"``, ``"aligned_before_raw"``) hold the raw
+            Eq. 5 score of the same embeddings (diagonal NaN: not computed).
         heterogeneous: whether every example carries its own task's ``task_id``.
         notes: plain sentences about what the report can and cannot say.
     """
@@ -92,6 +95,10 @@ def _within_noise(report, alignment, x, y):
     return bool(t[i, j] <= sd[i, j] or t[j, i] <= sd[j, i])
 
 
+def _sim(v):
+    return "—" if _nan(v) else f"{v:.3f}"
+
+
 def _fmt(v, std=None):
     if _nan(v):
         return "—"
@@ -128,13 +135,19 @@ def markdown(report):
                 for j in range(len(names))
             ]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    for key in ("before", "after"):
+    for key, what in (
+        ("before", "normalized"),
+        ("after", "normalized"),
+        ("before_raw", "raw Eq. 5"),
+        ("after_raw", "raw Eq. 5"),
+    ):
         m = report.similarity.get(key)
-        if m is None:
+        if m is None or np.all(np.isnan(m)):
             continue
-        lines += ["", f"## Covariance similarity of the embeddings ({key} alignment, normalized)", "", header, rule]
+        title = f"## Covariance similarity of the embeddings ({key.split('_')[0]} alignment, {what})"
+        lines += ["", title, "", header, rule]
         for i, n in enumerate(names):
-            lines.append(f"| {n} | " + " | ".join(f"{m[i, j]:.3f}" for j in range(len(names))) + " |")
+            lines.append(f"| {n} | " + " | ".join(_sim(m[i, j]) for j in range(len(names))) + " |")
     for a in report.alignments:
         if a != "none":
             lines += alignment_effect_markdown(report, a)
@@ -160,15 +173,22 @@ def alignment_effect(report, alignment="joint"):
 
     Returns a list of dicts, one per unordered pair: ``score_none`` and ``score_aligned``
     (mean over seeds of ``(s_i + s_j) / 2`` in the pair's MTL model without / with the
-    alignment), ``gain`` (their difference, paired by seed), and the normalized covariance
-    similarity of the aligned model's two tasks at its embedding E (``sim_before``) and at the
-    output of the alignment (``sim_after``). Empty when the report lacks either variant.
+    alignment), ``gain`` (their difference, paired by seed), ``gain_std`` (its standard deviation
+    over seeds, 0 for one seed), and the covariance similarity of the aligned model's two tasks at
+    its embedding E (``sim_before``) and at the output of the alignment (``sim_after``):
+    normalized, and the raw Eq. 5 score (``sim_before_raw``, ``sim_after_raw``; None when not
+    recorded). Empty when the report lacks either variant.
     """
     if "none" not in report.mtl or alignment not in report.mtl:
         return []
     k = len(report.tasks)
     rows = []
-    sb, sa = report.similarity.get(f"aligned_before:{alignment}"), report.similarity.get(f"after:{alignment}")
+    sims = {
+        "sim_before": report.similarity.get(f"aligned_before:{alignment}"),
+        "sim_after": report.similarity.get(f"after:{alignment}"),
+        "sim_before_raw": report.similarity.get(f"aligned_before_raw:{alignment}"),
+        "sim_after_raw": report.similarity.get(f"after_raw:{alignment}"),
+    }
     for i in range(k):
         for j in range(i + 1, k):
             none = (report.mtl["none"][:, i, j] + report.mtl["none"][:, j, i]) / 2
@@ -179,8 +199,8 @@ def alignment_effect(report, alignment="joint"):
                     "score_none": float(np.mean(none)),
                     "score_aligned": float(np.mean(aligned)),
                     "gain": float(np.mean(aligned - none)),
-                    "sim_before": None if sb is None else float(sb[i, j]),
-                    "sim_after": None if sa is None else float(sa[i, j]),
+                    "gain_std": float(np.std(aligned - none, ddof=1)) if len(none) > 1 else 0.0,
+                    **{key: None if m is None or _nan(m[i, j]) else float(m[i, j]) for key, m in sims.items()},
                 }
             )
     return rows
@@ -195,15 +215,18 @@ def alignment_effect_markdown(report, alignment="joint"):
         "",
         f"## What the alignment changes, per pair ({alignment})",
         "",
-        "Mean of the two tasks' scores in the pair's MTL model without and with the alignment; similarity of "
-        "the aligned model's two tasks at the embedding E and at the alignment's output.",
+        "Mean of the two tasks' scores in the pair's MTL model without and with the alignment (gain: mean ± std "
+        "over seeds, paired by seed); similarity of the aligned model's two tasks at the embedding E and at the "
+        "alignment's output, normalized and raw (Eq. 5).",
         "",
-        "| pair | MTL | MTL + alignment | gain | similarity at E | after alignment |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| pair | MTL | MTL + alignment | gain | similarity at E | after alignment | Eq. 5 at E | Eq. 5 after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    multi = len(report.seeds) > 1
     for r in rows:
-        sims = ["" if r[key] is None else f"{r[key]:.3f}" for key in ("sim_before", "sim_after")]
-        cells = [f"{r['score_none']:.4f}", f"{r['score_aligned']:.4f}", f"{r['gain']:+.4f}", *sims]
+        sims = ["" if r[key] is None else f"{r[key]:.3f}" for key in _SIM_KEYS]
+        gain = _fmt(r["gain"], r["gain_std"] if multi else None)
+        cells = [f"{r['score_none']:.4f}", f"{r['score_aligned']:.4f}", gain, *sims]
         lines.append(f"| {'+'.join(r['pair'])} | " + " | ".join(cells) + " |")
     gains = [r["gain"] for r in rows]
     best = max(rows, key=lambda r: r["gain"])
@@ -212,13 +235,18 @@ def alignment_effect_markdown(report, alignment="joint"):
         f"- The alignment raises the pair's mean score on {sum(g > 0 for g in gains)} of {len(rows)} pairs "
         f"(largest gain {best['gain']:+.4f}, {'+'.join(best['pair'])}; mean {np.mean(gains):+.4f}).",
     ]
-    with_sim = [r for r in rows if r["sim_before"] is not None and r["sim_after"] is not None]
-    if with_sim:
-        up = sum(r["sim_after"] > r["sim_before"] for r in with_sim)
-        lines.append(
-            f"- The covariance similarity is higher after the alignment than at E on {up} of {len(with_sim)} pairs."
-        )
+    for suffix, what in (("", "normalized"), ("_raw", "raw Eq. 5")):
+        with_sim = [r for r in rows if r["sim_before" + suffix] is not None and r["sim_after" + suffix] is not None]
+        if with_sim:
+            up = sum(r["sim_after" + suffix] > r["sim_before" + suffix] for r in with_sim)
+            lines.append(
+                f"- The covariance similarity ({what}) is higher after the alignment than at E on {up} of "
+                f"{len(with_sim)} pairs."
+            )
     return lines
+
+
+_SIM_KEYS = ("sim_before", "sim_after", "sim_before_raw", "sim_after_raw")
 
 
 def csv_rows(report):
@@ -242,9 +270,9 @@ def csv_rows(report):
                     "transfer_std": report.transfer_std[a][i, j],
                     "seeds": len(report.seeds),
                 }
-                for key in ("before", "after"):
+                for key in ("before", "after", "before_raw", "after_raw"):
                     m = report.similarity.get(key)
-                    row[f"similarity_{key}"] = "" if m is None else m[i, j]
+                    row[f"similarity_{key}"] = "" if m is None or _nan(m[i, j]) else m[i, j]
                 rows.append(row)
     return rows
 
@@ -303,10 +331,10 @@ def heatmap(report, path):
     save_figure(fig, path, dpi=110)
 
 
-def write_report(report, workdir):
+def write_report(report, workdir, stem="transfer"):
     """Writes ``transfer.md``, ``transfer.csv``, ``transfer.json``, ``transfer_heatmap.png`` and, with an
-    aligned variant, ``transfer_alignment.png``; returns their paths."""
-    paths = {ext: os.path.join(workdir, f"transfer.{ext}") for ext in ("md", "csv", "json")}
+    aligned variant, ``transfer_alignment.png``; returns their paths. ``stem`` replaces ``transfer``."""
+    paths = {ext: os.path.join(workdir, f"{stem}.{ext}") for ext in ("md", "csv", "json")}
     write_text(markdown(report), paths["md"])
     rows = csv_rows(report)
     with atomic_open(paths["csv"], "w", newline="") as f:
@@ -315,10 +343,10 @@ def write_report(report, workdir):
         for r in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) and not np.isnan(v) else v) for k, v in r.items()})
     write_json(report.to_dict(), paths["json"])
-    paths["png"] = os.path.join(workdir, "transfer_heatmap.png")
+    paths["png"] = os.path.join(workdir, f"{stem}_heatmap.png")
     heatmap(report, paths["png"])
-    if plot_alignment_effect(report, os.path.join(workdir, "transfer_alignment.png")):
-        paths["alignment_png"] = os.path.join(workdir, "transfer_alignment.png")
+    if plot_alignment_effect(report, os.path.join(workdir, f"{stem}_alignment.png")):
+        paths["alignment_png"] = os.path.join(workdir, f"{stem}_alignment.png")
     return paths
 
 

@@ -305,7 +305,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     from mtlzoo.training.strategy import worker_info
     from mtlzoo.weighting.aggregators import build_aggregator
     from mtlzoo.weighting.weightings import build_weighting
-    from mtlzoo.workdir import save_run_data
+    from mtlzoo.workdir import run_vocab, save_run_data
 
     chief, worker = worker_info(strat)
     tc = config.train
@@ -346,7 +346,7 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
         keras.config.set_dtype_policy(tc.mixed_precision)
     try:
         with strat.scope():
-            model = (model_fn or build_model)(config)
+            model = model_fn(config) if model_fn else build_model(config, vocab=run_vocab(data))
             optimizer = make_optimizer(tc, phase1_steps)
             weighting = build_weighting(dict(tc.weighting), names, seed=config.seed, steps_per_epoch=steps_per_epoch)
     finally:

@@ -164,6 +164,25 @@ def test_task_embeddings_of_a_text_cnn_exclude_padding():
     )
 
 
+def test_task_embeddings_one_row_per_example_is_the_mean_of_its_real_tokens():
+    import keras
+
+    from tests.helpers import random_features
+
+    model = _text_cnn_model()
+    tokens = random_features("text_cnn", batch=12, time=9, seed=6)["tokens"]
+    tokens[5] = 0  # an example without real tokens is dropped
+    task_ids = np.arange(12) % 3
+    xs = task_embeddings(model, {"tokens": tokens}, task_ids, "embedding", rows="examples")
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    for i in range(3):
+        expected = [table[t[t != 0]].mean(axis=0) for t in tokens[task_ids == i] if (t != 0).any()]
+        np.testing.assert_allclose(xs[i], np.array(expected), rtol=1e-5, atol=1e-8)  # float32 sums
+    assert [len(x) for x in xs] == [4, 4, 3]
+    with pytest.raises(ValueError, match="rows must be"):
+        task_embeddings(model, {"tokens": tokens}, task_ids, "embedding", rows="words")
+
+
 def test_task_embeddings_of_flat_inputs_and_errors():
     import mtlzoo
     from tests.helpers import model_config, random_features

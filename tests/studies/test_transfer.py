@@ -79,8 +79,11 @@ def fabricate(workdir):
         for a in ("none", "joint"):
             for (x, y), (vx, vy) in MTL[a][seed].items():
                 sim = {"before": SIM["none"][(x, y)] + 0.01 * seed, "after": None}
-                if a == "joint":
-                    sim = {"before": 0.0, "after": SIM["joint"][(x, y)] + 0.01 * seed}
+                if a == "joint":  # raw Eq. 5 scores: hand-chosen, below the normalized ones
+                    after = SIM["joint"][(x, y)] + 0.01 * seed
+                    sim = {"before": 0.0, "after": after, "before_raw": 0.2 - 0.1 * seed, "after_raw": after / 2}
+                elif seed == 1:  # seed 0's plain runs lack the raw score (files of an older report)
+                    sim["before_raw"], sim["after_raw"] = sim["before"] / 4, None
                 write_run(workdir, seed, a, (x, y), {x: metric(x, vx), y: metric(y, vy)}, sim)
 
 
@@ -192,6 +195,19 @@ def test_real_runs_match_their_metrics_and_resume_skips_finished(tmp_path):
     expected = normalized_covariance_similarity(x[tid == 0], x[tid == 1])
     assert report.similarity["before"][0, 1] == pytest.approx(expected, rel=1e-5)
     assert 0 <= report.similarity["after"][0, 1] <= 1
+    # the raw Eq. 5 score, by numpy: eigen-pairs of X_i^T X_i holding 99% of the trace, F_i = U_i D_i^(1/2)
+    factors = []
+    for xi in (np.asarray(x[tid == 0], np.float64), np.asarray(x[tid == 1], np.float64)):
+        eig, vec = np.linalg.eigh(xi.T @ xi)
+        eig, vec = eig[::-1], vec[:, ::-1]
+        r = int(np.argmax(np.cumsum(eig) / eig.sum() >= 0.99 - 1e-12)) + 1
+        factors.append(vec[:, :r] * np.sqrt(eig[:r]))
+    f1, f2 = factors
+    eq5 = np.linalg.norm(f1.T @ f2) / (np.linalg.norm(f1) * np.linalg.norm(f2))
+    assert report.similarity["before_raw"][0, 1] == pytest.approx(eq5, rel=1e-5)
+    assert 0 <= report.similarity["after_raw"][0, 1] <= report.similarity["after"][0, 1] + 1e-9
+    md = (tmp_path / "transfer.md").read_text()
+    assert "(before alignment, raw Eq. 5)" in md and f"{eq5:.3f}" in md
 
     # resume: remove one finished sub-run; only it is trained again
     import shutil
@@ -210,6 +226,18 @@ def test_real_runs_match_their_metrics_and_resume_skips_finished(tmp_path):
     assert sum("skipped" in line for line in lines) == 3 and sum("trained" in line for line in lines) == 1
     np.testing.assert_allclose(again.transfer["none"], report.transfer["none"], atol=1e-6)
 
+    # one row per example: its own files beside the per-token ones, from the saved models (no training);
+    # the mlp's embedding is one vector per example already, so the scores agree
+    token_md = (tmp_path / "transfer.md").read_text()
+    ex = tr.transfer_report(cfg, str(tmp_path), "both", [0], None, train_fn=no_training, similarity_rows="examples")
+    assert ex.similarity["before"][0, 1] == pytest.approx(report.similarity["before"][0, 1], rel=1e-9)
+    assert ex.similarity["after_raw"][0, 1] == pytest.approx(report.similarity["after_raw"][0, 1], rel=1e-9)
+    assert os.path.exists(
+        os.path.join(tr.run_dir_of(str(tmp_path), 0, "joint", ("a", "b")), "similarity_examples.json")
+    )
+    assert "one per example" in (tmp_path / "transfer_examples.md").read_text()
+    assert (tmp_path / "transfer.md").read_text() == token_md
+
     # a different config in the same workdir is refused, not silently mixed in
     cfg2 = tiny_config({"a": {"kind": "binary"}, "b": {"kind": "regression"}})
     cfg2["train"]["learning_rate"] = 0.5
@@ -225,12 +253,21 @@ def test_real_runs_match_their_metrics_and_resume_skips_finished(tmp_path):
         ({"seeds": []}, "seeds"),
         ({"seeds": [0, 0]}, "repeat"),
         ({"seeds": [-1]}, "non-negative"),
+        ({"similarity_rows": "words"}, "similarity_rows.*unknown value 'words'"),
     ],
 )
 def test_bad_input_raises_config_error(kwargs, words, tmp_path):
-    args = {"config": tiny_config(), "alignment": "both", "seeds": [0], **kwargs}
+    args = {"config": tiny_config(), "alignment": "both", "seeds": [0], "similarity_rows": "tokens", **kwargs}
     with pytest.raises(ConfigError, match=words):
-        tr.transfer_report(args["config"], str(tmp_path), args["alignment"], args["seeds"], None, no_training)
+        tr.transfer_report(
+            args["config"],
+            str(tmp_path),
+            args["alignment"],
+            args["seeds"],
+            None,
+            no_training,
+            similarity_rows=args["similarity_rows"],
+        )
     assert not os.path.exists(tmp_path / "runs")
 
 
@@ -275,5 +312,15 @@ def test_alignment_effect_per_pair_against_hand_computation(tmp_path):
     )
     md = (tmp_path / "transfer.md").read_text()
     assert "raises the pair's mean score on 3 of 3 pairs (largest gain +0.0375, a+c" in md
-    assert "higher after the alignment than at E on 3 of 3 pairs" in md
+    assert "(normalized) is higher after the alignment than at E on 3 of 3 pairs" in md
+    # raw Eq. 5: at E 0.2 (seed 0) and 0.1 (seed 1), after = half the normalized score
+    assert rows[("a", "b")]["sim_before_raw"] == pytest.approx(0.15)
+    assert rows[("a", "b")]["sim_after_raw"] == pytest.approx(0.505 / 2)
+    assert rows[("b", "c")]["sim_after_raw"] == pytest.approx(0.305 / 2)
+    assert "(raw Eq. 5) is higher after the alignment than at E on 3 of 3 pairs" in md  # 0.2525 > 0.15 etc.
+    # gain per seed: (0.90 - 0.45 - 0.85 + 0.40) / 2 = 0 and (0.80 - 0.25 - 0.65 + 0.20) / 2 = 0.05
+    assert rows[("a", "b")]["gain_std"] == pytest.approx(np.std([0.0, 0.05], ddof=1))
+    # the plain runs' raw score: seed 1 only (seed 0's files lack it), so the mean over seeds is NaN
+    assert np.isnan(report.similarity["before_raw"][0, 1])
+    assert "Covariance similarity of the embeddings (before alignment, raw Eq. 5)" not in md
     assert (tmp_path / "transfer_alignment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
