@@ -166,7 +166,9 @@ def _embedding_layer(resolved):
     from mtlzoo.models import build_model
 
     cfg = resolved.to_dict()
-    cfg = {"tasks": cfg["tasks"], "model": {**cfg["model"], "alignment": "joint"}}
+    # the layer's name only: the pretrained rows (which need the run's vocabulary) are not read
+    encoder = {k: v for k, v in dict(cfg["model"]["encoder"]).items() if k != "embedding_pretrained"}
+    cfg = {"tasks": cfg["tasks"], "model": {**cfg["model"], "encoder": encoder, "alignment": "joint"}}
     model = build_model(cfg)
     name = model.get_layer("alignment").input[0]._keras_history.operation.name
     del model
@@ -285,7 +287,7 @@ def train_with_predictors(resolved, tasks, every_steps, lookahead_lr, workdir, p
         resolved.seed,
         total,
     )
-    model = build_model(resolved)
+    model = build_model(resolved, vocab=data.info.get("vocab"))  # (pretrained word vectors fill its rows)
     lr = float(lookahead_lr if lookahead_lr is not None else tc.learning_rate)
     train_cfg = tc.to_dict()
     if measurement == "in_step":
