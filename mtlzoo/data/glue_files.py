@@ -37,6 +37,10 @@ example), which makes the training batches length-bucketed and every batch padde
 its longest example (:mod:`mtlzoo.data.mixing`). Labels in the one batch shape of
 :mod:`mtlzoo.data.base` (binary float ``[n, 1]``, multiclass int ``[n]``, STS-B float ``[n, 1]``).
 
+A zoo entry keeps its own copy of the vocabulary (:meth:`GlueFilesSource.self_contained`):
+its ``config.json`` has ``vocab_file: vocab.txt`` (relative: the entry's file, see
+:func:`mtlzoo.workdir.read_config`), ``lowercase`` set and no ``checkpoint``.
+
 ``info``: ``vocab_file``, ``lowercase``, ``max_length``, ``label_names`` ``{task: names by
 label id}`` (None for STS-B), ``text_fields`` ``{task: (first, second or None)}``.
 
@@ -54,6 +58,7 @@ import zlib
 
 import numpy as np
 
+from mtlzoo import fileio
 from mtlzoo.data.base import Split, TaskData, check_task_kinds
 from mtlzoo.data.real import DATA_DIR_ENV, data_dir  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
 from mtlzoo.errors import ConfigError
@@ -387,6 +392,16 @@ class GlueFilesSource:
         for t, files in zip(tasks, paths, strict=True):
             for path in files.values():
                 read_glue_tsv(path, t.name)
+
+    @staticmethod
+    def self_contained(opts, folder, vocab_name="vocab.txt"):
+        """The options a zoo entry keeps: the tokenizer's vocabulary (the checkpoint's, or
+        ``vocab_file``) copied into ``folder`` as ``vocab_name`` and named relative to it,
+        lower-casing explicit, no ``checkpoint``; the texts are then encoded exactly as in
+        training without the checkpoint directory."""
+        vocab, lower = tokenizer_files(opts)
+        fileio.copy(vocab, os.path.join(folder, vocab_name))
+        return {**opts, "checkpoint": None, "vocab_file": vocab_name, "lowercase": bool(lower)}
 
     @staticmethod
     def read_task(opts, task, seed):
