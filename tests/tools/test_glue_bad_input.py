@@ -32,6 +32,14 @@ def files(tmp_path_factory):
     lines.insert(3, "7\tA dog ran .\tentailment\n")  # line 4: three fields, RTE has four
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(lines)
+    deep = str(base / "deep")  # a malformed row past the rows the config check reads
+    write_glue(deep, tasks=("rte",), train_copies=100)
+    deep_path = os.path.join(deep, "RTE", "train.tsv")
+    with open(deep_path, encoding="utf-8") as f:
+        lines = f.readlines()
+    lines.insert(150, "7\tA dog ran .\tentailment\n")  # line 151
+    with open(deep_path, "w", encoding="utf-8") as f:
+        f.writelines(lines)
     no_weights, no_vocab = str(base / "no_weights"), str(base / "no_vocab")
     write_transformers_bert(no_weights, weights=False)
     write_transformers_bert(no_vocab, vocab=False)
@@ -41,6 +49,8 @@ def files(tmp_path_factory):
         "missing": missing,
         "malformed": malformed,
         "malformed_file": path,
+        "deep": deep,
+        "deep_file": deep_path,
         "no_weights": no_weights,
         "no_vocab": no_vocab,
     }
@@ -66,6 +76,10 @@ CASES = {
     "malformed_row": lambda f: (
         _flags(f["malformed"], f["ckpt"]),
         f"error: config field data.data_dir: {f['malformed_file']} line 4: expected 4 tab-separated fields, got 3",
+    ),
+    "malformed_deep_row": lambda f: (  # refused by the data load, before the trainer writes
+        _flags(f["deep"], f["ckpt"]),
+        f"error: config field data.data_dir: {f['deep_file']} line 151: expected 4 tab-separated fields, got 3",
     ),
     "no_weights": lambda f: (
         _flags(f["good"], f["ckpt"], preset=f["no_weights"]),
