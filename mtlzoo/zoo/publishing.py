@@ -63,7 +63,12 @@ def _self_contained(folder):
     encoder = (config.get("model") or {}).get("encoder")
     if isinstance(encoder, dict) and isinstance(encoder.get("name"), str):
         new = ENCODERS.get(encoder["name"], "model.encoder.name").self_contained(encoder, "model.encoder")
-        changed += [f"model.encoder.{k}: {encoder.get(k)!r} -> {new[k]!r}" for k in new if new[k] != encoder.get(k)]
+        diff = [k for k in new if new[k] != encoder.get(k)]
+        if encoder.get("preset") and not new.get("preset"):  # the other fields were ignored beside a preset
+            shown = ", ".join(f"{k} {new[k]!r}" for k in diff if k != "preset")
+            changed.append(f"model.encoder.preset: {encoder['preset']!r} -> None (its architecture: {shown})")
+        else:
+            changed += [f"model.encoder.{k}: {encoder.get(k)!r} -> {new[k]!r}" for k in diff]
         config["model"]["encoder"] = new
     if changed:
         fileio.write_json(config, path)
