@@ -110,8 +110,8 @@ def test_train_refuses_with_one_line_and_writes_nothing(files, case, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["malformed_row"])
 def test_finetune_refuses_with_one_line_and_writes_nothing(files, case, tmp_path_factory, tmp_path):
-    # finetune writes finetune.json before the trainer loads the data: the glue_files config
-    # check parses every row, so a malformed one is refused before that
+    # line 4 is among the rows the glue_files config check parses, so finetune refuses it
+    # before any heavy work (a deeper row is refused by the data load, before finetune.json)
     from tests.glue_run import trained_glue_run
 
     pretrained, _, _ = trained_glue_run(tmp_path_factory)  # the session's tiny GLUE run (shared with the export tests)
