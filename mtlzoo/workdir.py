@@ -25,7 +25,7 @@ import os
 import re
 
 from mtlzoo.errors import ConfigError
-from mtlzoo.fileio import exists, glob, isdir, isfile, local_copy, open_file
+from mtlzoo.fileio import exists, glob, is_remote, isdir, isfile, local_copy, open_file
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
@@ -48,7 +48,9 @@ def read_config(workdir, validate=True):
     wrong type) raises one :class:`ConfigError` naming the file. ``validate``: True (the whole
     run config, :func:`mtlzoo.config.resolve_config`), ``"model"`` (only the tasks and the
     model, what loading and exporting need: :func:`mtlzoo.models.builder.resolve_model_config`)
-    or False. The config returned is the file's, as written.
+    or False. The config returned is the file's, as written, except that a relative
+    ``data.vocab_file`` naming a file of the folder (a zoo entry's own ``vocab.txt``, see
+    :func:`mtlzoo.zoo.publish`) becomes that file's path (:func:`folder_paths`).
     """
     import ml_collections
 
@@ -72,6 +74,7 @@ def read_config(workdir, validate=True):
     for name, task in raw.get("tasks", {}).items():
         if not isinstance(task, dict):
             raise ConfigError(None, f"{path}: tasks.{name} must be a JSON object, got {type(task).__name__}")
+    raw = folder_paths(raw, workdir)
     if not validate:
         return ml_collections.ConfigDict(raw)
     if validate == "model":
@@ -85,6 +88,25 @@ def read_config(workdir, validate=True):
     except Exception as e:  # a value of a type validation did not expect
         raise ConfigError(None, f"{path}: invalid config ({type(e).__name__}: {_first_line(e)})") from e
     return ml_collections.ConfigDict(raw)
+
+
+FOLDER_PATHS = (("data", "vocab_file"),)  # config fields that may name a file of the run folder
+
+
+def folder_paths(raw, workdir):
+    """``raw`` (a config dict) with each relative path of :data:`FOLDER_PATHS` that names a file
+    inside ``workdir`` replaced by that file's path; other values (absolute paths, files of the
+    working directory) unchanged. This is how a zoo entry refers to its own files, wherever it lies."""
+    out = dict(raw)
+    for section, key in FOLDER_PATHS:
+        part = out.get(section)
+        value = part.get(key) if isinstance(part, dict) else None
+        if not isinstance(value, str) or not value or os.path.isabs(value) or "://" in value:
+            continue
+        inside = os.path.join(workdir, value)
+        if isfile(inside):
+            out[section] = {**part, key: inside if is_remote(inside) else os.path.abspath(inside)}
+    return out
 
 
 def _first_line(e):

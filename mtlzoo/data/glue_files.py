@@ -37,6 +37,10 @@ example), which makes the training batches length-bucketed and every batch padde
 its longest example (:mod:`mtlzoo.data.mixing`). Labels in the one batch shape of
 :mod:`mtlzoo.data.base` (binary float ``[n, 1]``, multiclass int ``[n]``, STS-B float ``[n, 1]``).
 
+A zoo entry keeps its own copy of the vocabulary (:meth:`GlueFilesSource.self_contained`):
+its ``config.json`` has ``vocab_file: vocab.txt`` (relative: the entry's file, see
+:func:`mtlzoo.workdir.read_config`), ``lowercase`` set and no ``checkpoint``.
+
 ``info``: ``vocab_file``, ``lowercase``, ``max_length``, ``label_names`` ``{task: names by
 label id}`` (None for STS-B), ``text_fields`` ``{task: (first, second or None)}``.
 
@@ -54,6 +58,7 @@ import zlib
 
 import numpy as np
 
+from mtlzoo import fileio
 from mtlzoo.data.base import Split, TaskData, check_task_kinds
 from mtlzoo.data.real import DATA_DIR_ENV, data_dir  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
 from mtlzoo.errors import ConfigError
@@ -200,7 +205,7 @@ def _parse_label(value, lay, path, line):
     return int(value)
 
 
-_PARSED = {}  # (path, task, mtime_ns, size) -> parsed rows; the config check's parse, reused by load
+_PARSED = {}  # (path, task, mtime_ns, size) -> parsed rows, reused by later loads of the same file
 _PARSED_MAX = 2 * len(LAYOUTS)
 
 
@@ -210,7 +215,7 @@ def read_glue_tsv(path, task):
     Labels: int ids (float scores for STS-B). ConfigError naming the file and the 1-based
     line for a row with the wrong number of fields or a label that does not parse, and for
     a header without the task's columns. The parse of an unchanged file (same path, size and
-    modification time) is reused: the config check reads every row, the load reads them again.
+    modification time) is reused within a process (a study loads the same files many times).
     """
     st = os.stat(path)
     key = (os.path.abspath(path), task, st.st_mtime_ns, st.st_size)
@@ -221,7 +226,18 @@ def read_glue_tsv(path, task):
     return _PARSED[key]
 
 
-def _read_glue_tsv(path, task):
+CHECK_ROWS = 64  # rows of each file the config check parses (the load parses them all)
+
+
+def check_glue_tsv(path, task, rows=CHECK_ROWS):
+    """The config check of one GLUE file: its header and first ``rows`` rows parse (the same
+    errors as :func:`read_glue_tsv`, file and line named), and it has an example. Reads a few
+    kilobytes whatever the file's size (QQP's train.tsv: 364k rows, MNLI's: 393k); a malformed
+    row further down is reported, with its file and line, when the data is loaded."""
+    _read_glue_tsv(path, task, limit=rows)
+
+
+def _read_glue_tsv(path, task, limit=None):
     lay = LAYOUTS[task]
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     first, second, labels = [], [], []
@@ -249,6 +265,8 @@ def _read_glue_tsv(path, task):
             first.append(row[cols[0]])
             if len(cols) > 1:
                 second.append(row[cols[1]])
+            if limit is not None and len(labels) >= limit:
+                break
     if not labels:
         raise ConfigError("data.data_dir", f"{path} has no examples")
     return first, (second if len(cols) > 1 else None), labels
@@ -376,9 +394,11 @@ class GlueFilesSource:
 
     @staticmethod
     def check(opts, tasks):
-        """Every task's files exist and every row parses (a malformed row is refused at config
-        validation, before a tool writes anything; the parse is reused by ``load``), and the
-        tokenizer's vocabulary exists."""
+        """Every task's files exist, their headers and first rows parse (:func:`check_glue_tsv`:
+        a wrong layout is refused at config validation, before a tool writes anything, in
+        constant time per file), and the tokenizer's vocabulary exists. A malformed row deeper
+        in a file is refused by ``load`` with its file and line (a tool loads the data before
+        it writes to the workdir)."""
         check_task_kinds(tasks, TASKS, "glue_files")
         _check_max_train(opts.get("max_train_examples"), tasks)
         root = glue_dir(opts)
@@ -386,7 +406,17 @@ class GlueFilesSource:
         tokenizer_files(opts)
         for t, files in zip(tasks, paths, strict=True):
             for path in files.values():
-                read_glue_tsv(path, t.name)
+                check_glue_tsv(path, t.name)
+
+    @staticmethod
+    def self_contained(opts, folder, vocab_name="vocab.txt"):
+        """The options a zoo entry keeps: the tokenizer's vocabulary (the checkpoint's, or
+        ``vocab_file``) copied into ``folder`` as ``vocab_name`` and named relative to it,
+        lower-casing explicit, no ``checkpoint``; the texts are then encoded exactly as in
+        training without the checkpoint directory."""
+        vocab, lower = tokenizer_files(opts)
+        fileio.copy(vocab, os.path.join(folder, vocab_name))
+        return {**opts, "checkpoint": None, "vocab_file": vocab_name, "lowercase": bool(lower)}
 
     @staticmethod
     def read_task(opts, task, seed):

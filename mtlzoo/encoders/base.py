@@ -40,6 +40,13 @@ class Encoder(abc.ABC):
         """Cross-field checks; raise ConfigError (optional: most encoders need none)."""
         return None
 
+    @classmethod
+    def self_contained(cls, opts, field="model.encoder"):
+        """The options of a config that builds this encoder's model from no file outside a zoo
+        entry (its weights are the entry's ``model.keras``): e.g. a pretrained checkpoint
+        replaced by the architecture it gave. Default: unchanged."""
+        return dict(opts)
+
     @abc.abstractmethod
     def inputs(self):
         """Returns ``{name: keras.Input}``: the model's feature inputs."""

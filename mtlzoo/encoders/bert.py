@@ -6,6 +6,10 @@ Hugging Face transformers format (``config.json``, ``model.safetensors``, ``voca
 keras-hub converts it on load). A preset *name* that would need the network is refused at
 config validation (:mod:`mtlzoo.encoders.checkpoints`); the checkpoint's own WordPiece
 vocabulary and lower-casing come from :func:`mtlzoo.encoders.checkpoints.checkpoint_vocab`.
+``preset`` may name the directory portably (``$MTLZOO_BERT_CHECKPOINT``,
+``$MTLZOO_DATA_DIR/<path>``: :func:`mtlzoo.encoders.checkpoints.resolve_checkpoint`). A zoo
+entry keeps no preset: :meth:`BertEncoder.self_contained` replaces it by the architecture the
+preset gave, whose weights the entry's ``model.keras`` holds.
 Its graph is rebuilt in two stages so that an alignment can later sit between
 them, with outputs equal to the plain backbone's:
 
@@ -21,7 +25,7 @@ keras-hub is imported only when a bert model is built.
 import keras
 
 from mtlzoo.encoders.base import Encoder
-from mtlzoo.encoders.checkpoints import check_local_checkpoint
+from mtlzoo.encoders.checkpoints import check_local_checkpoint, resolve_checkpoint
 from mtlzoo.errors import ConfigError
 from mtlzoo.layers import MaskedGlobalPooling1D, TokenSelect
 from mtlzoo.schema import Field, fraction, positive
@@ -65,13 +69,42 @@ class BertEncoder(Encoder):
                 f"hidden_dim {opts['hidden_dim']} is not divisible by num_heads {opts['num_heads']}",
             )
 
+    # BertBackbone.get_config() key -> this encoder's option
+    ARCHITECTURE = {
+        "vocabulary_size": "vocab_size",
+        "num_layers": "num_layers",
+        "num_heads": "num_heads",
+        "hidden_dim": "hidden_dim",
+        "intermediate_dim": "intermediate_dim",
+        "dropout": "dropout",
+        "max_sequence_length": "max_sequence_length",
+        "num_segments": "num_segments",
+    }
+
+    @classmethod
+    def self_contained(cls, opts, field="model.encoder"):
+        """The options with ``preset`` replaced by the architecture the preset builds (read by
+        keras-hub without loading weights), so that a fresh model of the same shape, layer
+        names included, is built without the checkpoint directory; unchanged without a preset."""
+        if not opts.get("preset"):
+            return dict(opts)
+        import keras_hub
+
+        directory = resolve_checkpoint(opts["preset"], f"{field}.preset")
+        check_local_checkpoint(directory, f"{field}.preset")
+        config = keras_hub.models.BertBackbone.from_preset(directory, load_weights=False).get_config()
+        out = {**opts, "preset": None}
+        for key, option in cls.ARCHITECTURE.items():
+            out[option] = config[key]
+        return out
+
     def backbone(self):
         import keras_hub
 
         o = self.opts
         if o["preset"]:
             try:
-                bb = keras_hub.models.BertBackbone.from_preset(o["preset"])
+                bb = keras_hub.models.BertBackbone.from_preset(resolve_checkpoint(o["preset"]))
             except Exception as e:  # keras-hub raises many types for a bad preset
                 raise ConfigError(
                     "model.encoder.preset",

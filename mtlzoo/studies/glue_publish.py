@@ -76,8 +76,9 @@ file is capped at a seeded {cap} rows (SST-2's 67,349, CoLA's 8,551, ... all sub
 `[CLS] a [SEP] b [SEP]`.
 
 ## Model
-The checkpoint's own uncased WordPiece vocabulary (read from the checkpoint directory that
-`config.json` names in `data.checkpoint`) and BERT encoder, mean pooling,
+The checkpoint's own uncased WordPiece vocabulary (copied into the entry as `vocab.txt`, with
+`tokenizer.json`) and BERT encoder (its architecture in `config.json`, its fine-tuned weights in
+`model.keras`), mean pooling,
 {arm_model}one linear head per task (sigmoid; STS-B a linear regression on 0-5). AdamW, peak rate
 5e-5, linear warm-up (10%) and decay, gradient norm 1, batch 32, tasks sampled in proportion
 to sqrt(size). Weights stored as float16 (`model.keras`; loaded back as float32): every GLUE
@@ -104,9 +105,8 @@ sorted task list) when calling the Keras model directly; the serving signatures 
 - Trained on a CPU on a few hundred examples per task for one or two epochs: far below full-data
   fine-tuning (for scale, BERT-base on GLUE's test server, Devlin et al. 2019, Table 1: CoLA 52.1,
   SST-2 93.5, MRPC 88.9 F1, STS-B 85.8 Spearman, RTE 66.4).
-- `config.json` names the MiniLM checkpoint directory by its absolute path (`data.checkpoint`,
-  `model.encoder.preset`): the data pipeline reads its vocabulary there. On another machine,
-  put the checkpoint at that path or override both (`--config.data.checkpoint=...`).
+- The entry is self-contained: loading, evaluating (GLUE's files under `$MTLZOO_DATA_DIR/glue`),
+  exporting and fine-tuning it read no file of the MiniLM checkpoint directory.
 - English only; GLUE's label conventions; not for decisions about people.
 
 ## Scores of `mtlzoo publish` (test split = GLUE dev; the generic metrics of each task kind)

@@ -175,6 +175,21 @@ def format_info(facts):
         lines.append(f"  tasks: {kinds}")
     if facts["data"]:
         lines.append(f"  data: {facts['data']}")
+    enc = facts.get("encoder")
+    if isinstance(enc, dict) and enc.get("name"):
+        text = f"  encoder: {enc['name']}"
+        if enc["name"] == "bert":
+            text += f", {enc.get('num_layers')} layers, hidden {enc.get('hidden_dim')}, {enc.get('pooling')} pooling"
+            text += f" (from checkpoint {enc['preset']})" if enc.get("preset") else " (weights in model.keras)"
+        lines.append(text)
+    tok = facts.get("tokenizer")
+    if isinstance(tok, dict) and tok.get("name"):
+        parts = [f"{facts.get('vocab_size')} tokens"] if facts.get("vocab") else []
+        parts.append("lower-cased" if tok.get("lowercase", True) else "cased")
+        if tok.get("max_length"):
+            parts.append(f"at most {tok['max_length']}")
+        where = facts.get("vocab") or tok.get("vocab_file")
+        lines.append(f"  tokenizer: {tok['name']}, {where} ({', '.join(parts)})")
     if facts["scores"]:
         lines.append(f"  test scores ({facts['examples']} examples; x100 except mse/mae):")
         table = scores_table({"tasks": facts["scores"], "average": facts["average"]})

@@ -237,8 +237,10 @@ def info(name, root=None):
 
     Returns ``{"name", "path", "description", "tasks": {task: {"kind", "num_classes"}},
     "data": source name, "scores": {task: {metric: value}}, "average": {metric: value},
-    "examples", "size_bytes", "vocab": path or None, "known": its entry.json facts or None,
-    "config", "metrics", "card"}`` (missing parts are None). The description is the
+    "examples", "size_bytes", "vocab": path or None, "vocab_size": its lines or None,
+    "tokenizer": the entry's ``tokenizer.json`` or None, "encoder": ``config.model.encoder``
+    or None, "known": its entry.json facts or None, "config", "metrics", "card"}`` (missing
+    parts are None). The description is the
     card's first paragraph, else ``entry.json``'s.
     """
     entry = path(name, root)
@@ -252,6 +254,8 @@ def info(name, root=None):
 
     config = read("config.json", json.load)
     metrics = read("metrics.json", json.load)
+    tokenizer = read(TOKENIZER_FILE, json.load)
+    vocab_size = read(VOCAB_FILE, lambda f: sum(1 for _ in f))
     card = read("README.md", lambda f: f.read())
     known_facts = Known.read(entry).to_dict(name) if os.path.isfile(os.path.join(entry, ENTRY_JSON)) else None
     tasks = None
@@ -273,6 +277,9 @@ def info(name, root=None):
         "examples": (metrics or {}).get("examples"),
         "size_bytes": size,
         "vocab": os.path.join(entry, VOCAB_FILE) if os.path.isfile(os.path.join(entry, VOCAB_FILE)) else None,
+        "vocab_size": vocab_size,
+        "tokenizer": tokenizer,
+        "encoder": ((config or {}).get("model") or {}).get("encoder"),
         "known": known_facts,
         "config": config,
         "metrics": metrics,

@@ -192,8 +192,13 @@ def apply_plan(model, pretrained_model, plan):
 def _fixed_vocabulary(merged, user_cfg, config_dir):
     """Sets ``data.vocab_file`` to the pretrained entry's ``vocab.txt`` (so the new data's token
     ids are the ones the pretrained embedding learnt) when the entry has one, the data
-    source takes a ``vocab_file`` and the user's config does not set it; returns the file or None."""
+    source takes a ``vocab_file`` and the user's config does not set it; returns the file or None.
+    The lower-casing of the entry's tokenizer (``tokenizer.json``) comes with it when the source
+    takes ``lowercase`` and the user's config does not set it."""
+    import json
+
     from mtlzoo.data import SOURCES
+    from mtlzoo.zoo.catalogue import TOKENIZER_FILE
 
     vocab = os.path.join(config_dir, VOCAB_FILE)
     data = dict(_to_dict(merged.get("data")))
@@ -204,6 +209,12 @@ def _fixed_vocabulary(merged, user_cfg, config_dir):
     if "vocab_file" not in getattr(source, "schema", {}):
         return None
     data["vocab_file"] = os.path.abspath(vocab)
+    tok_path = os.path.join(config_dir, TOKENIZER_FILE)
+    if "lowercase" in source.schema and user_data.get("lowercase") is None and os.path.isfile(tok_path):
+        with open(tok_path, encoding="utf-8") as f:
+            lowercase = json.load(f).get("lowercase")
+        if isinstance(lowercase, bool):
+            data["lowercase"] = lowercase
     merged["data"] = data
     return data["vocab_file"]
 

@@ -40,6 +40,41 @@ def _portable_config(config_path):
     return dropped
 
 
+def _self_contained(folder):
+    """Rewrites ``folder/config.json`` so that the entry needs no file outside itself: the data
+    source's ``self_contained`` hook (``glue_files``: the checkpoint's WordPiece vocabulary
+    copied in as ``vocab.txt``, lower-casing explicit) and the encoder's
+    (:meth:`mtlzoo.encoders.base.Encoder.self_contained`; ``bert``: the checkpoint directory
+    replaced by its architecture, the weights being the entry's ``model.keras``). Returns a
+    list of what changed, for the log."""
+    from mtlzoo.data import SOURCES
+    from mtlzoo.encoders import ENCODERS
+
+    path = os.path.join(folder, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    changed = []
+    data = config.get("data") or {}
+    source = SOURCES.get(data["source"], "data.source") if isinstance(data.get("source"), str) else None
+    if source is not None and hasattr(source, "self_contained"):
+        new = source.self_contained(data, folder, VOCAB_FILE)
+        changed += [f"data.{k}: {data.get(k)!r} -> {new[k]!r}" for k in new if new[k] != data.get(k)]
+        config["data"] = new
+    encoder = (config.get("model") or {}).get("encoder")
+    if isinstance(encoder, dict) and isinstance(encoder.get("name"), str):
+        new = ENCODERS.get(encoder["name"], "model.encoder.name").self_contained(encoder, "model.encoder")
+        diff = [k for k in new if new[k] != encoder.get(k)]
+        if encoder.get("preset") and not new.get("preset"):  # the other fields were ignored beside a preset
+            shown = ", ".join(f"{k} {new[k]!r}" for k in diff if k != "preset")
+            changed.append(f"model.encoder.preset: {encoder['preset']!r} -> None (its architecture: {shown})")
+        else:
+            changed += [f"model.encoder.{k}: {encoder.get(k)!r} -> {new[k]!r}" for k in diff]
+        config["model"]["encoder"] = new
+    if changed:
+        fileio.write_json(config, path)
+    return changed
+
+
 def _tokenizer_config(model, config):
     """The in-graph tokenizer config of a text entry (written as ``tokenizer.json``), or None
     when the model takes no token input."""
@@ -53,7 +88,15 @@ def _tokenizer_config(model, config):
             tok["max_length"] = int(data.max_length)
         return tok
     if set(specs) == {"token_ids", "segment_ids", "padding_mask"}:
-        return {"name": "wordpiece", "vocab_file": VOCAB_FILE, "lowercase": bool(data.get("lowercase", True))}
+        lowercase = data.get("lowercase")
+        tok = {
+            "name": "wordpiece",
+            "vocab_file": VOCAB_FILE,
+            "lowercase": bool(True if lowercase is None else lowercase),
+        }
+        if data.get("max_length"):
+            tok["max_length"] = int(data.max_length)
+        return tok
     return None
 
 
@@ -70,6 +113,12 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
     and no temporary folder behind. A known entry's ``entry.json`` (see
     :mod:`mtlzoo.zoo.catalogue`) is carried over into the new entry.
 
+    The entry is self-contained (:func:`_self_contained`): a model built on a pretrained
+    checkpoint directory (``bert`` with ``preset``, data ``glue_files`` with ``checkpoint``)
+    keeps the checkpoint's vocabulary as ``vocab.txt`` (with a ``wordpiece`` ``tokenizer.json``)
+    and its architecture in ``config.json``, so loading, evaluating, exporting and fine-tuning
+    the entry never read the checkpoint directory.
+
     Args:
         workdir: a finished training workdir (``config.json`` and ``model.keras``).
         name: the entry name (see :func:`~mtlzoo.zoo.catalogue.check_name`).
@@ -85,7 +134,7 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
         ConfigError: bad name, missing workdir / model / config / card, a card without the
             placeholder, a published entry without ``overwrite``, or any evaluation error.
     """
-    from mtlzoo.config import read_config
+    from mtlzoo.workdir import read_config
 
     say = log or (lambda *a: None)
     check_name(name)
@@ -121,9 +170,11 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
         dropped = _portable_config(os.path.join(tmp, "config.json"))
         if dropped:
             say(f"config.json: dropped data.{', data.'.join(dropped)} (the entry reads $MTLZOO_DATA_DIR)")
-        config = read_config(tmp)
+        for change in _self_contained(tmp):
+            say(f"config.json: {change}")
+        config = read_config(tmp, validate=False)  # a relative data.vocab_file is the entry's file
         fixed = config.data.get("vocab_file")
-        if fixed:
+        if fixed and os.path.dirname(os.path.abspath(fixed)) != os.path.abspath(tmp):
             say(
                 f"warning: config.json keeps data.vocab_file={fixed}: evaluating or fine-tuning the entry "
                 "elsewhere needs that file at that path"
@@ -140,13 +191,15 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
         del data
         if vocab is not None:
             save_vocab(vocab, os.path.join(tmp, VOCAB_FILE))
+        if os.path.isfile(os.path.join(tmp, VOCAB_FILE)):  # built here, or copied from a checkpoint
             tok = _tokenizer_config(load_model(os.path.join(tmp, "model.keras")), config)
             if tok is not None:
                 from mtlzoo.export.tokenizers import make_tokenizer
 
                 make_tokenizer({**tok, "vocab_file": os.path.join(tmp, VOCAB_FILE)})  # fails now, not at export
                 fileio.write_json(tok, os.path.join(tmp, TOKENIZER_FILE))
-            say(f"wrote {VOCAB_FILE} ({len(vocab)} tokens)")
+            with open(os.path.join(tmp, VOCAB_FILE), encoding="utf-8") as f:
+                say(f"wrote {VOCAB_FILE} ({sum(1 for _ in f)} tokens)")
         say("evaluating on the test split")
         result = evaluate(tmp, split="test", write=False)
         metrics = {k: result[k] for k in ("split", "examples", "tasks", "average")}

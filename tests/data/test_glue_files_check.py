@@ -1,5 +1,6 @@
-"""glue_files' config check parses every row (a malformed row is refused at config validation,
-before a tool writes anything), and the parse it caches follows changes to the file."""
+"""glue_files' config check parses each file's header and first rows (a malformed row there is
+refused at config validation, before a tool writes anything); a malformed row deeper down is
+refused by the load, file and line named; the parse the load caches follows changes to the file."""
 
 import os
 
@@ -7,7 +8,7 @@ import pytest
 
 from mtlzoo import ConfigError
 from mtlzoo.config import resolve_config
-from mtlzoo.data.glue_files import read_glue_tsv
+from mtlzoo.data.glue_files import CHECK_ROWS, GlueFilesSource, read_glue_tsv
 from tests.data.test_glue_files import KINDS, write_glue
 from tests.encoders.tiny_bert import write_transformers_bert
 
@@ -49,3 +50,22 @@ def test_the_cached_parse_follows_a_changed_file(tmp_path):
     _insert(path, 3, "9\tHe sat .\tShe sat .\tentailment\n")
     a, b, y = read_glue_tsv(path, "rte")
     assert (a[-1], b[-1], y) == ("He sat .", "She sat .", [0, 1, 0])
+
+
+def test_a_malformed_row_deep_in_a_file_passes_the_check_and_fails_the_load_with_its_line(tmp_path):
+    from mtlzoo.tasks import tasks_from_config
+
+    ckpt = str(tmp_path / "bert")
+    write_transformers_bert(ckpt)
+    root = write_glue(str(tmp_path / "GLUE"), tasks=("rte",), train_copies=100)  # 200 rows
+    train = os.path.join(root, "RTE", "train.tsv")
+    deep = 3 * CHECK_ROWS  # 0-based index among the lines (the header is index 0)
+    assert deep < 200
+    _insert(train, deep, "7\tA dog ran .\tentailment\n")  # three fields, RTE has four
+    config = resolve_config(_config(root, ckpt))  # the check reads only the first CHECK_ROWS rows
+    tasks = tasks_from_config(config.tasks)
+    with pytest.raises(ConfigError) as e:
+        GlueFilesSource.load(dict(config.data), tasks, 0)
+    assert str(e.value) == (
+        f"config field data.data_dir: {train} line {deep + 1}: expected 4 tab-separated fields, got 3"
+    )

@@ -4,6 +4,7 @@ The reference for the loaded weights is a numpy BERT forward pass over the weigh
 wrote (tests/encoders/tiny_bert.py), not mtlzoo's or keras-hub's own output.
 """
 
+import json
 import os
 
 import keras
@@ -154,3 +155,38 @@ def test_minilm_builds_a_two_task_model_whose_embeddings_know_paraphrases():
     e = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
     paraphrase, unrelated = float(e[0] @ e[1]), float(e[0] @ e[2])
     assert paraphrase > unrelated + 0.2, (paraphrase, unrelated)
+
+
+@pytest.mark.parametrize("layout", ["transformers", "keras_hub"])
+def test_self_contained_options_build_the_same_model_without_the_directory(checkpoints, layout, tmp_path):
+    # what a zoo entry keeps: the architecture instead of the directory (mtlzoo.zoo.publish)
+    import shutil
+
+    w, hf, kh = checkpoints
+    src = hf if layout == "transformers" else kh
+    preset = str(tmp_path / "ckpt")
+    shutil.copytree(src, preset)
+    opts = BertEncoder.resolve({"preset": preset, "pooling": "cls"}, "model.encoder")
+    portable = BertEncoder.self_contained(opts)
+    with open(os.path.join(hf, "config.json")) as f:
+        hf_config = json.load(f)  # the reference: the transformers config the test wrote
+    assert portable["preset"] is None and portable["pooling"] == "cls"
+    assert (portable["vocab_size"], portable["num_layers"], portable["num_heads"]) == (
+        hf_config["vocab_size"],
+        hf_config["num_hidden_layers"],
+        hf_config["num_attention_heads"],
+    )
+    assert (portable["hidden_dim"], portable["intermediate_dim"], portable["max_sequence_length"]) == (
+        hf_config["hidden_size"],
+        hf_config["intermediate_size"],
+        hf_config["max_position_embeddings"],
+    )
+    with_dir = _encoder_model(preset, "cls")
+    shutil.rmtree(preset)
+    enc = BertEncoder(BertEncoder.resolve(portable, "model.encoder"))
+    inputs = enc.inputs()
+    fresh = keras.Model(inputs, enc.encode(enc.embed(inputs), inputs)["pooled"])
+    assert [(v.path, tuple(v.shape)) for v in fresh.weights] == [(v.path, tuple(v.shape)) for v in with_dir.weights]
+    fresh.set_weights(with_dir.get_weights())
+    x = _inputs()
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), numpy_bert(w, **x)[1], atol=2e-5)

@@ -32,6 +32,14 @@ def files(tmp_path_factory):
     lines.insert(3, "7\tA dog ran .\tentailment\n")  # line 4: three fields, RTE has four
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(lines)
+    deep = str(base / "deep")  # a malformed row past the rows the config check reads
+    write_glue(deep, tasks=("rte",), train_copies=100)
+    deep_path = os.path.join(deep, "RTE", "train.tsv")
+    with open(deep_path, encoding="utf-8") as f:
+        lines = f.readlines()
+    lines.insert(150, "7\tA dog ran .\tentailment\n")  # line 151
+    with open(deep_path, "w", encoding="utf-8") as f:
+        f.writelines(lines)
     no_weights, no_vocab = str(base / "no_weights"), str(base / "no_vocab")
     write_transformers_bert(no_weights, weights=False)
     write_transformers_bert(no_vocab, vocab=False)
@@ -41,6 +49,8 @@ def files(tmp_path_factory):
         "missing": missing,
         "malformed": malformed,
         "malformed_file": path,
+        "deep": deep,
+        "deep_file": deep_path,
         "no_weights": no_weights,
         "no_vocab": no_vocab,
     }
@@ -66,6 +76,10 @@ CASES = {
     "malformed_row": lambda f: (
         _flags(f["malformed"], f["ckpt"]),
         f"error: config field data.data_dir: {f['malformed_file']} line 4: expected 4 tab-separated fields, got 3",
+    ),
+    "malformed_deep_row": lambda f: (  # refused by the data load, before the trainer writes
+        _flags(f["deep"], f["ckpt"]),
+        f"error: config field data.data_dir: {f['deep_file']} line 151: expected 4 tab-separated fields, got 3",
     ),
     "no_weights": lambda f: (
         _flags(f["good"], f["ckpt"], preset=f["no_weights"]),
@@ -96,11 +110,37 @@ def test_train_refuses_with_one_line_and_writes_nothing(files, case, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["malformed_row"])
 def test_finetune_refuses_with_one_line_and_writes_nothing(files, case, tmp_path_factory, tmp_path):
-    # finetune writes finetune.json before the trainer loads the data: the glue_files config
-    # check parses every row, so a malformed one is refused before that
+    # line 4 is among the rows the glue_files config check parses, so finetune refuses it
+    # before any heavy work (a deeper row is refused by the data load, before finetune.json)
     from tests.glue_run import trained_glue_run
 
     pretrained, _, _ = trained_glue_run(tmp_path_factory)  # the session's tiny GLUE run (shared with the export tests)
     flags, line = CASES[case](files)
     workdir = str(tmp_path / "ft")
     _check(run_tool("finetune", f"--pretrained={pretrained}", *flags, f"--workdir={workdir}"), line, workdir)
+
+
+def test_train_with_an_unset_checkpoint_variable_names_it(files, tmp_path):
+    # a portable reference ($MTLZOO_BERT_CHECKPOINT) on a machine where the variable is not set
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    workdir = str(tmp_path / "run")
+    flags = _flags(files["good"], files["ckpt"], preset="$MTLZOO_BERT_CHECKPOINT")
+    env = {k: v for k, v in os.environ.items() if k != "MTLZOO_BERT_CHECKPOINT"}
+    r = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", "train.py"), *flags, f"--workdir={workdir}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        cwd=REPO,
+    )
+    _check(
+        r,
+        "error: config field model.encoder.preset: '$MTLZOO_BERT_CHECKPOINT' needs the environment variable "
+        "MTLZOO_BERT_CHECKPOINT, which is not set: set MTLZOO_BERT_CHECKPOINT to the checkpoint directory",
+        workdir,
+    )
