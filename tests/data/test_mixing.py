@@ -113,3 +113,29 @@ def test_interleaved_weights_only_the_chosen_task():
     for s, (_, _, w) in enumerate(train_dataset(split, plan, ["features"], 0)):
         for i in range(3):
             assert float(w[f"t{i}"].numpy().sum()) == (5.0 if i == s % 3 else 0.0)
+
+
+def test_round_robin_probabilities_are_one_hot_at_step_mod_k():
+    rr = SAMPLERS.get("round_robin")()
+    for step in range(7):
+        np.testing.assert_array_equal(rr.probabilities(SIZES, step, 7), np.eye(3)[step % 3])
+
+
+def test_annealed_reaches_exponent_02_at_the_last_step_even_for_one_step():
+    s = SAMPLERS.get("annealed")()
+    np.testing.assert_allclose(s.probabilities(SIZES, 1, 1), np.power(SIZES, 0.2) / np.power(SIZES, 0.2).sum())
+    np.testing.assert_allclose(s.probabilities(SIZES, 0, 0), np.array(SIZES) / 2100)  # no division by zero
+
+
+def test_choices_give_the_last_task_the_mass_the_probabilities_leave_over():
+    from mtlzoo.data.samplers import Sampler
+
+    class Short(Sampler):  # sums to 0.9: the inverse-CDF draw must still stay in [0, k)
+        def probabilities(self, sizes, step, total_steps):
+            return np.array([0.3, 0.3, 0.3])
+
+    ch = Short().choices(SIZES, 0, 4000, 4000, seed=0)
+    assert ch.min() >= 0 and ch.max() <= 2
+    # inverse CDF against numpy: u in [0, .3) -> 0, [.3, .6) -> 1, the rest -> 2
+    u = np.random.Generator(np.random.Philox(key=0 + 0x5EED)).random(4000)
+    np.testing.assert_array_equal(ch, np.where(u < 0.3, 0, np.where(u < 0.6, 1, 2)))

@@ -72,3 +72,55 @@ def test_gradnorm_moves_weights_toward_balanced_gradient_norms():
     assert abs(w.weights(1).numpy().sum() - 3) < 1e-5
     # the task with the largest gradient norm loses weight
     assert w.weights(1).numpy()[2] < 1 < w.weights(1).numpy()[0]
+
+
+def _gradnorm_numpy(w, initial, losses, norms, alpha, lr):
+    """One GradNorm update (Chen et al. 2018, Eq. 1-2 with the sign step), written out in numpy."""
+    G = w * norms
+    ratio = losses / initial
+    r = ratio / ratio.mean()
+    target = G.mean() * r**alpha
+    new = np.maximum(w - lr * np.sign(G - target) * norms, 1e-6)
+    return new * len(w) / new.sum()
+
+
+def test_gradnorm_two_steps_use_the_first_losses_and_alpha_against_numpy():
+    w = build_weighting({"name": "gradnorm", "alpha": 1.5, "lr": 0.1}, TASKS)
+    L0, L1 = np.array([1.0, 2.0, 4.0]), np.array([0.9, 1.0, 3.9])
+    n0, n1 = np.array([1.0, 2.0, 4.0]), np.array([3.0, 1.0, 2.5])
+    w.update(tf.constant(L0, tf.float32), 0, tf.constant(n0, tf.float32))
+    ref = _gradnorm_numpy(np.ones(3), L0, L0, n0, 1.5, 0.1)
+    np.testing.assert_allclose(w.weights(1).numpy(), ref, rtol=1e-5)
+    w.update(tf.constant(L1, tf.float32), 1, tf.constant(n1, tf.float32))
+    ref = _gradnorm_numpy(ref, L0, L1, n1, 1.5, 0.1)  # the ratios are to the FIRST step's losses
+    np.testing.assert_allclose(w.weights(2).numpy(), ref, rtol=1e-5)
+    # with alpha = 0 the target ignores the loss ratios: a different answer for these numbers
+    assert not np.allclose(ref, _gradnorm_numpy(_gradnorm_numpy(np.ones(3), L0, L0, n0, 1.5, 0.1), L0, L1, n1, 0, 0.1))
+
+
+def test_gradnorm_floors_a_weight_pushed_below_zero_at_1e6():
+    w = build_weighting({"name": "gradnorm", "alpha": 1.5, "lr": 10.0}, TASKS)
+    L = np.array([1.0, 1.0, 1.0])
+    n = np.array([1.0, 2.0, 4.0])
+    w.update(tf.constant(L, tf.float32), 0, tf.constant(n, tf.float32))
+    # w - 10 * sign(G - 7/3) * n = [11, 21, -39]: the last floored to 1e-6, then renormalised to sum 3
+    raw = np.array([11.0, 21.0, 1e-6])
+    np.testing.assert_allclose(w.weights(1).numpy(), raw * 3 / raw.sum(), rtol=1e-5)
+
+
+def test_uncertainty_reports_its_weights_as_half_exp_minus_s():
+    w = build_weighting({"name": "uncertainty"}, TASKS)
+    s = np.array([0.0, 1.0, -1.0])
+    w.log_vars.assign(s)
+    np.testing.assert_allclose(w.weights(0).numpy(), 0.5 * np.exp(-s), rtol=1e-6)
+
+
+def test_ew_weights_are_ones_and_carry_no_gradient():
+    w = build_weighting({"name": "ew"}, TASKS)
+    np.testing.assert_array_equal(w.weights(0).numpy(), [1, 1, 1])
+    L = tf.Variable([1.0, 2.0, 3.0])
+    with tf.GradientTape() as tape:
+        weighted, extra = w.combine(L, 0)
+        total = tf.reduce_sum(weighted)
+    np.testing.assert_array_equal(tape.gradient(total, L).numpy(), [1, 1, 1])
+    assert float(extra) == 0.0
