@@ -139,3 +139,7 @@ def test_choices_give_the_last_task_the_mass_the_probabilities_leave_over():
     # inverse CDF against numpy: u in [0, .3) -> 0, [.3, .6) -> 1, the rest -> 2
     u = np.random.Generator(np.random.Philox(key=0 + 0x5EED)).random(4000)
     np.testing.assert_array_equal(ch, np.where(u < 0.3, 0, np.where(u < 0.6, 1, 2)))
+
+
+def test_proportional_without_options_is_proportional_to_size():
+    np.testing.assert_allclose(SAMPLERS.get("proportional")().probabilities(SIZES, 0, 1), np.array(SIZES) / 2100)
