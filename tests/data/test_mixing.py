@@ -143,3 +143,9 @@ def test_choices_give_the_last_task_the_mass_the_probabilities_leave_over():
 
 def test_proportional_without_options_is_proportional_to_size():
     np.testing.assert_allclose(SAMPLERS.get("proportional")().probabilities(SIZES, 0, 1), np.array(SIZES) / 2100)
+
+
+def test_temperature_defaults_to_2_and_an_empty_step_range_draws_nothing():
+    t = SAMPLERS.get("temperature")()
+    np.testing.assert_allclose(t.probabilities(SIZES, 0, 1), np.sqrt(SIZES) / np.sqrt(SIZES).sum())
+    assert t.choices(SIZES, 5, 5, 10, seed=0).shape == (0,)

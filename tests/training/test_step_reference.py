@@ -85,7 +85,8 @@ def _reference(model, x, y, w, task_weights, coefs, l2=0.0):
         total = tf.add_n(weighted) + reg
     g_shared = [sum(coefs[i] * tape.gradient(weighted[i], v).numpy() for i in range(3)) for v in shared]
     g_shared = [
-        g + tape.gradient(reg, v).numpy() if l2 and j == 0 else g for j, (g, v) in enumerate(zip(g_shared, shared))
+        g + tape.gradient(reg, v).numpy() if l2 and j == 0 else g
+        for j, (g, v) in enumerate(zip(g_shared, shared, strict=True))
     ]
     g_own = [tape.gradient(total, v).numpy() for v in own]
     after = {id(v): v.numpy() - LR * g for v, g in zip(shared + own, g_shared + g_own, strict=True)}
@@ -116,7 +117,9 @@ def _step(loop, x, y, w):
 def test_one_step_with_explicit_coefficients_and_static_weights(mode):
     coefs = [1.0, 2.0, -0.5]
     task_weights = [2.0, 0.5, 1.0]
-    model, loop, x, y, w = _setup({"name": "static", "weights": dict(zip(NAMES, task_weights))}, Rows(coefs), mode)
+    model, loop, x, y, w = _setup(
+        {"name": "static", "weights": dict(zip(NAMES, task_weights, strict=True))}, Rows(coefs), mode
+    )
     assert loop.rep_grad == (mode == "representation")
     ref_losses, ref_after = _reference(model, x, y, w, task_weights, coefs)
     losses, finite = _step(loop, x, y, w)
