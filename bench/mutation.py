@@ -305,16 +305,24 @@ class _ForkServer:
         def run():
             import pytest
 
+            class FirstFailure:  # the test that kills the mutant (the first failure under -x)
+                nodeid = None
+
+                def pytest_runtest_logreport(self, report):
+                    if report.failed and self.nodeid is None:
+                        self.nodeid = report.nodeid
+
+            first = FirstFailure()
             seen = _trace_lines(trace) if trace else None
-            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *self.args])
+            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *self.args], plugins=[first])
             if trace:
                 sys.settrace(None)
                 return (int(code), sorted(seen))
-            return int(code)
+            return (int(code), first.nodeid)
 
         if trace:
             return self._child(run, timeout, want_result=True) or (1, [])
-        return self._child(run, timeout)
+        return self._child(run, timeout, want_result=True) or (None, None)
 
 
 def main():
@@ -360,6 +368,7 @@ def main():
                 shutil.copy(src, work)
         target = os.path.join(work, args.module)
         ran = None  # lines of the module the unmutated tests execute (fork mode)
+        killers = [None]  # the failing test of the last mutant (fork mode)
         if args.subprocess:
             env = {**os.environ, "PYTHONPATH": work, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
             cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests]
@@ -379,7 +388,9 @@ def main():
             ran = set(lines_ran)
 
             def run_tests(timeout):
-                return server.pytest(timeout=timeout)
+                code, nodeid = server.pytest(timeout=timeout)
+                killers[0] = nodeid
+                return code
 
         if base != 0:
             sys.exit(f"the tests fail on the unmutated module (exit status {base})")
@@ -399,9 +410,12 @@ def main():
             with open(target, "w", encoding="utf-8") as f:
                 f.write(mutated)
             t0 = time.time()
+            killers[0] = None
             code = run_tests(args.timeout)
-            verdict = "killed (timeout)" if code is None else ("killed" if code != 0 else "SURVIVED")
-            killed += verdict != "SURVIVED"
+            verdict = "killed (timeout or crash)" if code is None else ("killed" if code != 0 else "SURVIVED")
+            if killers[0]:
+                verdict += f" by {killers[0]}"
+            killed += not verdict.startswith("SURVIVED")
             if verdict == "SURVIVED":
                 survivors.append((line, what))
             print(f"[{n}/{len(found)}] line {line}: {what}: {verdict} ({time.time() - t0:.1f} s)", flush=True)
