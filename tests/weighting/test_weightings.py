@@ -124,3 +124,15 @@ def test_ew_weights_are_ones_and_carry_no_gradient():
         total = tf.reduce_sum(weighted)
     np.testing.assert_array_equal(tape.gradient(total, L).numpy(), [1, 1, 1])
     assert float(extra) == 0.0
+
+
+def test_build_weighting_defaults_to_ew_and_needs_a_name():
+    from mtlzoo.weighting.weightings import EqualWeighting
+
+    assert type(build_weighting(None, TASKS)) is EqualWeighting and type(build_weighting({}, TASKS)) is EqualWeighting
+    with pytest.raises(ConfigError, match="train.weighting.name: missing required field"):
+        build_weighting({"temperature": 2.0}, TASKS)
+    with pytest.raises(ConfigError, match="phase.weighting.name: missing required field"):
+        build_weighting({"temperature": 2.0}, TASKS, field="phase.weighting")
+    w = build_weighting({"name": "dwa"}, TASKS, seed=5, steps_per_epoch=7)
+    assert (w.seed, w.steps_per_epoch, w.k, w.opts["temperature"]) == (5, 7, 3, 2.0)
