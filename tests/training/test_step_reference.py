@@ -109,7 +109,8 @@ class Rows:
 def _step(loop, x, y, w):
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensors(({"features": x}, y, w)).repeat()
+    features = x if isinstance(x, dict) else {"features": x}
+    ds = tf.data.Dataset.from_tensors((features, y, w)).repeat()
     return loop.run(iter(ds), 1)
 
 
@@ -173,3 +174,63 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
     new = np.maximum(1.0 - 0.01 * np.sign(G - G.mean()) * norms, 1e-6)
     np.testing.assert_allclose(loop.weighting.weights(1).numpy(), new * 3 / new.sum(), rtol=1e-4)
     np.testing.assert_allclose(loop.weighting.initial.numpy(), L, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_one_tagging_step_averages_over_the_real_tokens(mode):
+    """Tagging losses: sum over real tokens (ids != 0) of the labelled examples, divided by
+    the number of real tokens in the batch; reference from numpy masks, not the Keras mask."""
+    import keras
+    import tensorflow as tf
+
+    import mtlzoo
+    from mtlzoo.models import split_variables
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training.loop import TrainLoop
+    from mtlzoo.weighting.weightings import build_weighting
+    from tests.helpers import random_features, random_labels
+
+    keras.utils.set_random_seed(2)
+    tasks_cfg = {"pos": {"kind": "tagging", "num_classes": 4}, "ner": {"kind": "tagging", "num_classes": 3}}
+    tasks = tasks_from_config(tasks_cfg)
+    names = [t.name for t in tasks]  # the loop's task order
+    model = mtlzoo.build_model(
+        {
+            "tasks": tasks_cfg,
+            "model": {"encoder": {"name": "tagger", "vocab_size": 50, "embedding_dim": 8, "hidden": 6}},
+        }
+    )
+    coefs = [1.5, -0.5]
+    loop = TrainLoop(
+        model,
+        tasks,
+        keras.optimizers.SGD(LR),
+        build_weighting({"name": "ew"}, names),
+        Rows(coefs),
+        tf.distribute.get_strategy(),
+        6,
+        per_task_grads=mode,
+    )
+    x = random_features("tagger", batch=6, time=7)
+    y = random_labels(tasks_cfg, batch=6, time=7)
+    w = {"pos": np.ones((6, 1), np.float32), "ner": np.array([[1], [1], [0], [1], [0], [1]], np.float32)}
+    real = (x["tokens"] != 0).astype(np.float64)
+    shared, own = split_variables(model, names)
+    own = [v for vs in own.values() for v in vs]
+    with tf.GradientTape(persistent=True) as tape:
+        preds = model(x, training=True)
+        losses = []
+        for t in names:
+            p = tf.clip_by_value(tf.cast(preds[t], tf.float64), 1e-7, 1 - 1e-7)
+            per = -tf.math.log(tf.gather(p, y[t], axis=-1, batch_dims=2))  # [b, T]
+            losses.append(tf.reduce_sum(per * real * w[t]) / real.sum())
+        total = tf.add_n(losses)
+    dense = tf.convert_to_tensor  # embedding gradients come as IndexedSlices
+    g_shared = [sum(coefs[i] * dense(tape.gradient(losses[i], v)).numpy() for i in range(2)) for v in shared]
+    g_own = [dense(tape.gradient(total, v)).numpy() for v in own]
+    after = {id(v): v.numpy() - LR * g for v, g in zip(shared + own, g_shared + g_own, strict=True)}
+    ref_after = [after[id(v)] for v in model.trainable_variables]
+    got_losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(got_losses, [float(v) for v in losses], rtol=1e-5)
+    for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
