@@ -331,6 +331,10 @@ def main():
     parser.add_argument("tests", nargs="+", help="the targeted tests (pytest paths, node ids, -k EXPR)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant's test run (killed past it)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N mutants")
+    parser.add_argument(
+        "--sample", type=int, default=None, help="only a uniform random sample of N mutants (an estimate of the score)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
     parser.add_argument("--lines", default=None, help="only mutants on these lines: A-B, N, or a comma-separated list")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     parser.add_argument(
@@ -353,6 +357,12 @@ def main():
         spans = [(int(p.split("-")[0]), int(p.split("-")[-1])) for p in args.lines.split(",")]
         found = [m for m in found if any(a <= m[1] <= b for a, b in spans)]
     found = found[: args.limit]
+    if args.sample and args.sample < len(found):  # a uniform random subset, kept in source order
+        import random
+
+        picked = sorted(random.Random(args.seed).sample(range(len(found)), args.sample))
+        print(f"a random sample of {args.sample} of the {len(found)} mutants (seed {args.seed})")
+        found = [found[j] for j in picked]
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
     start = time.time()
