@@ -136,3 +136,9 @@ def test_build_weighting_defaults_to_ew_and_needs_a_name():
         build_weighting({"temperature": 2.0}, TASKS, field="phase.weighting")
     w = build_weighting({"name": "dwa"}, TASKS, seed=5, steps_per_epoch=7)
     assert (w.seed, w.steps_per_epoch, w.k, w.opts["temperature"]) == (5, 7, 3, 2.0)
+
+
+def test_a_weighting_is_a_named_tf_module_that_tracks_its_variables():
+    w = build_weighting({"name": "uncertainty"}, TASKS)
+    assert w.name == "uncertaintyweighting"
+    assert [v.name for v in w.trainable_variables] == ["log_vars:0"]
