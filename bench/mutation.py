@@ -178,8 +178,26 @@ def _enclosing_statements(tree):
     return spans
 
 
+def _enclosing_functions(tree):
+    """``id(node) -> names of the functions (and "lam" for lambdas) around it``."""
+    out = {}
+
+    def visit(node, names):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = names | {node.name}
+        elif isinstance(node, ast.Lambda):
+            names = names | {"lam"}
+        out[id(node)] = names
+        for child in ast.iter_child_nodes(node):
+            visit(child, names)
+
+    visit(tree, frozenset())
+    return out
+
+
 def _trace_lines(filename):
-    """Starts recording the lines of ``filename`` that run (all threads); returns the set."""
+    """Starts recording the lines of ``filename`` that run (all threads); returns the set (it
+    also holds, as strings, the names of the module's functions that ran converted by AutoGraph)."""
     import threading
 
     seen = set()
@@ -193,6 +211,10 @@ def _trace_lines(filename):
         if frame.f_code.co_filename == filename:
             seen.add(frame.f_lineno)
             return local
+        if "__autograph_generated" in frame.f_code.co_filename and frame.f_globals.get("__file__") == filename:
+            # a function of the module converted by AutoGraph (tf.function, Dataset.map) runs as
+            # generated code whose lines are not the module's: remember it by name ("tf__<name>")
+            seen.add(frame.f_code.co_name.removeprefix("tf__"))
         return None
 
     sys.settrace(tracer)
@@ -317,7 +339,7 @@ class _ForkServer:
             code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *self.args], plugins=[first])
             if trace:
                 sys.settrace(None)
-                return (int(code), sorted(seen))
+                return (int(code), list(seen))
             return (int(code), first.nodeid)
 
         if trace:
@@ -365,6 +387,7 @@ def main():
         found = [found[j] for j in picked]
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
+    func_names = _enclosing_functions(tree)
     start = time.time()
     work = tempfile.mkdtemp(prefix="mtlzoo_mutation_")
     try:
@@ -395,7 +418,8 @@ def main():
         else:
             server = _ForkServer(work, args.tests)
             base, lines_ran = server.pytest(timeout=10 * args.timeout, trace=target)
-            ran = set(lines_ran)
+            ran = {k for k in lines_ran if isinstance(k, int)}
+            converted = {k for k in lines_ran if isinstance(k, str)}  # functions run through AutoGraph
 
             def run_tests(timeout):
                 code, nodeid = server.pytest(timeout=timeout)
@@ -408,7 +432,8 @@ def main():
         killed, survivors = 0, []
         for n, (i, line, what, change) in enumerate(found, 1):
             a, b = stmt_span[id(nodes[i])]
-            if ran is not None and not args.run_uncovered and not any(a <= k <= b for k in ran):
+            executed = ran is None or any(a <= k <= b for k in ran) or bool(func_names[id(nodes[i])] & converted)
+            if not args.run_uncovered and not executed:
                 survivors.append((line, what + " (never executed by the tests)"))
                 print(f"[{n}/{len(found)}] line {line}: {what}: SURVIVED (not executed by the tests; not run)")
                 continue
