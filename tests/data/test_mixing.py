@@ -259,3 +259,12 @@ def test_dataset_trims_token_batches_to_their_longest_example():
         assert w["tag"].shape == (3, 1)  # a tagging task's per-example weight gets a time axis to broadcast
     f, _, _ = next(iter(train_dataset(split, plan, ["token_ids", "length"], 0)))
     np.testing.assert_array_equal(f["length"].numpy(), lengths[plan.step(0)[0]])
+
+
+def test_token_batches_without_lengths_are_not_trimmed():
+    ids = np.zeros((6, 8), np.int32)
+    ids[:, :3] = 5
+    split = Split({"token_ids": ids}, {"t0": np.zeros((6, 1), np.float32)}, {"t0": np.ones(6, np.float32)})
+    plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=0, total_steps=2)
+    for f, _, _ in train_dataset(split, plan, ["token_ids"], 0):
+        assert f["token_ids"].shape == (3, 8) and set(f) == {"token_ids"}

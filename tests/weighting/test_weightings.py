@@ -86,16 +86,39 @@ def _gradnorm_numpy(w, initial, losses, norms, alpha, lr):
 
 def test_gradnorm_two_steps_use_the_first_losses_and_alpha_against_numpy():
     w = build_weighting({"name": "gradnorm", "alpha": 1.5, "lr": 0.1}, TASKS)
-    L0, L1 = np.array([1.0, 2.0, 4.0]), np.array([0.9, 1.0, 3.9])
-    n0, n1 = np.array([1.0, 2.0, 4.0]), np.array([3.0, 1.0, 2.5])
+    L0, L1 = np.array([1.0, 2.0, 4.0]), np.array([0.2, 2.0, 4.0])
+    n0, n1 = np.array([1.0, 2.0, 4.0]), np.array([2.0, 2.0, 2.0])
     w.update(tf.constant(L0, tf.float32), 0, tf.constant(n0, tf.float32))
-    ref = _gradnorm_numpy(np.ones(3), L0, L0, n0, 1.5, 0.1)
-    np.testing.assert_allclose(w.weights(1).numpy(), ref, rtol=1e-5)
+    w1 = _gradnorm_numpy(np.ones(3), L0, L0, n0, 1.5, 0.1)
+    np.testing.assert_allclose(w.weights(1).numpy(), w1, rtol=1e-5)
     w.update(tf.constant(L1, tf.float32), 1, tf.constant(n1, tf.float32))
-    ref = _gradnorm_numpy(ref, L0, L1, n1, 1.5, 0.1)  # the ratios are to the FIRST step's losses
+    ref = _gradnorm_numpy(w1, L0, L1, n1, 1.5, 0.1)  # the ratios are to the FIRST step's losses
     np.testing.assert_allclose(w.weights(2).numpy(), ref, rtol=1e-5)
-    # with alpha = 0 the target ignores the loss ratios: a different answer for these numbers
-    assert not np.allclose(ref, _gradnorm_numpy(_gradnorm_numpy(np.ones(3), L0, L0, n0, 1.5, 0.1), L0, L1, n1, 0, 0.1))
+    # these numbers tell the first losses from the current ones, and alpha from 0
+    assert not np.allclose(ref, _gradnorm_numpy(w1, L1, L1, n1, 1.5, 0.1))
+    assert not np.allclose(ref, _gradnorm_numpy(w1, L0, L1, n1, 0.0, 0.1))
+
+
+def test_dwa_over_three_epochs_against_numpy_epoch_means():
+    """Three epochs of two steps: each epoch's mean starts from zero (a sum carried over from
+    the epoch before would change the ratios unevenly here)."""
+    w = build_weighting({"name": "dwa", "temperature": 2.0}, TASKS, steps_per_epoch=2)
+    epochs = [
+        [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]],
+        [[1.0, 1.0, 4.0], [3.0, 1.0, 2.0]],
+        [[2.0, 2.0, 2.0], [4.0, 1.0, 1.0]],
+    ]
+    means = [np.mean(e, axis=0) for e in epochs]
+    step = 0
+    for e, epoch in enumerate(epochs):
+        if e >= 2:
+            r = means[e - 1] / means[e - 2]
+            np.testing.assert_allclose(w.weights(step).numpy(), 3 * np.exp(r / 2) / np.exp(r / 2).sum(), rtol=1e-5)
+        for losses in epoch:
+            w.update(tf.constant(losses), tf.constant(step, tf.int64))
+            step += 1
+    r = means[2] / means[1]
+    np.testing.assert_allclose(w.weights(step).numpy(), 3 * np.exp(r / 2) / np.exp(r / 2).sum(), rtol=1e-5)
 
 
 def test_gradnorm_floors_a_weight_pushed_below_zero_at_1e6():
