@@ -389,6 +389,9 @@ def main():
     stmt_span = _enclosing_statements(tree)
     func_names = _enclosing_functions(tree)
     start = time.time()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its copy
     work = tempfile.mkdtemp(prefix="mtlzoo_mutation_")
     try:
         for part in ("mtlzoo", "tests", "configs", "tools", "pyproject.toml"):
