@@ -165,3 +165,14 @@ def test_a_weighting_is_a_named_tf_module_that_tracks_its_variables():
     w = build_weighting({"name": "uncertainty"}, TASKS)
     assert w.name == "uncertaintyweighting"
     assert [v.name for v in w.trainable_variables] == ["log_vars:0"]
+
+
+def test_build_weighting_defaults_seed_0_and_one_step_per_epoch():
+    w = build_weighting({"name": "dwa"}, TASKS)
+    assert (w.seed, w.steps_per_epoch) == (0, 1)
+    np.testing.assert_array_equal(build_weighting({"name": "rlw"}, TASKS).weights(3).numpy(), _rlw_seed0(3))
+
+
+def _rlw_seed0(step):
+    """RLW's weights for seed 0 (softmax of the stateless normal draw keyed by (seed, step))."""
+    return tf.nn.softmax(tf.random.stateless_normal([3], seed=tf.constant([0, step], tf.int64))).numpy()
