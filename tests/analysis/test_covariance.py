@@ -266,3 +266,84 @@ def test_rank_is_the_smallest_that_reaches_the_energy_exactly():
     for energy, rank in ((0.5, 2), (0.75, 3), (1.0, 4), (0.26, 2)):
         f, eig = spectral_factor(np.eye(4), energy)
         assert f.shape == (4, rank) and len(eig) == rank, energy
+
+
+def _token_model(time=4, mask_zero=False):
+    import keras
+
+    inp = keras.Input((time,), dtype="int32", name="tokens")
+    emb = keras.layers.Embedding(8, 3, mask_zero=mask_zero, name="embedding")(inp)
+    return keras.Model({"tokens": inp}, keras.layers.GlobalAveragePooling1D()(emb))
+
+
+def test_task_embeddings_reject_bad_task_ids_missing_inputs_and_4d_outputs():
+    import keras
+
+    model = _token_model()
+    tokens = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 6, 7]], np.int32)
+    feed = {"tokens": tokens}
+    with pytest.raises(ValueError, match="task_ids is empty"):
+        task_embeddings(model, feed, [], "embedding")
+    with pytest.raises(ValueError, match="non-negative integers"):
+        task_embeddings(model, feed, [0, -1, 1], "embedding")
+    with pytest.raises(ValueError, match="non-negative integers"):
+        task_embeddings(model, feed, np.array([0.0, 1.0, 1.0]), "embedding")
+    with pytest.raises(ValueError, match="holds id 2 but num_tasks=2"):
+        task_embeddings(model, feed, [0, 1, 2], "embedding", num_tasks=2)
+    with pytest.raises(ValueError, match=r"features lack the model inputs \['tokens'\]"):
+        task_embeddings(model, {"other": tokens}, [0, 1, 1], "embedding")
+    inp = keras.Input((12,), name="x")
+    r = keras.layers.Reshape((2, 2, 3), name="r")(inp)
+    images = keras.Model({"x": inp}, keras.layers.Flatten()(r))
+    with pytest.raises(ValueError, match=r"layer 'r' outputs shape \(3, 2, 2, 3\); expected"):
+        task_embeddings(images, {"x": np.ones((3, 12), np.float32)}, [0, 1, 1], "r")
+
+
+def test_task_embeddings_padding_from_the_padding_mask_feature_else_all_positions():
+    """Without a Keras mask the ``padding_mask`` feature wins over token ids; with neither (or
+    a token input of another length) every position is a row. References: numpy indexing."""
+    import keras
+
+    tokens = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 6, 7], [2, 1, 0, 0]], np.int32)
+    task_ids = np.array([0, 1, 0, 1])
+    padding_mask = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0]], np.int32)
+    tok_in = keras.Input((4,), dtype="int32", name="tokens")
+    pm_in = keras.Input((4,), dtype="int32", name="padding_mask")
+    emb = keras.layers.Embedding(8, 3, name="embedding")(tok_in)
+    pooled = keras.layers.GlobalAveragePooling1D()(emb)
+    model = keras.Model([tok_in, pm_in], keras.layers.Add()([pooled, keras.ops.cast(pm_in[:, :3], "float32")]))
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
+    xs = task_embeddings(model, {"tokens": tokens, "padding_mask": padding_mask}, task_ids, "embedding")
+    for i in range(2):
+        own, keep = tokens[task_ids == i], padding_mask[task_ids == i] != 0
+        np.testing.assert_allclose(xs[i], table[own[keep]], rtol=1e-6)
+    assert [len(x) for x in xs] == [4, 3]
+
+    x_in = keras.Input((4, 3), name="x")
+    dense = keras.layers.Dense(2, use_bias=False, name="proj")(x_in)
+    flat = keras.Model({"x": x_in}, keras.layers.GlobalAveragePooling1D()(dense))
+    x = np.random.default_rng(0).normal(size=(4, 4, 3)).astype(np.float32)
+    kernel = keras.ops.convert_to_numpy(flat.get_layer("proj").kernel)
+    for feats in ({"x": x}, {"x": x, "tokens": np.ones((4, 5), np.int32)}):  # tokens of another length: ignored
+        xs = task_embeddings(flat, feats, task_ids, "proj")
+        for i in range(2):
+            np.testing.assert_allclose(xs[i], (x[task_ids == i] @ kernel).reshape(-1, 2), rtol=1e-5, atol=1e-6)
+
+
+def test_task_embeddings_feed_task_id_to_an_alignment_model():
+    import keras
+
+    from mtlzoo.layers import CovarianceAlignment
+
+    x_in = keras.Input((3,), name="features")
+    t_in = keras.Input((), dtype="int32", name="task_id")
+    aligned = CovarianceAlignment(2, name="alignment")([x_in, t_in])
+    model = keras.Model({"features": x_in, "task_id": t_in}, keras.layers.Dense(1)(aligned))
+    rng = np.random.default_rng(1)
+    R = rng.normal(size=(2, 3, 3)).astype(np.float32)
+    model.get_layer("alignment").set_weights([R])
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    task_ids = np.array([1, 0, 0, 1, 1, 0])
+    xs = task_embeddings(model, {"features": x}, task_ids, "alignment", batch_size=4)
+    for i in range(2):
+        np.testing.assert_allclose(xs[i], x[task_ids == i] @ R[i], rtol=1e-5, atol=1e-6)

@@ -6,7 +6,7 @@ from scipy.stats import chisquare
 
 from mtlzoo import ConfigError
 from mtlzoo.data import SAMPLERS
-from mtlzoo.data.base import Split
+from mtlzoo.data.base import PAD_MULTIPLE, Split
 from mtlzoo.data.mixing import BatchPlan, train_dataset
 
 SIZES = [100, 400, 1600]
@@ -113,3 +113,158 @@ def test_interleaved_weights_only_the_chosen_task():
     for s, (_, _, w) in enumerate(train_dataset(split, plan, ["features"], 0)):
         for i in range(3):
             assert float(w[f"t{i}"].numpy().sum()) == (5.0 if i == s % 3 else 0.0)
+
+
+def test_round_robin_probabilities_are_one_hot_at_step_mod_k():
+    rr = SAMPLERS.get("round_robin")()
+    for step in range(7):
+        np.testing.assert_array_equal(rr.probabilities(SIZES, step, 7), np.eye(3)[step % 3])
+
+
+def test_annealed_reaches_exponent_02_at_the_last_step_even_for_one_step():
+    s = SAMPLERS.get("annealed")()
+    np.testing.assert_allclose(s.probabilities(SIZES, 1, 1), np.power(SIZES, 0.2) / np.power(SIZES, 0.2).sum())
+    np.testing.assert_allclose(s.probabilities(SIZES, 0, 0), np.array(SIZES) / 2100)  # no division by zero
+
+
+def test_choices_give_the_last_task_the_mass_the_probabilities_leave_over():
+    from mtlzoo.data.samplers import Sampler
+
+    class Short(Sampler):  # sums to 0.9: the inverse-CDF draw must still stay in [0, k)
+        def probabilities(self, sizes, step, total_steps):
+            return np.array([0.3, 0.3, 0.3])
+
+    ch = Short().choices(SIZES, 0, 4000, 4000, seed=0)
+    assert ch.min() >= 0 and ch.max() <= 2
+    # inverse CDF against numpy: u in [0, .3) -> 0, [.3, .6) -> 1, the rest -> 2
+    u = np.random.Generator(np.random.Philox(key=0 + 0x5EED)).random(4000)
+    np.testing.assert_array_equal(ch, np.where(u < 0.3, 0, np.where(u < 0.6, 1, 2)))
+
+
+def test_proportional_without_options_is_proportional_to_size():
+    np.testing.assert_allclose(SAMPLERS.get("proportional")().probabilities(SIZES, 0, 1), np.array(SIZES) / 2100)
+
+
+def test_temperature_defaults_to_2_and_an_empty_step_range_draws_nothing():
+    t = SAMPLERS.get("temperature")()
+    np.testing.assert_allclose(t.probabilities(SIZES, 0, 1), np.sqrt(SIZES) / np.sqrt(SIZES).sum())
+    assert t.choices(SIZES, 5, 5, 10, seed=0).shape == (0,)
+
+
+def _numpy_stream(seed, group, pool, batch, j, lengths=None, bucket=50):
+    """Batch j of a group's endless stream, written out: the concatenated per-epoch
+    permutations np.random.default_rng([seed, group, epoch]).permutation(n) (each cut into
+    windows of ``bucket`` batches sorted by length, longest first), sliced [j B, (j + 1) B)."""
+    n = len(pool)
+    epochs = []
+    for e in range((j + 1) * batch // n + 2):
+        perm = np.random.default_rng([seed, group, e]).permutation(n)
+        if lengths is not None:
+            window = bucket * batch
+            for lo in range(0, n, window):
+                part = perm[lo : lo + window]
+                perm[lo : lo + window] = part[np.argsort(-lengths[pool[part]], kind="stable")]
+        epochs.append(perm)
+    return pool[np.concatenate(epochs)[j * batch : (j + 1) * batch]]
+
+
+def test_joint_batches_follow_the_numpy_stream_across_epoch_boundaries():
+    split = _hetero_split((7, 5, 9))  # batch 3 does not divide 7, 5 or 9: batches straddle epochs
+    plan = BatchPlan(split, ["t0", "t1", "t2"], batch_size=3, mode="joint", seed=11, total_steps=20)
+    pools = [np.arange(0, 7), np.arange(7, 12), np.arange(12, 21)]
+    for s in [0, 1, 2, 3, 5, 8, 13]:
+        rows, mask = plan.step(s)
+        expected = np.concatenate([_numpy_stream(11, g, pools[g], 3, s) for g in range(3)])
+        np.testing.assert_array_equal(rows, expected)
+    np.testing.assert_array_equal(mask, [1, 1, 1])
+
+
+def test_interleaved_batches_follow_each_task_stream_in_the_order_chosen():
+    split = _hetero_split((7, 5, 9))
+    sampler = SAMPLERS.get("round_robin")()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 2, "interleaved", sampler, seed=4, total_steps=12)
+    assert plan.global_batch_size == 2
+    pools = [np.arange(0, 7), np.arange(7, 12), np.arange(12, 21)]
+    for s in range(12):  # round robin: step s is task s % 3's (s // 3)-th batch
+        rows, mask = plan.step(s)
+        np.testing.assert_array_equal(rows, _numpy_stream(4, s % 3, pools[s % 3], 2, s // 3))
+        np.testing.assert_array_equal(mask, np.eye(3)[s % 3])
+    with pytest.raises(IndexError, match="step 12 is past the planned 12 steps"):
+        plan.step(12)
+
+
+def test_length_buckets_sort_each_window_longest_first_against_numpy():
+    n = 23
+    lengths = np.random.default_rng(3).integers(1, 40, size=n)
+    split = Split(
+        {"features": np.arange(n, dtype=np.float32)[:, None], "length": lengths},
+        {"t0": np.zeros((n, 1), np.float32)},
+        {"t0": np.ones(n, np.float32)},
+    )
+    import mtlzoo.data.mixing as mixing
+
+    plan = BatchPlan(split, ["t0"], batch_size=2, mode="joint", seed=6, total_steps=30)
+    pool = np.arange(n)
+    for s in [0, 1, 4, 11, 12, 25]:
+        expected = _numpy_stream(6, 0, pool, 2, s, lengths=lengths, bucket=mixing.BUCKET_BATCHES)
+        np.testing.assert_array_equal(plan.step(s)[0], expected)
+    # with BUCKET_BATCHES = 50 and 23 examples the whole epoch is one window: sorted, longest first
+    epoch = np.concatenate([plan.step(s)[0] for s in range(11)])  # 22 of the first epoch's 23
+    assert np.all(np.diff(lengths[epoch]) <= 0)
+
+
+def test_a_small_bucket_window_is_sorted_within_itself_only(monkeypatch):
+    import mtlzoo.data.mixing as mixing
+
+    monkeypatch.setattr(mixing, "BUCKET_BATCHES", 2)
+    n = 20
+    lengths = np.random.default_rng(5).integers(1, 40, size=n)
+    split = Split(
+        {"features": np.arange(n, dtype=np.float32)[:, None], "length": lengths},
+        {"t0": np.zeros((n, 1), np.float32)},
+        {"t0": np.ones(n, np.float32)},
+    )
+    plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=2, total_steps=30)
+    for s in range(14):
+        np.testing.assert_array_equal(plan.step(s)[0], _numpy_stream(2, 0, np.arange(n), 3, s, lengths, bucket=2))
+
+
+def test_bad_plans_name_the_field():
+    split = _hetero_split()
+    split.weights["t1"][:] = 0
+    with pytest.raises(ConfigError, match="task 't1' has no labelled training example"):
+        BatchPlan(split, ["t0", "t1", "t2"], 4, "interleaved", SAMPLERS.get("uniform")(), total_steps=3)
+    with pytest.raises(ConfigError, match="unknown mixing mode 'mixed'"):
+        BatchPlan(split, ["t0", "t1", "t2"], 4, "mixed")
+
+
+def test_dataset_trims_token_batches_to_their_longest_example():
+    n, T = 12, 16
+    lengths = np.array([3, 9, 2, 5, 16, 1, 4, 7, 2, 8, 6, 3])
+    ids = np.zeros((n, T), np.int32)
+    for i, L in enumerate(lengths):
+        ids[i, :L] = i + 1
+    split = Split(
+        {"token_ids": ids, "length": lengths},
+        {"t0": np.zeros((n, 1), np.float32), "tag": np.zeros((n, T), np.int32)},
+        {"t0": np.ones(n, np.float32), "tag": np.ones(n, np.float32)},
+    )
+    plan = BatchPlan(split, ["t0", "tag"], batch_size=3, mode="joint", seed=0, total_steps=4)
+    for s, (f, _, w) in enumerate(train_dataset(split, plan, ["token_ids"], 0)):
+        rows = plan.step(s)[0]
+        longest = int(lengths[rows].max())
+        width = min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, T)  # rounded up to the padding multiple
+        np.testing.assert_array_equal(f["token_ids"].numpy(), ids[rows][:, :width])
+        assert "length" not in f  # not a model input: dropped after the cut
+        assert w["tag"].shape == (3, 1)  # a tagging task's per-example weight gets a time axis to broadcast
+    f, _, _ = next(iter(train_dataset(split, plan, ["token_ids", "length"], 0)))
+    np.testing.assert_array_equal(f["length"].numpy(), lengths[plan.step(0)[0]])
+
+
+def test_token_batches_without_lengths_are_not_trimmed():
+    ids = np.zeros((6, 8), np.int32)
+    ids[:, :3] = 5
+    split = Split({"token_ids": ids}, {"t0": np.zeros((6, 1), np.float32)}, {"t0": np.ones(6, np.float32)})
+    plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=0, total_steps=2)
+    for f, _, _ in train_dataset(split, plan, ["token_ids"], 0):
+        assert f["token_ids"].shape == (3, 8) and set(f) == {"token_ids"}

@@ -127,3 +127,22 @@ def test_images_align_channels_at_every_position():
     tid = np.array([1, 0])
     y = np.asarray(layer([x, tid]))
     np.testing.assert_allclose(y, np.einsum("bhwd,bde->bhwe", x, R[tid]), rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_d_and_numpy_num_tasks():
+    with pytest.raises(ValueError, match="last dimension d of x must be known"):
+        CovarianceAlignment(2).build([(None, None), (None,)])
+    # num_tasks from numpy (e.g. a count of task ids) is stored as a Python int: the config is JSON
+    import json
+
+    layer = CovarianceAlignment(np.int64(3))
+    assert json.loads(json.dumps(layer.get_config()))["num_tasks"] == 3
+    assert CovarianceAlignment(2, identity_penalty=0).get_config()["identity_penalty"] == 0.0
+
+
+def test_penalty_off_adds_no_loss_and_the_output_shape_is_x_shape():
+    layer = CovarianceAlignment(2)
+    layer([np.ones((2, 3), np.float32), np.array([0, 1])])
+    assert layer.losses == []
+    assert layer.compute_output_shape([(None, 5, 3), (None,)]) == (None, 5, 3)
+    assert layer.compute_mask([np.ones((2, 3)), np.array([0, 1])], None) is None

@@ -34,8 +34,10 @@ def _run(tmp_path, name, start=None, **train_overrides):
         {"aggregator": {"name": "sum"}},  # one backward pass of the scaled total loss
         {"aggregator": {"name": "mgda"}},  # jacobian of the scaled weighted losses, then the aggregator
         {"aggregator": {"name": "mgda"}, "per_task_grads": "representation"},
+        # GradNorm's per-task gradient norms come from the scaled jacobian: unscaled before its update
+        {"aggregator": {"name": "sum"}, "weighting": {"name": "gradnorm", "lr": 0.05}},
     ],
-    ids=["sum", "mgda-params", "mgda-representation"],
+    ids=["sum", "mgda-params", "mgda-representation", "gradnorm"],
 )
 def test_mixed_float16_updates_equal_float32_updates(overrides, tmp_path):
     """SGD (update = lr * gradient, so a gradient off by the loss scale 2**15 shows at once):

@@ -256,3 +256,15 @@ def test_unknown_aggregator_and_option():
         build_aggregator({"name": "nash"})
     with pytest.raises(ConfigError, match="train.aggregator.c: must be >= 0"):
         build_aggregator({"name": "cagrad", "c": -1.0})
+
+
+def test_build_aggregator_defaults_to_sum_and_needs_a_name():
+    from mtlzoo import ConfigError
+    from mtlzoo.weighting.aggregators import Sum
+
+    assert type(build_aggregator(None)) is Sum and type(build_aggregator({})) is Sum
+    with pytest.raises(ConfigError, match="train.aggregator.name: missing required field"):
+        build_aggregator({"c": 0.5})
+    with pytest.raises(ConfigError, match="phase.aggregator.name: missing required field"):
+        build_aggregator({"c": 0.5}, field="phase.aggregator")
+    assert build_aggregator({"name": "pcgrad"}, seed=7).seed == 7

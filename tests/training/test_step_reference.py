@@ -1,0 +1,236 @@
+"""One TrainLoop step against a reference built outside the loop.
+
+The reference takes each task's loss with its own GradientTape on a copy of the model's
+weights (binary cross-entropy written out, per-example label weights, divided by the planned
+global batch), forms the weighted per-task gradients of the shared variables, aggregates
+them with explicit coefficients, and takes one plain SGD step: w <- w - lr g. The loop must
+land on the same weights, in both ``per_task_grads`` modes, and hand GradNorm the per-task
+gradient norms of the last shared kernel.
+"""
+
+import numpy as np
+import pytest
+
+TASKS = {"a": {"kind": "binary"}, "b": {"kind": "binary"}, "c": {"kind": "regression"}}
+NAMES = list(TASKS)
+B = 6
+LR = 0.5
+
+
+def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0):
+    import keras
+    import tensorflow as tf
+
+    import mtlzoo
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training.loop import TrainLoop
+    from mtlzoo.weighting.weightings import build_weighting
+
+    keras.utils.set_random_seed(1)
+    model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": {"name": "mlp", "input_dim": 3, "units": [4]}}})
+    model({"features": np.zeros((1, 3), np.float32)})
+    if l2:  # a weight regulariser on the first shared kernel: model.losses, added once to the total
+        from mtlzoo.models import split_variables
+
+        split_variables(model, NAMES)[0][0].regularizer = keras.regularizers.L2(l2)
+        assert len(model.losses) == 1
+    loop = TrainLoop(
+        model,
+        tasks_from_config(TASKS),
+        keras.optimizers.SGD(LR),
+        build_weighting(weighting_cfg, NAMES),
+        aggregator,
+        tf.distribute.get_strategy(),
+        B,
+        per_task_grads=per_task_grads,
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(B, 3)).astype(np.float32)
+    y = {
+        "a": rng.integers(0, 2, size=(B, 1)).astype(np.float32),
+        "b": rng.integers(0, 2, size=(B, 1)).astype(np.float32),
+        "c": rng.normal(size=(B, 1)).astype(np.float32),
+    }
+    # sparse labels: task b is labelled on 4 of the 6 examples, c on 5
+    w = {
+        "a": np.ones((B, 1), np.float32),
+        "b": np.array([[1], [0], [1], [1], [0], [1]], np.float32),
+        "c": np.array([[1], [1], [1], [0], [1], [1]], np.float32),
+    }
+    return model, loop, x, y, w
+
+
+def _reference(model, x, y, w, task_weights, coefs, l2=0.0):
+    """Per-task losses and the weights after one SGD step, computed outside TrainLoop."""
+    import tensorflow as tf
+
+    from mtlzoo.models import split_variables
+
+    shared, own = split_variables(model, NAMES)
+    own = [v for vs in own.values() for v in vs]
+    with tf.GradientTape(persistent=True) as tape:
+        preds = model({"features": x}, training=True)
+        losses = []
+        for t in NAMES:
+            p = tf.cast(preds[t], tf.float64)
+            yt = tf.constant(y[t], tf.float64)
+            if TASKS[t]["kind"] == "binary":
+                p = tf.clip_by_value(p, 1e-7, 1 - 1e-7)
+                per = -(yt * tf.math.log(p) + (1 - yt) * tf.math.log(1 - p))
+            else:
+                per = tf.square(p - yt)
+            losses.append(tf.reduce_sum(per * w[t]) / B)  # over the planned global batch
+        weighted = [task_weights[i] * losses[i] for i in range(3)]
+        reg = l2 * tf.reduce_sum(tf.square(tf.cast(shared[0], tf.float64)))
+        total = tf.add_n(weighted) + reg
+    g_shared = [sum(coefs[i] * tape.gradient(weighted[i], v).numpy() for i in range(3)) for v in shared]
+    g_shared = [
+        g + tape.gradient(reg, v).numpy() if l2 and j == 0 else g
+        for j, (g, v) in enumerate(zip(g_shared, shared, strict=True))
+    ]
+    g_own = [tape.gradient(total, v).numpy() for v in own]
+    after = {id(v): v.numpy() - LR * g for v, g in zip(shared + own, g_shared + g_own, strict=True)}
+    return np.array([float(v) for v in losses]), [after[id(v)] for v in model.trainable_variables]
+
+
+class Rows:
+    """An aggregator with explicit coefficients: sum_i c_i g_i (linear, so both gradient
+    modes must agree with the reference)."""
+
+    def __init__(self, coefs):
+        self.coefs = coefs
+
+    def __call__(self, G, step):
+        import tensorflow as tf
+
+        return tf.linalg.matvec(G, tf.constant(self.coefs, G.dtype), transpose_a=True)
+
+
+def _step(loop, x, y, w):
+    import tensorflow as tf
+
+    features = x if isinstance(x, dict) else {"features": x}
+    ds = tf.data.Dataset.from_tensors((features, y, w)).repeat()
+    return loop.run(iter(ds), 1)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_one_step_with_explicit_coefficients_and_static_weights(mode):
+    coefs = [1.0, 2.0, -0.5]
+    task_weights = [2.0, 0.5, 1.0]
+    model, loop, x, y, w = _setup(
+        {"name": "static", "weights": dict(zip(NAMES, task_weights, strict=True))}, Rows(coefs), mode
+    )
+    assert loop.rep_grad == (mode == "representation")
+    ref_losses, ref_after = _reference(model, x, y, w, task_weights, coefs)
+    losses, finite = _step(loop, x, y, w)
+    assert finite
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    assert int(loop.step.numpy()) == 1
+
+
+def test_one_plain_sum_step_with_a_layer_loss():
+    from mtlzoo.weighting.aggregators import build_aggregator
+
+    model, loop, x, y, w = _setup({"name": "static", "weights": {"a": 3.0}}, build_aggregator({"name": "sum"}), l2=0.1)
+    assert loop.plain_sum
+    ref_losses, ref_after = _reference(model, x, y, w, [3.0, 1.0, 1.0], [1.0, 1.0, 1.0], l2=0.1)
+    losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
+    import tensorflow as tf
+
+    from mtlzoo.models import split_variables
+    from mtlzoo.weighting.aggregators import build_aggregator
+
+    model, loop, x, y, w = _setup(
+        {"name": "gradnorm", "alpha": 1.5, "lr": 0.01}, build_aggregator({"name": "sum"}), mode
+    )
+    shared, _ = split_variables(model, NAMES)
+    W = [v for v in shared if len(v.shape) >= 2][-1]
+    with tf.GradientTape(persistent=True) as tape:
+        preds = model({"features": x}, training=True)
+        losses = []
+        for t in NAMES:
+            p = tf.cast(preds[t], tf.float64)
+            yt = tf.constant(y[t], tf.float64)
+            if TASKS[t]["kind"] == "binary":
+                per = -(yt * tf.math.log(p) + (1 - yt) * tf.math.log(1 - p))
+            else:
+                per = tf.square(p - yt)
+            losses.append(tf.reduce_sum(per * w[t]) / B)
+    norms = np.array([np.linalg.norm(tape.gradient(L, W).numpy()) for L in losses])
+    L = np.array([float(v) for v in losses])
+    _step(loop, x, y, w)
+    # GradNorm's first update with all weights 1 (ratios 1): numpy, as in test_weightings
+    G = norms
+    new = np.maximum(1.0 - 0.01 * np.sign(G - G.mean()) * norms, 1e-6)
+    np.testing.assert_allclose(loop.weighting.weights(1).numpy(), new * 3 / new.sum(), rtol=1e-4)
+    np.testing.assert_allclose(loop.weighting.initial.numpy(), L, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_one_tagging_step_averages_over_the_real_tokens(mode):
+    """Tagging losses: sum over real tokens (ids != 0) of the labelled examples, divided by
+    the number of real tokens in the batch; reference from numpy masks, not the Keras mask."""
+    import keras
+    import tensorflow as tf
+
+    import mtlzoo
+    from mtlzoo.models import split_variables
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training.loop import TrainLoop
+    from mtlzoo.weighting.weightings import build_weighting
+    from tests.helpers import random_features, random_labels
+
+    keras.utils.set_random_seed(2)
+    tasks_cfg = {"pos": {"kind": "tagging", "num_classes": 4}, "ner": {"kind": "tagging", "num_classes": 3}}
+    tasks = tasks_from_config(tasks_cfg)
+    names = [t.name for t in tasks]  # the loop's task order
+    model = mtlzoo.build_model(
+        {
+            "tasks": tasks_cfg,
+            "model": {"encoder": {"name": "tagger", "vocab_size": 50, "embedding_dim": 8, "hidden": 6}},
+        }
+    )
+    coefs = [1.5, -0.5]
+    loop = TrainLoop(
+        model,
+        tasks,
+        keras.optimizers.SGD(LR),
+        build_weighting({"name": "ew"}, names),
+        Rows(coefs),
+        tf.distribute.get_strategy(),
+        6,
+        per_task_grads=mode,
+    )
+    x = random_features("tagger", batch=6, time=7)
+    y = random_labels(tasks_cfg, batch=6, time=7)
+    w = {"pos": np.ones((6, 1), np.float32), "ner": np.array([[1], [1], [0], [1], [0], [1]], np.float32)}
+    real = (x["tokens"] != 0).astype(np.float64)
+    shared, own = split_variables(model, names)
+    own = [v for vs in own.values() for v in vs]
+    with tf.GradientTape(persistent=True) as tape:
+        preds = model(x, training=True)
+        losses = []
+        for t in names:
+            p = tf.clip_by_value(tf.cast(preds[t], tf.float64), 1e-7, 1 - 1e-7)
+            per = -tf.math.log(tf.gather(p, y[t], axis=-1, batch_dims=2))  # [b, T]
+            losses.append(tf.reduce_sum(per * real * w[t]) / real.sum())
+        total = tf.add_n(losses)
+    dense = tf.convert_to_tensor  # embedding gradients come as IndexedSlices
+    g_shared = [sum(coefs[i] * dense(tape.gradient(losses[i], v)).numpy() for i in range(2)) for v in shared]
+    g_own = [dense(tape.gradient(total, v)).numpy() for v in own]
+    after = {id(v): v.numpy() - LR * g for v, g in zip(shared + own, g_shared + g_own, strict=True)}
+    ref_after = [after[id(v)] for v in model.trainable_variables]
+    got_losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(got_losses, [float(v) for v in losses], rtol=1e-5)
+    for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
