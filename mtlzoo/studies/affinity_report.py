@@ -277,8 +277,10 @@ def write_summary(summary, results, workdir):
 
     def cost_of(name):
         epochs, wall = (probe_epochs, probe_cost) if name == "probes" else (run_epochs, run_cost)
-        text = "—" if not math.isfinite(epochs) else f"{100 * epochs:.1f}%"
-        return text + ("" if not math.isfinite(wall) else f" (time {100 * wall:.1f}%)")
+        # wall time is in affinity.json ("all_task_run_fraction"): it compares runs made under different
+        # loads of a shared machine, so the table shows the deterministic share of the epochs
+        del wall
+        return "—" if not math.isfinite(epochs) else f"{100 * epochs:.1f}%"
 
     measured_best = first.get("groupings", {}).get("measured")
     lines = [
@@ -288,8 +290,8 @@ def write_summary(summary, results, workdir):
         f"of {first['transfer_report']} (alignment `{first['alignment']}`). {k * (k - 1)} directed entries, "
         f"{k * (k - 1) // 2} pairs; top-1 chance {1 / (k - 1):.2f}; |rho| within chance at the 5% level below "
         f"{1.96 / math.sqrt(k * (k - 1) - 1):.2f} (directed) and {1.96 / math.sqrt(max(k * (k - 1) // 2 - 1, 1)):.2f} "
-        "(pairs). Cost: the predictor's training as a share of the full pairwise report's epochs per seed (in "
-        "brackets: of its training time; mean over seeds). Grouping: the measured transfer's objective at the "
+        "(pairs). Cost: the predictor's training epochs as a share of the full pairwise report's per seed. "
+        "Grouping: the measured transfer's objective at the "
         f"predictor's recommended grouping (budget {first['budget']})"
         + (
             f"; the measured best grouping {_groups(measured_best['groups'])} scores {measured_best['value']:+.4f}."
