@@ -219,6 +219,12 @@ def _check_args(config, budget, every_steps, lookahead_lr, alignment, measuremen
         raise ConfigError(None, f"--probes must be a fraction of the epochs in (0, 1], got {probes!r}")
     if probes is not None and alignment not in ("none", "joint", "fixed_encoder"):
         raise ConfigError(None, f"--probes needs --alignment none, joint or fixed_encoder, got {alignment!r}")
+    if resolved.data.mixing != "joint":  # one task per batch: no batch has a source and a target together
+        raise ConfigError(
+            "data.mixing",
+            f"the lookahead affinity and gradient cosine compare tasks on one batch, and {resolved.data.mixing!r} "
+            "batches hold one task each; run the study with --config.data.mixing=joint",
+        )
     return resolved, tasks
 
 

@@ -88,6 +88,7 @@ def test_study_end_to_end(tmp_path):
         (["--seeds=0,1"], "needs --transfer_report"),
         (["--seeds=0,x"], "--seeds must be comma-separated non-negative integers"),
         (["--probes=1.5"], "--probes must be a fraction of the epochs in (0, 1]"),
+        (["--config.data.mixing=interleaved"], "data.mixing: the lookahead affinity and gradient cosine compare"),
     ],
 )
 def test_tool_bad_input_exits_2_with_one_line(args, words, tmp_path):
