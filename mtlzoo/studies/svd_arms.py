@@ -33,6 +33,7 @@ import numpy as np
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
 from mtlzoo.studies.common import paired_stats, save_figure
+from mtlzoo.studies.svd_report import jsonable
 
 # arm -> the svd weighting options it sets on the study's config (None: the unweighted arm)
 ARM_OPTIONS = {
@@ -221,18 +222,6 @@ def plot(report, path, title=None):
     save_figure(fig, path, dpi=110)
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return None if math.isnan(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def svd_arms_study(
     config,
     workdir,
@@ -312,6 +301,6 @@ def svd_arms_study(
     }
     paths = [os.path.join(workdir, f) for f in FILES]
     write_text(markdown(report), paths[0])
-    write_json(_jsonable(report), paths[1])
+    write_json(jsonable(report), paths[1])
     plot(report, paths[2])
     return report

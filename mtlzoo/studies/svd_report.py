@@ -367,11 +367,12 @@ def plot(report, path):
     save_figure(fig, path, dpi=110)
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """``obj`` with NaN as None, numpy scalars as Python numbers and dict keys as strings (for JSON)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, (float, np.floating)):
         return None if math.isnan(obj) else float(obj)
     if isinstance(obj, np.integer):
@@ -383,6 +384,6 @@ def write_report(report, workdir):
     """Writes ``svd_study.md``, ``svd_study.json`` and ``svd_study.png``; returns their paths."""
     paths = {ext: os.path.join(workdir, f"svd_study.{ext}") for ext in ("md", "json", "png")}
     write_text(markdown(report), paths["md"])
-    write_json(_jsonable(report), paths["json"])
+    write_json(jsonable(report), paths["json"])
     plot(report, paths["png"])
     return paths
