@@ -201,6 +201,18 @@ def _enclosing_functions(tree):
     return out
 
 
+def _drain(fd, chunks):
+    """Appends to ``chunks`` what the non-blocking pipe ``fd`` holds now (until empty or closed)."""
+    try:
+        while True:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                return
+            chunks.append(data)
+    except BlockingIOError:
+        pass
+
+
 def _trace_lines(filename):
     """Starts recording the lines of ``filename`` that run (all threads); returns the set (it
     also holds, as strings, the names of the module's functions that ran converted by AutoGraph)."""
@@ -295,14 +307,7 @@ class _ForkServer:
         chunks = []
         os.set_blocking(r, False)
         while True:
-            try:
-                while True:
-                    data = os.read(r, 1 << 16)
-                    if not data:
-                        break
-                    chunks.append(data)
-            except BlockingIOError:
-                pass
+            _drain(r, chunks)
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
@@ -312,14 +317,7 @@ class _ForkServer:
                 os.close(r)
                 return None
             time.sleep(0.05)
-        try:
-            while True:
-                data = os.read(r, 1 << 16)
-                if not data:
-                    break
-                chunks.append(data)
-        except BlockingIOError:
-            pass
+        _drain(r, chunks)
         os.close(r)
         code = os.waitstatus_to_exitcode(status)
         if want_result:
