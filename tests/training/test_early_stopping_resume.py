@@ -23,6 +23,7 @@ from tests.training.test_select_best_resume import _checkpoint_step, _val_mean_l
 ARGS = [a for a in SELECT_ARGS if a != "--config.train.select=best"] + [
     "--config.train.early_stopping.monitor=val_mean_loss",
     "--config.train.early_stopping.patience=2",
+    "--config.model.encoder.dropout=0.1",  # dropout on, as a user's model has it
 ]
 
 
