@@ -185,8 +185,8 @@ _EMBED = {
     "vocab_size": Field(type=int, check=at_least(2)),
     "embedding_dim": Field(128, int, positive),
     "max_length": Field(None, int, positive, optional=True),
-    "embedding_pretrained": Field(None, str, optional=True),
-    "embedding_vocab_file": Field(None, str, optional=True),
+    "embedding_pretrained": Field(None, str, optional=True, init_only=True),
+    "embedding_vocab_file": Field(None, str, optional=True, init_only=True),
     "embedding_trainable": Field(True, bool),
     "embedding_oov_seed": Field(0, int),
 }

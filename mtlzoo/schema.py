@@ -22,7 +22,9 @@ class Field:
 
     ``type`` is one of ``int``, ``float``, ``str``, ``bool``, ``"ints"`` (a list of
     ints), ``"strs"``, ``"dict"`` or ``None`` (anything). ``check(value)`` returns
-    an error text or None. ``optional=True`` also admits None.
+    an error text or None. ``optional=True`` also admits None. ``init_only=True`` marks a field
+    that only initialises weights before training (a word-vector file): the saved weights of a
+    trained run hold its effect, so reloading a run ignores it (:func:`mtlzoo.workdir.read_config`).
     """
 
     default: Any = REQUIRED
@@ -30,6 +32,7 @@ class Field:
     check: Callable | None = None
     choices: tuple | None = None
     optional: bool = False
+    init_only: bool = False
 
 
 def positive(v):

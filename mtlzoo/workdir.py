@@ -50,7 +50,9 @@ def read_config(workdir, validate=True):
     model, what loading and exporting need: :func:`mtlzoo.models.builder.resolve_model_config`)
     or False. The config returned is the file's, as written, except that a relative
     ``data.vocab_file`` naming a file of the folder (a zoo entry's own ``vocab.txt``, see
-    :func:`mtlzoo.zoo.publish`) becomes that file's path (:func:`folder_paths`).
+    :func:`mtlzoo.zoo.publish`) becomes that file's path (:func:`folder_paths`), and, when
+    validated, the encoder's initialisation-only fields (a word-vector file) are None
+    (:func:`without_init_only`): a run folder loads wherever it is copied.
     """
     import ml_collections
 
@@ -77,6 +79,7 @@ def read_config(workdir, validate=True):
     raw = folder_paths(raw, workdir)
     if not validate:
         return ml_collections.ConfigDict(raw)
+    raw = without_init_only(raw)
     if validate == "model":
         from mtlzoo.models.builder import resolve_model_config as check
     else:
@@ -88,6 +91,26 @@ def read_config(workdir, validate=True):
     except Exception as e:  # a value of a type validation did not expect
         raise ConfigError(None, f"{path}: invalid config ({type(e).__name__}: {_first_line(e)})") from e
     return ml_collections.ConfigDict(raw)
+
+
+def without_init_only(raw):
+    """``raw`` (a config dict) with each ``model.encoder`` field marked ``init_only`` in its
+    schema (:data:`mtlzoo.options.ENCODERS`: ``embedding_pretrained``, ``embedding_vocab_file``)
+    set to None. Those fields only initialise the embedding before training; a trained run's
+    ``model.keras`` and checkpoints hold the result, so reloading it must not need the
+    word-vector file (which may be absent where the run was copied to, and costs a read)."""
+    from mtlzoo.options import ENCODERS
+
+    model = raw.get("model")
+    encoder = model.get("encoder") if isinstance(model, dict) else None
+    name = encoder.get("name") if isinstance(encoder, dict) else None
+    schema = ENCODERS.get(name) if isinstance(name, str) else None
+    if not isinstance(schema, dict):
+        return raw
+    drop = [k for k, f in schema.items() if f.init_only and encoder.get(k) is not None]
+    if not drop:
+        return raw
+    return {**raw, "model": {**model, "encoder": {**encoder, **dict.fromkeys(drop)}}}
 
 
 FOLDER_PATHS = (("data", "vocab_file"),)  # config fields that may name a file of the run folder

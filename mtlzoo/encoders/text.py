@@ -27,8 +27,8 @@ _EMBED_SCHEMA = {
     "vocab_size": Field(type=int, check=lambda v: None if v >= 2 else f"must be >= 2, got {v}"),
     "embedding_dim": Field(128, int, positive),
     "max_length": Field(None, int, positive, optional=True),
-    "embedding_pretrained": Field(None, str, optional=True),
-    "embedding_vocab_file": Field(None, str, optional=True),
+    "embedding_pretrained": Field(None, str, optional=True, init_only=True),
+    "embedding_vocab_file": Field(None, str, optional=True, init_only=True),
     "embedding_trainable": Field(True, bool),
     "embedding_oov_seed": Field(0, int),
 }

@@ -13,7 +13,7 @@ import uuid
 
 from mtlzoo import fileio
 from mtlzoo.errors import ConfigError
-from mtlzoo.workdir import VOCABULARIES_FILE, load_run_data
+from mtlzoo.workdir import VOCABULARIES_FILE, load_run_data, without_init_only
 from mtlzoo.zoo.cards import read_card, render_card
 from mtlzoo.zoo.catalogue import (
     CARD_TEMPLATE,
@@ -45,7 +45,8 @@ def _self_contained(folder):
     source's ``self_contained`` hook (``glue_files``: the checkpoint's WordPiece vocabulary
     copied in as ``vocab.txt``, lower-casing explicit) and the encoder's
     (:meth:`mtlzoo.encoders.base.Encoder.self_contained`; ``bert``: the checkpoint directory
-    replaced by its architecture, the weights being the entry's ``model.keras``). Returns a
+    replaced by its architecture, the weights being the entry's ``model.keras``; a text
+    encoder's word-vector file dropped, :func:`mtlzoo.workdir.without_init_only`). Returns a
     list of what changed, for the log."""
     from mtlzoo.data import SOURCES
     from mtlzoo.encoders import ENCODERS
@@ -60,7 +61,15 @@ def _self_contained(folder):
         new = source.self_contained(data, folder, VOCAB_FILE)
         changed += [f"data.{k}: {data.get(k)!r} -> {new[k]!r}" for k in new if new[k] != data.get(k)]
         config["data"] = new
+    before = (config.get("model") or {}).get("encoder")
+    config = without_init_only(config)  # a word-vector file: the entry's weights hold its rows
     encoder = (config.get("model") or {}).get("encoder")
+    if isinstance(encoder, dict) and encoder is not before:
+        changed += [
+            f"model.encoder.{k}: {before[k]!r} -> None (initialisation only: the weights are the entry's model.keras)"
+            for k in encoder
+            if before[k] is not None and encoder[k] is None
+        ]
     if isinstance(encoder, dict) and isinstance(encoder.get("name"), str):
         new = ENCODERS.get(encoder["name"], "model.encoder.name").self_contained(encoder, "model.encoder")
         diff = [k for k in new if new[k] != encoder.get(k)]

@@ -114,6 +114,21 @@ def test_train_fills_the_rows_of_its_own_vocabulary(tmp_path, capsys):
     assert source.endswith("epoch_001.weights.h5")
     np.testing.assert_array_equal(np.asarray(model.get_layer("embedding").embeddings), table)
 
+    # the run folder no longer needs the word-vector file (copied elsewhere, or the file moved):
+    # evaluation and both loads give what they gave with it, and never read it
+    from mtlzoo.evaluation import evaluate
+    from mtlzoo.workdir import read_config
+
+    with_file = evaluate(workdir, split="test", write=False)
+    os.rename(vec, vec + ".moved")
+    assert read_config(workdir).model.encoder.embedding_pretrained is None
+    assert read_config(workdir, validate=False).model.encoder.embedding_pretrained == vec  # the record is kept
+    for checkpoint in (None, 1):
+        model, _, _ = load_workdir(workdir, checkpoint=checkpoint)
+        np.testing.assert_array_equal(np.asarray(model.get_layer("embedding").embeddings), table)
+    assert evaluate(workdir, split="test", write=False) == with_file
+    assert "pretrained embedding" not in capsys.readouterr().out
+
 
 def test_sentiment_glove_config(monkeypatch, tmp_path):
     from mtlzoo.config import load_config_module, resolve_config
