@@ -52,6 +52,9 @@ TRAIN_SCHEMA = {
     "aggregator": Field({"name": "sum"}, "dict"),
     "per_task_grads": Field("params", str, choices=("params", "representation")),
     "alignment_epochs": Field(None, int, positive, optional=True),  # fixed_encoder phase 2 (default: epochs)
+    # fixed_encoder phase 2 trains R_i and the heads (Algorithm 1), or the heads only with R_i
+    # kept at the identity: the control that separates the alignment from the extra head training
+    "alignment_phase2": Field("alignment_and_heads", str, choices=("alignment_and_heads", "heads")),
     "mixed_precision": Field("none", str, choices=("none", "mixed_float16", "mixed_bfloat16")),
     "jit_compile": Field(False, bool),
     "verbose": Field(None, int, choices=(0, 1, 2), optional=True),  # None: 1 on a terminal, else 2

@@ -27,7 +27,9 @@ _CONFIG = flags.DEFINE_string(
 )
 _TASKS = flags.DEFINE_list("tasks", ["cola", "sst2", "mrpc", "stsb", "rte"], "GLUE tasks (at least 2).")
 _ARMS = flags.DEFINE_list(
-    "arms", ["single_task", "mtl", "mtl_joint", "mtl_fixed_encoder"], "Which arms to run (default all four)."
+    "arms",
+    ["single_task", "mtl", "mtl_joint", "mtl_fixed_encoder", "mtl_fixed_heads"],
+    "Which arms to run (default all five; mtl_fixed_heads is the control for mtl_fixed_encoder).",
 )
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds (initialisation, subsample, split, batch order).")
 _MAX_TRAIN = flags.DEFINE_integer(

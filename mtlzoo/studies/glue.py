@@ -1,6 +1,6 @@
 """The GLUE experiment of Wu, Zhang & Ré (ICLR 2020, Section 4.3) on a pretrained encoder, at a CPU's scale.
 
-Per seed, four arms on the same GLUE tasks (default CoLA, SST-2, MRPC, STS-B, RTE), each
+Per seed, up to five arms on the same GLUE tasks (default CoLA, SST-2, MRPC, STS-B, RTE), each
 run trained into its own folder through :func:`mtlzoo.studies.common.train_or_load`:
 
 * ``single_task``: one model per task (``WORKDIR/seed<s>/stl_<task>``);
@@ -9,7 +9,11 @@ run trained into its own folder through :func:`mtlzoo.studies.common.train_or_lo
   embedding block and its transformer layers, trained jointly (``model.alignment = joint``);
 * ``mtl_fixed_encoder``: Algorithm 1's schedule: train the multi-task model (R_i = I), then
   freeze the shared layers and train only R_i and the heads (``model.alignment =
-  fixed_encoder``, ``train.alignment_epochs``).
+  fixed_encoder``, ``train.alignment_epochs``);
+* ``mtl_fixed_heads``: the control for ``mtl_fixed_encoder``: the same two phases, but the
+  second trains the heads only with R_i kept at the identity (``train.alignment_phase2 =
+  heads``), so ``mtl_fixed_encoder - mtl_fixed_heads`` is what training R_i adds beyond the
+  extra head training.
 
 Each run is scored on the ``test`` split (GLUE's dev file; GLUE's test labels are hidden)
 with GLUE's metric per task (:mod:`mtlzoo.metrics.glue`: Matthews corr. for CoLA, F1 and
@@ -58,13 +62,19 @@ from mtlzoo.studies.common import (
 )
 
 FIVE = ("cola", "sst2", "mrpc", "stsb", "rte")
-ARMS = ("single_task", "mtl", "mtl_joint", "mtl_fixed_encoder")
-ALIGNMENT = {"mtl": "none", "mtl_joint": "joint", "mtl_fixed_encoder": "fixed_encoder"}
+ARMS = ("single_task", "mtl", "mtl_joint", "mtl_fixed_encoder", "mtl_fixed_heads")
+ALIGNMENT = {
+    "mtl": "none",
+    "mtl_joint": "joint",
+    "mtl_fixed_encoder": "fixed_encoder",
+    "mtl_fixed_heads": "fixed_encoder",
+}
 LABELS = {
     "single_task": "(a) single-task",
     "mtl": "(b) MTL",
     "mtl_joint": "(c) MTL + alignment (joint)",
     "mtl_fixed_encoder": "(d) MTL + alignment (Alg. 1)",
+    "mtl_fixed_heads": "(e) MTL + head-only phase (control for d)",
 }
 CSV_NAME = "glue_runs.csv"
 REPORT_STEM = "glue_study"
@@ -119,6 +129,8 @@ def run_config(get_config, seed, arm, run_tasks, overrides=None):
     cfg.seed = int(seed)
     if arm != "single_task":
         cfg.model.alignment = ALIGNMENT[arm]
+    if arm == "mtl_fixed_heads":
+        cfg.train.alignment_phase2 = "heads"
     if not isinstance(cfg, ml_collections.ConfigDict):  # pragma: no cover - get_config returns one
         raise ConfigError(None, "get_config must return an ml_collections.ConfigDict")
     return cfg
@@ -423,7 +435,13 @@ def summarize(workdir, seeds, tasks, arms=ARMS):
         s["seconds"] = float(np.mean([r["seconds"] for r in by_seed.values()]))
         summary[arm] = s
     diffs = {}
-    for arm, base in (("mtl_joint", "mtl"), ("mtl_fixed_encoder", "mtl"), ("mtl", "single_task")):
+    for arm, base in (
+        ("mtl_joint", "mtl"),
+        ("mtl_fixed_encoder", "mtl"),
+        ("mtl_fixed_encoder", "mtl_fixed_heads"),
+        ("mtl_fixed_heads", "mtl"),
+        ("mtl", "single_task"),
+    ):
         common = sorted(set(results.get(arm, {})) & set(results.get(base, {})))
         if not common:
             continue

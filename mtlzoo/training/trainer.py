@@ -182,11 +182,13 @@ def format_metrics_table(metrics, title="metrics"):
     return "\n".join(lines)
 
 
-def set_alignment_phase(model, task_names, phase):
+def set_alignment_phase(model, task_names, phase, train_alignment=True):
     """Trainable flags of the two phases of ``model.alignment = fixed_encoder`` (Algorithm 1).
 
     Phase 1 trains the multi-task model with every R_i held at the identity; phase 2
-    freezes the shared encoder B (and E) and trains only the R_i and the task heads A_i.
+    freezes the shared encoder B (and E) and trains only the R_i and the task heads A_i
+    (``train_alignment=False``, ``train.alignment_phase2 = heads``: the heads only, R_i = I,
+    the control for Algorithm 1's extra head training).
     """
     from mtlzoo.models.builder import is_task_layer
 
@@ -194,7 +196,7 @@ def set_alignment_phase(model, task_names, phase):
         if not layer.weights:
             continue
         if layer.name == "alignment":
-            layer.trainable = phase == 2
+            layer.trainable = phase == 2 and train_alignment
         elif not any(is_task_layer(layer.name, t) for t in task_names):
             layer.trainable = phase == 1
 
@@ -376,8 +378,9 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
     with strat.scope():
         optimizer.build(loop.shared + loop.own)
     extra = {}
+    phase2_trains_r = tc.alignment_phase2 != "heads"
     if phased:  # phase 2 of Algorithm 1: B frozen, R_i and the heads train, with their own optimizer
-        set_alignment_phase(model, names, 2)
+        set_alignment_phase(model, names, 2, phase2_trains_r)
         with strat.scope():
             extra["alignment_optimizer"] = make_optimizer(tc, total_steps - phase1_steps)
         loop2 = TrainLoop(model, tasks, extra["alignment_optimizer"], *loop_args[2:], step=loop.step)
@@ -459,10 +462,11 @@ def _train(config, workdir, strat, callbacks, model_fn, tasks, data):
             if verbose and chief:
                 print(f"step {step}: SVD task weights {dict(zip(names, np.round(alpha, 3).tolist(), strict=True))}")
         if phased and step >= phase1_steps and loop is not loop2:
-            set_alignment_phase(model, names, 2)
+            set_alignment_phase(model, names, 2, phase2_trains_r)
             loop = loop2
             if verbose and chief:
-                print(f"step {step}: encoder frozen; training the alignments and the task heads")
+                trained = "the alignments and the task heads" if phase2_trains_r else "the task heads (R_i = I)"
+                print(f"step {step}: encoder frozen; training {trained}")
         boundary = (step // steps_per_epoch + 1) * steps_per_epoch
         if phased and step < phase1_steps:
             boundary = min(boundary, phase1_steps)

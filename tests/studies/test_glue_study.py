@@ -1,4 +1,4 @@
-"""The GLUE study runner (mtlzoo.studies.glue): four arms, resumable runs, the CSV and the report.
+"""The GLUE study runner (mtlzoo.studies.glue): five arms, resumable runs, the CSV and the report.
 
 A tiny random BERT in transformers format and tiny GLUE-shaped TSVs are written by the test
 (no shared data, no 90 MB checkpoint); the real study is in docs/reproductions.md.
@@ -22,7 +22,10 @@ from tests.encoders.tiny_bert import write_transformers_bert
 from tests.helpers import REPO, run_tool
 
 TASKS = ("cola", "rte")  # one single-sentence and one pair task
-ARMS = ("single_task", "mtl_fixed_encoder")  # trained for real (the other two arms differ only in model.alignment)
+ARMS = (
+    "single_task",
+    "mtl_fixed_encoder",
+)  # trained for real (the other three differ only in model.alignment, train.alignment_phase2)
 
 
 def _get_config(root, ckpt):
@@ -91,6 +94,8 @@ def test_each_arm_config_has_its_alignment_and_the_overrides(tiny):
         cfg = study.run_config(tiny[2], 3, arm, TASKS, OVERRIDES)
         assert cfg.model.alignment == align and cfg.seed == 3 and cfg.train.epochs == 1
         assert dict(cfg.data.max_train_examples) == {"cola": 20, "rte": 20} and cfg.data.max_length == 24
+        # the control arm differs from Algorithm 1's only in what phase 2 trains
+        assert cfg.train.alignment_phase2 == ("heads" if arm == "mtl_fixed_heads" else "alignment_and_heads")
     cfg = study.run_config(tiny[2], 0, "single_task", ("rte",), OVERRIDES)
     assert list(cfg.tasks) == ["rte"] and cfg.model.alignment == "none"
     with pytest.raises(ConfigError, match="no field 'bogus'"):
@@ -240,7 +245,7 @@ def test_summary_differences_and_partial_seeds_against_numpy(tmp_path):
         (1, "stl_rte"): (None, 0.58),
         (1, "mtl"): (0.28, 0.56),
         (1, "mtl_joint"): (0.26, 0.61),
-    }  # seed 1 of mtl_fixed_encoder and seed 0 of it are missing
+    }  # mtl_fixed_encoder and mtl_fixed_heads are missing on both seeds
     _fake_workdir(str(tmp_path), values)
     report = study.write_report(str(tmp_path), seeds=[0, 1])
     s = report["summary"]
@@ -252,10 +257,15 @@ def test_summary_differences_and_partial_seeds_against_numpy(tmp_path):
     diff = report["differences"]["mtl_joint - mtl"]["average"]
     assert diff["mean_diff"] == pytest.approx(d.mean())
     assert diff["t_test_p"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
-    assert report["missing_runs"] == ["seed 0 mtl_fixed_encoder", "seed 1 mtl_fixed_encoder"]
+    assert report["missing_runs"] == [
+        "seed 0 mtl_fixed_encoder",
+        "seed 0 mtl_fixed_heads",
+        "seed 1 mtl_fixed_encoder",
+        "seed 1 mtl_fixed_heads",
+    ]
     md = (tmp_path / "glue_study.md").read_text()
     assert "42.00 ± 4.24" in md  # single-task GLUE average x 100: mean 42, sd of (45, 39)
-    assert "Not finished yet (2)" in md
+    assert "Not finished yet (4)" in md
     assert (tmp_path / "glue_study.png").stat().st_size > 0
 
 
