@@ -104,6 +104,19 @@ def has_run(workdir):
     return exists(os.path.join(workdir, "state", "checkpoint")) or exists(os.path.join(workdir, "model.keras"))
 
 
+def _with_defaults_of_today(old):
+    """A recorded config resolved again (:func:`mtlzoo.config.resolve_config`), so that a field
+    added to mtlzoo after the run was recorded takes its default, the behaviour the run had
+    (e.g. ``train.alignment_phase2``): a run recorded by an earlier version resumes. When the
+    record no longer resolves (a removed option, a file gone), it is compared as it is."""
+    from mtlzoo.config import resolve_config
+
+    try:
+        return resolve_config(old).to_dict()
+    except Exception:  # noqa: BLE001  (any ConfigError or a value of an unexpected type)
+        return old
+
+
 def check_rerun(config, workdir, overwrite=False):
     """Refuses (ConfigError) a rerun whose config differs from the workdir's run; with
     ``overwrite`` removes the previous run's outputs instead. Call under the lock."""
@@ -129,7 +142,7 @@ def check_rerun(config, workdir, overwrite=False):
             f"{path} cannot be read ({e}); the run there cannot be resumed: use --overwrite to start afresh",
         ) from None
     new = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    diffs = [d for d in differing_fields(old, new) if not _resumable(d)]
+    diffs = [d for d in differing_fields(_with_defaults_of_today(old), new) if not _resumable(d)]
     if diffs:
         shown = ", ".join(diffs[:6]) + (f" and {len(diffs) - 6} more" if len(diffs) > 6 else "")
         raise ConfigError(

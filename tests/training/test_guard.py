@@ -158,3 +158,24 @@ def test_a_rerun_that_switches_early_stopping_on_resumes(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resuming from step" in r.stdout and "cannot be restored" not in r.stderr, (r.stdout, r.stderr[-2000:])
+
+
+def test_a_run_recorded_before_a_field_existed_resumes_and_other_gaps_are_refused(tmp_path):
+    """A config.json written by an earlier version lacks the fields added since: where the
+    default is what the run did, the rerun resumes; a missing field the new config sets to
+    something else is still a difference."""
+    wd = str(tmp_path / "run")
+    train(small(), wd)
+    path = os.path.join(wd, "config.json")
+    with open(path) as f:
+        recorded = json.load(f)
+    del recorded["train"]["alignment_phase2"]  # added after such a run was recorded
+    del recorded["model"]["encoder"]["dropout"]  # the recorded default: 0.0
+    with open(path, "w") as f:
+        json.dump(recorded, f)
+    c = small(2)
+    c.model.encoder.dropout = 0.1
+    with pytest.raises(ConfigError, match=r"another config \(model\.encoder\.dropout differ\)"):
+        train(c, wd)
+    r = train(small(2), wd)
+    assert len(r.history["a_loss"]) == 1  # resumed: epoch 2 only
