@@ -176,3 +176,12 @@ def test_build_weighting_defaults_seed_0_and_one_step_per_epoch():
 def _rlw_seed0(step):
     """RLW's weights for seed 0 (softmax of the stateless normal draw keyed by (seed, step))."""
     return tf.nn.softmax(tf.random.stateless_normal([3], seed=tf.constant([0, step], tf.int64))).numpy()
+
+
+@pytest.mark.parametrize("name,state", [("dwa", 4), ("gradnorm", 3)])
+def test_dwa_and_gradnorm_state_is_not_trainable(name, state):
+    """Their state moves by the paper's own rule in ``update`` (DWA's epoch means, GradNorm's
+    Eq. 2 step), never by the optimiser: no trainable variable, all of it tracked."""
+    w = build_weighting({"name": name}, TASKS)
+    assert w.trainable_variables == ()
+    assert len(w.variables) == state and not any(v.trainable for v in w.variables)
