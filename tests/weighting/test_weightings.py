@@ -185,3 +185,15 @@ def test_dwa_and_gradnorm_state_is_not_trainable(name, state):
     w = build_weighting({"name": name}, TASKS)
     assert w.trainable_variables == ()
     assert len(w.variables) == state and not any(v.trainable for v in w.variables)
+
+
+def test_dwa_epochs_of_three_steps_end_at_steps_2_5_8():
+    """An epoch of 3 steps ends after steps 2, 5, 8 (0-based): the means are over those
+    blocks of three (with 2 steps an epoch, s + 1 and s - 1 have the same parity)."""
+    w = build_weighting({"name": "dwa", "temperature": 2.0}, TASKS, steps_per_epoch=3)
+    losses = np.random.default_rng(4).uniform(0.5, 3.0, size=(9, 3))
+    for step, row in enumerate(losses):
+        w.update(tf.constant(row, tf.float32), tf.constant(step, tf.int64))
+    means = losses.reshape(3, 3, 3).mean(axis=1)  # [epoch, task]
+    r = means[2] / means[1]
+    np.testing.assert_allclose(w.weights(9).numpy(), 3 * np.exp(r / 2) / np.exp(r / 2).sum(), rtol=1e-5)
