@@ -418,7 +418,12 @@ def main():
     parser.add_argument(
         "--sample", type=int, default=None, help="only a uniform random sample of N mutants (an estimate of the score)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --sample and --shuffle")
+    parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="run the mutants in a seeded random order (a run stopped early has run a uniform random sample)",
+    )
     parser.add_argument("--lines", default=None, help="only mutants on these lines: A-B, N, or a comma-separated list")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     parser.add_argument(
@@ -458,6 +463,10 @@ def main():
         picked = sorted(random.Random(args.seed).sample(range(len(found)), args.sample))
         print(f"a random sample of {args.sample} of the {len(found)} mutants (seed {args.seed})")
         found = [found[j] for j in picked]
+    if args.shuffle:  # a seeded random order: a run stopped at any point has run a uniform sample
+        import random
+
+        random.Random(args.seed).shuffle(found)
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
     func_names = _enclosing_functions(tree)
