@@ -317,6 +317,11 @@ class _ForkServer:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
+            import signal
+
+            signal.signal(
+                signal.SIGTERM, signal.SIG_DFL
+            )  # not the parent's clean-up handler: a killed run ends here too
             os.close(r)
             code = 1
             try:
