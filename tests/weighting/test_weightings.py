@@ -197,3 +197,16 @@ def test_dwa_epochs_of_three_steps_end_at_steps_2_5_8():
     means = losses.reshape(3, 3, 3).mean(axis=1)  # [epoch, task]
     r = means[2] / means[1]
     np.testing.assert_allclose(w.weights(9).numpy(), 3 * np.exp(r / 2) / np.exp(r / 2).sum(), rtol=1e-5)
+
+
+def test_gradnorm_target_raises_r_to_the_power_alpha():
+    """G = [1, 2, 3] sits around its mean 2: the target mean(G) r^alpha (r = 1 at the first
+    step) puts task 0 below and task 2 above it, while r * alpha = 1.5 would put tasks 0 and 1
+    below; at the second step r = [0.5, 1, 2] / mean spreads the targets further."""
+    w = build_weighting({"name": "gradnorm", "alpha": 1.5, "lr": 0.1}, TASKS)
+    L0, L1, n = np.array([1.0, 1.0, 1.0]), np.array([0.5, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    w.update(tf.constant(L0, tf.float32), 0, tf.constant(n, tf.float32))
+    w1 = _gradnorm_numpy(np.ones(3), L0, L0, n, 1.5, 0.1)
+    np.testing.assert_allclose(w.weights(1).numpy(), w1, rtol=1e-5)
+    w.update(tf.constant(L1, tf.float32), 1, tf.constant(n, tf.float32))
+    np.testing.assert_allclose(w.weights(2).numpy(), _gradnorm_numpy(w1, L0, L1, n, 1.5, 0.1), rtol=1e-5)
