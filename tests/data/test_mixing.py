@@ -268,3 +268,14 @@ def test_token_batches_without_lengths_are_not_trimmed():
     plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=0, total_steps=2)
     for f, _, _ in train_dataset(split, plan, ["token_ids"], 0):
         assert f["token_ids"].shape == (3, 8) and set(f) == {"token_ids"}
+
+
+def test_dataset_starts_at_step_0_by_default():
+    """Without ``start_step`` the dataset yields every planned step from 0: the feature is the
+    row index, so each batch must be ``plan.step(s)``'s rows."""
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 4, "joint", seed=2, total_steps=5)
+    batches = [b[0]["features"].numpy()[:, 0] for b in train_dataset(split, plan, ["features"])]
+    assert len(batches) == 5
+    for s, got in enumerate(batches):
+        np.testing.assert_array_equal(got, plan.step(s)[0].astype(np.float32))
