@@ -201,6 +201,21 @@ def _enclosing_functions(tree):
     return out
 
 
+def _function_spans(tree):
+    """``id(node) -> [(first line, last line) of each function around it, outermost first]``."""
+    out = {}
+
+    def visit(node, spans):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spans = [*spans, (node.lineno, node.end_lineno)]
+        out[id(node)] = spans
+        for child in ast.iter_child_nodes(node):
+            visit(child, spans)
+
+    visit(tree, [])
+    return out
+
+
 def _drain(fd, chunks):
     """Appends to ``chunks`` what the non-blocking pipe ``fd`` holds now (until empty or closed)."""
     try:
@@ -475,6 +490,7 @@ def main():
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
     func_names = _enclosing_functions(tree)
+    func_spans = _function_spans(tree)
     start = time.time()
     import signal
 
@@ -525,12 +541,23 @@ def main():
         killed, survivors, confirmed = 0, [], 0
         for n, (i, line, what, change) in enumerate(found, 1):
             a, b = stmt_span[id(nodes[i])]
+            untraced = ""
             if ran is None:
                 executed, by = True, None
             else:
                 keys = [k for k in ran if isinstance(k, int) and a <= k <= b]
                 keys += sorted(func_names[id(nodes[i])] & converted)
                 executed, by = bool(keys), set().union(*(ran[k] for k in keys)) if keys else set()
+                spans = func_spans[id(nodes[i])]
+                if not executed and len(spans) > 1:
+                    # a nested function (e.g. a generator handed to tf.data) can run on a thread
+                    # the tracer never sees: if the function around it ran, run the mutant on the
+                    # tests that ran that function
+                    lo, hi = spans[-2]
+                    outer = [k for k in ran if isinstance(k, int) and lo <= k <= hi]
+                    if outer:
+                        executed, by = True, set().union(*(ran[k] for k in outer))
+                        untraced = ", nested function not traced: the tests of the one around it"
             if not args.run_uncovered and not executed:
                 survivors.append((line, what + " (never executed by the tests)"))
                 print(f"[{n}/{len(found)}] line {line}: {what}: SURVIVED (not executed by the tests; not run)")
@@ -554,7 +581,7 @@ def main():
             if nodeids is not None and code in (4, 5):  # pytest could not take the node ids: all tests
                 nodeids = None
                 code = run_tests(args.timeout)
-            note = "" if nodeids is None else f", {len(nodeids)} of {len(order)} tests"
+            note = ("" if nodeids is None else f", {len(nodeids)} of {len(order)} tests") + untraced
             if code == 0 and nodeids is not None and not args.no_confirm:
                 # the selected tests passed: a cached trace or fixture may hide the statement from
                 # other tests, so a survivor is confirmed against all targeted tests
