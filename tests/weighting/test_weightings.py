@@ -210,3 +210,12 @@ def test_gradnorm_target_raises_r_to_the_power_alpha():
     np.testing.assert_allclose(w.weights(1).numpy(), w1, rtol=1e-5)
     w.update(tf.constant(L1, tf.float32), 1, tf.constant(n, tf.float32))
     np.testing.assert_allclose(w.weights(2).numpy(), _gradnorm_numpy(w1, L0, L1, n, 1.5, 0.1), rtol=1e-5)
+
+
+def test_a_weighting_built_directly_defaults_to_seed_0_and_one_step_per_epoch():
+    from mtlzoo.weighting.weightings import WEIGHTINGS
+
+    for name in ("ew", "dwa", "rlw"):
+        w = WEIGHTINGS.get(name)(TASKS)
+        assert (w.seed, w.steps_per_epoch) == (0, 1), name
+    np.testing.assert_array_equal(WEIGHTINGS.get("rlw")(TASKS).weights(3).numpy(), _rlw_seed0(3))
