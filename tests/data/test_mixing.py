@@ -279,3 +279,23 @@ def test_dataset_starts_at_step_0_by_default():
     assert len(batches) == 5
     for s, got in enumerate(batches):
         np.testing.assert_array_equal(got, plan.step(s)[0].astype(np.float32))
+
+
+def test_bert_inputs_are_all_trimmed_to_the_longest_example():
+    """The BERT encoder's three token inputs together (every TOKEN_KEY present) are cut to the
+    batch's longest example, rounded up to PAD_MULTIPLE, as numpy slicing gives."""
+    n, T = 9, 24
+    lengths = np.array([3, 9, 2, 5, 11, 1, 4, 7, 2])
+    ids = np.zeros((n, T), np.int32)
+    for i, L in enumerate(lengths):
+        ids[i, :L] = i + 1
+    feats = {"token_ids": ids, "segment_ids": (ids > 0).astype(np.int32), "padding_mask": ids > 0, "length": lengths}
+    split = Split(feats, {"t0": np.zeros((n, 1), np.float32)}, {"t0": np.ones(n, np.float32)})
+    plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=1, total_steps=3)
+    names = ["token_ids", "segment_ids", "padding_mask"]
+    for s, (f, _, _) in enumerate(train_dataset(split, plan, names, 0)):
+        rows = plan.step(s)[0]
+        width = min(-(-int(lengths[rows].max()) // PAD_MULTIPLE) * PAD_MULTIPLE, T)
+        assert set(f) == set(names)
+        for k in names:
+            np.testing.assert_array_equal(f[k].numpy(), feats[k][rows][:, :width])
