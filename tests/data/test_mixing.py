@@ -299,3 +299,16 @@ def test_bert_inputs_are_all_trimmed_to_the_longest_example():
         assert set(f) == set(names)
         for k in names:
             np.testing.assert_array_equal(f[k].numpy(), feats[k][rows][:, :width])
+
+
+def test_a_plan_defaults_to_joint_seed_0_and_one_step():
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 4)
+    assert (plan.mode, plan.seed, plan.total_steps) == ("joint", 0, 1)
+    first = np.random.default_rng([0, 0, 0]).permutation(30)[:4]  # group 0 = rows 0..29, seed 0, epoch 0
+    np.testing.assert_array_equal(plan.step(0)[0][:4], first)
+    sampler = SAMPLERS.get("round_robin")()
+    inter = BatchPlan(split, ["t0", "t1", "t2"], 4, "interleaved", sampler)
+    inter.step(0)
+    with pytest.raises(IndexError, match="past the planned 1 steps"):
+        inter.step(1)
