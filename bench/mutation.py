@@ -201,6 +201,21 @@ def _enclosing_functions(tree):
     return out
 
 
+def _function_spans(tree):
+    """``id(node) -> [(first line, last line) of each function around it, outermost first]``."""
+    out = {}
+
+    def visit(node, spans):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spans = [*spans, (node.lineno, node.end_lineno)]
+        out[id(node)] = spans
+        for child in ast.iter_child_nodes(node):
+            visit(child, spans)
+
+    visit(tree, [])
+    return out
+
+
 def _drain(fd, chunks):
     """Appends to ``chunks`` what the non-blocking pipe ``fd`` holds now (until empty or closed)."""
     try:
@@ -213,31 +228,62 @@ def _drain(fd, chunks):
         pass
 
 
-def _trace_lines(filename):
-    """Starts recording the lines of ``filename`` that run (all threads); returns the set (it
-    also holds, as strings, the names of the module's functions that ran converted by AutoGraph)."""
+def _trace_lines(filename, state=None):
+    """Starts recording the lines of ``filename`` that run (all threads); returns a dict
+    ``line -> set of the tests that ran it`` (the test is ``state["test"]`` at the time; keys
+    that are strings are the names of the module's functions that ran converted by AutoGraph)."""
     import threading
 
-    seen = set()
+    state = state if state is not None else {"test": "*"}
+    seen = {}
+
+    def add(key):
+        tests = seen.get(key)
+        if tests is None:
+            tests = seen[key] = set()
+        tests.add(state["test"])
 
     def local(frame, event, arg):
         if event == "line":
-            seen.add(frame.f_lineno)
+            add(frame.f_lineno)
         return local
 
     def tracer(frame, event, arg):
         if frame.f_code.co_filename == filename:
-            seen.add(frame.f_lineno)
+            add(frame.f_lineno)
             return local
         if "__autograph_generated" in frame.f_code.co_filename and frame.f_globals.get("__file__") == filename:
             # a function of the module converted by AutoGraph (tf.function, Dataset.map) runs as
             # generated code whose lines are not the module's: remember it by name ("tf__<name>")
-            seen.add(frame.f_code.co_name.removeprefix("tf__"))
+            add(frame.f_code.co_name.removeprefix("tf__"))
         return None
 
     sys.settrace(tracer)
     threading.settrace(tracer)
     return seen
+
+
+# what the trace records outside a single test's own run: lines run while collecting, between
+# tests, or inside a fixture wider than one test (module, class, session) can matter to every
+# test that follows, so a mutant on such a line runs against all targeted tests
+_ALL_TESTS = "*"
+
+
+def _selection_args(pytest_args, nodeids):
+    """``pytest_args`` with its paths and ``-k``/``-m`` filters replaced by ``nodeids`` (already
+    filtered by them in the traced run); other options are kept."""
+    kept, skip = [], False
+    for a in pytest_args:
+        if skip:
+            skip = False
+            continue
+        if a in ("-k", "-m"):
+            skip = True
+            continue
+        if a.startswith("-k") or a.startswith("-m") or not a.startswith("-"):
+            continue
+        kept.append(a)
+    return [*kept, *nodeids]
 
 
 class _ForkServer:
@@ -286,6 +332,11 @@ class _ForkServer:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child
+            import signal
+
+            signal.signal(
+                signal.SIGTERM, signal.SIG_DFL
+            )  # not the parent's clean-up handler: a killed run ends here too
             os.close(r)
             code = 1
             try:
@@ -324,30 +375,54 @@ class _ForkServer:
             return pickle.loads(b"".join(chunks)) if code == 0 and chunks else None
         return code
 
-    def pytest(self, timeout, trace=None):
-        """Exit status of pytest on the copy (None on timeout); with ``trace`` (a file name),
-        returns ``(status, lines of that file that ran)``."""
+    def pytest(self, timeout, trace=None, nodeids=None):
+        """``(exit status, first failing test)`` of pytest on the copy (``(None, None)`` on
+        timeout); with ``nodeids``, only those tests (in that order). With ``trace`` (a file
+        name), returns ``(status, {line or function name: [tests that ran it]}, [all tests in
+        order])`` instead: the per-test line coverage of the unmutated run."""
+        args = self.args if nodeids is None else _selection_args(self.args, nodeids)
 
         def run():
             import pytest
 
-            class FirstFailure:  # the test that kills the mutant (the first failure under -x)
-                nodeid = None
+            state = {"test": _ALL_TESTS}
+
+            class Plugin:
+                nodeid = None  # the test that kills the mutant (the first failure under -x)
+                order = []
 
                 def pytest_runtest_logreport(self, report):
                     if report.failed and self.nodeid is None:
                         self.nodeid = report.nodeid
 
-            first = FirstFailure()
-            seen = _trace_lines(trace) if trace else None
-            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *self.args], plugins=[first])
+                def pytest_collection_finish(self, session):
+                    self.order = [item.nodeid for item in session.items]
+
+                @pytest.hookimpl(hookwrapper=True)
+                def pytest_runtest_protocol(self, item, nextitem):
+                    state["test"] = item.nodeid
+                    yield
+                    state["test"] = _ALL_TESTS
+
+                @pytest.hookimpl(hookwrapper=True)
+                def pytest_fixture_setup(self, fixturedef, request):
+                    if fixturedef.scope == "function":
+                        yield
+                        return
+                    before, state["test"] = state["test"], _ALL_TESTS
+                    yield
+                    state["test"] = before
+
+            plugin = Plugin()
+            seen = _trace_lines(trace, state) if trace else None
+            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *args], plugins=[plugin])
             if trace:
                 sys.settrace(None)
-                return (int(code), list(seen))
-            return (int(code), first.nodeid)
+                return (int(code), {k: sorted(v) for k, v in seen.items()}, plugin.order)
+            return (int(code), plugin.nodeid)
 
         if trace:
-            return self._child(run, timeout, want_result=True) or (1, [])
+            return self._child(run, timeout, want_result=True) or (1, {}, [])
         return self._child(run, timeout, want_result=True) or (None, None)
 
 
@@ -358,15 +433,34 @@ def main():
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant's test run (killed past it)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N mutants")
     parser.add_argument(
+        "--skip", type=int, default=0, help="leave out the first N mutants (after --lines; before --limit)"
+    )
+    parser.add_argument(
         "--sample", type=int, default=None, help="only a uniform random sample of N mutants (an estimate of the score)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --sample and --shuffle")
+    parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="run the mutants in a seeded random order (a run stopped early has run a uniform random sample)",
+    )
     parser.add_argument("--lines", default=None, help="only mutants on these lines: A-B, N, or a comma-separated list")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     parser.add_argument(
         "--subprocess",
         action="store_true",
         help="a fresh interpreter per mutant (the old way) instead of forked children of one warm process",
+    )
+    parser.add_argument(
+        "--no-select",
+        action="store_true",
+        help="run every mutant against all targeted tests (by default only the tests that executed its "
+        "statement in the unmutated run, in their order)",
+    )
+    parser.add_argument(
+        "--no-confirm",
+        action="store_true",
+        help="with selection, do not rerun a mutant that passed its selected tests against all targeted tests",
     )
     parser.add_argument(
         "--run-uncovered",
@@ -382,16 +476,21 @@ def main():
     if args.lines:  # "A-B", "N" or a comma-separated list of them
         spans = [(int(p.split("-")[0]), int(p.split("-")[-1])) for p in args.lines.split(",")]
         found = [m for m in found if any(a <= m[1] <= b for a, b in spans)]
-    found = found[: args.limit]
+    found = found[args.skip :][: args.limit]
     if args.sample and args.sample < len(found):  # a uniform random subset, kept in source order
         import random
 
         picked = sorted(random.Random(args.seed).sample(range(len(found)), args.sample))
         print(f"a random sample of {args.sample} of the {len(found)} mutants (seed {args.seed})")
         found = [found[j] for j in picked]
+    if args.shuffle:  # a seeded random order: a run stopped at any point has run a uniform sample
+        import random
+
+        random.Random(args.seed).shuffle(found)
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
     func_names = _enclosing_functions(tree)
+    func_spans = _function_spans(tree)
     start = time.time()
     import signal
 
@@ -407,13 +506,14 @@ def main():
             elif os.path.exists(src):
                 shutil.copy(src, work)
         target = os.path.join(work, args.module)
-        ran = None  # lines of the module the unmutated tests execute (fork mode)
+        ran = None  # line (or AutoGraph function name) -> tests that ran it, unmutated (fork mode)
+        order = []  # all targeted tests, in pytest's order (fork mode)
         killers = [None]  # the failing test of the last mutant (fork mode)
         if args.subprocess:
             env = {**os.environ, "PYTHONPATH": work, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
             cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests]
 
-            def run_tests(timeout):
+            def run_tests(timeout, nodeids=None):
                 try:
                     return subprocess.run(
                         cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout
@@ -424,22 +524,40 @@ def main():
             base = run_tests(None)
         else:
             server = _ForkServer(work, args.tests)
-            base, lines_ran = server.pytest(timeout=10 * args.timeout, trace=target)
-            ran = {k for k in lines_ran if isinstance(k, int)}
-            converted = {k for k in lines_ran if isinstance(k, str)}  # functions run through AutoGraph
+            base, ran, order = server.pytest(timeout=10 * args.timeout, trace=target)
+            converted = {k for k in ran if isinstance(k, str)}  # functions run through AutoGraph
 
-            def run_tests(timeout):
-                code, nodeid = server.pytest(timeout=timeout)
+            def run_tests(timeout, nodeids=None):
+                code, nodeid = server.pytest(timeout=timeout, nodeids=nodeids)
                 killers[0] = nodeid
                 return code
 
         if base != 0:
             sys.exit(f"the tests fail on the unmutated module (exit status {base})")
         print(f"baseline passes ({time.time() - start:.0f} s since start)", flush=True)
-        killed, survivors = 0, []
+        select = not args.subprocess and not args.no_select and bool(order)
+        if not args.subprocess and not args.no_select and not order:
+            print("no per-test coverage recorded: every mutant runs all targeted tests", flush=True)
+        killed, survivors, confirmed = 0, [], 0
         for n, (i, line, what, change) in enumerate(found, 1):
             a, b = stmt_span[id(nodes[i])]
-            executed = ran is None or any(a <= k <= b for k in ran) or bool(func_names[id(nodes[i])] & converted)
+            untraced = ""
+            if ran is None:
+                executed, by = True, None
+            else:
+                keys = [k for k in ran if isinstance(k, int) and a <= k <= b]
+                keys += sorted(func_names[id(nodes[i])] & converted)
+                executed, by = bool(keys), set().union(*(ran[k] for k in keys)) if keys else set()
+                spans = func_spans[id(nodes[i])]
+                if not executed and len(spans) > 1:
+                    # a nested function (e.g. a generator handed to tf.data) can run on a thread
+                    # the tracer never sees: if the function around it ran, run the mutant on the
+                    # tests that ran that function
+                    lo, hi = spans[-2]
+                    outer = [k for k in ran if isinstance(k, int) and lo <= k <= hi]
+                    if outer:
+                        executed, by = True, set().union(*(ran[k] for k in outer))
+                        untraced = ", nested function not traced: the tests of the one around it"
             if not args.run_uncovered and not executed:
                 survivors.append((line, what + " (never executed by the tests)"))
                 print(f"[{n}/{len(found)}] line {line}: {what}: SURVIVED (not executed by the tests; not run)")
@@ -453,14 +571,33 @@ def main():
                 f.write(mutated)
             t0 = time.time()
             killers[0] = None
-            code = run_tests(args.timeout)
+            # the tests that ran this statement, in their original order; all of them when a line
+            # ran outside one test (collection, a wide fixture) or nothing is recorded
+            nodeids = None
+            if select and by and _ALL_TESTS not in by:
+                nodeids = [t for t in order if t in by]
+                nodeids = None if len(nodeids) == len(order) else nodeids  # all of them: no rerun
+            code = run_tests(args.timeout, nodeids)
+            if nodeids is not None and code in (4, 5):  # pytest could not take the node ids: all tests
+                nodeids = None
+                code = run_tests(args.timeout)
+            note = ("" if nodeids is None else f", {len(nodeids)} of {len(order)} tests") + untraced
+            if code == 0 and nodeids is not None and not args.no_confirm:
+                # the selected tests passed: a cached trace or fixture may hide the statement from
+                # other tests, so a survivor is confirmed against all targeted tests
+                code = run_tests(args.timeout)
+                note += ", passed: rerun on all"
+                if code != 0:
+                    confirmed += 1
             verdict = "killed (timeout or crash)" if code is None else ("killed" if code != 0 else "SURVIVED")
             if killers[0]:
                 verdict += f" by {killers[0]}"
             killed += not verdict.startswith("SURVIVED")
             if verdict == "SURVIVED":
                 survivors.append((line, what))
-            print(f"[{n}/{len(found)}] line {line}: {what}: {verdict} ({time.time() - t0:.1f} s)", flush=True)
+            print(f"[{n}/{len(found)}] line {line}: {what}: {verdict} ({time.time() - t0:.1f} s{note})", flush=True)
+        if select and not args.no_confirm:
+            print(f"killed only by the rerun on all tests (missed by the selection): {confirmed}")
         with open(target, "w", encoding="utf-8") as f:
             f.write(source)
     finally:

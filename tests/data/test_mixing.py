@@ -268,3 +268,47 @@ def test_token_batches_without_lengths_are_not_trimmed():
     plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=0, total_steps=2)
     for f, _, _ in train_dataset(split, plan, ["token_ids"], 0):
         assert f["token_ids"].shape == (3, 8) and set(f) == {"token_ids"}
+
+
+def test_dataset_starts_at_step_0_by_default():
+    """Without ``start_step`` the dataset yields every planned step from 0: the feature is the
+    row index, so each batch must be ``plan.step(s)``'s rows."""
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 4, "joint", seed=2, total_steps=5)
+    batches = [b[0]["features"].numpy()[:, 0] for b in train_dataset(split, plan, ["features"])]
+    assert len(batches) == 5
+    for s, got in enumerate(batches):
+        np.testing.assert_array_equal(got, plan.step(s)[0].astype(np.float32))
+
+
+def test_bert_inputs_are_all_trimmed_to_the_longest_example():
+    """The BERT encoder's three token inputs together (every TOKEN_KEY present) are cut to the
+    batch's longest example, rounded up to PAD_MULTIPLE, as numpy slicing gives."""
+    n, T = 9, 24
+    lengths = np.array([3, 9, 2, 5, 11, 1, 4, 7, 2])
+    ids = np.zeros((n, T), np.int32)
+    for i, L in enumerate(lengths):
+        ids[i, :L] = i + 1
+    feats = {"token_ids": ids, "segment_ids": (ids > 0).astype(np.int32), "padding_mask": ids > 0, "length": lengths}
+    split = Split(feats, {"t0": np.zeros((n, 1), np.float32)}, {"t0": np.ones(n, np.float32)})
+    plan = BatchPlan(split, ["t0"], batch_size=3, mode="joint", seed=1, total_steps=3)
+    names = ["token_ids", "segment_ids", "padding_mask"]
+    for s, (f, _, _) in enumerate(train_dataset(split, plan, names, 0)):
+        rows = plan.step(s)[0]
+        width = min(-(-int(lengths[rows].max()) // PAD_MULTIPLE) * PAD_MULTIPLE, T)
+        assert set(f) == set(names)
+        for k in names:
+            np.testing.assert_array_equal(f[k].numpy(), feats[k][rows][:, :width])
+
+
+def test_a_plan_defaults_to_joint_seed_0_and_one_step():
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 4)
+    assert (plan.mode, plan.seed, plan.total_steps) == ("joint", 0, 1)
+    first = np.random.default_rng([0, 0, 0]).permutation(30)[:4]  # group 0 = rows 0..29, seed 0, epoch 0
+    np.testing.assert_array_equal(plan.step(0)[0][:4], first)
+    sampler = SAMPLERS.get("round_robin")()
+    inter = BatchPlan(split, ["t0", "t1", "t2"], 4, "interleaved", sampler)
+    inter.step(0)
+    with pytest.raises(IndexError, match="past the planned 1 steps"):
+        inter.step(1)

@@ -146,3 +146,22 @@ def test_penalty_off_adds_no_loss_and_the_output_shape_is_x_shape():
     assert layer.losses == []
     assert layer.compute_output_shape([(None, 5, 3), (None,)]) == (None, 5, 3)
     assert layer.compute_mask([np.ones((2, 3)), np.array([0, 1])], None) is None
+
+
+def test_compute_mask_returns_the_mask_of_x_alone():
+    """One output tensor, one mask: x's mask (a list of input masks or a bare mask), never the list."""
+    layer = CovarianceAlignment(2)
+    m = np.array([[True, True, False], [True, False, False]])
+    x, tid = np.ones((2, 3, 4), np.float32), np.array([0, 1])
+    np.testing.assert_array_equal(layer.compute_mask([x, tid], [m, None]), m)
+    np.testing.assert_array_equal(layer.compute_mask([x, tid], (m, None)), m)
+    np.testing.assert_array_equal(layer.compute_mask([x, tid], m), m)
+
+
+def test_a_single_task_is_allowed_and_applies_its_one_matrix():
+    layer = CovarianceAlignment(1)
+    x = np.random.default_rng(7).normal(size=(3, 2)).astype(np.float32)
+    layer([x, np.zeros(3, np.int32)])
+    R = np.array([[[2.0, 1.0], [0.0, -1.0]]], np.float32)
+    layer.set_weights([R])
+    np.testing.assert_allclose(np.asarray(layer([x, np.zeros(3, np.int32)])), x @ R[0], rtol=1e-6)

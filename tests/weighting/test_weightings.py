@@ -176,3 +176,46 @@ def test_build_weighting_defaults_seed_0_and_one_step_per_epoch():
 def _rlw_seed0(step):
     """RLW's weights for seed 0 (softmax of the stateless normal draw keyed by (seed, step))."""
     return tf.nn.softmax(tf.random.stateless_normal([3], seed=tf.constant([0, step], tf.int64))).numpy()
+
+
+@pytest.mark.parametrize("name,state", [("dwa", 4), ("gradnorm", 3)])
+def test_dwa_and_gradnorm_state_is_not_trainable(name, state):
+    """Their state moves by the paper's own rule in ``update`` (DWA's epoch means, GradNorm's
+    Eq. 2 step), never by the optimiser: no trainable variable, all of it tracked."""
+    w = build_weighting({"name": name}, TASKS)
+    assert w.trainable_variables == ()
+    assert len(w.variables) == state and not any(v.trainable for v in w.variables)
+
+
+def test_dwa_epochs_of_three_steps_end_at_steps_2_5_8():
+    """An epoch of 3 steps ends after steps 2, 5, 8 (0-based): the means are over those
+    blocks of three (with 2 steps an epoch, s + 1 and s - 1 have the same parity)."""
+    w = build_weighting({"name": "dwa", "temperature": 2.0}, TASKS, steps_per_epoch=3)
+    losses = np.random.default_rng(4).uniform(0.5, 3.0, size=(9, 3))
+    for step, row in enumerate(losses):
+        w.update(tf.constant(row, tf.float32), tf.constant(step, tf.int64))
+    means = losses.reshape(3, 3, 3).mean(axis=1)  # [epoch, task]
+    r = means[2] / means[1]
+    np.testing.assert_allclose(w.weights(9).numpy(), 3 * np.exp(r / 2) / np.exp(r / 2).sum(), rtol=1e-5)
+
+
+def test_gradnorm_target_raises_r_to_the_power_alpha():
+    """G = [1, 2, 3] sits around its mean 2: the target mean(G) r^alpha (r = 1 at the first
+    step) puts task 0 below and task 2 above it, while r * alpha = 1.5 would put tasks 0 and 1
+    below; at the second step r = [0.5, 1, 2] / mean spreads the targets further."""
+    w = build_weighting({"name": "gradnorm", "alpha": 1.5, "lr": 0.1}, TASKS)
+    L0, L1, n = np.array([1.0, 1.0, 1.0]), np.array([0.5, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    w.update(tf.constant(L0, tf.float32), 0, tf.constant(n, tf.float32))
+    w1 = _gradnorm_numpy(np.ones(3), L0, L0, n, 1.5, 0.1)
+    np.testing.assert_allclose(w.weights(1).numpy(), w1, rtol=1e-5)
+    w.update(tf.constant(L1, tf.float32), 1, tf.constant(n, tf.float32))
+    np.testing.assert_allclose(w.weights(2).numpy(), _gradnorm_numpy(w1, L0, L1, n, 1.5, 0.1), rtol=1e-5)
+
+
+def test_a_weighting_built_directly_defaults_to_seed_0_and_one_step_per_epoch():
+    from mtlzoo.weighting.weightings import WEIGHTINGS
+
+    for name in ("ew", "dwa", "rlw"):
+        w = WEIGHTINGS.get(name)(TASKS)
+        assert (w.seed, w.steps_per_epoch) == (0, 1), name
+    np.testing.assert_array_equal(WEIGHTINGS.get("rlw")(TASKS).weights(3).numpy(), _rlw_seed0(3))
