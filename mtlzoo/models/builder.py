@@ -70,6 +70,10 @@ def resolve_model_config(config):
 def task_head(spec, x, tower):
     """Tower (Dense stack) and output layer for one task.
 
+    ``tower.dropout`` acts on the input of the output layer and of every tower layer after the
+    first: after each tower layer, or, with no tower layers (``units: []``, a linear head on the
+    shared representation, as in BERT fine-tuning), on the shared representation itself.
+
     Naming convention: a task's own layers are named ``<task>`` (the output layer) or
     ``<task>__<part>``; :func:`split_variables` relies on it.
     """
@@ -77,6 +81,8 @@ def task_head(spec, x, tower):
         x = keras.layers.Dense(units, activation=tower["activation"], name=f"{spec.name}__tower_{i}")(x)
         if tower["dropout"]:
             x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__tower_dropout_{i}")(x)
+    if tower["dropout"] and not tower["units"]:
+        x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__head_dropout")(x)
     return keras.layers.Dense(spec.output_units, activation=spec.output_activation, dtype="float32", name=spec.name)(x)
 
 
