@@ -99,6 +99,8 @@ DATA_COMMON = {
     "sampler": Field({"name": "proportional"}, "dict"),
 }
 
+CORRUPT_MODES = ("flip", "random")  # data.corrupt_mode (mtlzoo.data.real.corrupt_binary_labels)
+
 _SPLITS = {"validation_fraction": Field(0.15, float, fraction), "test_fraction": Field(0.15, float, fraction)}
 _LABEL_FRACTION = {"label_fraction": Field(1.0, float, _label_fraction)}
 
@@ -109,7 +111,7 @@ SOURCES = {
         "test_fraction": Field(1 / 6, float, fraction),
         "max_rows": Field(None, int, positive, optional=True),
         "corrupt_labels": Field({}, "dict"),
-        "corrupt_mode": Field("flip", str, choices=("flip", "random")),
+        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
     },
     "conll2000": {
         "data_dir": Field(None, str, optional=True),
@@ -168,6 +170,8 @@ SOURCES = {
         "examples_per_task": Field(512, int, positive),
         "relatedness": Field(0.8, float, _unit_interval),
         "noise": Field(0.1, float, non_negative),
+        # {task: group id}: tasks of one group share a base vector (default group 0); it may name
+        # tasks a config leaves out, so one map serves every subset of the tasks
         "groups": Field({}, "dict"),
     },
     "yeast": {
@@ -175,7 +179,7 @@ SOURCES = {
         **_SPLITS,
         **_LABEL_FRACTION,
         "corrupt_labels": Field({}, "dict"),
-        "corrupt_mode": Field("flip", str, choices=("flip", "random")),
+        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
     },
 }
 
@@ -281,9 +285,13 @@ TOWER = {
 
 MODEL = {
     "architecture": Field("shared_bottom", str),
+    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with
+    # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
     "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
     "alignment_penalty": Field(0.0, float, non_negative),
+    # hold SVD task weights in the model (set when train.weighting.name = svd)
     "task_weights": Field(False, bool),
+    # options of the soft-sharing architectures, validated by each (mtlzoo.models.soft_sharing)
     "experts": Field({}, "dict"),
     "encoder": Field(REQUIRED, "dict"),
     "tower": Field({}, "dict"),
