@@ -1,11 +1,14 @@
-"""The static option tables: every registered name and its option schema, without TensorFlow.
+"""The option tables: every registered name and its option schema, without TensorFlow.
 
-The registries (``mtlzoo.weighting``, ``mtlzoo.data``, ``mtlzoo.encoders``,
-``mtlzoo.models``) live next to code that imports TensorFlow and Keras; importing them to
-learn which names and options exist costs seconds. This leaf module (layer 0, pure Python)
-holds a copy of what a config may name, so that :func:`mtlzoo.config.with_defaults` (run by
-every config file) and :func:`mtlzoo.config.check_config` (the tools' first look at a
-config) never import TensorFlow:
+This leaf module (layer 0, pure Python) is the one source of what a config may name and set:
+the rooms take their schemas from here (``schema = options.ENCODERS["bert"]`` on an encoder,
+``options.SOURCES[...]`` on a data source, ``options.MODEL`` as ``builder.MODEL_SCHEMA``, ...)
+rather than declaring the fields again. The registries (``mtlzoo.weighting``, ``mtlzoo.data``,
+``mtlzoo.encoders``, ``mtlzoo.models``) live next to code that imports TensorFlow and Keras;
+importing them to learn which names and options exist costs seconds, so
+:func:`mtlzoo.config.with_defaults` (run by every config file) and
+:func:`mtlzoo.config.check_config` (the tools' first look at a config) read these tables and
+never import TensorFlow:
 
 * ``WEIGHTINGS``, ``AGGREGATORS``, ``SAMPLERS``, ``ENCODERS``, ``SOURCES``: ``{name: {option:
   Field}}``, the ``schema`` of each registered entry;
@@ -15,11 +18,11 @@ config) never import TensorFlow:
 * ``MODEL``, ``TOWER``, ``DATA_COMMON``: the single-schema sections;
 * ``ACTIVATIONS``: the names ``keras.activations.get`` accepts.
 
-tests/test_options.py checks that every table equals what the registries hold (names,
-defaults, types, choices, and each check's verdict and message on probe values), so the two
-cannot drift: a room that adds or changes an option updates this table in the same change.
-Cross-field and file checks (an encoder's ``check``, a source's ``check``) stay in the rooms
-and run in :func:`mtlzoo.config.resolve_config`.
+tests/test_options.py checks that every registered name has its table here and that the
+registries expose these very objects, and each check's verdict and message against rules
+written out by hand; a room that adds an entry or an option adds it here. Cross-field and file
+checks (an encoder's ``check``, a source's ``check``) stay in the rooms and run in
+:func:`mtlzoo.config.resolve_config`.
 """
 
 from mtlzoo.registry import Registry

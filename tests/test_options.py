@@ -13,7 +13,7 @@ import pytest
 from mtlzoo import options
 from mtlzoo.errors import ConfigError
 from mtlzoo.schema import REQUIRED, check_fields
-from tests.helpers import REPO
+from tests.helpers import REPO, config_verdicts
 
 # --- one source: the rooms take their schemas from mtlzoo.options ---
 
@@ -230,22 +230,9 @@ def test_every_default_passes_its_own_field():
 _NO_TF = textwrap.dedent(
     """
     import json, sys
-    from mtlzoo.config import check_config, load_config_file
-    from mtlzoo.errors import ConfigError
-    out = []
-    for override in json.loads(sys.argv[2]):
-        c = load_config_file(sys.argv[1])
-        for path, value in override.items():
-            node = c
-            *head, last = path.split(".")
-            for k in head:
-                node = node[k]
-            node[last] = value
-        try:
-            check_config(c)
-            out.append(None)
-        except ConfigError as e:
-            out.append(str(e))
+    from mtlzoo.config import check_config
+    from tests.helpers import config_verdicts
+    out = config_verdicts(check_config, sys.argv[1], json.loads(sys.argv[2]))
     print(json.dumps({"errors": out, "loaded": sorted(m for m in ("tensorflow", "keras") if m in sys.modules)}))
     """
 )
@@ -269,8 +256,7 @@ OVERRIDES = [
 def test_loading_and_checking_a_config_imports_no_tensorflow():
     import json
 
-    from mtlzoo.config import load_config_file, resolve_config
-    from mtlzoo.errors import ConfigError
+    from mtlzoo.config import resolve_config
 
     path = os.path.join(REPO, "configs", "quickstart.py")
     env = dict(os.environ, PYTHONPATH=REPO)
@@ -284,20 +270,7 @@ def test_loading_and_checking_a_config_imports_no_tensorflow():
     assert errors[0] is None and errors[1] is None and errors[5] is None
     assert all(e is not None for i, e in enumerate(errors) if i not in (0, 1, 5)), errors
     # the same verdict and message as the registries' path (resolve_config, which imports TF)
-    for override, static_error in zip(OVERRIDES, errors, strict=True):
-        c = load_config_file(path)
-        for key, value in override.items():
-            node = c
-            *head, last = key.split(".")
-            for k in head:
-                node = node[k]
-            node[last] = value
-        try:
-            resolve_config(c)
-            full_error = None
-        except ConfigError as e:
-            full_error = str(e)
-        assert full_error == static_error, override
+    assert config_verdicts(resolve_config, path, OVERRIDES) == errors
 
 
 _WATCH = textwrap.dedent(
