@@ -1,11 +1,14 @@
-"""The static option tables: every registered name and its option schema, without TensorFlow.
+"""The option tables: every registered name and its option schema, without TensorFlow.
 
-The registries (``mtlzoo.weighting``, ``mtlzoo.data``, ``mtlzoo.encoders``,
-``mtlzoo.models``) live next to code that imports TensorFlow and Keras; importing them to
-learn which names and options exist costs seconds. This leaf module (layer 0, pure Python)
-holds a copy of what a config may name, so that :func:`mtlzoo.config.with_defaults` (run by
-every config file) and :func:`mtlzoo.config.check_config` (the tools' first look at a
-config) never import TensorFlow:
+This leaf module (layer 0, pure Python) is the one source of what a config may name and set:
+the rooms take their schemas from here (``schema = options.ENCODERS["bert"]`` on an encoder,
+``options.SOURCES[...]`` on a data source, ``options.MODEL`` as ``builder.MODEL_SCHEMA``, ...)
+rather than declaring the fields again. The registries (``mtlzoo.weighting``, ``mtlzoo.data``,
+``mtlzoo.encoders``, ``mtlzoo.models``) live next to code that imports TensorFlow and Keras;
+importing them to learn which names and options exist costs seconds, so
+:func:`mtlzoo.config.with_defaults` (run by every config file) and
+:func:`mtlzoo.config.check_config` (the tools' first look at a config) read these tables and
+never import TensorFlow:
 
 * ``WEIGHTINGS``, ``AGGREGATORS``, ``SAMPLERS``, ``ENCODERS``, ``SOURCES``: ``{name: {option:
   Field}}``, the ``schema`` of each registered entry;
@@ -15,11 +18,11 @@ config) never import TensorFlow:
 * ``MODEL``, ``TOWER``, ``DATA_COMMON``: the single-schema sections;
 * ``ACTIVATIONS``: the names ``keras.activations.get`` accepts.
 
-tests/test_options.py checks that every table equals what the registries hold (names,
-defaults, types, choices, and each check's verdict and message on probe values), so the two
-cannot drift: a room that adds or changes an option updates this table in the same change.
-Cross-field and file checks (an encoder's ``check``, a source's ``check``) stay in the rooms
-and run in :func:`mtlzoo.config.resolve_config`.
+tests/test_options.py checks that every registered name has its table here and that the
+registries expose these very objects, and each check's verdict and message against rules
+written out by hand; a room that adds an entry or an option adds it here. Cross-field and file
+checks (an encoder's ``check``, a source's ``check``) stay in the rooms and run in
+:func:`mtlzoo.config.resolve_config`.
 """
 
 from mtlzoo.registry import Registry
@@ -99,6 +102,8 @@ DATA_COMMON = {
     "sampler": Field({"name": "proportional"}, "dict"),
 }
 
+CORRUPT_MODES = ("flip", "random")  # data.corrupt_mode (mtlzoo.data.real.corrupt_binary_labels)
+
 _SPLITS = {"validation_fraction": Field(0.15, float, fraction), "test_fraction": Field(0.15, float, fraction)}
 _LABEL_FRACTION = {"label_fraction": Field(1.0, float, _label_fraction)}
 
@@ -109,7 +114,7 @@ SOURCES = {
         "test_fraction": Field(1 / 6, float, fraction),
         "max_rows": Field(None, int, positive, optional=True),
         "corrupt_labels": Field({}, "dict"),
-        "corrupt_mode": Field("flip", str, choices=("flip", "random")),
+        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
     },
     "conll2000": {
         "data_dir": Field(None, str, optional=True),
@@ -168,6 +173,8 @@ SOURCES = {
         "examples_per_task": Field(512, int, positive),
         "relatedness": Field(0.8, float, _unit_interval),
         "noise": Field(0.1, float, non_negative),
+        # {task: group id}: tasks of one group share a base vector (default group 0); it may name
+        # tasks a config leaves out, so one map serves every subset of the tasks
         "groups": Field({}, "dict"),
     },
     "yeast": {
@@ -175,7 +182,7 @@ SOURCES = {
         **_SPLITS,
         **_LABEL_FRACTION,
         "corrupt_labels": Field({}, "dict"),
-        "corrupt_mode": Field("flip", str, choices=("flip", "random")),
+        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
     },
 }
 
@@ -281,9 +288,13 @@ TOWER = {
 
 MODEL = {
     "architecture": Field("shared_bottom", str),
+    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with
+    # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
     "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
     "alignment_penalty": Field(0.0, float, non_negative),
+    # hold SVD task weights in the model (set when train.weighting.name = svd)
     "task_weights": Field(False, bool),
+    # options of the soft-sharing architectures, validated by each (mtlzoo.models.soft_sharing)
     "experts": Field({}, "dict"),
     "encoder": Field(REQUIRED, "dict"),
     "tower": Field({}, "dict"),

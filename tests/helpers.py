@@ -83,6 +83,30 @@ def random_labels(tasks, batch=6, time=7, seed=1):
     return out
 
 
+def config_verdicts(check, path, overrides):
+    """For each override (``{dotted path: value}``): loads config file ``path``, sets those values
+    and runs ``check`` on it; returns None where it passes, else the ConfigError's message.
+    Imports no TensorFlow itself (a fresh interpreter may use it to show that checking does not)."""
+    from mtlzoo.config import load_config_file
+    from mtlzoo.errors import ConfigError
+
+    out = []
+    for override in overrides:
+        c = load_config_file(path)
+        for key, value in override.items():
+            *head, last = key.split(".")
+            node = c
+            for k in head:
+                node = node[k]
+            node[last] = value
+        try:
+            check(c)
+            out.append(None)
+        except ConfigError as e:
+            out.append(str(e))
+    return out
+
+
 def run_tool(name, *args, timeout=600, env=None):
     """Runs ``python tools/<name>.py args`` in a fresh process; returns CompletedProcess."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}

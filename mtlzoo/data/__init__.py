@@ -4,6 +4,7 @@
 ``load(opts, tasks, seed) -> TaskData``.
 """
 
+from mtlzoo import options
 from mtlzoo.data.base import Split, TaskData
 from mtlzoo.data.census import CensusSource
 from mtlzoo.data.conll import Conll2000Source
@@ -15,7 +16,7 @@ from mtlzoo.data.sources import DigitsSource, SyntheticSource
 from mtlzoo.data.streams import DatasetsSource
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
-from mtlzoo.schema import Field, check_fields, positive
+from mtlzoo.schema import check_fields
 
 SOURCES = Registry("data source")
 for _src in (
@@ -32,12 +33,8 @@ for _src in (
 ):
     SOURCES.register(_src.name)(_src)
 
-COMMON_SCHEMA = {
-    "source": Field(type=str),
-    "batch_size": Field(32, int, positive),
-    "mixing": Field("joint", str, choices=("joint", "interleaved")),
-    "sampler": Field({"name": "proportional"}, "dict"),
-}
+# the options every source shares (mtlzoo.options, one source)
+COMMON_SCHEMA = options.DATA_COMMON
 
 
 def resolve_data_config(cfg, tasks):

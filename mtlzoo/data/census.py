@@ -38,6 +38,7 @@ import os
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
 from mtlzoo.data.real import (  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
     CORRUPT_MODES,
@@ -46,7 +47,6 @@ from mtlzoo.data.real import (  # noqa: F401  (DATA_DIR_ENV re-exported; one dat
     data_dir,
 )
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, fraction, positive
 
 FILES = ("census-income.test.gz", "census-income.data.gz", "census-income.test", "census-income.data")
 COLUMNS = (
@@ -169,14 +169,7 @@ class CensusSource:
 
     name = "census"
     TASKS = {"income": ("binary", 2), "marital": ("binary", 2)}
-    schema = {
-        "data_dir": Field(None, str, optional=True),
-        "validation_fraction": Field(1 / 6, float, fraction),
-        "test_fraction": Field(1 / 6, float, fraction),
-        "max_rows": Field(None, int, positive, optional=True),
-        "corrupt_labels": Field({}, "dict"),
-        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
-    }
+    schema = options.SOURCES["census"]
 
     @staticmethod
     def check(opts, tasks):

@@ -17,10 +17,10 @@ import os
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.data.base import Split, TaskData, split_indices
 from mtlzoo.data.real import DATA_DIR_ENV, PAD, UNK, _task_seed, data_vocab, encode_tokens
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, fraction, non_negative, positive
 
 # corpus -> chunk types, nltk tagset, {language: (train file, test file)}; the first language is the default
 CORPORA = {
@@ -157,16 +157,7 @@ class Conll2000Source:
     name = "conll2000"
     TASKS = {"pos": ("tagging", 46), "chunk": ("tagging", 24)}
     COLUMN = {"pos": 1, "chunk": 2}
-    schema = {
-        "data_dir": Field(None, str, optional=True),
-        "nltk_data": Field(None, str, optional=True),
-        "vocab_file": Field(None, str, optional=True),
-        "max_vocab": Field(20000, int, non_negative),
-        "min_count": Field(1, int, positive),
-        "max_length": Field(80, int, positive),
-        "lowercase": Field(False, bool),
-        "validation_fraction": Field(0.1, float, fraction),
-    }
+    schema = options.SOURCES["conll2000"]
 
     @staticmethod
     def check(opts, tasks):

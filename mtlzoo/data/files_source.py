@@ -44,6 +44,7 @@ import zlib
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.data.base import split_indices
 from mtlzoo.data.chunks import every_nth, mask, permuted, take_rows
 from mtlzoo.data.columns import ColumnMapping, cell_strings, row_values
@@ -59,7 +60,7 @@ from mtlzoo.data.files import (
 )
 from mtlzoo.data.streams import StreamData, StreamSplit
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, check_fields, fraction, positive
+from mtlzoo.schema import Field, check_fields
 
 SPLITS = ("train", "validation", "test")
 READ = 4096  # lines (records) per chunk of the counting, validation and vocabulary passes
@@ -136,21 +137,6 @@ def check_entry(raw, i, tasks):
     return e
 
 
-def _common_schema():
-    return {
-        "files": Field(
-            type=None, check=lambda v: None if isinstance(v, (list, tuple)) and v else "list one file entry or more"
-        ),
-        "features": Field(type="dict"),
-        "labels": Field({}, "dict"),
-        "validation_fraction": Field(0.1, float, fraction),
-        "test_fraction": Field(0.0, float, fraction),
-        "shuffle_buffer": Field(10000, int, positive),
-        "vocab_examples": Field(1_000_000, int, positive),
-        "cycle_length": Field(4, int, positive),
-    }
-
-
 def _task_seed(seed, key):
     return [seed, zlib.crc32(key.encode())]
 
@@ -159,7 +145,7 @@ class FilesSource:
     """``data.source: files`` (see the module doc)."""
 
     name = "files"
-    schema = _common_schema()
+    schema = options.SOURCES["files"]
 
     @staticmethod
     def check(opts, tasks):

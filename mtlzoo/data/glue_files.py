@@ -58,11 +58,10 @@ import zlib
 
 import numpy as np
 
-from mtlzoo import fileio
+from mtlzoo import fileio, options
 from mtlzoo.data.base import Split, TaskData, check_task_kinds
 from mtlzoo.data.real import DATA_DIR_ENV, data_dir  # noqa: F401  (DATA_DIR_ENV re-exported; one data-directory rule)
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, fraction
 
 SPLIT_FILES = ("train", "test")
 
@@ -381,16 +380,7 @@ class GlueFilesSource:
     name = "glue_files"
     TASKS = TASKS
     LAYOUTS = LAYOUTS
-    schema = {
-        "data_dir": Field(None, str, optional=True),
-        "checkpoint": Field(None, str, optional=True),
-        "vocab_file": Field(None, str, optional=True),
-        "lowercase": Field(None, bool, optional=True),
-        "max_length": Field(128, int, lambda v: None if v >= 3 else f"must be >= 3, got {v}"),
-        "validation_fraction": Field(0.1, float, fraction),
-        "max_train_examples": Field(None, None, optional=True),
-        "bucket_by_length": Field(True, bool),
-    }
+    schema = options.SOURCES["glue_files"]
 
     @staticmethod
     def check(opts, tasks):

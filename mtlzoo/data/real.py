@@ -34,10 +34,10 @@ import zlib
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_text
-from mtlzoo.schema import Field, fraction, non_negative, positive
 
 DATA_DIR_ENV = "MTLZOO_DATA_DIR"
 PAD, UNK = "[PAD]", "[UNK]"
@@ -228,16 +228,7 @@ class SentimentSource:
         "trec": ("multiclass", 6),
         "sst5": ("multiclass", 5),
     }
-    schema = {
-        "data_dir": Field(None, str, optional=True),
-        "vocab_file": Field(None, str, optional=True),
-        "max_vocab": Field(20000, int, non_negative),
-        "min_count": Field(1, int, positive),
-        "max_length": Field(64, int, positive),
-        "lowercase": Field(True, bool),
-        "validation_fraction": Field(0.1, float, fraction),
-        "test_fraction": Field(0.1, float, fraction),
-    }
+    schema = options.SOURCES["sentiment"]
 
     @staticmethod
     def check(opts, tasks):
@@ -307,7 +298,7 @@ def _read_yeast_csv():
     return table[:, : -len(names)], table[:, -len(names) :].astype(np.float32), tuple(names)
 
 
-CORRUPT_MODES = ("flip", "random")  # data.corrupt_mode (corrupt_binary_labels)
+CORRUPT_MODES = options.CORRUPT_MODES  # data.corrupt_mode (corrupt_binary_labels)
 
 
 class YeastSource:
@@ -335,14 +326,7 @@ class YeastSource:
     name = "yeast"
     NUM_LABELS = 14
     TASKS = {f"label_{i}": ("binary", 2) for i in range(14)}
-    schema = {
-        "labels_as": Field("tasks", str, choices=("tasks", "multilabel")),
-        "validation_fraction": Field(0.15, float, fraction),
-        "test_fraction": Field(0.15, float, fraction),
-        "label_fraction": Field(1.0, float, lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}"),
-        "corrupt_labels": Field({}, "dict"),
-        "corrupt_mode": Field("flip", str, choices=CORRUPT_MODES),
-    }
+    schema = options.SOURCES["yeast"]
 
     @staticmethod
     def check(opts, tasks):
@@ -494,14 +478,7 @@ class GlueSource:
         "sst2": ("sentence", None),
     }
     TASKS = {t: ("binary", 2) for t in TEXT}
-    schema = {
-        "tfds_data_dir": Field(None, str, optional=True),
-        "vocab_file": Field(type=str),
-        "lowercase": Field(True, bool),
-        "sequence_length": Field(128, int, positive),
-        "validation_fraction": Field(0.1, float, fraction),
-        "max_train_examples": Field(None, int, positive, optional=True),
-    }
+    schema = options.SOURCES["glue"]
 
     @staticmethod
     def check(opts, tasks):

@@ -21,8 +21,8 @@ import abc
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.registry import Registry
-from mtlzoo.schema import Field, positive
 
 SAMPLERS = Registry("sampler")
 
@@ -66,7 +66,7 @@ class Uniform(Sampler):
 
 @SAMPLERS.register("proportional")
 class Proportional(Sampler):
-    schema = {"alpha": Field(1.0, float)}
+    schema = options.SAMPLERS["proportional"]
 
     def probabilities(self, sizes, step, total_steps):
         return _power(sizes, self.opts.get("alpha", 1.0))
@@ -74,7 +74,7 @@ class Proportional(Sampler):
 
 @SAMPLERS.register("temperature")
 class Temperature(Sampler):
-    schema = {"temperature": Field(2.0, float, positive)}
+    schema = options.SAMPLERS["temperature"]
 
     def probabilities(self, sizes, step, total_steps):
         return _power(sizes, 1.0 / self.opts.get("temperature", 2.0))

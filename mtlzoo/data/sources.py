@@ -15,15 +15,9 @@ import zlib
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.data.base import Split, TaskData, check_task_kinds, split_indices
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, fraction, positive
-
-_SPLIT_SCHEMA = {
-    "validation_fraction": Field(0.15, float, fraction),
-    "test_fraction": Field(0.15, float, fraction),
-    "label_fraction": Field(1.0, float, lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}"),
-}
 
 
 def _drop_labels(weights, label_fraction, rng):
@@ -35,7 +29,7 @@ def _drop_labels(weights, label_fraction, rng):
 
 class DigitsSource:
     name = "digits"
-    schema = dict(_SPLIT_SCHEMA)
+    schema = options.SOURCES["digits"]
     TASKS = {"digit": ("multiclass", 10), "parity": ("binary", 2), "magnitude": ("binary", 2)}
 
     @staticmethod
@@ -71,16 +65,7 @@ class DigitsSource:
 
 class SyntheticSource:
     name = "synthetic"
-    schema = {
-        **_SPLIT_SCHEMA,
-        "input_dim": Field(16, int, positive),
-        "examples_per_task": Field(512, int, positive),
-        "relatedness": Field(0.8, float, lambda v: None if 0 <= v <= 1 else f"must be in [0, 1], got {v}"),
-        "noise": Field(0.1, float, lambda v: None if v >= 0 else f"must be >= 0, got {v}"),
-        # {task: group id}: tasks of one group share a base vector (default group 0); it may name
-        # tasks a config leaves out, so one map serves every subset of the tasks
-        "groups": Field({}, "dict"),
-    }
+    schema = options.SOURCES["synthetic"]
 
     @staticmethod
     def check(opts, tasks):

@@ -20,8 +20,8 @@ Example:
     >>> data.dataset("validation", 32)        # batches, as TaskData.dataset gives them
 """
 
+from mtlzoo import options
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, positive
 
 SAMPLE_EXAMPLES = 1024  # examples of a split kept in memory for architecture statistics
 CHUNK = 256  # examples per chunk when a split of single examples is read in chunks
@@ -256,7 +256,7 @@ class DatasetsSource:
     ``mtlzoo.train(config, workdir, datasets={"train": ..., "validation": ...})``."""
 
     name = "datasets"
-    schema = {"shuffle_buffer": Field(10000, int, positive)}
+    schema = options.SOURCES["datasets"]
 
     @staticmethod
     def check(opts, tasks):

@@ -24,11 +24,11 @@ keras-hub is imported only when a bert model is built.
 
 import keras
 
+from mtlzoo import options
 from mtlzoo.encoders.base import Encoder
 from mtlzoo.encoders.checkpoints import check_local_checkpoint, resolve_checkpoint
 from mtlzoo.errors import ConfigError
 from mtlzoo.layers import MaskedGlobalPooling1D, TokenSelect
-from mtlzoo.schema import Field, fraction, positive
 
 
 class BertEncoder(Encoder):
@@ -45,19 +45,7 @@ class BertEncoder(Encoder):
     """
 
     name = "bert"
-    schema = {
-        "preset": Field(None, str, optional=True),
-        "vocab_size": Field(30522, int, positive),
-        "num_layers": Field(2, int, positive),
-        "num_heads": Field(2, int, positive),
-        "hidden_dim": Field(128, int, positive),
-        "intermediate_dim": Field(512, int, positive),
-        "dropout": Field(0.1, float, fraction),
-        "max_sequence_length": Field(128, int, positive),
-        "num_segments": Field(2, int, positive),
-        "pooling": Field("cls", str, choices=("cls", "mean")),
-        "trainable": Field(True, bool),
-    }
+    schema = options.ENCODERS["bert"]
 
     @classmethod
     def check(cls, opts, field):

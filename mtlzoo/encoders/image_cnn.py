@@ -2,9 +2,9 @@
 
 import keras
 
+from mtlzoo import options
 from mtlzoo.encoders.base import Encoder
 from mtlzoo.errors import ConfigError
-from mtlzoo.schema import Field, all_positive, fraction, positive
 
 
 class ImageCNNEncoder(Encoder):
@@ -15,18 +15,7 @@ class ImageCNNEncoder(Encoder):
     """
 
     name = "image_cnn"
-    schema = {
-        "input_shape": Field(
-            type="ints",
-            check=lambda v: (
-                None if len(v) == 3 and all(x > 0 for x in v) else f"must be [height, width, channels], got {list(v)}"
-            ),
-        ),
-        "filters": Field((32, 64), "ints", all_positive),
-        "kernel_size": Field(3, int, positive),
-        "units": Field(128, int, positive),
-        "dropout": Field(0.0, float, fraction),
-    }
+    schema = options.ENCODERS["image_cnn"]
 
     @classmethod
     def check(cls, opts, field):

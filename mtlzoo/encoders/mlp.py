@@ -2,8 +2,8 @@
 
 import keras
 
+from mtlzoo import options
 from mtlzoo.encoders.base import Encoder
-from mtlzoo.schema import Field, all_positive, fraction, positive
 
 
 class MLPEncoder(Encoder):
@@ -14,13 +14,7 @@ class MLPEncoder(Encoder):
     """
 
     name = "mlp"
-    schema = {
-        "input_dim": Field(type=int, check=positive),
-        "units": Field((256, 128), "ints", all_positive),
-        "activation": Field("relu", str),
-        "dropout": Field(0.0, float, fraction),
-        "batch_norm": Field(False, bool),
-    }
+    schema = options.ENCODERS["mlp"]
 
     def inputs(self):
         return {"features": keras.Input((self.opts["input_dim"],), dtype="float32", name="features")}

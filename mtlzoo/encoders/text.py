@@ -18,20 +18,10 @@ import os
 
 import keras
 
+from mtlzoo import options
 from mtlzoo.encoders.base import Encoder
 from mtlzoo.errors import ConfigError
 from mtlzoo.layers import ApplyMask, MaskedGlobalPooling1D, PaddingMask
-from mtlzoo.schema import Field, all_positive, fraction, positive
-
-_EMBED_SCHEMA = {
-    "vocab_size": Field(type=int, check=lambda v: None if v >= 2 else f"must be >= 2, got {v}"),
-    "embedding_dim": Field(128, int, positive),
-    "max_length": Field(None, int, positive, optional=True),
-    "embedding_pretrained": Field(None, str, optional=True, init_only=True),
-    "embedding_vocab_file": Field(None, str, optional=True, init_only=True),
-    "embedding_trainable": Field(True, bool),
-    "embedding_oov_seed": Field(0, int),
-}
 
 
 def _check_pretrained(opts, field):
@@ -116,12 +106,7 @@ class TextMLPEncoder(_TextEncoder):
     """
 
     name = "text_mlp"
-    schema = {
-        **_EMBED_SCHEMA,
-        "units": Field((128,), "ints", all_positive),
-        "activation": Field("relu", str),
-        "dropout": Field(0.0, float, fraction),
-    }
+    schema = options.ENCODERS["text_mlp"]
 
     def encode(self, x, inputs):
         o = self.opts
@@ -142,13 +127,7 @@ class TextCNNEncoder(_TextEncoder):
     """
 
     name = "text_cnn"
-    schema = {
-        **_EMBED_SCHEMA,
-        "filter_widths": Field((3, 4, 5), "ints", all_positive),
-        "num_filters": Field(100, int, positive),
-        "activation": Field("relu", str),
-        "dropout": Field(0.5, float, fraction),
-    }
+    schema = options.ENCODERS["text_cnn"]
 
     @classmethod
     def check(cls, opts, field):
@@ -180,13 +159,7 @@ class LSTMEncoder(_TextEncoder):
     """
 
     name = "lstm"
-    schema = {
-        **_EMBED_SCHEMA,
-        "hidden": Field(128, int, positive),
-        "num_layers": Field(1, int, positive),
-        "pooling": Field("mean", str, choices=("mean", "max", "last")),
-        "dropout": Field(0.0, float, fraction),
-    }
+    schema = options.ENCODERS["lstm"]
 
     def encode(self, x, inputs):
         o = self.opts
@@ -213,14 +186,7 @@ class TaggerEncoder(_TextEncoder):
 
     name = "tagger"
     provides = ("sequence", "pooled")
-    schema = {
-        **_EMBED_SCHEMA,
-        "embedding_dim": Field(64, int, positive),
-        "hidden": Field(64, int, positive),
-        "num_layers": Field(1, int, positive),
-        "dense_layers": Field(0, int, lambda v: None if v >= 0 else f"must be >= 0, got {v}"),
-        "dropout": Field(0.0, float, fraction),
-    }
+    schema = options.ENCODERS["tagger"]
 
     def encode(self, x, inputs):
         o = self.opts

@@ -13,31 +13,16 @@ the setting of Wu, Zhang & Ré (2020): one shared B, one head A_i per task.
 
 import keras
 
+from mtlzoo import options
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
-from mtlzoo.schema import REQUIRED, Field, all_positive, check_fields, fraction, non_negative
+from mtlzoo.schema import check_fields
 
 ARCHITECTURES = Registry("architecture")
 
-TOWER_SCHEMA = {
-    "units": Field((64,), "ints", all_positive),
-    "activation": Field("relu", str),
-    "dropout": Field(0.0, float, fraction),
-}
-
-MODEL_SCHEMA = {
-    "architecture": Field("shared_bottom", str),
-    # covariance alignment between E and B (Wu, Zhang & Ré 2020, Alg. 1): "joint" trains R_i with
-    # everything; "fixed_encoder" trains the model first (R_i = I), then only R_i and the heads
-    "alignment": Field("none", str, choices=("none", "joint", "fixed_encoder")),
-    "alignment_penalty": Field(0.0, float, non_negative),
-    # hold SVD task weights in the model (set when train.weighting.name = svd)
-    "task_weights": Field(False, bool),
-    # options of the soft-sharing architectures, validated by each (mtlzoo.models.soft_sharing)
-    "experts": Field({}, "dict"),
-    "encoder": Field(REQUIRED, "dict"),
-    "tower": Field({}, "dict"),
-}
+# the model section's schemas are the static tables of mtlzoo.options (one source, no TensorFlow)
+TOWER_SCHEMA = options.TOWER
+MODEL_SCHEMA = options.MODEL
 
 
 def resolve_model_config(config):

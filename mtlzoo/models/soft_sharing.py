@@ -42,31 +42,13 @@ import re
 
 import keras
 
+from mtlzoo import options
 from mtlzoo.errors import ConfigError
 from mtlzoo.models.builder import ARCHITECTURES, embed_and_align, hold_task_weights, is_task_layer, task_head
-from mtlzoo.schema import Field, all_positive, check_fields, fraction, positive
+from mtlzoo.schema import check_fields
 
-
-def _unit_interval(v):
-    return None if 0.0 <= v <= 1.0 else f"must be in [0, 1], got {v}"
-
-
-_STACK = {
-    "units": Field((64,), "ints", all_positive),
-    "activation": Field("relu", str),
-    "dropout": Field(0.0, float, fraction),
-}
-SCHEMAS = {
-    "mmoe": {"num_experts": Field(4, int, positive), **_STACK},
-    "cgc": {"num_shared_experts": Field(1, int, positive), "num_task_experts": Field(1, int, positive), **_STACK},
-    "ple": {
-        "num_shared_experts": Field(1, int, positive),
-        "num_task_experts": Field(1, int, positive),
-        "levels": Field(2, int, positive),
-        **_STACK,
-    },
-    "cross_stitch": {"alpha_self": Field(1.0, float, _unit_interval), **_STACK},
-}
+# the ``model.experts`` schema of each soft-sharing architecture (mtlzoo.options, one source)
+SCHEMAS = options.EXPERTS
 
 
 def architecture_options(name, model_cfg):

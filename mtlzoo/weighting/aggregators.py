@@ -34,8 +34,8 @@ import abc
 
 import numpy as np
 
+from mtlzoo import options
 from mtlzoo.registry import Registry
-from mtlzoo.schema import Field, non_negative, positive
 
 AGGREGATORS = Registry("aggregator")
 _EPS = 1e-12
@@ -65,7 +65,7 @@ class Sum(Aggregator):
 
 @AGGREGATORS.register("pcgrad")
 class PCGrad(Aggregator):
-    schema = {"shuffle": Field(True, bool)}
+    schema = options.AGGREGATORS["pcgrad"]
 
     def orders(self, k, step):
         """``[k, k]`` int32: row i is the order in which task i visits the tasks (its own
@@ -221,7 +221,7 @@ def cagrad_exact(M, c):
 
 @AGGREGATORS.register("mgda")
 class MGDA(Aggregator):
-    schema = {"iterations": Field(300, int, positive)}
+    schema = options.AGGREGATORS["mgda"]
 
     def weights(self, G):
         """argmin_{w in simplex} w^T M w, M = G G^T (scaled to unit mean diagonal)."""
@@ -247,11 +247,7 @@ class MGDA(Aggregator):
 
 @AGGREGATORS.register("cagrad")
 class CAGrad(Aggregator):
-    schema = {
-        "c": Field(0.5, float, non_negative),
-        "rescale": Field(True, bool),
-        "iterations": Field(300, int, positive),
-    }
+    schema = options.AGGREGATORS["cagrad"]
 
     def weights(self, G):
         """argmin_{w in simplex} w^T M b + c sqrt(b^T M b) sqrt(w^T M w), b = 1/k."""

@@ -30,9 +30,10 @@ Weightings:
 
 import tensorflow as tf
 
+from mtlzoo import options
 from mtlzoo.errors import ConfigError
 from mtlzoo.registry import Registry
-from mtlzoo.schema import Field, check_fields, positive
+from mtlzoo.schema import check_fields
 
 WEIGHTINGS = Registry("weighting")
 
@@ -74,7 +75,7 @@ class EqualWeighting(Weighting):
 
 @WEIGHTINGS.register("static")
 class StaticWeighting(Weighting):
-    schema = {"weights": Field({}, "dict")}
+    schema = options.WEIGHTINGS["static"]
 
     def __init__(self, task_names, opts=None, **kw):
         super().__init__(task_names, opts, **kw)
@@ -103,7 +104,7 @@ class UncertaintyWeighting(Weighting):
 
 @WEIGHTINGS.register("dwa")
 class DWAWeighting(Weighting):
-    schema = {"temperature": Field(2.0, float, positive)}
+    schema = options.WEIGHTINGS["dwa"]
 
     def __init__(self, task_names, opts=None, **kw):
         super().__init__(task_names, opts, **kw)
@@ -137,7 +138,7 @@ class RandomLossWeighting(Weighting):
 
 @WEIGHTINGS.register("gradnorm")
 class GradNormWeighting(Weighting):
-    schema = {"alpha": Field(1.5, float), "lr": Field(0.025, float, positive)}
+    schema = options.WEIGHTINGS["gradnorm"]
     needs_grad_norms = True
 
     def __init__(self, task_names, opts=None, **kw):
@@ -181,13 +182,7 @@ class SVDWeighting(Weighting):
     ``normalize: true`` (default false) divides each label column by its standard deviation.
     """
 
-    schema = {
-        "rank": Field(1, int, positive),
-        "every_steps": Field(None, int, positive, optional=True),
-        "max_examples": Field(2048, int, positive),
-        "center": Field(False, bool),
-        "normalize": Field(False, bool),
-    }
+    schema = options.WEIGHTINGS["svd"]
 
     def attach(self, model):
         self.alpha = model.get_layer("task_weights").alpha
