@@ -1,6 +1,7 @@
 """Fine-tuning rate on one GLUE task: ``mtlzoo train`` vs keras-hub's own ``BertTextClassifier.fit``, side by side.
 
     nice python bench/glue_finetune.py [--task=sst2] [--examples=320] [--batch=16] [--epochs=3] [--rounds=3]
+        [--seed=0] [--override=data.bucket_by_length=false ...] [--systems=mtlzoo,keras_hub]
 
 Both systems fine-tune the same pretrained encoder (``$MTLZOO_DATA_DIR/bert/all-MiniLM-L6-v2``,
 or ``--checkpoint``) in one process, on the same examples: the seeded draw of the
@@ -18,8 +19,19 @@ or ``--checkpoint``) in one process, on the same examples: the seeded draw of th
   256), ``.fit`` with its default compile (Adam 5e-5) and ``validation_data`` = the same
   validation examples (so both evaluate the same examples each epoch).
 
+``--override key=value`` (repeatable) sets a field of the mtlzoo config as the tools'
+``--config.key=value`` does (``train.learning_rate=3e-5``, ``data.bucket_by_length=false``,
+``tasks.sst2.kind=multiclass``): the key must name an existing field, the value is parsed as a
+Python literal (a bare word is a string, ``true``/``false`` booleans) and must fit the field's
+type, and the resulting config is validated before anything trains (a bad one: exit 2).
+
 ``--rounds`` rounds, each training both systems from scratch, in alternating order (round 0
-mtlzoo first, round 1 keras-hub first, ...), so both see the same machine load. Two rates per
+mtlzoo first, round 1 keras-hub first, ...), so both see the same machine load. Round r uses
+the training seed ``--seed`` + r for both systems (mtlzoo: ``config.seed``; keras-hub:
+``keras.utils.set_random_seed`` and its shuffle): it sets the head's initialisation, dropout
+and the batch order; the examples stay the seed-0 draw in every round, for both.
+``--systems`` runs only the named system(s) (a dev-score study of mtlzoo settings needs no
+keras-hub); the ratios are then left out. Two rates per
 system, median over the rounds of each round's median over its timed epochs (every epoch but
 the first, which holds the graph tracing):
 
@@ -30,8 +42,9 @@ the first, which holds the graph tracing):
   validation for either.
 
 Also per system: the whole call's wall time (data, model build, tracing included) and the dev
-score (GLUE's dev file: accuracy, Matthews corr. for CoLA) after the same number of steps, from
-the last round's model; and for mtlzoo the seconds per epoch of its per-epoch pieces (the
+score (GLUE's dev file: accuracy, Matthews corr. for CoLA) after the same number of steps, of
+every round's model (``<system>_dev_rounds``; ``<system>_dev`` their mean, ``<system>_dev_sd``
+their sample standard deviation); and for mtlzoo the seconds per epoch of its per-epoch pieces (the
 trainer's functions, timed by wrapping them here) and how often its training step was traced
 (1: one graph serves every bucket width).
 """
@@ -46,6 +59,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 TASKS = ("rte", "mrpc", "cola", "sst2")
+SYSTEMS = ("mtlzoo", "keras_hub")
 
 
 class Clock:
@@ -142,7 +156,35 @@ def dev_score(task, labels, predicted):
     return float((tp * tn - fp * fn) / den) if den else 0.0
 
 
-def mtlzoo_config(args):
+def set_field(cfg, key, text):
+    """Sets ``cfg.<key>`` (dotted) from the text of ``--override key=text`` as the tools'
+    ``--config.key=text`` would: a Python literal (``3e-5``, ``(64,)``, ``None``), ``true``/``false``
+    as booleans, any other word as a string. ValueError naming the key: no such field, or a
+    value of the wrong type for it."""
+    import ast
+
+    *path, last = key.split(".")
+    node = cfg
+    for i, part in enumerate(path):
+        if not hasattr(node, "keys") or part not in node:
+            raise ValueError(f"--override {key}: the config has no field {'.'.join(path[: i + 1])!r}")
+        node = node[part]
+    if not hasattr(node, "keys") or last not in node:
+        raise ValueError(f"--override {key}: the config has no field {key!r}")
+    if text.lower() in ("true", "false"):
+        value = text.lower() == "true"
+    else:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+    try:
+        node[last] = value
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--override {key}={text}: {str(e).splitlines()[0]}") from e
+
+
+def mtlzoo_config(args, seed=None):
     from mtlzoo.config import load_config_module
     from mtlzoo.configs import config_path
 
@@ -166,6 +208,11 @@ def mtlzoo_config(args):
         cfg.train.warmup_fraction = 0.0
         cfg.train.weight_decay = 0.0
         cfg.train.clipnorm = None
+    for item in args.override:
+        key, _, text = item.partition("=")
+        set_field(cfg, key.strip(), text.strip())
+    if seed is not None:
+        cfg.seed = seed
     return cfg
 
 
@@ -182,18 +229,22 @@ def mtlzoo_predict(model, args, a, b):
     for lo in range(0, len(lengths), 32):
         w = int(lengths[lo : lo + 32].max())
         batch = {k: v[lo : lo + 32, :w] for k, v in feats.items()}
-        out.append(np.asarray(model(batch, training=False)[args.task]).reshape(-1))
-    return (np.concatenate(out) > 0.5).astype(int)
+        out.append(np.asarray(model(batch, training=False)[args.task]))
+    p = np.concatenate(out)
+    if p.ndim == 2 and p.shape[1] > 1:  # a softmax head (tasks.<task>.kind=multiclass): its argmax
+        return np.argmax(p, axis=1)
+    return (p.reshape(-1) > 0.5).astype(int)
 
 
-def run_mtlzoo(args, data, score=False):
+def run_mtlzoo(args, data, score=False, seed=None):
     import keras
     import tensorflow as tf
 
     import mtlzoo
+    from mtlzoo.data.glue_files import GlueFilesSource
     from mtlzoo.training import loop, trainer
 
-    cfg = mtlzoo_config(args)
+    cfg = mtlzoo_config(args, seed)
     clock = Clock()
     w = Wrapped(
         [
@@ -212,6 +263,9 @@ def run_mtlzoo(args, data, score=False):
         loops.append(self)
 
     loop.TrainLoop.__init__ = keep
+    # the examples are the seed-0 draw whatever the round's training seed (as keras-hub's)
+    read_task = GlueFilesSource.read_task
+    GlueFilesSource.read_task = staticmethod(lambda opts, task, _seed: read_task(opts, task, 0))
     t0 = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -219,6 +273,7 @@ def run_mtlzoo(args, data, score=False):
     finally:
         w.close()
         loop.TrainLoop.__init__ = init
+        GlueFilesSource.read_task = staticmethod(read_task)
     wall = time.perf_counter() - t0
     # TrainLoop.run covers up to steps_per_loop steps, never past an epoch end: add up each epoch's calls
     per_epoch = _group(w.times.pop("steps", []), cfg.train.steps_per_epoch, cfg.train.steps_per_loop)
@@ -238,7 +293,8 @@ def _group(times, steps_per_epoch, steps_per_loop):
     return [sum(times[i : i + calls]) for i in range(0, len(times), calls)]
 
 
-def run_keras_hub(args, data, score=False):
+def run_keras_hub(args, data, score=False, seed=0):
+    import keras
     import keras_hub
     import numpy as np
     import tensorflow as tf
@@ -250,6 +306,7 @@ def run_keras_hub(args, data, score=False):
     x = (np.array(a[:n]), np.array(b[:n])) if pair else np.array(a[:n])
     vx = (np.array(va), np.array(vb)) if pair else np.array(va)
     t0 = time.perf_counter()
+    keras.utils.set_random_seed(seed)  # the head's initialisation and dropout
     # A transformers-format directory's preset preprocessor packs to 256; pin the 128 of the
     # keras-hub BERT presets (and of the issue's benchmark row) unless --hub_sequence_length says otherwise.
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
@@ -261,7 +318,7 @@ def run_keras_hub(args, data, score=False):
     # keras-hub batches numpy inputs in order (fit's shuffle is ignored for them): a tf.data
     # dataset reshuffled every epoch, as mtlzoo's batches are
     train_ds = tf.data.Dataset.from_tensor_slices((x, np.array(y[:n])))
-    train_ds = train_ds.shuffle(n, seed=0, reshuffle_each_iteration=True).batch(args.batch)
+    train_ds = train_ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(args.batch)
     val_ds = tf.data.Dataset.from_tensor_slices((vx, np.array(vy))).batch(args.batch)
     clock = Clock()
     classifier.fit(train_ds, validation_data=val_ds, epochs=args.epochs, verbose=0, callbacks=[clock])
@@ -282,6 +339,14 @@ def rates(runs, key, examples):
     return (statistics.median(per_round) if per_round else float("nan")), per_round
 
 
+def dev_stats(scores):
+    """``(mean, sample sd)`` of the rounds' dev scores (sd None for one round; both None for none)."""
+    scores = [x for x in scores if x is not None]
+    if not scores:
+        return None, None
+    return statistics.fmean(scores), (statistics.stdev(scores) if len(scores) > 1 else None)
+
+
 def summarize(args, runs):
     n = args.examples
     row = {
@@ -292,29 +357,38 @@ def summarize(args, runs):
         "steps_per_epoch": n // args.batch,
         "epochs": args.epochs,
         "rounds": args.rounds,
+        "seeds": [args.seed + r for r in range(args.rounds)],
+        "systems": list(args.systems),
         "mtlzoo_recipe": args.recipe,
         "mtlzoo_pooling": args.pooling or "config",
+        "mtlzoo_overrides": list(args.override),
     }
-    for name in ("mtlzoo", "keras_hub"):
-        rs = [r[name] for r in runs]
+    for name in args.systems:
+        rs = rs_of(runs, name)
         for key in ("epoch", "steps"):
             med, per = rates(rs, f"{key}_s", n)
             row[f"{name}_{key}_examples_per_s"] = med
             row[f"{name}_{key}_rounds"] = per
         row[f"{name}_wall_s"] = statistics.median(r["wall_s"] for r in rs)
-        row[f"{name}_dev"] = rs[-1].get("dev")
-    row["keras_hub_sequence_length"] = runs[-1]["keras_hub"]["sequence_length"]
-    row["ratio_epoch"] = row["mtlzoo_epoch_examples_per_s"] / row["keras_hub_epoch_examples_per_s"]
-    row["ratio_steps"] = row["mtlzoo_steps_examples_per_s"] / row["keras_hub_steps_examples_per_s"]
-    row["ratio_wall"] = row["keras_hub_wall_s"] / row["mtlzoo_wall_s"]
-    # mtlzoo's per-epoch pieces: seconds per epoch, median over the timed epochs of every round
-    pieces = {}
-    for r in rs_of(runs, "mtlzoo"):
-        for label, times in r["pieces"].items():
-            pieces.setdefault(label, []).extend(times[1:] if len(times) > 1 else times)
-    row["mtlzoo_per_epoch_pieces_s"] = {k: statistics.median(v) for k, v in pieces.items() if v}
-    row["mtlzoo_step_traces"] = runs[-1]["mtlzoo"].get("traces")
-    row["mtlzoo_timed_epoch_s"] = statistics.median(s for r in rs_of(runs, "mtlzoo") for s in r["epoch_s"][1:])
+        row[f"{name}_dev_rounds"] = [r.get("dev") for r in rs]
+        row[f"{name}_dev"], row[f"{name}_dev_sd"] = dev_stats(row[f"{name}_dev_rounds"])
+    if "keras_hub" in args.systems:
+        row["keras_hub_sequence_length"] = runs[-1]["keras_hub"]["sequence_length"]
+    if len(args.systems) == 2:
+        row["ratio_epoch"] = row["mtlzoo_epoch_examples_per_s"] / row["keras_hub_epoch_examples_per_s"]
+        row["ratio_steps"] = row["mtlzoo_steps_examples_per_s"] / row["keras_hub_steps_examples_per_s"]
+        row["ratio_wall"] = row["keras_hub_wall_s"] / row["mtlzoo_wall_s"]
+        if row["mtlzoo_dev"] is not None and row["keras_hub_dev"] is not None:
+            row["dev_difference"] = row["mtlzoo_dev"] - row["keras_hub_dev"]
+    if "mtlzoo" in args.systems:
+        # mtlzoo's per-epoch pieces: seconds per epoch, median over the timed epochs of every round
+        pieces = {}
+        for r in rs_of(runs, "mtlzoo"):
+            for label, times in r["pieces"].items():
+                pieces.setdefault(label, []).extend(times[1:] if len(times) > 1 else times)
+        row["mtlzoo_per_epoch_pieces_s"] = {k: statistics.median(v) for k, v in pieces.items() if v}
+        row["mtlzoo_step_traces"] = runs[-1]["mtlzoo"].get("traces")
+        row["mtlzoo_timed_epoch_s"] = statistics.median(s for r in rs_of(runs, "mtlzoo") for s in r["epoch_s"][1:])
     return row
 
 
@@ -347,6 +421,19 @@ def parse_args(argv=None):
         choices=("config", "hub"),
         help="mtlzoo's optimizer: the config's (AdamW, warm-up/decay, clipping) or keras-hub's (Adam, constant 5e-5)",
     )
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a field of the mtlzoo config, as the tools' --config.KEY=VALUE (repeatable)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="training seed of round 0 (round r: seed + r), both systems")
+    p.add_argument(
+        "--systems",
+        default="mtlzoo,keras_hub",
+        help="comma-separated systems to run: mtlzoo, keras_hub (both: the ratios)",
+    )
     p.add_argument("--out", default=None, help="also write the row as JSON here")
     args = p.parse_args(argv)
     if args.validation is None:
@@ -357,7 +444,33 @@ def parse_args(argv=None):
         p.error(f"--epochs={args.epochs}: at least 2 (the first is not timed)")
     if args.rounds < 1:
         p.error(f"--rounds={args.rounds} must be at least 1")
+    if args.seed < 0:
+        p.error(f"--seed={args.seed} must be non-negative")
+    systems = [x.strip() for x in args.systems.split(",") if x.strip()]
+    bad = [x for x in systems if x not in SYSTEMS]
+    if bad or not systems or len(set(systems)) != len(systems):
+        p.error(f"--systems={args.systems}: name each of {', '.join(SYSTEMS)} at most once")
+    args.systems = tuple(x for x in SYSTEMS if x in systems)
+    for item in args.override:
+        if "=" not in item or not item.partition("=")[0].strip():
+            p.error(f"--override {item!r}: expected KEY=VALUE (e.g. data.bucket_by_length=false)")
+    if args.override and "mtlzoo" in args.systems:
+        check_overrides(args, p)
     return args
+
+
+def check_overrides(args, parser):
+    """Builds the mtlzoo config with ``--override`` applied and validates it (mtlzoo's static
+    checks, no TensorFlow): a bad key, value or resulting config is one line and exit 2."""
+    from mtlzoo.config import check_config
+    from mtlzoo.errors import ConfigError
+
+    try:
+        check_config(mtlzoo_config(args, args.seed))
+    except ValueError as e:
+        parser.error(str(e))
+    except ConfigError as e:
+        parser.error(f"--override {' '.join(args.override)}: {e}")
 
 
 def main(argv=None):
@@ -371,26 +484,36 @@ def main(argv=None):
     data = split_examples(args)
     runs = []
     for r in range(args.rounds):
-        last = r == args.rounds - 1 and not args.no_dev
-        order = ("mtlzoo", "keras_hub") if r % 2 == 0 else ("keras_hub", "mtlzoo")
+        order = args.systems if r % 2 == 0 else args.systems[::-1]
         done = {}
         for name in order:
-            done[name] = (run_mtlzoo if name == "mtlzoo" else run_keras_hub)(args, data, score=last)
+            run = run_mtlzoo if name == "mtlzoo" else run_keras_hub
+            done[name] = run(args, data, score=not args.no_dev, seed=args.seed + r)
             keras.backend.clear_session()
             gc.collect()
             e = done[name]["epoch_s"]
+            dev = done[name].get("dev")
             print(
-                f"round {r} {name}: epochs {[round(s, 1) for s in e]} s, wall {done[name]['wall_s']:.0f} s", flush=True
+                f"round {r} (seed {args.seed + r}) {name}: epochs {[round(s, 1) for s in e]} s, "
+                f"wall {done[name]['wall_s']:.0f} s" + ("" if dev is None else f", dev {dev:.4f}"),
+                flush=True,
             )
         runs.append(done)
     row = {**summarize(args, runs), "device": device(), **versions()}
     print(json.dumps(row, indent=1))
-    print(
-        f"{args.task}: mtlzoo {row['mtlzoo_epoch_examples_per_s']:.1f} examples/s per epoch "
-        f"({row['mtlzoo_steps_examples_per_s']:.1f} in steps), keras-hub {row['keras_hub_epoch_examples_per_s']:.1f} "
-        f"({row['keras_hub_steps_examples_per_s']:.1f}): ratio {row['ratio_epoch']:.2f}x per epoch, "
-        f"{row['ratio_steps']:.2f}x in steps; dev {row['mtlzoo_dev']} vs {row['keras_hub_dev']}"
-    )
+    parts = []
+    for name in args.systems:
+        dev = row[f"{name}_dev"]
+        sd = row[f"{name}_dev_sd"]
+        shown = "" if dev is None else f", dev {dev:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
+        parts.append(
+            f"{name} {row[f'{name}_epoch_examples_per_s']:.1f} examples/s per epoch "
+            f"({row[f'{name}_steps_examples_per_s']:.1f} in steps){shown} (n={args.rounds})"
+        )
+    line = f"{args.task}: " + "; ".join(parts)
+    if "ratio_epoch" in row:
+        line += f"; ratio {row['ratio_epoch']:.2f}x per epoch, {row['ratio_steps']:.2f}x in steps"
+    print(line)
     if args.out:
         from mtlzoo.fileio import write_json
 
