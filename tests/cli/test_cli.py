@@ -173,11 +173,28 @@ def test_bad_config_name_exits_2_with_one_line(tmp_path):
 @pytest.mark.slow
 def test_wheel_ships_the_command_the_configs_and_the_entry_point(tmp_path):
     src = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
+    # Left out too: CI's .venv (TensorFlow, gigabytes) and the caches, which tests in another
+    # xdist worker may be rewriting while this copy runs (a file gone mid-copy fails copytree).
     shutil.copytree(
         REPO,
         src,
         symlinks=True,
-        ignore=shutil.ignore_patterns(".git", "saved_models", "build", "*.egg-info", "__pycache__", "bench", "docs"),
+        ignore=shutil.ignore_patterns(
+            ".git",
+            "saved_models",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "bench",
+            "docs",
+            ".venv",
+            "venv",
+            ".hypothesis",
+            ".pytest_cache",
+            ".ruff_cache",
+            "runs",
+        ),
     )
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],

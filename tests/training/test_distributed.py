@@ -20,10 +20,17 @@ def _weights(workdir):
     return load_model(os.path.join(workdir, "model.keras")).get_weights()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n):
+    """``n`` distinct free ports: the sockets stay bound until all are chosen, so the kernel
+    cannot hand the same port out twice (another xdist worker may be asking at the same time)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,7 @@ def test_mirrored_two_cpu_devices_matches_single_device(single, tmp_path):
 @pytest.mark.slow
 def test_multi_worker_two_processes_match_single_device(single, tmp_path):
     wd = str(tmp_path / "mwms")
-    ports = [_free_port(), _free_port()]
+    ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for i in range(2):
