@@ -17,7 +17,7 @@ B = 6
 LR = 0.5
 
 
-def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0):
+def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, **encoder):
     import keras
     import tensorflow as tf
 
@@ -27,7 +27,8 @@ def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0):
     from mtlzoo.weighting.weightings import build_weighting
 
     keras.utils.set_random_seed(1)
-    model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": {"name": "mlp", "input_dim": 3, "units": [4]}}})
+    enc = {"name": "mlp", "input_dim": 3, "units": [4], **encoder}
+    model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": enc}})
     model({"features": np.zeros((1, 3), np.float32)})
     if l2:  # a weight regulariser on the first shared kernel: model.losses, added once to the total
         from mtlzoo.models import split_variables
@@ -233,4 +234,22 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
     got_losses, _ = _step(loop, x, y, w)
     np.testing.assert_allclose(got_losses, [float(v) for v in losses], rtol=1e-5)
     for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_the_step_runs_the_model_in_training_mode(mode):
+    """Batch normalisation in the encoder: in training it normalises by the batch's own
+    statistics, in inference by its moving ones (here still 0 and 1), so a step that ran the
+    model with ``training=False`` lands elsewhere than the reference (which runs it with
+    ``training=True``, like a user's ``model.fit``). Compared on the trainable weights: the
+    moving statistics are updated by both calls."""
+    coefs = [1.0, 1.0, 1.0]
+    model, loop, x, y, w = _setup({"name": "ew"}, Rows(coefs), mode, batch_norm=True)
+    assert "mlp_bn_0" in [layer.name for layer in model.layers]
+    ref_losses, ref_after = _reference(model, x, y, w, [1.0, 1.0, 1.0], coefs)
+    losses, finite = _step(loop, x, y, w)
+    assert finite
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for got, ref in zip([v.numpy() for v in model.trainable_variables], ref_after, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
