@@ -142,7 +142,9 @@ def check_rerun(config, workdir, overwrite=False):
             f"{path} cannot be read ({e}); the run there cannot be resumed: use --overwrite to start afresh",
         ) from None
     new = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    diffs = [d for d in differing_fields(_with_defaults_of_today(old), new) if not _resumable(d)]
+    diffs = [d for d in differing_fields(old, new) if not _resumable(d)]
+    if diffs:  # resolving the record again (file checks) only when it differs as written
+        diffs = [d for d in differing_fields(_with_defaults_of_today(old), new) if not _resumable(d)]
     if diffs:
         shown = ", ".join(diffs[:6]) + (f" and {len(diffs) - 6} more" if len(diffs) > 6 else "")
         raise ConfigError(
