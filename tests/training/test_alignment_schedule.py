@@ -17,6 +17,7 @@ def _run(tmp_path, phase2=None):
     c.train.alignment_epochs = 1
     c.train.optimizer = "adam"
     c.train.learning_rate = 0.01
+    c.model.encoder.dropout = 0.1  # the user's path: dropout on
     if phase2 is not None:
         c.train.alignment_phase2 = phase2
     wd = str(tmp_path)
