@@ -163,14 +163,12 @@ def set_field(cfg, key, text):
     value of the wrong type for it."""
     import ast
 
-    *path, last = key.split(".")
-    node = cfg
-    for i, part in enumerate(path):
-        if not hasattr(node, "keys") or part not in node:
-            raise ValueError(f"--override {key}: the config has no field {'.'.join(path[: i + 1])!r}")
-        node = node[part]
-    if not hasattr(node, "keys") or last not in node:
-        raise ValueError(f"--override {key}: the config has no field {key!r}")
+    from mtlzoo.config import field_parent
+
+    try:
+        node, last = field_parent(cfg, key)
+    except KeyError as e:
+        raise ValueError(f"--override {key}: the config has no field {e.args[0]!r}") from None
     if text.lower() in ("true", "false"):
         value = text.lower() == "true"
     else:

@@ -409,6 +409,23 @@ def _drop_unset(config):
     return config
 
 
+def field_parent(cfg, dotted):
+    """``(node, name)`` such that ``node[name]`` is the field ``dotted`` (``"train.epochs"``) of ``cfg``.
+
+    KeyError whose argument is the first dotted prefix the config lacks (``"train"`` or
+    ``"train.epochs"``), for the caller's own message.
+    """
+    *path, last = dotted.split(".")
+    node = cfg
+    for i, part in enumerate(path):
+        if not hasattr(node, "keys") or part not in node:
+            raise KeyError(".".join(path[: i + 1]))
+        node = node[part]
+    if not hasattr(node, "keys") or last not in node:
+        raise KeyError(dotted)
+    return node, last
+
+
 def load_config_module(path):
     """Imports a config file as a module that has ``get_config``; ConfigError if it cannot."""
     if not os.path.isfile(path):

@@ -46,6 +46,7 @@ import time
 
 import numpy as np
 
+from mtlzoo.config import field_parent
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
 from mtlzoo.metrics.glue import GLUE_METRICS
@@ -63,12 +64,14 @@ from mtlzoo.studies.common import (
 
 FIVE = ("cola", "sst2", "mrpc", "stsb", "rte")
 ARMS = ("single_task", "mtl", "mtl_joint", "mtl_fixed_encoder", "mtl_fixed_heads")
-ALIGNMENT = {
-    "mtl": "none",
-    "mtl_joint": "joint",
-    "mtl_fixed_encoder": "fixed_encoder",
-    "mtl_fixed_heads": "fixed_encoder",
+# the config fields each multi-task arm sets (single_task sets none)
+ARM_FIELDS = {
+    "mtl": {"model.alignment": "none"},
+    "mtl_joint": {"model.alignment": "joint"},
+    "mtl_fixed_encoder": {"model.alignment": "fixed_encoder"},
+    "mtl_fixed_heads": {"model.alignment": "fixed_encoder", "train.alignment_phase2": "heads"},
 }
+ALIGNMENT = {arm: fields["model.alignment"] for arm, fields in ARM_FIELDS.items()}
 LABELS = {
     "single_task": "(a) single-task",
     "mtl": "(b) MTL",
@@ -105,14 +108,12 @@ def plan(tasks, seeds, arms=ARMS):
 
 def _set(cfg, dotted, value):
     """``cfg.a.b = value`` for ``"a.b"``; ConfigError naming the key when the config has no such field."""
-    *path, last = dotted.split(".")
-    node = cfg
-    for p in path:
-        if p not in node:
-            raise ConfigError(dotted, f"the config has no section {p!r}")
-        node = node[p]
-    if last not in node:
-        raise ConfigError(dotted, f"the config has no field {last!r}")
+    try:
+        node, last = field_parent(cfg, dotted)
+    except KeyError as e:
+        missing = e.args[0]
+        what = "field" if missing == dotted else "section"
+        raise ConfigError(dotted, f"the config has no {what} {missing.rsplit('.', 1)[-1]!r}") from None
     if dotted == "data.max_train_examples" and not hasattr(value, "items"):
         value = None if value is None else {t: int(value) for t in node[last]}  # one cap for every task
     node[last] = value
@@ -120,17 +121,15 @@ def _set(cfg, dotted, value):
 
 def run_config(get_config, seed, arm, run_tasks, overrides=None):
     """The ConfigDict of one run: ``get_config("TASK,...[,align]")`` with ``seed``, the arm's
-    ``model.alignment`` and the study's ``overrides`` (``{"train.epochs": 2, ...}``)."""
+    fields (:data:`ARM_FIELDS`) and the study's ``overrides`` (``{"train.epochs": 2, ...}``)."""
     import ml_collections
 
     cfg = get_config(",".join(run_tasks))
     for key, value in (overrides or {}).items():
         _set(cfg, key, value)
     cfg.seed = int(seed)
-    if arm != "single_task":
-        cfg.model.alignment = ALIGNMENT[arm]
-    if arm == "mtl_fixed_heads":
-        cfg.train.alignment_phase2 = "heads"
+    for key, value in ARM_FIELDS.get(arm, {}).items():
+        _set(cfg, key, value)
     if not isinstance(cfg, ml_collections.ConfigDict):  # pragma: no cover - get_config returns one
         raise ConfigError(None, "get_config must return an ml_collections.ConfigDict")
     return cfg

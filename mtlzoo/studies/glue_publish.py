@@ -102,7 +102,7 @@ sorted task list) when calling the Keras model directly; the serving signatures 
   sentence pairs** (SNLI/MultiNLI, QQP, ... among them; see its model card), not a plain masked-LM
   checkpoint like BERT-base: scores on pair tasks (MRPC, STS-B, RTE) profit from that
   pre-training and are not comparable to BERT-base/large numbers.
-- Trained on a CPU on a few hundred examples per task for one or two epochs: far below full-data
+- Trained on a CPU on at most {cap} examples per task for {epochs} epoch(s): far below full-data
   fine-tuning (for scale, BERT-base on GLUE's test server, Devlin et al. 2019, Table 1: CoLA 52.1,
   SST-2 93.5, MRPC 88.9 F1, STS-B 85.8 Spearman, RTE 66.4).
 - The entry is self-contained: loading, evaluating (GLUE's files under `$MTLZOO_DATA_DIR/glue`),
@@ -193,6 +193,8 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
         "mtl_fixed_encoder": "with a per-task covariance alignment R_i (384 x 384) between BERT's embedding "
         "block and its transformer layers, trained by Algorithm 1 of Wu, Zhang & Ré (2020): the whole "
         "model first (R_i = I), then only R_i and the heads with the encoder frozen",
+        "mtl_fixed_heads": "with the two phases of Algorithm 1 of Wu, Zhang & Ré (2020) but no alignment: the "
+        "whole model first, then only the heads with the encoder frozen (the study's control arm)",
     }[arm]
     card_text = CARD.format(
         name=name,
@@ -203,12 +205,12 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
         epochs=ov.get("train.epochs", config.train.epochs),
         align_epochs=(
             f" (+ {ov.get('train.alignment_epochs', config.train.epochs)} epoch(s) of alignment)"
-            if arm == "mtl_fixed_encoder"
+            if arm in ("mtl_fixed_encoder", "mtl_fixed_heads")
             else ""
         ),
         max_length=config.data.max_length,
         arm_model=""
-        if arm == "mtl"
+        if arm in ("mtl", "mtl_fixed_heads")
         else "the per-task alignment R_i (routed by `task_id`) after the embedding block, ",
         f16_max=check["max_diff_points"],
         finished=", ".join(f"{LABELS[a]} {100 * v:.2f}" for a, v in averages.items()),
