@@ -62,13 +62,14 @@ def _self_contained(folder):
         changed += [f"data.{k}: {data.get(k)!r} -> {new[k]!r}" for k in new if new[k] != data.get(k)]
         config["data"] = new
     before = (config.get("model") or {}).get("encoder")
+    before = dict(before) if isinstance(before, dict) else {}
     config = without_init_only(config)  # a word-vector file: the entry's weights hold its rows
     encoder = (config.get("model") or {}).get("encoder")
-    if isinstance(encoder, dict) and encoder is not before:
+    if isinstance(encoder, dict):
         changed += [
             f"model.encoder.{k}: {before[k]!r} -> None (initialisation only: the weights are the entry's model.keras)"
             for k in encoder
-            if before[k] is not None and encoder[k] is None
+            if before.get(k) is not None and encoder[k] is None
         ]
     if isinstance(encoder, dict) and isinstance(encoder.get("name"), str):
         new = ENCODERS.get(encoder["name"], "model.encoder.name").self_contained(encoder, "model.encoder")
