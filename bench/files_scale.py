@@ -21,6 +21,9 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
   :class:`mtlzoo.training.loop.TrainLoop`, SGD): the rate the model consumes batches;
 * ``train``: training steps/s of the same loop fed by the file pipeline (``--steps`` steps);
 * ``headroom`` = (input examples/s / batch) / model steps/s (the issue's target: >= 5);
+* ``headroom_cpu`` = input batches per CPU second / model steps per CPU second (the process's
+  CPU time, all threads, over the same two loops): the same ratio counted in CPU time, which
+  on a shared machine moves much less with the other processes' load than the wall-clock one;
 * ``peak_rss_mb``: the process's peak resident set size at the end (:func:`peak_rss_mb`;
   load, the input pass and the training steps included; the issue's target: < 2 GB).
 """
@@ -189,17 +192,19 @@ def measure(fmt, folder, batch, steps):
     it = iter(data.train_dataset(["features"], batch, 0, warm + steps))
     for _ in range(warm):
         next(it)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(steps):
         next(it)
     input_eps = steps * batch / (time.perf_counter() - t)
+    input_cpu = steps / (time.process_time() - c)
 
     x = {"features": np.random.default_rng(0).normal(size=(batch, D)).astype(np.float32)}
     loop, fixed, _ = train_loop(dict(config.to_dict()), x, batch)
     loop.run(fixed, warm)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     loop.run(fixed, steps)
     model_sps = steps / (time.perf_counter() - t)
+    model_cpu = steps / (time.process_time() - c)
 
     strategy = tf.distribute.get_strategy()
     fed = iter(strategy.experimental_distribute_dataset(data.train_dataset(["features"], batch, 0, warm + steps)))
@@ -216,6 +221,9 @@ def measure(fmt, folder, batch, steps):
         "model_steps_per_s": model_sps,
         "train_steps_per_s": train_sps,
         "headroom": input_eps / batch / model_sps,
+        "input_batches_per_cpu_s": input_cpu,
+        "model_steps_per_cpu_s": model_cpu,
+        "headroom_cpu": input_cpu / model_cpu,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -268,6 +276,7 @@ def print_rows(rows):
             ("model steps/s", lambda r: f"{r['model_steps_per_s']:.1f}"),
             ("train steps/s", lambda r: f"{r['train_steps_per_s']:.1f}"),
             ("x model", lambda r: f"{r['headroom']:.2f}"),
+            ("x model (CPU s)", lambda r: f"{r['headroom_cpu']:.2f}" if "headroom_cpu" in r else "-"),
             ("peak RSS MB", lambda r: f"{r['peak_rss_mb']:.0f}"),
         ],
     )

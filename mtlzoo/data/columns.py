@@ -272,6 +272,12 @@ class ColumnMapping:
     def feature_columns(self):
         return sorted({c for parts in self.features.values() for p in parts for c in p.get("columns") or [p["column"]]})
 
+    def numeric_columns(self):
+        """The columns read only by numeric features (no other feature reads them), a set."""
+        numeric = {c for parts in self.features.values() for p in parts if p["kind"] == "numeric" for c in p["columns"]}
+        other = {p["column"] for parts in self.features.values() for p in parts if p["kind"] != "numeric"}
+        return numeric - other
+
     def separators(self, label_map):
         """``{column: separator}`` of multi-valued columns (to join JSON lists); ``label_map``: task -> columns."""
         out = {p["column"]: p["separator"] for parts in self.features.values() for p in parts if "separator" in p}

@@ -105,15 +105,19 @@ def _lines(entry, skip):
     return chunks
 
 
-def csv_rows(entry, columns):
+def csv_rows(entry, columns, numeric=()):
     """``(chunks, parse)``: ``chunks(path, size)`` -> dataset of ``(index [n], line [n])``, the
     file read ``size`` lines at a time, blank lines dropped; ``parse(index, line)`` -> ``(index,
     row)``, every line of the chunk parsed at once (``row``: column -> string [n]);
-    ``columns`` the file's column names in order."""
+    ``columns`` the file's column names in order. ``numeric``: columns read only as numbers
+    (numeric features), parsed by ``tf.io.decode_csv`` itself as float32 [n] (required: an
+    empty or non-numeric cell fails the chunk, as ``tf.strings.to_number`` of the stripped
+    string would; the same numbers, without a string per cell)."""
     tf = _tf()
     delim = csv_options(entry)
     skip = 1 if entry["header"] else 0
-    defaults = [tf.constant("", tf.string)] * len(columns)
+    numeric = set(numeric)
+    defaults = [tf.constant([], tf.float32) if c in numeric else tf.constant("", tf.string) for c in columns]
 
     def parse(i, line):
         line = tf.strings.regex_replace(line, "^\ufeff", "") if not skip else line

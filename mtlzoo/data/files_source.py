@@ -64,7 +64,7 @@ from mtlzoo.schema import Field, check_fields
 
 SPLITS = ("train", "validation", "test")
 READ = 4096  # lines (records) per chunk of the counting, validation and vocabulary passes
-RAW = 1024  # lines (records) per chunk read from one file in training (at most)
+RAW = 4096  # lines (records) per chunk read from one file in training (at most)
 FORMATS = ("csv", "tsv", "jsonl", "tfrecord", "tfds")
 
 
@@ -253,7 +253,7 @@ class FileData:
                     other = csv_header(e, p)
                     if other != cols:
                         raise ConfigError(e["field"], f"{p} line 1: its columns differ from those of {paths[0]}")
-                rows, parse = csv_rows(e, cols)
+                rows, parse = csv_rows(e, cols, self.mapping.numeric_columns() - set(label_cols))
                 widths.update({c: 1 for c in needed})
             elif e["format"] == "jsonl":
                 cols = needed
@@ -430,7 +430,8 @@ class FileData:
         ``index``-th on (before the shuffle, so a partition in every epoch).
 
         Epoch ``e`` of an entry: its files in an order seeded by (seed, e), read ``cycle_length``
-        at a time by a deterministic parallel interleave of chunks of ``RAW`` lines, parsed and
+        at a time by a deterministic parallel interleave of chunks of ``min(RAW, shuffle_buffer /
+        cycle_length)`` lines (at least 16; 2,500 with the defaults), parsed and
         encoded a chunk at a time (parallel map, order kept), then shuffled in windows of
         ``shuffle_buffer`` examples (one seeded permutation per window). Several entries are
         mixed example by example in proportion to their sizes. ``make(None)``: stored order."""

@@ -53,4 +53,6 @@ def test_one_measurement(tmp_path):
     m = files_scale.measure("tfrecord", str(tmp_path), batch=32, steps=3)
     assert m["rows"] == 600 and m["peak_rss_mb"] > 0
     assert m["headroom"] == pytest.approx(m["input_examples_per_s"] / 32 / m["model_steps_per_s"])
+    assert m["headroom_cpu"] == pytest.approx(m["input_batches_per_cpu_s"] / m["model_steps_per_cpu_s"])
+    assert m["input_batches_per_cpu_s"] > 0 and m["model_steps_per_cpu_s"] > 0
     assert json.loads(json.dumps(m)) == m

@@ -496,3 +496,38 @@ def test_categorical_out_of_vocabulary_bucket(tmp_path):
     for f, c in zip(feats, colors, strict=True):
         assert f["c"].tolist() == ([0.0, 1.0] if c == top else [1.0, 0.0])
         assert int(f["i"]) == {"green": 1, "red": 2}.get(c, 0)
+
+
+def test_numeric_cells_parsed_by_decode_csv(tmp_path):
+    """Columns read only as numbers are parsed by ``tf.io.decode_csv`` as float32 (no string per
+    cell): padded, quoted, exponent and signed cells give Python's ``float`` of the stripped
+    cell; a column read both as a number and as a regression label keeps working; an empty
+    numeric cell is still one line naming the file, the line and the column."""
+    cells = [" 1.5", "2.25 ", '"-3"', "1e3", "+.5", "0"]
+    path = tmp_path / "n.csv"
+    path.write_text("x1,x2,y\n" + "".join(f"{c},{i},{i}\n" for i, c in enumerate(cells)), encoding="utf-8")
+    tasks = {"y": {"kind": "regression"}}
+    data = load(
+        tasks,
+        {
+            "files": [{"path": str(path), "format": "csv", "split": "train"}],
+            "features": {"f": {"kind": "numeric", "columns": ["x1", "x2"]}},
+            "labels": {"y": {"column": "x2"}},
+        },
+    )
+    feats, labels, weights = read_split(data, "train")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for f, y, r in zip(feats, labels, rows, strict=True):
+        np.testing.assert_allclose(f["f"], [float(r["x1"].strip()), float(r["x2"])], rtol=1e-6)
+        np.testing.assert_allclose(y["y"], [float(r["x2"])], rtol=1e-6)
+    path.write_text("x1,x2,y\n1,2,3\n,2,3\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load(
+            tasks,
+            {
+                "files": [{"path": str(path), "format": "csv", "split": "train"}],
+                "features": {"f": {"kind": "numeric", "columns": ["x1", "x2"]}},
+            },
+        )
+    assert f"{path} line 3: column 'x1'" in str(e.value) and "\n" not in str(e.value)
