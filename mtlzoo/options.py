@@ -284,6 +284,8 @@ TOWER = {
     "units": Field((64,), "ints", all_positive),
     "activation": Field("relu", str),
     "dropout": Field(0.0, float, fraction),
+    # the output layer's kernel: Keras' default, or BERT's truncated normal (sd 0.02, as keras-hub's classifiers)
+    "output_initializer": Field("glorot_uniform", str, choices=("glorot_uniform", "bert_truncated_normal")),
 }
 
 MODEL = {

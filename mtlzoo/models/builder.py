@@ -55,7 +55,9 @@ def resolve_model_config(config):
 def task_head(spec, x, tower):
     """Tower (Dense stack) and output layer for one task.
 
-    ``tower.dropout`` acts on the input of the output layer and of every tower layer after the
+    ``tower.output_initializer`` draws the output layer's kernel: ``glorot_uniform`` (Keras'
+    default) or ``bert_truncated_normal`` (normal with sd 0.02 cut at 2 sd, BERT's and keras-hub's
+    classifier heads). ``tower.dropout`` acts on the input of the output layer and of every tower layer after the
     first: after each tower layer, or, with no tower layers (``units: []``, a linear head on the
     shared representation, as in BERT fine-tuning), on the shared representation itself.
 
@@ -68,7 +70,11 @@ def task_head(spec, x, tower):
             x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__tower_dropout_{i}")(x)
     if tower["dropout"] and not tower["units"]:
         x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__head_dropout")(x)
-    return keras.layers.Dense(spec.output_units, activation=spec.output_activation, dtype="float32", name=spec.name)(x)
+    init = tower.get("output_initializer", "glorot_uniform")
+    kernel = keras.initializers.TruncatedNormal(stddev=0.02) if init == "bert_truncated_normal" else init
+    return keras.layers.Dense(
+        spec.output_units, activation=spec.output_activation, kernel_initializer=kernel, dtype="float32", name=spec.name
+    )(x)
 
 
 def is_task_layer(layer_name, task):

@@ -48,3 +48,22 @@ def test_no_dropout_layer_when_dropout_is_zero_and_tower_layers_keep_theirs():
     assert not any("dropout" in layer.name for layer in build_model(_config([], 0.0)).layers)
     names = [layer.name for layer in build_model(_config([8], 0.5)).layers]
     assert "a__tower_dropout_0" in names and "a__head_dropout" not in names
+
+
+def test_the_output_initializer_option_draws_the_kernel_as_named():
+    """``bert_truncated_normal``: sd 0.02 cut at 2 sd (checked against the closed form of a
+    normal truncated at +-2 sd: sd x 0.8796); the default keeps Keras' Glorot uniform bound
+    sqrt(6 / (fan_in + fan_out))."""
+    cfg = _config([], 0.0)
+    cfg["model"]["encoder"]["units"] = [2048]
+    cfg["tasks"] = {"a": {"kind": "multiclass", "num_classes": 8}}
+    keras.utils.set_random_seed(0)
+    glorot = np.asarray(build_model(cfg).get_layer("a").kernel)
+    bound = np.sqrt(6 / (2048 + 8))
+    assert np.abs(glorot).max() <= bound and np.abs(glorot).max() > 0.95 * bound
+    cfg["model"]["tower"]["output_initializer"] = "bert_truncated_normal"
+    keras.utils.set_random_seed(0)
+    bert = np.asarray(build_model(cfg).get_layer("a").kernel)
+    assert np.abs(bert).max() <= 0.04 + 1e-7
+    assert abs(bert.std() - 0.02 * 0.8796) < 0.0005  # 16,384 draws: sd of the estimate ~1e-4
+    assert abs(bert.mean()) < 0.0005
