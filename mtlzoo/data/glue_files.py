@@ -374,6 +374,17 @@ def tokenizer_files(opts):
     return vocab, (lower if opts.get("lowercase") is None else opts["lowercase"])
 
 
+def task_kinds(tasks):
+    """:data:`TASKS` for ``tasks``: a binary task configured as ``multiclass`` with 2 classes is
+    accepted as such (a 2-way softmax head, as BERT's and keras-hub's classifiers; its labels
+    are then the class ids 0/1)."""
+    out = dict(TASKS)
+    for t in tasks:
+        if t.name in out and out[t.name][0] == "binary" and (t.kind, t.num_classes) == ("multiclass", 2):
+            out[t.name] = ("multiclass", 2)
+    return out
+
+
 class GlueFilesSource:
     """GLUE from its TSV files (see the module docstring for the options and the layouts)."""
 
@@ -389,7 +400,7 @@ class GlueFilesSource:
         constant time per file), and the tokenizer's vocabulary exists. A malformed row deeper
         in a file is refused by ``load`` with its file and line (a tool loads the data before
         it writes to the workdir)."""
-        check_task_kinds(tasks, TASKS, "glue_files")
+        check_task_kinds(tasks, task_kinds(tasks), "glue_files")
         _check_max_train(opts.get("max_train_examples"), tasks)
         root = glue_dir(opts)
         paths = [task_files(root, t.name) for t in tasks]

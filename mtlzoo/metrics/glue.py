@@ -89,7 +89,8 @@ def task_metrics(task, y_true, y_pred, weights=None):
     """The GLUE metrics of ``task`` (a key of ``GLUE_METRICS``).
 
     ``y_pred``: binary tasks a probability of class 1 (``[n]`` or ``[n, 1]``; class =
-    ``p >= 0.5``) or a 0/1 class; ``mnli`` class scores ``[n, 3]`` (argmax) or class ids
+    ``p >= 0.5``), a 0/1 class, or the two class scores of a softmax head (``[n, 2]``,
+    argmax); ``mnli`` class scores ``[n, 3]`` (argmax) or class ids
     ``[n]``; ``stsb`` the predicted score. ``weights``: examples of weight 0 are left out
     (labels of another task in a multi-task batch).
     """
@@ -102,12 +103,13 @@ def task_metrics(task, y_true, y_pred, weights=None):
     if task == "stsb":
         y, p = y.reshape(len(y), -1)[:, 0], p.reshape(len(p), -1)[:, 0]
         return {"pearson": pearson(y, p), "spearman": spearman(y, p)}
-    if task == "mnli":
-        cls = np.argmax(p, axis=-1) if p.ndim == 2 and p.shape[1] > 1 else p.reshape(-1).astype(int)
-        y = y.reshape(-1).astype(int)
+    if p.ndim == 2 and p.shape[1] > 1:  # class scores (mnli; a binary task with a 2-way softmax head)
+        cls = np.argmax(p, axis=-1)
+    elif task == "mnli":
+        cls = p.reshape(-1).astype(int)
     else:
         cls = (p.reshape(-1) >= 0.5).astype(int)
-        y = y.reshape(-1).astype(int)
+    y = y.reshape(-1).astype(int)
     out = {}
     for name in GLUE_METRICS[task]:
         if name == "accuracy":

@@ -220,6 +220,20 @@ def test_source_stacks_tasks_in_the_one_batch_shape(glue):
     )
 
 
+def test_a_binary_task_may_take_a_two_way_softmax_head(glue):
+    """``tasks.rte: {kind: multiclass, num_classes: 2}`` (BERT's classifier head): the labels are
+    the class ids of the file (by name for RTE), int32 [n]; three classes stay refused."""
+    root, ckpt = glue
+    cfg = _config(root, ckpt, ["rte"])
+    cfg["tasks"] = {"rte": {"kind": "multiclass", "num_classes": 2}}
+    test = load_data(resolve_config(cfg), tasks_from_config(cfg["tasks"])).split("test")
+    assert test.labels["rte"].dtype == np.int32 and test.labels["rte"].shape == (len(ROWS["rte"]),)
+    np.testing.assert_array_equal(test.labels["rte"], [r[3] for r in ROWS["rte"]])
+    cfg["tasks"] = {"rte": {"kind": "multiclass", "num_classes": 3}}
+    with pytest.raises(ConfigError, match="gives 'rte' as kind 'binary'"):
+        load_data(resolve_config(cfg), tasks_from_config(cfg["tasks"]))
+
+
 def test_length_bucketed_batches_are_padded_to_their_longest_example(glue):
     import tensorflow as tf
 

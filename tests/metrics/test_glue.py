@@ -69,3 +69,16 @@ def test_glue_average_is_the_mean_of_task_means():
     assert set(GLUE_METRICS) == {"cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli"}
     with pytest.raises(ValueError, match="unknown GLUE task 'squad'"):
         task_metrics("squad", [1], [1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_binary_task_with_a_softmax_head_scores_its_argmax(seed):
+    """Class scores [n, 2] of a 2-way softmax head: the class is the argmax (sklearn on it)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=120)
+    scores = rng.random((120, 2))
+    cls = scores.argmax(1)
+    assert task_metrics("cola", y, scores)["mcc"] == pytest.approx(matthews_corrcoef(y, cls), abs=1e-12)
+    m = task_metrics("mrpc", y, scores)
+    assert m["f1"] == pytest.approx(f1_score(y, cls), abs=1e-12)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, cls), abs=1e-12)
