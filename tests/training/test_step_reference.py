@@ -17,7 +17,11 @@ B = 6
 LR = 0.5
 
 
-def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, **encoder):
+def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, strategy=None, tower=None, **encoder):
+    """The model (built in ``strategy.scope()``; default: the default strategy), its loop and
+    one batch of B examples."""
+    import contextlib
+
     import keras
     import tensorflow as tf
 
@@ -28,23 +32,26 @@ def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, **encoder
 
     keras.utils.set_random_seed(1)
     enc = {"name": "mlp", "input_dim": 3, "units": [4], **encoder}
-    model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": enc}})
-    model({"features": np.zeros((1, 3), np.float32)})
-    if l2:  # a weight regulariser on the first shared kernel: model.losses, added once to the total
-        from mtlzoo.models import split_variables
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": enc, **({"tower": tower} if tower else {})}})
+        model({"features": np.zeros((1, 3), np.float32)})
+        if l2:  # a weight regulariser on the first shared kernel: model.losses, added once to the total
+            from mtlzoo.models import split_variables
 
-        split_variables(model, NAMES)[0][0].regularizer = keras.regularizers.L2(l2)
-        assert len(model.losses) == 1
-    loop = TrainLoop(
-        model,
-        tasks_from_config(TASKS),
-        keras.optimizers.SGD(LR),
-        build_weighting(weighting_cfg, NAMES),
-        aggregator,
-        tf.distribute.get_strategy(),
-        B,
-        per_task_grads=per_task_grads,
-    )
+            split_variables(model, NAMES)[0][0].regularizer = keras.regularizers.L2(l2)
+            assert len(model.losses) == 1
+        loop = TrainLoop(
+            model,
+            tasks_from_config(TASKS),
+            keras.optimizers.SGD(LR),
+            build_weighting(weighting_cfg, NAMES),
+            aggregator,
+            strategy or tf.distribute.get_strategy(),
+            B,
+            per_task_grads=per_task_grads,
+        )
+        if strategy is not None:
+            loop.optimizer.build(loop.shared + loop.own)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(B, 3)).astype(np.float32)
     y = {
@@ -253,3 +260,37 @@ def test_the_step_runs_the_model_in_training_mode(mode):
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
     for got, ref in zip([v.numpy() for v in model.trainable_variables], ref_after, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_the_step_runs_the_heads_in_training_mode(mode):
+    """Dropout at rate 1 - 1e-6 in every task's tower: in training mode the towers hand their
+    output layers zeros (with this seed not one of the 72 draws keeps a unit), in inference
+    mode their real activations. In training mode nothing below the output layers gets a
+    nonzero gradient, so only the output biases move, by the closed form: each output is
+    act(b) with b = 0 at the start, so dL/db = sum_b w_b (sigmoid(0) - y_b) / B for the
+    binary tasks (cross-entropy) and 2 sum_b w_b (0 - y_b) / B for the regression task.
+    In ``representation`` mode the heads are called on their own (``heads_part``), so this
+    also checks that call's mode. (At rate exactly 1 Keras returns constant zeros, which cut
+    the heads off the representation: its jacobian is None, which this mode does not take.)"""
+    import keras
+
+    tower = {"units": [4], "dropout": 1 - 1e-6}
+    model, loop, x, y, w = _setup({"name": "ew"}, Rows([1.0, 2.0, -0.5]), mode, tower=tower)
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]) == 3
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    losses, finite = _step(loop, x, y, w)
+    assert finite
+    d_bias = {
+        "a": np.sum(w["a"] * (0.5 - y["a"])) / B,
+        "b": np.sum(w["b"] * (0.5 - y["b"])) / B,
+        "c": 2 * np.sum(w["c"] * (0.0 - y["c"])) / B,
+    }
+    ref_losses = [np.sum(w[t] * np.log(2.0)) / B for t in "ab"] + [np.sum(w["c"] * y["c"] ** 2) / B]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for v in model.trainable_variables:
+        task = v.path.split("/")[0]
+        if task in NAMES and v.path.endswith("bias"):  # an output layer's bias (the layer is named <task>)
+            np.testing.assert_allclose(v.numpy(), [-LR * d_bias[task]], rtol=1e-5, err_msg=v.path)
+        else:
+            np.testing.assert_array_equal(v.numpy(), before[v.path], err_msg=v.path)
