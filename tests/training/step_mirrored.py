@@ -10,25 +10,32 @@ import sys
 
 import numpy as np
 
-# name -> (aggregator coefficients or None for the plain sum, per_task_grads, l2 on the first shared kernel)
+# name -> (aggregator coefficients or None for the plain sum, per_task_grads, l2 on the first
+# shared kernel, weighting)
+STATIC = ("static", [2.0, 0.5, 1.0])
 CASES = {
-    "sum-l2": (None, "params", 0.1),
-    "rows-params": ([1.0, 2.0, -0.5], "params", 0.0),
-    "rows-representation": ([1.0, 2.0, -0.5], "representation", 0.0),
+    "sum-l2": (None, "params", 0.1, STATIC),
+    "rows-params": ([1.0, 2.0, -0.5], "params", 0.0, STATIC),
+    "rows-representation": ([1.0, 2.0, -0.5], "representation", 0.0, STATIC),
+    # total = sum_i 0.5 exp(-s_i) L_i + 0.5 sum_i s_i (s = 0): task weights 0.5, and the
+    # regulariser is global (once over the replicas): d total / d s_i = 0.5 - 0.5 L_i
+    "uncertainty-sum": (None, "params", 0.0, ("uncertainty", [0.5, 0.5, 0.5])),
 }
-TASK_WEIGHTS = [2.0, 0.5, 1.0]
 
 
-def _case(strategy, coefs, mode, l2):
+def _case(strategy, coefs, mode, l2, weighting):
     import tensorflow as tf
 
     from mtlzoo.weighting.aggregators import build_aggregator
-    from tests.training.test_step_reference import NAMES, B, Rows, _reference, _setup
+    from tests.training.test_step_reference import LR, NAMES, B, Rows, _reference, _setup
 
-    weighting_cfg = {"name": "static", "weights": dict(zip(NAMES, TASK_WEIGHTS, strict=True))}
+    name, task_weights = weighting
+    weighting_cfg = {"name": name}
+    if name == "static":
+        weighting_cfg["weights"] = dict(zip(NAMES, task_weights, strict=True))
     aggregator = build_aggregator({"name": "sum"}) if coefs is None else Rows(coefs)
     ref_model, _, x, y, w = _setup(weighting_cfg, aggregator, mode, l2=l2)  # the default strategy
-    ref_losses, ref_after = _reference(ref_model, x, y, w, TASK_WEIGHTS, coefs or [1.0, 1.0, 1.0], l2=l2)
+    ref_losses, ref_after = _reference(ref_model, x, y, w, task_weights, coefs or [1.0, 1.0, 1.0], l2=l2)
     model, loop, x2, _, _ = _setup(weighting_cfg, aggregator, mode, l2=l2, strategy=strategy)
     assert loop.plain_sum == (coefs is None) and loop.rep_grad == (mode == "representation" and coefs is not None)
     # the same seed: the same initial weights and batch
@@ -38,12 +45,15 @@ def _case(strategy, coefs, mode, l2):
     assert start_diff == 0.0 and np.array_equal(x, x2), start_diff
     ds = tf.data.Dataset.from_tensor_slices(({"features": x}, y, w)).batch(B).repeat()
     losses, finite = loop.run(iter(strategy.experimental_distribute_dataset(ds)), 1)
+    if name == "uncertainty":
+        ref_after = ref_after + [-LR * (0.5 - 0.5 * ref_losses)]  # the log variances s_i
+    got = model.get_weights() + [v.numpy() for v in loop.weighting.trainable_variables]
+    assert len(got) == len(ref_after)
     return {
         "finite": finite,
         "loss_diff": float(np.max(np.abs(losses - ref_losses))),
         "weight_diff": max(
-            float(np.max(np.abs(np.asarray(a, np.float64) - b)))
-            for a, b in zip(model.get_weights(), ref_after, strict=True)
+            float(np.max(np.abs(np.asarray(a, np.float64) - b))) for a, b in zip(got, ref_after, strict=True)
         ),
     }
 

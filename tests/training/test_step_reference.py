@@ -111,6 +111,9 @@ class Rows:
     def __call__(self, G, step):
         import tensorflow as tf
 
+        # the engine's contract: the aggregators see k, the number of rows, statically (an
+        # all_gather under mirrored drops it; e.g. PCGrad's loop over the tasks needs it)
+        assert G.shape[0] == len(self.coefs), G.shape
         return tf.linalg.matvec(G, tf.constant(self.coefs, G.dtype), transpose_a=True)
 
 
@@ -161,6 +164,10 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
     model, loop, x, y, w = _setup(
         {"name": "gradnorm", "alpha": 1.5, "lr": 0.01}, build_aggregator({"name": "sum"}), mode
     )
+    # weights other than 1 before the step: the loop takes the jacobian of w_i L_i and must
+    # hand GradNorm ||d L_i / d W||, i.e. divide by w_i (with w = 1 a product would pass too)
+    start = np.array([0.5, 2.0, 0.5], np.float32)
+    loop.weighting.w.assign(start)
     shared, _ = split_variables(model, NAMES)
     W = [v for v in shared if len(v.shape) >= 2][-1]
     with tf.GradientTape(persistent=True) as tape:
@@ -177,9 +184,9 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
     norms = np.array([np.linalg.norm(tape.gradient(L, W).numpy()) for L in losses])
     L = np.array([float(v) for v in losses])
     _step(loop, x, y, w)
-    # GradNorm's first update with all weights 1 (ratios 1): numpy, as in test_weightings
-    G = norms
-    new = np.maximum(1.0 - 0.01 * np.sign(G - G.mean()) * norms, 1e-6)
+    # GradNorm's first update (loss ratios 1, so the target is mean G): numpy, as in test_weightings
+    G = start * norms
+    new = np.maximum(start - 0.01 * np.sign(G - G.mean()) * norms, 1e-6)
     np.testing.assert_allclose(loop.weighting.weights(1).numpy(), new * 3 / new.sum(), rtol=1e-4)
     np.testing.assert_allclose(loop.weighting.initial.numpy(), L, rtol=1e-5)
 
@@ -294,3 +301,19 @@ def test_the_step_runs_the_heads_in_training_mode(mode):
             np.testing.assert_allclose(v.numpy(), [-LR * d_bias[task]], rtol=1e-5, err_msg=v.path)
         else:
             np.testing.assert_array_equal(v.numpy(), before[v.path], err_msg=v.path)
+
+
+def test_uncertainty_weighting_adds_its_regulariser_once():
+    """Uncertainty weighting (Kendall et al.): total = sum_i 0.5 exp(-s_i) L_i + 0.5 sum_i s_i,
+    with s = 0 at the start. The model's weights move as with task weights 0.5; each s_i by
+    SGD on d total / d s_i = 0.5 - 0.5 L_i (closed form)."""
+    from mtlzoo.weighting.aggregators import build_aggregator
+
+    model, loop, x, y, w = _setup({"name": "uncertainty"}, build_aggregator({"name": "sum"}))
+    assert loop.plain_sum
+    ref_losses, ref_after = _reference(model, x, y, w, [0.5, 0.5, 0.5], [1.0, 1.0, 1.0])
+    losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(loop.weighting.log_vars.numpy(), -LR * (0.5 - 0.5 * ref_losses), rtol=1e-5)
