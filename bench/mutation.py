@@ -451,6 +451,12 @@ def main():
         help="leave out the first N mutants of the run order, after --shuffle (continue a stopped run with "
         "the same --seed and selection)",
     )
+    parser.add_argument(
+        "--run",
+        type=int,
+        default=None,
+        help="run at most N mutants, after --shuffle and --resume (one shard of a run split over machines)",
+    )
     parser.add_argument("--lines", default=None, help="only mutants on these lines: A-B, N, or a comma-separated list")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     parser.add_argument(
@@ -497,6 +503,7 @@ def main():
     if args.resume:
         print(f"resuming after the first {args.resume} of the {len(found)} mutants in this order", flush=True)
         found = found[args.resume :]
+    found = found[: args.run]
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
     func_names = _enclosing_functions(tree)
