@@ -194,7 +194,9 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
 @pytest.mark.parametrize("mode", ["params", "representation"])
 def test_one_tagging_step_averages_over_the_real_tokens(mode):
     """Tagging losses: sum over real tokens (ids != 0) of the labelled examples, divided by
-    the number of real tokens in the batch; reference from numpy masks, not the Keras mask."""
+    the number of real tokens in the batch; reference from numpy masks, not the Keras mask.
+    A sentence task on the pooled vector beside them: in ``representation`` mode the heads
+    then take two representations (pooled and per token)."""
     import keras
     import tensorflow as tf
 
@@ -206,7 +208,11 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
     from tests.helpers import random_features, random_labels
 
     keras.utils.set_random_seed(2)
-    tasks_cfg = {"pos": {"kind": "tagging", "num_classes": 4}, "ner": {"kind": "tagging", "num_classes": 3}}
+    tasks_cfg = {
+        "pos": {"kind": "tagging", "num_classes": 4},
+        "ner": {"kind": "tagging", "num_classes": 3},
+        "sent": {"kind": "binary"},
+    }
     tasks = tasks_from_config(tasks_cfg)
     names = [t.name for t in tasks]  # the loop's task order
     model = mtlzoo.build_model(
@@ -215,7 +221,7 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
             "model": {"encoder": {"name": "tagger", "vocab_size": 50, "embedding_dim": 8, "hidden": 6}},
         }
     )
-    coefs = [1.5, -0.5]
+    coefs = [{"pos": 1.5, "ner": -0.5, "sent": 0.75}[t] for t in names]
     loop = TrainLoop(
         model,
         tasks,
@@ -226,9 +232,15 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
         6,
         per_task_grads=mode,
     )
+    if mode == "representation":
+        assert len(loop.heads_part.inputs) == 2
     x = random_features("tagger", batch=6, time=7)
     y = random_labels(tasks_cfg, batch=6, time=7)
-    w = {"pos": np.ones((6, 1), np.float32), "ner": np.array([[1], [1], [0], [1], [0], [1]], np.float32)}
+    w = {
+        "pos": np.ones((6, 1), np.float32),
+        "ner": np.array([[1], [1], [0], [1], [0], [1]], np.float32),
+        "sent": np.array([[1], [0], [1], [1], [1], [0]], np.float32),
+    }
     real = (x["tokens"] != 0).astype(np.float64)
     shared, own = split_variables(model, names)
     own = [v for vs in own.values() for v in vs]
@@ -237,11 +249,16 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
         losses = []
         for t in names:
             p = tf.clip_by_value(tf.cast(preds[t], tf.float64), 1e-7, 1 - 1e-7)
+            if t == "sent":  # binary cross-entropy over the planned batch of 6
+                yt = tf.constant(y[t], tf.float64)
+                per = -(yt * tf.math.log(p) + (1 - yt) * tf.math.log(1 - p))
+                losses.append(tf.reduce_sum(per * w[t]) / 6)
+                continue
             per = -tf.math.log(tf.gather(p, y[t], axis=-1, batch_dims=2))  # [b, T]
             losses.append(tf.reduce_sum(per * real * w[t]) / real.sum())
         total = tf.add_n(losses)
     dense = tf.convert_to_tensor  # embedding gradients come as IndexedSlices
-    g_shared = [sum(coefs[i] * dense(tape.gradient(losses[i], v)).numpy() for i in range(2)) for v in shared]
+    g_shared = [sum(coefs[i] * dense(tape.gradient(losses[i], v)).numpy() for i in range(3)) for v in shared]
     g_own = [dense(tape.gradient(total, v)).numpy() for v in own]
     after = {id(v): v.numpy() - LR * g for v, g in zip(shared + own, g_shared + g_own, strict=True)}
     ref_after = [after[id(v)] for v in model.trainable_variables]
