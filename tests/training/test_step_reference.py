@@ -334,3 +334,40 @@ def test_uncertainty_weighting_adds_its_regulariser_once():
     for got, ref in zip(model.get_weights(), ref_after, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(loop.weighting.log_vars.numpy(), -LR * (0.5 - 0.5 * ref_losses), rtol=1e-5)
+
+
+def test_a_shared_variable_no_task_reads_gets_a_zero_jacobian():
+    """A shared variable that no task's loss depends on (as a pooler that only tagging tasks
+    sit beside): its jacobian is None, taken as zeros, so it stays put while every other weight
+    lands on the reference step (computed before the variable was added)."""
+    import keras
+    import tensorflow as tf
+
+    from mtlzoo.models import split_variables
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training.loop import TrainLoop
+    from mtlzoo.weighting.weightings import build_weighting
+
+    coefs = [1.0, 2.0, -0.5]
+    model, _, x, y, w = _setup({"name": "ew"}, Rows(coefs))
+    ref_losses, ref_after = _reference(model, x, y, w, [1.0, 1.0, 1.0], coefs)
+    layer = next(layer for layer in model.layers if layer.name.startswith("mlp_dense"))
+    layer._tracker.unlock()  # Keras locks a built layer's state; a test may add to it
+    unused = layer.add_weight(shape=(2,), initializer="ones", trainable=True, name="unused")
+    layer._tracker.lock()
+    assert any(v is unused for v in split_variables(model, NAMES)[0])
+    loop = TrainLoop(
+        model,
+        tasks_from_config(TASKS),
+        keras.optimizers.SGD(LR),
+        build_weighting({"name": "ew"}, NAMES),
+        Rows(coefs),
+        tf.distribute.get_strategy(),
+        B,
+    )
+    losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    np.testing.assert_array_equal(unused.numpy(), [1.0, 1.0])
+    got = [v.numpy() for v in model.trainable_variables if v is not unused]
+    for g, ref in zip(got, ref_after, strict=True):
+        np.testing.assert_allclose(g, ref, rtol=1e-4, atol=1e-6)
