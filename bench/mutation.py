@@ -444,6 +444,19 @@ def main():
         action="store_true",
         help="run the mutants in a seeded random order (a run stopped early has run a uniform random sample)",
     )
+    parser.add_argument(
+        "--resume",
+        type=int,
+        default=0,
+        help="leave out the first N mutants of the run order, after --shuffle (continue a stopped run with "
+        "the same --seed and selection)",
+    )
+    parser.add_argument(
+        "--run",
+        type=int,
+        default=None,
+        help="run at most N mutants, after --shuffle and --resume (one shard of a run split over machines)",
+    )
     parser.add_argument("--lines", default=None, help="only mutants on these lines: A-B, N, or a comma-separated list")
     parser.add_argument("--markdown", action="store_true", help="print a docs/testing.md table row and survivors")
     parser.add_argument(
@@ -487,6 +500,10 @@ def main():
         import random
 
         random.Random(args.seed).shuffle(found)
+    if args.resume:
+        print(f"resuming after the first {args.resume} of the {len(found)} mutants in this order", flush=True)
+        found = found[args.resume :]
+    found = found[: args.run]
     nodes = list(ast.walk(tree))
     stmt_span = _enclosing_statements(tree)
     func_names = _enclosing_functions(tree)

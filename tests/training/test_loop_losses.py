@@ -51,3 +51,26 @@ def test_mean_loss_is_over_the_steps_that_held_the_task():
     np.testing.assert_array_equal(loop.present, [4, 1])
     losses, _ = loop.run(iter(ds.skip(1)), 3)  # b absent from every step: 0, and present says so
     assert losses[1] == 0 and loop.present[1] == 0
+
+
+def test_a_tagging_loss_over_one_real_token_is_that_tokens_loss():
+    """The tagging mean divides by max(global count of real tokens, 1): with one real token
+    in the whole batch the loss is that token's cross-entropy (numpy), with none it is 0."""
+    import types
+
+    import keras
+    import tensorflow as tf
+
+    from mtlzoo.tasks import build_loss, tasks_from_config
+    from mtlzoo.training.loop import TrainLoop
+
+    tasks = tasks_from_config({"pos": {"kind": "tagging", "num_classes": 3}})
+    # task_losses needs only the tasks, their losses and the batch denominator
+    loop = types.SimpleNamespace(tasks=tasks, loss_fns=[build_loss(tasks[0], reduction=None)])
+    p = np.array([[[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]], [[0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]], np.float32)
+    y = np.array([[1, 0], [2, 2]], np.int32)
+    for mask, want in [([[True, False], [False, False]], -np.log(0.5)), ([[False, False], [False, False]], 0.0)]:
+        pred = tf.constant(p)
+        keras.src.backend.set_keras_mask(pred, tf.constant(mask))
+        got = TrainLoop.task_losses(loop, {"pos": y}, {"pos": pred}, {"pos": np.ones((2, 1), np.float32)})
+        np.testing.assert_allclose(got.numpy(), [want], rtol=1e-6)

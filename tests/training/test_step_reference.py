@@ -17,7 +17,11 @@ B = 6
 LR = 0.5
 
 
-def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, **encoder):
+def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, strategy=None, tower=None, **encoder):
+    """The model (built in ``strategy.scope()``; default: the default strategy), its loop and
+    one batch of B examples."""
+    import contextlib
+
     import keras
     import tensorflow as tf
 
@@ -28,23 +32,26 @@ def _setup(weighting_cfg, aggregator, per_task_grads="params", l2=0.0, **encoder
 
     keras.utils.set_random_seed(1)
     enc = {"name": "mlp", "input_dim": 3, "units": [4], **encoder}
-    model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": enc}})
-    model({"features": np.zeros((1, 3), np.float32)})
-    if l2:  # a weight regulariser on the first shared kernel: model.losses, added once to the total
-        from mtlzoo.models import split_variables
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = mtlzoo.build_model({"tasks": TASKS, "model": {"encoder": enc, **({"tower": tower} if tower else {})}})
+        model({"features": np.zeros((1, 3), np.float32)})
+        if l2:  # a weight regulariser on the first shared kernel: model.losses, added once to the total
+            from mtlzoo.models import split_variables
 
-        split_variables(model, NAMES)[0][0].regularizer = keras.regularizers.L2(l2)
-        assert len(model.losses) == 1
-    loop = TrainLoop(
-        model,
-        tasks_from_config(TASKS),
-        keras.optimizers.SGD(LR),
-        build_weighting(weighting_cfg, NAMES),
-        aggregator,
-        tf.distribute.get_strategy(),
-        B,
-        per_task_grads=per_task_grads,
-    )
+            split_variables(model, NAMES)[0][0].regularizer = keras.regularizers.L2(l2)
+            assert len(model.losses) == 1
+        loop = TrainLoop(
+            model,
+            tasks_from_config(TASKS),
+            keras.optimizers.SGD(LR),
+            build_weighting(weighting_cfg, NAMES),
+            aggregator,
+            strategy or tf.distribute.get_strategy(),
+            B,
+            per_task_grads=per_task_grads,
+        )
+        if strategy is not None:
+            loop.optimizer.build(loop.shared + loop.own)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(B, 3)).astype(np.float32)
     y = {
@@ -104,6 +111,9 @@ class Rows:
     def __call__(self, G, step):
         import tensorflow as tf
 
+        # the engine's contract: the aggregators see k, the number of rows, statically (an
+        # all_gather under mirrored drops it; e.g. PCGrad's loop over the tasks needs it)
+        assert G.shape[0] == len(self.coefs), G.shape
         return tf.linalg.matvec(G, tf.constant(self.coefs, G.dtype), transpose_a=True)
 
 
@@ -154,6 +164,10 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
     model, loop, x, y, w = _setup(
         {"name": "gradnorm", "alpha": 1.5, "lr": 0.01}, build_aggregator({"name": "sum"}), mode
     )
+    # weights other than 1 before the step: the loop takes the jacobian of w_i L_i and must
+    # hand GradNorm ||d L_i / d W||, i.e. divide by w_i (with w = 1 a product would pass too)
+    start = np.array([0.5, 2.0, 0.5], np.float32)
+    loop.weighting.w.assign(start)
     shared, _ = split_variables(model, NAMES)
     W = [v for v in shared if len(v.shape) >= 2][-1]
     with tf.GradientTape(persistent=True) as tape:
@@ -170,9 +184,9 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
     norms = np.array([np.linalg.norm(tape.gradient(L, W).numpy()) for L in losses])
     L = np.array([float(v) for v in losses])
     _step(loop, x, y, w)
-    # GradNorm's first update with all weights 1 (ratios 1): numpy, as in test_weightings
-    G = norms
-    new = np.maximum(1.0 - 0.01 * np.sign(G - G.mean()) * norms, 1e-6)
+    # GradNorm's first update (loss ratios 1, so the target is mean G): numpy, as in test_weightings
+    G = start * norms
+    new = np.maximum(start - 0.01 * np.sign(G - G.mean()) * norms, 1e-6)
     np.testing.assert_allclose(loop.weighting.weights(1).numpy(), new * 3 / new.sum(), rtol=1e-4)
     np.testing.assert_allclose(loop.weighting.initial.numpy(), L, rtol=1e-5)
 
@@ -180,7 +194,9 @@ def test_gradnorm_receives_the_per_task_norms_of_the_last_shared_kernel(mode):
 @pytest.mark.parametrize("mode", ["params", "representation"])
 def test_one_tagging_step_averages_over_the_real_tokens(mode):
     """Tagging losses: sum over real tokens (ids != 0) of the labelled examples, divided by
-    the number of real tokens in the batch; reference from numpy masks, not the Keras mask."""
+    the number of real tokens in the batch; reference from numpy masks, not the Keras mask.
+    A sentence task on the pooled vector beside them: in ``representation`` mode the heads
+    then take two representations (pooled and per token)."""
     import keras
     import tensorflow as tf
 
@@ -192,7 +208,11 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
     from tests.helpers import random_features, random_labels
 
     keras.utils.set_random_seed(2)
-    tasks_cfg = {"pos": {"kind": "tagging", "num_classes": 4}, "ner": {"kind": "tagging", "num_classes": 3}}
+    tasks_cfg = {
+        "pos": {"kind": "tagging", "num_classes": 4},
+        "ner": {"kind": "tagging", "num_classes": 3},
+        "sent": {"kind": "binary"},
+    }
     tasks = tasks_from_config(tasks_cfg)
     names = [t.name for t in tasks]  # the loop's task order
     model = mtlzoo.build_model(
@@ -201,7 +221,7 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
             "model": {"encoder": {"name": "tagger", "vocab_size": 50, "embedding_dim": 8, "hidden": 6}},
         }
     )
-    coefs = [1.5, -0.5]
+    coefs = [{"pos": 1.5, "ner": -0.5, "sent": 0.75}[t] for t in names]
     loop = TrainLoop(
         model,
         tasks,
@@ -212,9 +232,15 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
         6,
         per_task_grads=mode,
     )
+    if mode == "representation":
+        assert len(loop.heads_part.inputs) == 2
     x = random_features("tagger", batch=6, time=7)
     y = random_labels(tasks_cfg, batch=6, time=7)
-    w = {"pos": np.ones((6, 1), np.float32), "ner": np.array([[1], [1], [0], [1], [0], [1]], np.float32)}
+    w = {
+        "pos": np.ones((6, 1), np.float32),
+        "ner": np.array([[1], [1], [0], [1], [0], [1]], np.float32),
+        "sent": np.array([[1], [0], [1], [1], [1], [0]], np.float32),
+    }
     real = (x["tokens"] != 0).astype(np.float64)
     shared, own = split_variables(model, names)
     own = [v for vs in own.values() for v in vs]
@@ -223,11 +249,16 @@ def test_one_tagging_step_averages_over_the_real_tokens(mode):
         losses = []
         for t in names:
             p = tf.clip_by_value(tf.cast(preds[t], tf.float64), 1e-7, 1 - 1e-7)
+            if t == "sent":  # binary cross-entropy over the planned batch of 6
+                yt = tf.constant(y[t], tf.float64)
+                per = -(yt * tf.math.log(p) + (1 - yt) * tf.math.log(1 - p))
+                losses.append(tf.reduce_sum(per * w[t]) / 6)
+                continue
             per = -tf.math.log(tf.gather(p, y[t], axis=-1, batch_dims=2))  # [b, T]
             losses.append(tf.reduce_sum(per * real * w[t]) / real.sum())
         total = tf.add_n(losses)
     dense = tf.convert_to_tensor  # embedding gradients come as IndexedSlices
-    g_shared = [sum(coefs[i] * dense(tape.gradient(losses[i], v)).numpy() for i in range(2)) for v in shared]
+    g_shared = [sum(coefs[i] * dense(tape.gradient(losses[i], v)).numpy() for i in range(3)) for v in shared]
     g_own = [dense(tape.gradient(total, v)).numpy() for v in own]
     after = {id(v): v.numpy() - LR * g for v, g in zip(shared + own, g_shared + g_own, strict=True)}
     ref_after = [after[id(v)] for v in model.trainable_variables]
@@ -253,3 +284,90 @@ def test_the_step_runs_the_model_in_training_mode(mode):
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
     for got, ref in zip([v.numpy() for v in model.trainable_variables], ref_after, strict=True):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["params", "representation"])
+def test_the_step_runs_the_heads_in_training_mode(mode):
+    """Dropout at rate 1 - 1e-6 in every task's tower: in training mode the towers hand their
+    output layers zeros (with this seed not one of the 72 draws keeps a unit), in inference
+    mode their real activations. In training mode nothing below the output layers gets a
+    nonzero gradient, so only the output biases move, by the closed form: each output is
+    act(b) with b = 0 at the start, so dL/db = sum_b w_b (sigmoid(0) - y_b) / B for the
+    binary tasks (cross-entropy) and 2 sum_b w_b (0 - y_b) / B for the regression task.
+    In ``representation`` mode the heads are called on their own (``heads_part``), so this
+    also checks that call's mode. (At rate exactly 1 Keras returns constant zeros, which cut
+    the heads off the representation: its jacobian is None, which this mode does not take.)"""
+    import keras
+
+    tower = {"units": [4], "dropout": 1 - 1e-6}
+    model, loop, x, y, w = _setup({"name": "ew"}, Rows([1.0, 2.0, -0.5]), mode, tower=tower)
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]) == 3
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    losses, finite = _step(loop, x, y, w)
+    assert finite
+    d_bias = {
+        "a": np.sum(w["a"] * (0.5 - y["a"])) / B,
+        "b": np.sum(w["b"] * (0.5 - y["b"])) / B,
+        "c": 2 * np.sum(w["c"] * (0.0 - y["c"])) / B,
+    }
+    ref_losses = [np.sum(w[t] * np.log(2.0)) / B for t in "ab"] + [np.sum(w["c"] * y["c"] ** 2) / B]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for v in model.trainable_variables:
+        task = v.path.split("/")[0]
+        if task in NAMES and v.path.endswith("bias"):  # an output layer's bias (the layer is named <task>)
+            np.testing.assert_allclose(v.numpy(), [-LR * d_bias[task]], rtol=1e-5, err_msg=v.path)
+        else:
+            np.testing.assert_array_equal(v.numpy(), before[v.path], err_msg=v.path)
+
+
+def test_uncertainty_weighting_adds_its_regulariser_once():
+    """Uncertainty weighting (Kendall et al.): total = sum_i 0.5 exp(-s_i) L_i + 0.5 sum_i s_i,
+    with s = 0 at the start. The model's weights move as with task weights 0.5; each s_i by
+    SGD on d total / d s_i = 0.5 - 0.5 L_i (closed form)."""
+    from mtlzoo.weighting.aggregators import build_aggregator
+
+    model, loop, x, y, w = _setup({"name": "uncertainty"}, build_aggregator({"name": "sum"}))
+    assert loop.plain_sum
+    ref_losses, ref_after = _reference(model, x, y, w, [0.5, 0.5, 0.5], [1.0, 1.0, 1.0])
+    losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for got, ref in zip(model.get_weights(), ref_after, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(loop.weighting.log_vars.numpy(), -LR * (0.5 - 0.5 * ref_losses), rtol=1e-5)
+
+
+def test_a_shared_variable_no_task_reads_gets_a_zero_jacobian():
+    """A shared variable that no task's loss depends on (as a pooler that only tagging tasks
+    sit beside): its jacobian is None, taken as zeros, so it stays put while every other weight
+    lands on the reference step (computed before the variable was added)."""
+    import keras
+    import tensorflow as tf
+
+    from mtlzoo.models import split_variables
+    from mtlzoo.tasks import tasks_from_config
+    from mtlzoo.training.loop import TrainLoop
+    from mtlzoo.weighting.weightings import build_weighting
+
+    coefs = [1.0, 2.0, -0.5]
+    model, _, x, y, w = _setup({"name": "ew"}, Rows(coefs))
+    ref_losses, ref_after = _reference(model, x, y, w, [1.0, 1.0, 1.0], coefs)
+    layer = next(layer for layer in model.layers if layer.name.startswith("mlp_dense"))
+    layer._tracker.unlock()  # Keras locks a built layer's state; a test may add to it
+    unused = layer.add_weight(shape=(2,), initializer="ones", trainable=True, name="unused")
+    layer._tracker.lock()
+    assert any(v is unused for v in split_variables(model, NAMES)[0])
+    loop = TrainLoop(
+        model,
+        tasks_from_config(TASKS),
+        keras.optimizers.SGD(LR),
+        build_weighting({"name": "ew"}, NAMES),
+        Rows(coefs),
+        tf.distribute.get_strategy(),
+        B,
+    )
+    losses, _ = _step(loop, x, y, w)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    np.testing.assert_array_equal(unused.numpy(), [1.0, 1.0])
+    got = [v.numpy() for v in model.trainable_variables if v is not unused]
+    for g, ref in zip(got, ref_after, strict=True):
+        np.testing.assert_allclose(g, ref, rtol=1e-4, atol=1e-6)
