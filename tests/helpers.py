@@ -120,6 +120,20 @@ def run_tool(name, *args, timeout=600, env=None):
     )
 
 
+def module_results(module, out, timeout=600):
+    """Runs ``python -m <module> <out>`` from the checkout in a fresh process (e.g. a 2-logical-CPU
+    mirrored setup that must not share this process's TensorFlow) and returns the JSON it wrote
+    to ``out``; fails with the end of its stderr when it exits non-zero."""
+    import json
+
+    r = subprocess.run(
+        [sys.executable, "-m", module, str(out)], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(out) as f:
+        return json.load(f)
+
+
 def assert_keras_round_trip(model, inputs, tmp_path, name="model"):
     """Saves ``model`` to ``tmp_path/<name>.keras``, loads it back in safe mode and checks the
     copy: same class, same weights in order (names, shapes, values) and identical outputs on ``inputs``

@@ -2,13 +2,9 @@
 devices, with the single-device weights (issue 22.1). One subprocess runs every row
 (tests/training/engine_rows.py): the CPU must be split before TensorFlow starts."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import module_results
 from tests.training.engine_rows import DEFAULT_TOLERANCE, ROWS, TOLERANCE
 
 # XLA under MirroredStrategy over logical CPU devices: the compiled replica step of replica 1
@@ -20,16 +16,7 @@ KNOWN_FAILURES = {"pcgrad-params-xla": "jit_compile under mirrored over logical 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("rows") / "rows.json"
-    r = subprocess.run(
-        [sys.executable, "-m", "tests.training.engine_rows", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    with open(out) as f:
-        return json.load(f)
+    return module_results("tests.training.engine_rows", out, timeout=1800)
 
 
 @pytest.mark.slow

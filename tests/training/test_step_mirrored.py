@@ -3,29 +3,16 @@ step of ``test_step_reference`` (issue 22: the per-replica scalings of the step,
 layer losses' ``/ num_replicas``, are invisible on one replica). One subprocess runs every
 case (tests/training/step_mirrored.py): the CPU must be split before TensorFlow starts."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import module_results
 from tests.training.step_mirrored import CASES
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("step") / "step.json"
-    r = subprocess.run(
-        [sys.executable, "-m", "tests.training.step_mirrored", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    with open(out) as f:
-        return json.load(f)
+    return module_results("tests.training.step_mirrored", out, timeout=600)
 
 
 @pytest.mark.parametrize("case", list(CASES))
