@@ -70,7 +70,7 @@ def task_head(spec, x, tower):
             x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__tower_dropout_{i}")(x)
     if tower["dropout"] and not tower["units"]:
         x = keras.layers.Dropout(tower["dropout"], name=f"{spec.name}__head_dropout")(x)
-    init = tower.get("output_initializer", "glorot_uniform")
+    init = tower["output_initializer"]
     kernel = keras.initializers.TruncatedNormal(stddev=0.02) if init == "bert_truncated_normal" else init
     return keras.layers.Dense(
         spec.output_units, activation=spec.output_activation, kernel_initializer=kernel, dtype="float32", name=spec.name
