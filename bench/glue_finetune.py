@@ -215,23 +215,17 @@ def mtlzoo_config(args, seed=None):
 
 
 def mtlzoo_predict(model, args, a, b):
-    """0/1 predictions of an mtlzoo model on raw texts (the source's own encoding, batches of 32
-    cut to their longest example)."""
+    """0/1 predictions of an mtlzoo model on raw texts (the source's own encoding,
+    :func:`mtlzoo.data.glue_files.predict_texts`: length-sorted batches cut to their longest example)."""
     import numpy as np
 
-    from mtlzoo.data.glue_files import encode_texts, tokenizer_files, wordpiece_tokenizer
+    from mtlzoo.data.glue_files import predict_texts, tokenizer_files, wordpiece_tokenizer
 
     tok = wordpiece_tokenizer(*tokenizer_files({"checkpoint": args.checkpoint}))
-    feats, lengths = encode_texts(tok, a, b, 128)
-    out = []
-    for lo in range(0, len(lengths), 32):
-        w = int(lengths[lo : lo + 32].max())
-        batch = {k: v[lo : lo + 32, :w] for k, v in feats.items()}
-        out.append(np.asarray(model(batch, training=False)[args.task]))
-    p = np.concatenate(out)
-    if p.ndim == 2 and p.shape[1] > 1:  # a softmax head (tasks.<task>.kind=multiclass): its argmax
+    p = predict_texts(model, tok, args.task, a, b, 128)
+    if p.ndim == 2:  # a softmax head (tasks.<task>.kind=multiclass): its argmax
         return np.argmax(p, axis=1)
-    return (p.reshape(-1) > 0.5).astype(int)
+    return (p > 0.5).astype(int)
 
 
 def run_mtlzoo(args, data, score=False, seed=None):

@@ -77,3 +77,24 @@ def test_glue_report_leaves_out_tasks_that_are_not_glue_s():
     report = glue_report(tasks, y, p)
     assert list(report["tasks"]) == ["rte"] and report["average"] == 0.5
     assert glue_report([tasks[1]], y, p) is None
+
+
+@pytest.mark.parametrize("task", ["mnli", "stsb"])
+def test_predict_texts_equals_one_unpadded_example_at_a_time(run, task):
+    """Length-sorted, cut batches give each example's own unpadded output, in the input order."""
+    from mtlzoo.data.glue_files import encode_texts, predict_texts, tokenizer_files, wordpiece_tokenizer
+    from mtlzoo.workdir import load_workdir
+
+    workdir, _, ckpt = run
+    model, _, _ = load_workdir(workdir)
+    tok = wordpiece_tokenizer(*tokenizer_files({"checkpoint": ckpt}))
+    first = ["a b c d e f g", "a", "b c", "the a b c d e f g h i j k", "c"]
+    second = ["b", "a b c d e f", "c", "d e", "a b c d e f g h"]
+    index = sorted(GLUE_TASKS).index(task)
+    got = predict_texts(model, tok, task, first, second, max_length=24, task_index=index, batch=2)
+    for i in range(len(first)):
+        feats, _ = encode_texts(tok, first[i : i + 1], second[i : i + 1], 24)
+        feats["task_id"] = np.asarray([index], np.int32)
+        want = np.asarray(model({n: feats[n] for n in model.input}, training=False)[task])[0]
+        np.testing.assert_allclose(got[i], want.reshape(got[i].shape), atol=1e-5, err_msg=f"example {i}")
+    assert got.shape == ((5, 3) if task == "mnli" else (5,))

@@ -334,6 +334,30 @@ def encode_texts(tokenizer, first, second, max_length):
     return {"token_ids": tokens, "segment_ids": segments, "padding_mask": mask}, lengths
 
 
+def predict_texts(model, tokenizer, task, first, second=None, max_length=128, task_index=None, batch=64):
+    """The Keras ``model``'s ``task`` output on raw texts (pairs when ``second`` is given).
+
+    Encodes with :func:`encode_texts`, predicts in length-sorted batches cut to their longest
+    example (the fast way on a CPU; the padding mask makes the cut exact) and returns the outputs
+    in the input order: ``[n]`` for one unit, ``[n, k]`` for a k-way head. ``task_index`` fills
+    ``task_id`` for models that route by it (the task's position in the sorted task names).
+    """
+    feats, lengths = encode_texts(tokenizer, first, second, max_length)
+    if task_index is not None:
+        feats["task_id"] = np.full(len(first), task_index, np.int32)
+    order = np.argsort(lengths, kind="stable")
+    parts = []
+    for lo in range(0, len(order), batch):
+        idx = order[lo : lo + batch]
+        width = int(lengths[idx].max())
+        x = {n: (feats[n][idx, :width] if feats[n].ndim == 2 else feats[n][idx]) for n in model.input}
+        parts.append(np.asarray(model(x, training=False)[task], np.float32).reshape(len(idx), -1))
+    sorted_out = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+    out = np.empty_like(sorted_out)
+    out[order] = sorted_out
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
 # --------------------------------------------------------------------------- the source
 
 

@@ -14,7 +14,7 @@ from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
 from mtlzoo.metrics.glue import GLUE_METRICS
 from mtlzoo.studies.common import read_json
-from mtlzoo.studies.glue import ALIGNMENT, LABELS, collect, test_scores
+from mtlzoo.studies.glue import ALIGNMENT, ARM_FIELDS, LABELS, collect, test_scores
 
 
 def float16_storage(src, dst):
@@ -196,6 +196,9 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
         "mtl_fixed_heads": "with the two phases of Algorithm 1 of Wu, Zhang & Ré (2020) but no alignment: the "
         "whole model first, then only the heads with the encoder frozen (the study's control arm)",
     }[arm]
+    fields = ARM_FIELDS[arm]
+    two_phase = fields["model.alignment"] == "fixed_encoder"  # Algorithm 1's two phases
+    trains_r = fields["model.alignment"] != "none" and fields.get("train.alignment_phase2") != "heads"
     card_text = CARD.format(
         name=name,
         arm_text=arm_text,
@@ -205,13 +208,11 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
         epochs=ov.get("train.epochs", config.train.epochs),
         align_epochs=(
             f" (+ {ov.get('train.alignment_epochs', config.train.epochs)} epoch(s) of alignment)"
-            if arm in ("mtl_fixed_encoder", "mtl_fixed_heads")
+            if two_phase
             else ""
         ),
         max_length=config.data.max_length,
-        arm_model=""
-        if arm in ("mtl", "mtl_fixed_heads")
-        else "the per-task alignment R_i (routed by `task_id`) after the embedding block, ",
+        arm_model="the per-task alignment R_i (routed by `task_id`) after the embedding block, " if trains_r else "",
         f16_max=check["max_diff_points"],
         finished=", ".join(f"{LABELS[a]} {100 * v:.2f}" for a, v in averages.items()),
         glue_rows="\n".join(rows),

@@ -211,6 +211,8 @@ def test_publish_stores_float16_weights_and_a_card_with_both_scores(finished, ti
     facts = zoo.info("glue2_tiny", str(tmp_path))
     assert "| cola | mcc |" in facts["card"] and "| GLUE average |" in facts["card"]
     assert "sentence embedder" in facts["card"] and "mtlzoo glue_study" in facts["card"]
+    # Algorithm 1's arm: two phases (an alignment epoch count) and a trained R_i, both named on the card
+    assert "epoch(s) of alignment" in facts["card"] and "R_i (routed by `task_id`)" in facts["card"]
     model = zoo.load("glue2_tiny", str(tmp_path))
     assert {str(v.dtype) for v in model.weights} == {"float32"}
 

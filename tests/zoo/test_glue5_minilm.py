@@ -82,22 +82,14 @@ def _card_glue():
     return out
 
 
-def _predict(model, facts, task, first, second, batch=64):
-    """The model's ``task`` output, in length-sorted batches cut to their longest example (fast on a CPU)."""
-    from mtlzoo.data.glue_files import encode_texts, wordpiece_tokenizer
+def _predict(model, facts, task, first, second):
+    """The entry's ``task`` output on raw texts (:func:`mtlzoo.data.glue_files.predict_texts`)."""
+    from mtlzoo.data.glue_files import predict_texts, wordpiece_tokenizer
 
     config = facts["config"]
-    feats, _ = encode_texts(wordpiece_tokenizer(facts["vocab"], True), first, second, config["data"]["max_length"])
-    feats["task_id"] = np.full(len(first), sorted(config["tasks"]).index(task), np.int32)
-    lengths = feats["padding_mask"].sum(1)
-    order = np.argsort(lengths, kind="stable")
-    out = np.empty(len(order), np.float32)
-    for i in range(0, len(order), batch):
-        idx = order[i : i + batch]
-        width = int(lengths[idx].max())
-        x = {n: (feats[n][idx, :width] if feats[n].ndim == 2 else feats[n][idx]) for n in model.input}
-        out[idx] = np.asarray(model(x, training=False)[task]).reshape(-1)
-    return out
+    tok = wordpiece_tokenizer(facts["vocab"], True)
+    index = sorted(config["tasks"]).index(task)
+    return predict_texts(model, tok, task, first, second, config["data"]["max_length"], task_index=index)
 
 
 def test_entry_is_small_self_contained_and_loads_as_float32(entry):
