@@ -207,9 +207,7 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
         cap=ov.get("data.max_train_examples", "the config's"),
         epochs=ov.get("train.epochs", config.train.epochs),
         align_epochs=(
-            f" (+ {ov.get('train.alignment_epochs', config.train.epochs)} epoch(s) of alignment)"
-            if two_phase
-            else ""
+            f" (+ {ov.get('train.alignment_epochs', config.train.epochs)} epoch(s) of alignment)" if two_phase else ""
         ),
         max_length=config.data.max_length,
         arm_model="the per-task alignment R_i (routed by `task_id`) after the embedding block, " if trains_r else "",
