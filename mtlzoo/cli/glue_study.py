@@ -38,6 +38,9 @@ _MAX_TRAIN = flags.DEFINE_integer(
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Override train.epochs.")
 _ALIGN_EPOCHS = flags.DEFINE_integer("alignment_epochs", None, "Override train.alignment_epochs (arm d's phase 2).")
 _MAX_LENGTH = flags.DEFINE_integer("max_length", None, "Override data.max_length (tokens per example).")
+_LR = flags.DEFINE_float(
+    "learning_rate", None, "Override train.learning_rate (the peak rate; docs/reproductions.md's study: 5e-5)."
+)
 _SIM = flags.DEFINE_integer(
     "similarity_examples", 256, "Training examples per task for the embedding covariance similarity (0: skip)."
 )
@@ -50,6 +53,14 @@ _PUBLISH_SEED = flags.DEFINE_integer("publish_seed", 0, "The seed whose run --pu
 _PUBLISH_ARM = flags.DEFINE_string("publish_arm", None, "Publish this arm instead of the best (mtl, mtl_joint, ...).")
 _ZOO_DIR = flags.DEFINE_string("zoo_dir", None, "Zoo root for --publish (default: $MTLZOO_HOME, else saved_models/).")
 flags.mark_flags_as_required(["workdir"])
+# the config fields the study's flags override (recorded in study.json; --publish names them again)
+_OVERRIDES = (
+    ("data.max_train_examples", _MAX_TRAIN),
+    ("train.epochs", _EPOCHS),
+    ("train.alignment_epochs", _ALIGN_EPOCHS),
+    ("data.max_length", _MAX_LENGTH),
+    ("train.learning_rate", _LR),
+)
 
 
 def main(argv):
@@ -65,6 +76,8 @@ def main(argv):
             fail(f"--{name} must be a positive integer, got {flag.value}")
     if _MAX_LENGTH.value is not None and _MAX_LENGTH.value < 3:
         fail(f"--max_length must be >= 3, got {_MAX_LENGTH.value}")
+    if _LR.value is not None and not _LR.value > 0:
+        fail(f"--learning_rate must be > 0, got {_LR.value}")
     if _SIM.value < 0:
         fail(f"--similarity_examples must be >= 0, got {_SIM.value}")
     if _PUBLISH.value:
@@ -96,15 +109,7 @@ def main(argv):
         from mtlzoo.config import load_config_module
         from mtlzoo.configs import config_path
 
-        overrides = {}
-        for key, flag in (
-            ("data.max_train_examples", _MAX_TRAIN),
-            ("train.epochs", _EPOCHS),
-            ("train.alignment_epochs", _ALIGN_EPOCHS),
-            ("data.max_length", _MAX_LENGTH),
-        ):
-            if flag.value is not None:
-                overrides[key] = flag.value
+        overrides = {key: flag.value for key, flag in _OVERRIDES if flag.value is not None}
         module = load_config_module(config_path(_CONFIG.value))
         report = run_glue_study(
             module.get_config,
@@ -131,12 +136,7 @@ def _study_command(workdir):
         fail(f"--workdir: {workdir} holds no GLUE study (no study.json)")
     with open(path) as f:
         s = json.load(f)
-    flag = {
-        "data.max_train_examples": "max_train_examples",
-        "train.epochs": "epochs",
-        "train.alignment_epochs": "alignment_epochs",
-        "data.max_length": "max_length",
-    }
+    flag = {key: f.name for key, f in _OVERRIDES}
     parts = [f"--workdir={workdir}", f"--tasks={','.join(s['tasks'])}"]
     parts += [f"--{flag[k]}={v}" for k, v in s["overrides"].items() if k in flag]
     parts.append(f"--similarity_examples={s['similarity_examples']}")

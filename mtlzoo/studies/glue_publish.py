@@ -80,7 +80,7 @@ The checkpoint's own uncased WordPiece vocabulary (copied into the entry as `voc
 `tokenizer.json`) and BERT encoder (its architecture in `config.json`, its fine-tuned weights in
 `model.keras`), mean pooling,
 {arm_model}one linear head per task (sigmoid; STS-B a linear regression on 0-5). AdamW, peak rate
-5e-5, linear warm-up (10%) and decay, gradient norm 1, batch 32, tasks sampled in proportion
+{lr}, linear warm-up (10%) and decay, gradient norm 1, batch 32, tasks sampled in proportion
 to sqrt(size). Weights stored as float16 (`model.keras`; loaded back as float32): every GLUE
 metric of the float16 copy is within {f16_max:.2f} points of the float32 model's (measured, table below).
 
@@ -210,6 +210,7 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
             f" (+ {ov.get('train.alignment_epochs', config.train.epochs)} epoch(s) of alignment)" if two_phase else ""
         ),
         max_length=config.data.max_length,
+        lr=f"{config.train.learning_rate:g}".replace("e-0", "e-"),  # 5e-5, not 5e-05
         arm_model="the per-task alignment R_i (routed by `task_id`) after the embedding block, " if trains_r else "",
         f16_max=check["max_diff_points"],
         finished=", ".join(f"{LABELS[a]} {100 * v:.2f}" for a, v in averages.items()),

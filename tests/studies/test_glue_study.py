@@ -213,6 +213,7 @@ def test_publish_stores_float16_weights_and_a_card_with_both_scores(finished, ti
     assert "sentence embedder" in facts["card"] and "mtlzoo glue_study" in facts["card"]
     # Algorithm 1's arm: two phases (an alignment epoch count) and a trained R_i, both named on the card
     assert "epoch(s) of alignment" in facts["card"] and "R_i (routed by `task_id`)" in facts["card"]
+    assert "AdamW, peak rate\n0.001, linear warm-up" in facts["card"]  # the run's rate (the tiny config's 1e-3)
     model = zoo.load("glue2_tiny", str(tmp_path))
     assert {str(v.dtype) for v in model.weights} == {"float32"}
 
@@ -274,6 +275,9 @@ def test_summary_differences_and_partial_seeds_against_numpy(tmp_path):
 def test_tool_bad_input_is_one_line_and_exit_2(tmp_path):
     r = run_tool("glue_study", f"--workdir={tmp_path}", "--arms=mtl,bogus")
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: --arms: unknown arm 'bogus'")
+    assert os.listdir(tmp_path) == []
+    r = run_tool("glue_study", f"--workdir={tmp_path}", "--learning_rate=0")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == "error: --learning_rate must be > 0, got 0.0"
     assert os.listdir(tmp_path) == []
     with pytest.raises(ConfigError, match="holds no GLUE study"):
         study.write_report(str(tmp_path))
