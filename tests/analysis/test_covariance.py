@@ -347,3 +347,18 @@ def test_task_embeddings_feed_task_id_to_an_alignment_model():
     xs = task_embeddings(model, {"features": x}, task_ids, "alignment", batch_size=4)
     for i in range(2):
         np.testing.assert_allclose(xs[i], x[task_ids == i] @ R[i], rtol=1e-5, atol=1e-6)
+
+
+def test_task_embeddings_refuse_a_layer_called_twice_in_the_model():
+    """A layer reused inside the model has two outputs there: refused, naming how often the
+    model calls it (2), not how often it was called in all (3, with another model's call)."""
+    import keras
+
+    shared = keras.layers.Dense(2, name="shared")
+    other_in = keras.Input((3,), name="features")
+    keras.Model(other_in, shared(other_in))  # a third call, in another model
+    x_in = keras.Input((3,), name="features")
+    model = keras.Model(x_in, keras.layers.Add()([shared(x_in), shared(keras.layers.Dense(3)(x_in))]))
+    assert len(shared._inbound_nodes) == 3
+    with pytest.raises(ValueError, match="layer 'shared' is called 2 times; its output is ambiguous"):
+        task_embeddings(model, {"features": np.ones((2, 3), np.float32)}, [0, 1], "shared")

@@ -268,3 +268,114 @@ def test_build_aggregator_defaults_to_sum_and_needs_a_name():
     with pytest.raises(ConfigError, match="phase.aggregator.name: missing required field"):
         build_aggregator({"c": 0.5}, field="phase.aggregator")
     assert build_aggregator({"name": "pcgrad"}, seed=7).seed == 7
+
+
+def cagrad_slsqp(G, c):
+    k = len(G)
+    return minimize(
+        lambda w: cagrad_objective(w, G, c),
+        np.full(k, 1 / k),
+        bounds=[(0, 1)] * k,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    ).x
+
+
+@pytest.mark.parametrize("c", [0.2, 0.5, 0.9])
+def test_cagrad_weights_inside_a_face_match_slsqp(c):
+    """A G whose CAGrad optimum lies inside an edge (c = 0.2) or inside the whole triangle
+    (c = 0.5, 0.9), where the face formula's discriminant decides the weights (at a vertex
+    the weight is 1 whatever it says): the weights and d against scipy's SLSQP."""
+    G = np.random.default_rng(14).normal(size=(3, 6)).astype(np.float32)
+    G64 = G.astype(np.float64)
+    ref = cagrad_slsqp(G64, c)
+    assert (ref > 0.1).sum() == (2 if c == 0.2 else 3)  # the optimum is not a vertex
+    a = AGGREGATORS.get("cagrad")({"c": c, "rescale": False})
+    w = a.weights(tf.constant(G)).numpy().astype(np.float64)
+    np.testing.assert_allclose(w, ref, atol=2e-4)
+    g0, gw = G64.mean(0), ref @ G64
+    np.testing.assert_allclose(
+        a(tf.constant(G), 0).numpy(), g0 + c * np.linalg.norm(g0) / np.linalg.norm(gw) * gw, rtol=1e-3, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("name", ["mgda", "cagrad"])
+def test_ten_tasks_are_solved_exactly_whatever_the_iterations(name):
+    """k = 10 is the largest k solved by enumerating the faces (documented): with
+    ``iterations=1`` the weights still equal SLSQP's, which one accelerated projected-gradient
+    step from the uniform start does not reach."""
+    G = np.random.default_rng(10).normal(size=(10, 16)).astype(np.float32)
+    G64 = G.astype(np.float64)
+    ref = min_norm_qp(G) if name == "mgda" else cagrad_slsqp(G64, 0.5)
+    a = AGGREGATORS.get(name)({"iterations": 1})
+    w = a.weights(tf.constant(G)).numpy().astype(np.float64)
+    np.testing.assert_allclose(w, ref, atol=2e-4)
+    assert np.abs(np.full(10, 0.1) - ref).max() > 0.05  # the start is far from the optimum
+
+
+def np_simplex_projection(v):
+    """argmin_{w in simplex} ||w - v||: w = max(v - theta, 0) with theta found by bisection
+    (brentq) on sum_i max(v_i - theta, 0) = 1."""
+    from scipy.optimize import brentq
+
+    theta = brentq(lambda th: np.maximum(v - th, 0).sum() - 1, v.min() - 1, v.max(), xtol=1e-15, rtol=1e-15)
+    return np.maximum(v - theta, 0)
+
+
+def test_project_to_simplex_against_bisection():
+    from mtlzoo.weighting.aggregators import project_to_simplex
+
+    rng = np.random.default_rng(3)
+    cases = [rng.normal(size=6) * s for s in (0.1, 1, 10)] + [np.array([5.0, -1, -2]), np.array([0.2, 0.3, 0.5])]
+    cases += [np.array([-3.0, -3.5, -4.0, -10.0]), np.full(4, 7.0)]
+    for v in cases:
+        got = project_to_simplex(tf.constant(v, tf.float64)).numpy()
+        np.testing.assert_allclose(got, np_simplex_projection(v), atol=1e-12, err_msg=str(v))
+
+
+def np_fista(f, grad, k, iters):
+    """Beck & Teboulle's FISTA with backtracking (L doubled until f(x) <= f(y) + g.(x - y) +
+    L/2 ||x - y||^2 + 1e-12, at most 60 times; 0.9 L carried to the next step), from the
+    uniform point and L = 1; the best iterate by f (the start included)."""
+    w = y = best = np.full(k, 1.0 / k)
+    t, L, best_f = 1.0, 1.0, f(best)
+    for _ in range(iters):
+        fy, gy = f(y), grad(y)
+        x = np_simplex_projection(y - gy / L)
+        for _ in range(60):
+            d = x - y
+            if f(x) <= fy + gy @ d + 0.5 * L * (d @ d) + 1e-12:
+                break
+            L *= 2.0
+            x = np_simplex_projection(y - gy / L)
+        t_new = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = x + (t - 1.0) / t_new * (x - w)
+        w, t = x, t_new
+        if f(x) < best_f:
+            best, best_f = x, f(x)
+        L *= 0.9
+    return best
+
+
+@pytest.mark.parametrize("iters", [1, 2, 3, 6])
+def test_iterative_solvers_are_fista_with_backtracking_against_numpy(iters):
+    """k = 12 (past the enumerated faces): MGDA's and CAGrad's weights after a few iterations
+    equal numpy FISTA on the same objectives (M scaled to unit mean diagonal), in float64."""
+    G = np.random.default_rng(12).normal(size=(12, 20))
+    M = G @ G.T
+    M = M / (np.mean(np.diag(M)) + 1e-12)
+    k, c = 12, 0.5
+    mgda = AGGREGATORS.get("mgda")({"iterations": iters}).weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(
+        mgda, np_fista(lambda w: w @ M @ w, lambda w: 2 * M @ w, k, iters), rtol=1e-9, atol=1e-12
+    )
+    Mb = M @ np.full(k, 1 / k)
+    coef = c * np.sqrt(np.full(k, 1 / k) @ Mb + 1e-12)
+
+    def norm_w(w):
+        return np.sqrt(w @ M @ w + 1e-10)
+
+    ref = np_fista(lambda w: w @ Mb + coef * norm_w(w), lambda w: Mb + coef * M @ w / norm_w(w), k, iters)
+    cagrad = AGGREGATORS.get("cagrad")({"c": c, "iterations": iters}).weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(cagrad, ref, rtol=1e-9, atol=1e-12)
