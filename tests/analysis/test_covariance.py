@@ -362,3 +362,25 @@ def test_task_embeddings_refuse_a_layer_called_twice_in_the_model():
     assert len(shared._inbound_nodes) == 3
     with pytest.raises(ValueError, match="layer 'shared' is called 2 times; its output is ambiguous"):
         task_embeddings(model, {"features": np.ones((2, 3), np.float32)}, [0, 1], "shared")
+
+
+def test_task_embeddings_take_padding_from_the_keras_mask_first():
+    """An Embedding with ``mask_zero`` on an input that is neither ``tokens`` nor ``token_ids``:
+    only the layer's Keras mask knows the padding (the features offer no fallback). Rows and
+    per-example means (an example with one real token, one with none) against numpy indexing."""
+    import keras
+
+    ids = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 6, 7], [0, 0, 0, 0], [7, 7, 1, 0]], np.int32)
+    task_ids = np.array([0, 1, 0, 1, 1])
+    inp = keras.Input((4,), dtype="int32", name="ids")
+    emb = keras.layers.Embedding(8, 3, mask_zero=True, name="embedding")(inp)
+    model = keras.Model({"ids": inp}, keras.layers.GlobalAveragePooling1D()(emb))
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings).astype(np.float64)
+    xs = task_embeddings(model, {"ids": ids}, task_ids, "embedding")
+    means = task_embeddings(model, {"ids": ids}, task_ids, "embedding", rows="examples")
+    for i in range(2):
+        own = ids[task_ids == i]
+        np.testing.assert_allclose(xs[i], table[own[own != 0]], rtol=1e-6)
+        expected = np.array([table[t[t != 0]].mean(axis=0) for t in own if (t != 0).any()])
+        np.testing.assert_allclose(means[i], expected, rtol=1e-6)
+    assert [len(x) for x in xs] == [6, 4] and [len(m) for m in means] == [2, 2]
