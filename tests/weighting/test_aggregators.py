@@ -379,3 +379,20 @@ def test_iterative_solvers_are_fista_with_backtracking_against_numpy(iters):
     ref = np_fista(lambda w: w @ Mb + coef * norm_w(w), lambda w: Mb + coef * M @ w / norm_w(w), k, iters)
     cagrad = AGGREGATORS.get("cagrad")({"c": c, "iterations": iters}).weights(tf.constant(G)).numpy()
     np.testing.assert_allclose(cagrad, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e4])
+def test_imtl_g_weights_do_not_depend_on_the_gradients_scale(scale):
+    """Eq. 8's alpha is homogeneous of degree 0 in G, and the zero-gradient test is relative
+    (||g_i|| <= 1e-10 max_j ||g_j||): small or large gradients get numpy's alpha, and a task
+    1e-12 times smaller than the others counts as zero at every scale."""
+    G = np.random.default_rng(21).normal(size=(3, 8))
+    a = AGGREGATORS.get("imtl_g")()
+    alpha = a.weights(tf.constant(G * scale)).numpy()
+    np.testing.assert_allclose(alpha, np_imtl_g(G), rtol=1e-6, atol=1e-9)
+    tiny = G.copy()
+    tiny[2] *= 1e-12
+    alpha = a.weights(tf.constant(tiny * scale)).numpy()
+    ref = np_imtl_g(np.stack([G[0], G[1], np.zeros(8)]))
+    np.testing.assert_allclose(alpha, ref, rtol=1e-6, atol=1e-9)
+    assert alpha[2] == 0
