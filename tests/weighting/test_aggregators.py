@@ -396,3 +396,16 @@ def test_imtl_g_weights_do_not_depend_on_the_gradients_scale(scale):
     ref = np_imtl_g(np.stack([G[0], G[1], np.zeros(8)]))
     np.testing.assert_allclose(alpha, ref, rtol=1e-6, atol=1e-9)
     assert alpha[2] == 0
+
+
+def test_build_aggregator_defaults_to_seed_0():
+    """Without ``seed`` PCGrad draws the orders of seed 0 (as every room's builder), not another."""
+    step = tf.constant(4, tf.int64)
+    default = build_aggregator({"name": "pcgrad"})
+    assert default.seed == 0
+    np.testing.assert_array_equal(
+        default.orders(5, step).numpy(), build_aggregator({"name": "pcgrad"}, seed=0).orders(5, step).numpy()
+    )
+    assert not np.array_equal(
+        default.orders(5, step).numpy(), build_aggregator({"name": "pcgrad"}, seed=1).orders(5, step).numpy()
+    )
