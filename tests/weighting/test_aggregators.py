@@ -409,3 +409,28 @@ def test_build_aggregator_defaults_to_seed_0():
     assert not np.array_equal(
         default.orders(5, step).numpy(), build_aggregator({"name": "pcgrad"}, seed=1).orders(5, step).numpy()
     )
+
+
+def np_aligned_balance(G):
+    """B = sqrt(l_min) V L^{-1/2} V^T over the eigenpairs of G G^T above k 1e-7 l_max (the
+    rank cutoff of ``balance_matrix``); the others count as zero and are left out."""
+    lam, V = np.linalg.eigh(G @ G.T)
+    keep = lam > lam.max() * len(G) * 1e-7
+    lam, V = lam[keep], V[:, keep]
+    return np.sqrt(lam.min()) * (V / np.sqrt(lam)) @ V.T
+
+
+@pytest.mark.parametrize("s3", [0.0, np.sqrt(1.5e-7), np.sqrt(4.5e-7), 0.3])
+def test_aligned_mtl_rank_cutoff_against_numpy(s3):
+    """G with singular values 1, 0.6, s3 (Gram eigenvalues 1, 0.36, s3^2; k = 3, so the cutoff
+    is 3e-7): s3^2 = 0 or 1.5e-7 is dropped (rank 2: l_min = 0.36), 4.5e-7 and 0.09 are kept
+    (then B is dominated by the smallest direction)."""
+    rng = np.random.default_rng(8)
+    U = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    V = np.linalg.qr(rng.normal(size=(10, 3)))[0]
+    G = U @ np.diag([1.0, 0.6, s3]) @ V.T
+    a = AGGREGATORS.get("aligned_mtl")()
+    B = a.balance_matrix(tf.constant(G)).numpy()
+    ref = np_aligned_balance(G)
+    np.testing.assert_allclose(B, ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(a(tf.constant(G), 0).numpy(), ref.sum(0) @ G, rtol=1e-6, atol=1e-9)
