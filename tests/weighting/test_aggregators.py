@@ -402,7 +402,7 @@ def test_build_aggregator_defaults_to_seed_0():
     """Without ``seed`` PCGrad draws the orders of seed 0 (as every room's builder), not another."""
     step = tf.constant(4, tf.int64)
     default = build_aggregator({"name": "pcgrad"})
-    assert default.seed == 0
+    assert default.seed == 0 and AGGREGATORS.get("pcgrad")().seed == 0
     np.testing.assert_array_equal(
         default.orders(5, step).numpy(), build_aggregator({"name": "pcgrad"}, seed=0).orders(5, step).numpy()
     )
@@ -434,3 +434,17 @@ def test_aligned_mtl_rank_cutoff_against_numpy(s3):
     ref = np_aligned_balance(G)
     np.testing.assert_allclose(B, ref, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(a(tf.constant(G), 0).numpy(), ref.sum(0) @ G, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("ratio,live", [(1.5e-10, True), (0.5e-10, False)])
+def test_imtl_g_zero_gradient_threshold_is_1e_10_of_the_largest(ratio, live):
+    """The documented zero test ``||g_i|| <= 1e-10 max_j ||g_j||`` on both sides: a task
+    1.5e-10 times the largest gradient is balanced like the others (numpy Eq. 8 on all three),
+    one 0.5e-10 times it gets alpha = 0 (numpy Eq. 8 with that row zero)."""
+    G = np.random.default_rng(22).normal(size=(3, 8))
+    G[1] *= ratio * np.linalg.norm(G[0]) / np.linalg.norm(G[1])
+    G[2] *= 0.5 * np.linalg.norm(G[0]) / np.linalg.norm(G[2])  # G[0] is the largest
+    alpha = AGGREGATORS.get("imtl_g")().weights(tf.constant(G)).numpy()
+    ref = np_imtl_g(G if live else np.stack([G[0], np.zeros(8), G[2]]))
+    np.testing.assert_allclose(alpha, ref, rtol=1e-6, atol=1e-9)
+    assert (alpha[1] != 0) == live
