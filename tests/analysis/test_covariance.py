@@ -384,3 +384,18 @@ def test_task_embeddings_take_padding_from_the_keras_mask_first():
         expected = np.array([table[t[t != 0]].mean(axis=0) for t in own if (t != 0).any()])
         np.testing.assert_allclose(means[i], expected, rtol=1e-6)
     assert [len(x) for x in xs] == [6, 4] and [len(m) for m in means] == [2, 2]
+
+
+def test_task_embeddings_of_a_model_with_one_bare_input():
+    """``keras.Model(input, output)`` (one input tensor, neither a list nor a dict): the input is
+    found by its name and fed; the rows are the layer's outputs, checked against numpy."""
+    import keras
+
+    x_in = keras.Input((3,), name="features")
+    model = keras.Model(x_in, keras.layers.Dense(2, use_bias=False, name="proj")(x_in))
+    x = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+    kernel = keras.ops.convert_to_numpy(model.get_layer("proj").kernel)
+    task_ids = np.array([1, 0, 1, 1, 0])
+    xs = task_embeddings(model, {"features": x}, task_ids, "proj")
+    for i in range(2):
+        np.testing.assert_allclose(xs[i], x[task_ids == i] @ kernel, rtol=1e-5, atol=1e-6)

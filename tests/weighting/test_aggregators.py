@@ -448,3 +448,15 @@ def test_imtl_g_zero_gradient_threshold_is_1e_10_of_the_largest(ratio, live):
     ref = np_imtl_g(G if live else np.stack([G[0], np.zeros(8), G[2]]))
     np.testing.assert_allclose(alpha, ref, rtol=1e-6, atol=1e-9)
     assert (alpha[1] != 0) == live
+
+
+@pytest.mark.parametrize("i", [0, 1, 2])
+def test_mgda_finds_the_min_norm_point_at_each_vertex(i):
+    """A short g_i at an acute angle to the others: g_i . g_j >= ||g_i||^2 for every j is the
+    KKT condition for w = e_i (Sener & Koltun's min-norm point is g_i itself), so every vertex of
+    the simplex, the first task's included, must be a candidate of the exact solver."""
+    G = np.array([[1.0, 0.5, 0.2], [1.0, -0.5, 0.1], [0.8, 0.1, -0.6]])
+    G[i] = [0.1, 0.0, 0.0]
+    assert np.all(G @ G[i] >= G[i] @ G[i])
+    w = AGGREGATORS.get("mgda")().weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(w, np.eye(3)[i], atol=1e-9)
