@@ -399,3 +399,26 @@ def test_task_embeddings_of_a_model_with_one_bare_input():
     xs = task_embeddings(model, {"features": x}, task_ids, "proj")
     for i in range(2):
         np.testing.assert_allclose(xs[i], x[task_ids == i] @ kernel, rtol=1e-5, atol=1e-6)
+
+
+def test_task_embeddings_keep_a_task_id_the_features_bring():
+    """``task_id`` is added from ``task_ids`` only when the features lack it: features that
+    route every example through R_0 keep doing so, while the rows are still grouped by
+    ``task_ids`` (numpy: x @ R_0 for both groups)."""
+    import keras
+
+    from mtlzoo.layers import CovarianceAlignment
+
+    x_in = keras.Input((3,), name="features")
+    t_in = keras.Input((), dtype="int32", name="task_id")
+    aligned = CovarianceAlignment(2, name="alignment")([x_in, t_in])
+    model = keras.Model({"features": x_in, "task_id": t_in}, keras.layers.Dense(1)(aligned))
+    rng = np.random.default_rng(3)
+    R = rng.normal(size=(2, 3, 3)).astype(np.float32)
+    model.get_layer("alignment").set_weights([R])
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    task_ids = np.array([1, 0, 0, 1, 1, 0])
+    feats = {"features": x, "task_id": np.zeros(6, np.int32)}
+    xs = task_embeddings(model, feats, task_ids, "alignment")
+    for i in range(2):
+        np.testing.assert_allclose(xs[i], x[task_ids == i] @ R[0], rtol=1e-5, atol=1e-6)
