@@ -460,3 +460,26 @@ def test_mgda_finds_the_min_norm_point_at_each_vertex(i):
     assert np.all(G @ G[i] >= G[i] @ G[i])
     w = AGGREGATORS.get("mgda")().weights(tf.constant(G)).numpy()
     np.testing.assert_allclose(w, np.eye(3)[i], atol=1e-9)
+
+
+@pytest.mark.parametrize("iters", [1, 2, 3, 6])
+def test_cagrad_iterations_on_a_shared_direction_against_numpy(iters):
+    """k = 12 gradients = centred noise plus one shared direction. When backtracking doubles L
+    at every step (the other FISTA test's G), scaling the objective by 2 doubles every L and
+    leaves the iterates unchanged; here it does not, so the objective's scale (b = 1/k in
+    w.Mb and in c sqrt(b.Mb)) shows and CAGrad must equal numpy FISTA on exactly it."""
+    G = np.random.default_rng(0).normal(size=(12, 20))
+    G = G - G.mean(0) + np.random.default_rng(99).normal(size=20)
+    M = G @ G.T
+    M = M / (np.mean(np.diag(M)) + 1e-12)
+    k, c = 12, 0.5
+    b = np.full(k, 1 / k)
+    Mb = M @ b
+    coef = c * np.sqrt(b @ Mb + 1e-12)
+
+    def norm_w(w):
+        return np.sqrt(w @ M @ w + 1e-10)
+
+    ref = np_fista(lambda w: w @ Mb + coef * norm_w(w), lambda w: Mb + coef * M @ w / norm_w(w), k, iters)
+    cagrad = AGGREGATORS.get("cagrad")({"c": c, "iterations": iters}).weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(cagrad, ref, rtol=1e-9, atol=1e-12)
