@@ -347,3 +347,78 @@ def test_task_embeddings_feed_task_id_to_an_alignment_model():
     xs = task_embeddings(model, {"features": x}, task_ids, "alignment", batch_size=4)
     for i in range(2):
         np.testing.assert_allclose(xs[i], x[task_ids == i] @ R[i], rtol=1e-5, atol=1e-6)
+
+
+def test_task_embeddings_refuse_a_layer_called_twice_in_the_model():
+    """A layer reused inside the model has two outputs there: refused, naming how often the
+    model calls it (2), not how often it was called in all (3, with another model's call)."""
+    import keras
+
+    shared = keras.layers.Dense(2, name="shared")
+    other_in = keras.Input((3,), name="features")
+    keras.Model(other_in, shared(other_in))  # a third call, in another model
+    x_in = keras.Input((3,), name="features")
+    model = keras.Model(x_in, keras.layers.Add()([shared(x_in), shared(keras.layers.Dense(3)(x_in))]))
+    assert len(shared._inbound_nodes) == 3
+    with pytest.raises(ValueError, match="layer 'shared' is called 2 times; its output is ambiguous"):
+        task_embeddings(model, {"features": np.ones((2, 3), np.float32)}, [0, 1], "shared")
+
+
+def test_task_embeddings_take_padding_from_the_keras_mask_first():
+    """An Embedding with ``mask_zero`` on an input that is neither ``tokens`` nor ``token_ids``:
+    only the layer's Keras mask knows the padding (the features offer no fallback). Rows and
+    per-example means (an example with one real token, one with none) against numpy indexing."""
+    import keras
+
+    ids = np.array([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 6, 7], [0, 0, 0, 0], [7, 7, 1, 0]], np.int32)
+    task_ids = np.array([0, 1, 0, 1, 1])
+    inp = keras.Input((4,), dtype="int32", name="ids")
+    emb = keras.layers.Embedding(8, 3, mask_zero=True, name="embedding")(inp)
+    model = keras.Model({"ids": inp}, keras.layers.GlobalAveragePooling1D()(emb))
+    table = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings).astype(np.float64)
+    xs = task_embeddings(model, {"ids": ids}, task_ids, "embedding")
+    means = task_embeddings(model, {"ids": ids}, task_ids, "embedding", rows="examples")
+    for i in range(2):
+        own = ids[task_ids == i]
+        np.testing.assert_allclose(xs[i], table[own[own != 0]], rtol=1e-6)
+        expected = np.array([table[t[t != 0]].mean(axis=0) for t in own if (t != 0).any()])
+        np.testing.assert_allclose(means[i], expected, rtol=1e-6)
+    assert [len(x) for x in xs] == [6, 4] and [len(m) for m in means] == [2, 2]
+
+
+def test_task_embeddings_of_a_model_with_one_bare_input():
+    """``keras.Model(input, output)`` (one input tensor, neither a list nor a dict): the input is
+    found by its name and fed; the rows are the layer's outputs, checked against numpy."""
+    import keras
+
+    x_in = keras.Input((3,), name="features")
+    model = keras.Model(x_in, keras.layers.Dense(2, use_bias=False, name="proj")(x_in))
+    x = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+    kernel = keras.ops.convert_to_numpy(model.get_layer("proj").kernel)
+    task_ids = np.array([1, 0, 1, 1, 0])
+    xs = task_embeddings(model, {"features": x}, task_ids, "proj")
+    for i in range(2):
+        np.testing.assert_allclose(xs[i], x[task_ids == i] @ kernel, rtol=1e-5, atol=1e-6)
+
+
+def test_task_embeddings_keep_a_task_id_the_features_bring():
+    """``task_id`` is added from ``task_ids`` only when the features lack it: features that
+    route every example through R_0 keep doing so, while the rows are still grouped by
+    ``task_ids`` (numpy: x @ R_0 for both groups)."""
+    import keras
+
+    from mtlzoo.layers import CovarianceAlignment
+
+    x_in = keras.Input((3,), name="features")
+    t_in = keras.Input((), dtype="int32", name="task_id")
+    aligned = CovarianceAlignment(2, name="alignment")([x_in, t_in])
+    model = keras.Model({"features": x_in, "task_id": t_in}, keras.layers.Dense(1)(aligned))
+    rng = np.random.default_rng(3)
+    R = rng.normal(size=(2, 3, 3)).astype(np.float32)
+    model.get_layer("alignment").set_weights([R])
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    task_ids = np.array([1, 0, 0, 1, 1, 0])
+    feats = {"features": x, "task_id": np.zeros(6, np.int32)}
+    xs = task_embeddings(model, feats, task_ids, "alignment")
+    for i in range(2):
+        np.testing.assert_allclose(xs[i], x[task_ids == i] @ R[0], rtol=1e-5, atol=1e-6)

@@ -312,3 +312,18 @@ def test_a_plan_defaults_to_joint_seed_0_and_one_step():
     inter.step(0)
     with pytest.raises(IndexError, match="past the planned 1 steps"):
         inter.step(1)
+
+
+def test_the_parallel_gather_keeps_the_step_order():
+    """The batches are a function of the step only if the parallel ``gather`` map hands its
+    chunks on in order: the dataset's graph must run it with ``deterministic`` true (with
+    false, tf.data may pass on whichever chunk finishes first, which no run can rely on)."""
+    import tensorflow as tf
+
+    split = _hetero_split()
+    plan = BatchPlan(split, ["t0", "t1", "t2"], 4, "joint", seed=2, total_steps=3)
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(train_dataset(split, plan, ["features"])._as_serialized_graph().numpy())
+    maps = [n for n in graph.node if n.op.startswith("ParallelMapDataset")]
+    assert len(maps) == 1
+    assert maps[0].attr["deterministic"].s == b"true"

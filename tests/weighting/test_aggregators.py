@@ -268,3 +268,218 @@ def test_build_aggregator_defaults_to_sum_and_needs_a_name():
     with pytest.raises(ConfigError, match="phase.aggregator.name: missing required field"):
         build_aggregator({"c": 0.5}, field="phase.aggregator")
     assert build_aggregator({"name": "pcgrad"}, seed=7).seed == 7
+
+
+def cagrad_slsqp(G, c):
+    k = len(G)
+    return minimize(
+        lambda w: cagrad_objective(w, G, c),
+        np.full(k, 1 / k),
+        bounds=[(0, 1)] * k,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    ).x
+
+
+@pytest.mark.parametrize("c", [0.2, 0.5, 0.9])
+def test_cagrad_weights_inside_a_face_match_slsqp(c):
+    """A G whose CAGrad optimum lies inside an edge (c = 0.2) or inside the whole triangle
+    (c = 0.5, 0.9), where the face formula's discriminant decides the weights (at a vertex
+    the weight is 1 whatever it says): the weights and d against scipy's SLSQP."""
+    G = np.random.default_rng(14).normal(size=(3, 6)).astype(np.float32)
+    G64 = G.astype(np.float64)
+    ref = cagrad_slsqp(G64, c)
+    assert (ref > 0.1).sum() == (2 if c == 0.2 else 3)  # the optimum is not a vertex
+    a = AGGREGATORS.get("cagrad")({"c": c, "rescale": False})
+    w = a.weights(tf.constant(G)).numpy().astype(np.float64)
+    np.testing.assert_allclose(w, ref, atol=2e-4)
+    g0, gw = G64.mean(0), ref @ G64
+    np.testing.assert_allclose(
+        a(tf.constant(G), 0).numpy(), g0 + c * np.linalg.norm(g0) / np.linalg.norm(gw) * gw, rtol=1e-3, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("name", ["mgda", "cagrad"])
+def test_ten_tasks_are_solved_exactly_whatever_the_iterations(name):
+    """k = 10 is the largest k solved by enumerating the faces (documented): with
+    ``iterations=1`` the weights still equal SLSQP's, which one accelerated projected-gradient
+    step from the uniform start does not reach."""
+    G = np.random.default_rng(10).normal(size=(10, 16)).astype(np.float32)
+    G64 = G.astype(np.float64)
+    ref = min_norm_qp(G) if name == "mgda" else cagrad_slsqp(G64, 0.5)
+    a = AGGREGATORS.get(name)({"iterations": 1})
+    w = a.weights(tf.constant(G)).numpy().astype(np.float64)
+    np.testing.assert_allclose(w, ref, atol=2e-4)
+    assert np.abs(np.full(10, 0.1) - ref).max() > 0.05  # the start is far from the optimum
+
+
+def np_simplex_projection(v):
+    """argmin_{w in simplex} ||w - v||: w = max(v - theta, 0) with theta found by bisection
+    (brentq) on sum_i max(v_i - theta, 0) = 1."""
+    from scipy.optimize import brentq
+
+    theta = brentq(lambda th: np.maximum(v - th, 0).sum() - 1, v.min() - 1, v.max(), xtol=1e-15, rtol=1e-15)
+    return np.maximum(v - theta, 0)
+
+
+def test_project_to_simplex_against_bisection():
+    from mtlzoo.weighting.aggregators import project_to_simplex
+
+    rng = np.random.default_rng(3)
+    cases = [rng.normal(size=6) * s for s in (0.1, 1, 10)] + [np.array([5.0, -1, -2]), np.array([0.2, 0.3, 0.5])]
+    cases += [np.array([-3.0, -3.5, -4.0, -10.0]), np.full(4, 7.0)]
+    for v in cases:
+        got = project_to_simplex(tf.constant(v, tf.float64)).numpy()
+        np.testing.assert_allclose(got, np_simplex_projection(v), atol=1e-12, err_msg=str(v))
+
+
+def np_fista(f, grad, k, iters):
+    """Beck & Teboulle's FISTA with backtracking (L doubled until f(x) <= f(y) + g.(x - y) +
+    L/2 ||x - y||^2 + 1e-12, at most 60 times; 0.9 L carried to the next step), from the
+    uniform point and L = 1; the best iterate by f (the start included)."""
+    w = y = best = np.full(k, 1.0 / k)
+    t, L, best_f = 1.0, 1.0, f(best)
+    for _ in range(iters):
+        fy, gy = f(y), grad(y)
+        x = np_simplex_projection(y - gy / L)
+        for _ in range(60):
+            d = x - y
+            if f(x) <= fy + gy @ d + 0.5 * L * (d @ d) + 1e-12:
+                break
+            L *= 2.0
+            x = np_simplex_projection(y - gy / L)
+        t_new = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = x + (t - 1.0) / t_new * (x - w)
+        w, t = x, t_new
+        if f(x) < best_f:
+            best, best_f = x, f(x)
+        L *= 0.9
+    return best
+
+
+@pytest.mark.parametrize("iters", [1, 2, 3, 6])
+def test_iterative_solvers_are_fista_with_backtracking_against_numpy(iters):
+    """k = 12 (past the enumerated faces): MGDA's and CAGrad's weights after a few iterations
+    equal numpy FISTA on the same objectives (M scaled to unit mean diagonal), in float64."""
+    G = np.random.default_rng(12).normal(size=(12, 20))
+    M = G @ G.T
+    M = M / (np.mean(np.diag(M)) + 1e-12)
+    k, c = 12, 0.5
+    mgda = AGGREGATORS.get("mgda")({"iterations": iters}).weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(
+        mgda, np_fista(lambda w: w @ M @ w, lambda w: 2 * M @ w, k, iters), rtol=1e-9, atol=1e-12
+    )
+    Mb = M @ np.full(k, 1 / k)
+    coef = c * np.sqrt(np.full(k, 1 / k) @ Mb + 1e-12)
+
+    def norm_w(w):
+        return np.sqrt(w @ M @ w + 1e-10)
+
+    ref = np_fista(lambda w: w @ Mb + coef * norm_w(w), lambda w: Mb + coef * M @ w / norm_w(w), k, iters)
+    cagrad = AGGREGATORS.get("cagrad")({"c": c, "iterations": iters}).weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(cagrad, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e4])
+def test_imtl_g_weights_do_not_depend_on_the_gradients_scale(scale):
+    """Eq. 8's alpha is homogeneous of degree 0 in G, and the zero-gradient test is relative
+    (||g_i|| <= 1e-10 max_j ||g_j||): small or large gradients get numpy's alpha, and a task
+    1e-12 times smaller than the others counts as zero at every scale."""
+    G = np.random.default_rng(21).normal(size=(3, 8))
+    a = AGGREGATORS.get("imtl_g")()
+    alpha = a.weights(tf.constant(G * scale)).numpy()
+    np.testing.assert_allclose(alpha, np_imtl_g(G), rtol=1e-6, atol=1e-9)
+    tiny = G.copy()
+    tiny[2] *= 1e-12
+    alpha = a.weights(tf.constant(tiny * scale)).numpy()
+    ref = np_imtl_g(np.stack([G[0], G[1], np.zeros(8)]))
+    np.testing.assert_allclose(alpha, ref, rtol=1e-6, atol=1e-9)
+    assert alpha[2] == 0
+
+
+def test_build_aggregator_defaults_to_seed_0():
+    """Without ``seed`` PCGrad draws the orders of seed 0 (as every room's builder), not another."""
+    step = tf.constant(4, tf.int64)
+    default = build_aggregator({"name": "pcgrad"})
+    assert default.seed == 0 and AGGREGATORS.get("pcgrad")().seed == 0
+    np.testing.assert_array_equal(
+        default.orders(5, step).numpy(), build_aggregator({"name": "pcgrad"}, seed=0).orders(5, step).numpy()
+    )
+    assert not np.array_equal(
+        default.orders(5, step).numpy(), build_aggregator({"name": "pcgrad"}, seed=1).orders(5, step).numpy()
+    )
+
+
+def np_aligned_balance(G):
+    """B = sqrt(l_min) V L^{-1/2} V^T over the eigenpairs of G G^T above k 1e-7 l_max (the
+    rank cutoff of ``balance_matrix``); the others count as zero and are left out."""
+    lam, V = np.linalg.eigh(G @ G.T)
+    keep = lam > lam.max() * len(G) * 1e-7
+    lam, V = lam[keep], V[:, keep]
+    return np.sqrt(lam.min()) * (V / np.sqrt(lam)) @ V.T
+
+
+@pytest.mark.parametrize("s3", [0.0, np.sqrt(1.5e-7), np.sqrt(4.5e-7), 0.3])
+def test_aligned_mtl_rank_cutoff_against_numpy(s3):
+    """G with singular values 1, 0.6, s3 (Gram eigenvalues 1, 0.36, s3^2; k = 3, so the cutoff
+    is 3e-7): s3^2 = 0 or 1.5e-7 is dropped (rank 2: l_min = 0.36), 4.5e-7 and 0.09 are kept
+    (then B is dominated by the smallest direction)."""
+    rng = np.random.default_rng(8)
+    U = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    V = np.linalg.qr(rng.normal(size=(10, 3)))[0]
+    G = U @ np.diag([1.0, 0.6, s3]) @ V.T
+    a = AGGREGATORS.get("aligned_mtl")()
+    B = a.balance_matrix(tf.constant(G)).numpy()
+    ref = np_aligned_balance(G)
+    np.testing.assert_allclose(B, ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(a(tf.constant(G), 0).numpy(), ref.sum(0) @ G, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("ratio,live", [(1.5e-10, True), (0.5e-10, False)])
+def test_imtl_g_zero_gradient_threshold_is_1e_10_of_the_largest(ratio, live):
+    """The documented zero test ``||g_i|| <= 1e-10 max_j ||g_j||`` on both sides: a task
+    1.5e-10 times the largest gradient is balanced like the others (numpy Eq. 8 on all three),
+    one 0.5e-10 times it gets alpha = 0 (numpy Eq. 8 with that row zero)."""
+    G = np.random.default_rng(22).normal(size=(3, 8))
+    G[1] *= ratio * np.linalg.norm(G[0]) / np.linalg.norm(G[1])
+    G[2] *= 0.5 * np.linalg.norm(G[0]) / np.linalg.norm(G[2])  # G[0] is the largest
+    alpha = AGGREGATORS.get("imtl_g")().weights(tf.constant(G)).numpy()
+    ref = np_imtl_g(G if live else np.stack([G[0], np.zeros(8), G[2]]))
+    np.testing.assert_allclose(alpha, ref, rtol=1e-6, atol=1e-9)
+    assert (alpha[1] != 0) == live
+
+
+@pytest.mark.parametrize("i", [0, 1, 2])
+def test_mgda_finds_the_min_norm_point_at_each_vertex(i):
+    """A short g_i at an acute angle to the others: g_i . g_j >= ||g_i||^2 for every j is the
+    KKT condition for w = e_i (Sener & Koltun's min-norm point is g_i itself), so every vertex of
+    the simplex, the first task's included, must be a candidate of the exact solver."""
+    G = np.array([[1.0, 0.5, 0.2], [1.0, -0.5, 0.1], [0.8, 0.1, -0.6]])
+    G[i] = [0.1, 0.0, 0.0]
+    assert np.all(G @ G[i] >= G[i] @ G[i])
+    w = AGGREGATORS.get("mgda")().weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(w, np.eye(3)[i], atol=1e-9)
+
+
+@pytest.mark.parametrize("iters", [1, 2, 3, 6])
+def test_cagrad_iterations_on_a_shared_direction_against_numpy(iters):
+    """k = 12 gradients = centred noise plus one shared direction. When backtracking doubles L
+    at every step (the other FISTA test's G), scaling the objective by 2 doubles every L and
+    leaves the iterates unchanged; here it does not, so the objective's scale (b = 1/k in
+    w.Mb and in c sqrt(b.Mb)) shows and CAGrad must equal numpy FISTA on exactly it."""
+    G = np.random.default_rng(0).normal(size=(12, 20))
+    G = G - G.mean(0) + np.random.default_rng(99).normal(size=20)
+    M = G @ G.T
+    M = M / (np.mean(np.diag(M)) + 1e-12)
+    k, c = 12, 0.5
+    b = np.full(k, 1 / k)
+    Mb = M @ b
+    coef = c * np.sqrt(b @ Mb + 1e-12)
+
+    def norm_w(w):
+        return np.sqrt(w @ M @ w + 1e-10)
+
+    ref = np_fista(lambda w: w @ Mb + coef * norm_w(w), lambda w: Mb + coef * M @ w / norm_w(w), k, iters)
+    cagrad = AGGREGATORS.get("cagrad")({"c": c, "iterations": iters}).weights(tf.constant(G)).numpy()
+    np.testing.assert_allclose(cagrad, ref, rtol=1e-9, atol=1e-12)
