@@ -22,6 +22,10 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 * ``tfds``: ``tfds.builder(name, data_dir=...)`` of a prepared data set (nothing is
   downloaded); top-level features are the columns.
 
+Training reads a CSV/TSV entry with pyarrow's streaming reader instead
+(:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
+same rows with the same line indices; the TF ops above stay the reader of every other pass.
+
 A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
 described here by :func:`diagnose`: one line naming the file, the 1-based line (record)
 and the column.
@@ -178,8 +182,8 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback):
     [n, m]))`` (``numeric`` columns as float32, the other ``needed`` columns as bytes), then cut
     by ``Dataset.rebatch`` into chunks of exactly ``size`` rows (the TF path's chunks, so the
     interleave of several files is the same; ``chunks(path, size, exact=False)``: the blocks
-    as they come, for a stream whose chunk sizes do not matter); ``index`` = the row's 0-based line (valid only for
-    files :func:`arrow_exact` accepts). ``parse`` turns a chunk into column -> tensor (float32
+    as they come, for a stream whose chunk sizes do not matter); ``index`` = the row's 0-based
+    line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk into column -> tensor (float32
     [n] or string [n], as :func:`csv_rows` gives them).
 
     Numbers are parsed by pyarrow into float32 (correctly rounded, as ``tf.io.decode_csv``;

@@ -33,7 +33,10 @@ re-reads alone and describes in one line (file, 1-based line/record, column). Vo
 not given in the config are built by a **bounded pass** over the first ``vocab_examples``
 rows of the training split (distinct values counted by TensorFlow per chunk, added up in
 Python). Training then streams chunks: files interleaved in parallel (deterministic order),
-each chunk parsed and encoded at once, a seeded shuffle in windows of ``shuffle_buffer``
+each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
+TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
+:func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
+against the TF path by tests/data/test_files_arrow.py), a seeded shuffle in windows of ``shuffle_buffer``
 examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
 trainer re-batches the chunks into training batches (``Dataset.rebatch``).
 """

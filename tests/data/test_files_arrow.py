@@ -7,7 +7,6 @@ against the csv module's reading in test_files.py (which now runs the pyarrow re
 import csv
 
 import numpy as np
-import pytest
 
 from mtlzoo.data import files
 from tests.data.files_helpers import load, read_split
@@ -91,42 +90,51 @@ def _cfg(entries, **extra):
     return {"files": entries, "features": FEATURES, "labels": LABELS, "shuffle_buffer": 64, **extra}
 
 
-def test_pyarrow_reads_what_tensorflow_reads(tmp_path):
-    """Every column kind, quoting, missing labels; a glob of three shards with a seeded split,
-    a second entry with its own split; stored order, two epochs, and both kinds of sharding."""
+def test_pyarrow_reads_what_tensorflow_reads(tmp_path, monkeypatch):
+    """Every column kind, quoting, missing labels, CRLF; a glob of three shards with a seeded
+    split, an entry with its own split, an unquoted TSV, and a file with a hexadecimal cell deep
+    inside (TensorFlow reads it, pyarrow does not: the chunks before it come from pyarrow, the
+    rest from TensorFlow); stored order, two epochs, both kinds of sharding, a resumed stream.
+    One load per reader (each load and pipeline costs seconds of tracing)."""
+    monkeypatch.setattr(files, "ARROW_BLOCK", 2048)  # several blocks a file, so the hex error comes late
     rng = np.random.default_rng(0)
     d = tmp_path / "shards"
     d.mkdir()
     for k, n in enumerate((150, 97, 203)):
         _write(d / f"part-{k}.csv", _rows(rng, n, 1000 * k), line_end="\r\n" if k == 1 else "\n")
     extra = _write(tmp_path / "extra.csv", _rows(rng, 60))
+    tsv = _write(tmp_path / "a.tsv", [r for r in _rows(rng, 80) if '"' not in r[0]], delimiter="\t")
+    rows = _rows(rng, 300)
+    rows[250] = (rows[250][0], "0x10", *rows[250][2:])
+    hexed = _write(tmp_path / "h.csv", rows)
     cfg = _cfg(
         [
             {"path": str(d / "part-*.csv"), "format": "csv"},
             {"path": extra, "format": "csv", "split": "train", "tasks": ["sentiment", "score"]},
+            {"path": tsv, "format": "tsv", "split": "validation", "quoting": False},
+            {"path": hexed, "format": "csv", "split": "test"},
         ],
         validation_fraction=0.2,
         test_fraction=0.1,
     )
     auto, tf_ = _both(cfg, seed=5)
-    assert set(auto.info["csv_readers"].values()) == {"pyarrow"}
+    assert set(auto.info["csv_readers"].values()) == {"pyarrow"} and len(auto.info["csv_readers"]) == 4
     assert set(tf_.info["csv_readers"].values()) == {"tensorflow"}
     assert auto.info["vocabularies"] == tf_.info["vocabularies"]
-    for split in ("train", "validation", "test"):
+    for split, epochs in (("train", (None, 1)), ("validation", (None,)), ("test", (None,))):
         assert len(auto.split(split)) == len(tf_.split(split))
-        for epoch in (None, 0, 1):
+        for epoch in epochs:
             _same(read_split(auto, split, epoch), read_split(tf_, split, epoch))
-    for count in (2, 3, 5):  # 4 files: by files for 2 and 3 pipelines, by records for 5
-        for p in range(count):
-            a, b = auto.split("train").shard(p, count), tf_.split("train").shard(p, count)
-            assert a.num_examples == b.num_examples
-            for epoch in (0, 1):
-                _same(_examples(a.make(epoch)), _examples(b.make(epoch)))
-    # the training stream a resumed run rebuilds (skipping into an epoch) is the same too
-    for start in (0, 7):
-        xa = [b[0]["features"].numpy() for b in auto.train_dataset(["features"], 16, start, start + 30)]
-        xb = [b[0]["features"].numpy() for b in tf_.train_dataset(["features"], 16, start, start + 30)]
-        np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))
+    hex_row = [f for f in read_split(auto, "test")[0] if f["features"][0] == 16.0]
+    assert len(hex_row) == 1  # the test split: the hex file's 300 rows after the shards' test rows
+    for count, p in ((3, 2), (5, 4)):  # 4 training files: by files for 3 pipelines, every 5th record for 5
+        a, b = auto.split("train").shard(p, count), tf_.split("train").shard(p, count)
+        assert a.num_examples == b.num_examples
+        _same(_examples(a.make(1)), _examples(b.make(1)))
+    # the training stream a resumed run rebuilds (skipping into the second epoch) is the same too
+    xa = [b[0]["features"].numpy() for b in auto.train_dataset(["features"], 16, 27, 40)]
+    xb = [b[0]["features"].numpy() for b in tf_.train_dataset(["features"], 16, 27, 40)]
+    np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))
 
 
 def _examples(ds):
@@ -137,58 +145,37 @@ def _examples(ds):
     return out
 
 
-def test_tsv_and_unquoted(tmp_path):
-    rows = [r for r in _rows(np.random.default_rng(1), 80) if '"' not in r[0]]
-    path = _write(tmp_path / "a.tsv", rows, delimiter="\t")
-    auto, tf_ = _both(_cfg([{"path": path, "format": "tsv", "split": "train", "quoting": False}]))
-    assert auto.info["csv_readers"] == {"data.files[0]": "pyarrow"}
-    for epoch in (None, 0):
-        _same(read_split(auto, "train", epoch), read_split(tf_, "train", epoch))
+def test_files_pyarrow_cannot_read_exactly_stay_with_tensorflow(tmp_path):
+    """A blank line inside (TensorFlow's line indices skip it), a whitespace-only line at the end
+    (pyarrow: a short row), a lone carriage return (TensorFlow drops it, pyarrow ends a row),
+    no header line, a gzip file: each entry is read by TensorFlow, with the same examples."""
+    import gzip
 
-
-def test_a_number_pyarrow_rejects_falls_back_mid_file(tmp_path, monkeypatch):
-    """A hexadecimal cell (TensorFlow reads it, pyarrow does not) deep in the file: the chunks
-    before it come from pyarrow, the rest from TensorFlow, the examples are the same."""
-    rows = _rows(np.random.default_rng(2), 300)
-    rows[250] = (rows[250][0], "0x10", *rows[250][2:])
-    path = _write(tmp_path / "h.csv", rows)
-    monkeypatch.setattr(files, "ARROW_BLOCK", 2048)  # several blocks, so the error comes late
-    auto, tf_ = _both(_cfg([{"path": path, "format": "csv", "split": "train"}]))
-    assert auto.info["csv_readers"] == {"data.files[0]": "pyarrow"}
-    feats = read_split(auto, "train")[0]
-    assert feats[250]["features"][0] == 16.0
-    for epoch in (None, 0):
-        _same(read_split(auto, "train", epoch), read_split(tf_, "train", epoch))
-
-
-@pytest.mark.parametrize(
-    "case",
-    ["blank line", "whitespace line at the end", "lone carriage return", "no header", "gzip"],
-)
-def test_files_pyarrow_cannot_read_exactly_stay_with_tensorflow(tmp_path, case):
-    rows = _rows(np.random.default_rng(3), 40)
-    path = _write(tmp_path / "f.csv", rows)
-    entry = {"path": path, "format": "csv", "split": "train"}
-    text = open(path, encoding="utf-8", newline="").read()
-    lines = text.split("\n")
-    if case == "blank line":
-        text = "\n".join(lines[:10] + ["  "] + lines[10:])
-    elif case == "whitespace line at the end":
-        text += " \t\n"
-    elif case == "lone carriage return":
-        text = "\n".join(lines[:7] + [lines[7].replace(",", "\r,", 1)] + lines[8:])  # TensorFlow drops it
-    elif case == "no header":
-        text = "\n".join(lines[1:])
-        entry.update(header=False, column_names=list(HEADER))
-    if case == "gzip":
-        import gzip
-
-        with gzip.open(path + ".gz", "wt", encoding="utf-8", newline="") as f:
-            f.write(text)
-        entry.update(path=path + ".gz", compression="GZIP")
-    else:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    auto, tf_ = _both(_cfg([entry]))
-    assert auto.info["csv_readers"] == {"data.files[0]": "tensorflow"}
+    rng = np.random.default_rng(3)
+    entries = []
+    for case in ("blank line", "whitespace line at the end", "lone carriage return", "no header", "gzip"):
+        path = _write(tmp_path / f"{case}.csv", _rows(rng, 40))
+        entry = {"path": path, "format": "csv", "split": "train"}
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        lines = text.split("\n")
+        if case == "blank line":
+            text = "\n".join(lines[:10] + ["  "] + lines[10:])
+        elif case == "whitespace line at the end":
+            text += " \t\n"
+        elif case == "lone carriage return":
+            text = "\n".join(lines[:7] + [lines[7].replace(",", "\r,", 1)] + lines[8:])
+        elif case == "no header":
+            text = "\n".join(lines[1:])
+            entry.update(header=False, column_names=list(HEADER))
+        if case == "gzip":
+            with gzip.open(path + ".gz", "wt", encoding="utf-8", newline="") as f:
+                f.write(text)
+            entry.update(path=path + ".gz", compression="GZIP")
+        else:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        entries.append(entry)
+    auto, tf_ = _both(_cfg(entries))
+    assert set(auto.info["csv_readers"].values()) == {"tensorflow"} and len(auto.info["csv_readers"]) == 5
     _same(read_split(auto, "train", 0), read_split(tf_, "train", 0))
