@@ -14,6 +14,7 @@ INSTALL_REQUIRES = [
     "absl-py>=2.1",
     "ml-collections==1.1.0",
     "numpy>=1.26,<3",
+    "pyarrow>=15",  # the files source reads CSV for training with its streaming reader (else TensorFlow's)
     "scikit-learn>=1.5",
     "tensorflow-serving-api==2.21.0",  # PredictionLog warmup records for exports
     "matplotlib>=3.8",  # plots in reports

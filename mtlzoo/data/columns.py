@@ -35,6 +35,7 @@ from mtlzoo.data.tokenize import make_text_tokenizer
 from mtlzoo.errors import ConfigError
 from mtlzoo.schema import Field, check_fields, positive
 
+FLOAT_BLOCK = "\0float_block"  # row key: (float32 [n, k], {column: j}), numeric columns read as one matrix
 _COMMON = {"kind": Field(type=str, choices=("numeric", "categorical", "multi_hot", "text"))}
 FEATURE_SCHEMAS = {
     "numeric": {**_COMMON, "columns": Field(type="strs", check=lambda v: None if v else "must name a column")},
@@ -407,7 +408,7 @@ class ColumnMapping:
             pieces = []
             for i, p in enumerate(parts):
                 if p["kind"] == "numeric":
-                    pieces += [cell_floats(row[c], self.widths[c]) for c in p["columns"]]
+                    pieces += _numeric(row, p["columns"], self.widths)
                     continue
                 table, size = self.tables[(name, i)]
                 sep = p.get("separator")
@@ -517,11 +518,27 @@ class ColumnMapping:
         return tf.logical_and(ok, labels_ok)
 
 
+def _numeric(row, columns, widths):
+    """The float32 [n, width] pieces of a numeric feature's columns: one slice (or gather) of the
+    row's ``FLOAT_BLOCK`` matrix when it holds every column (one value each), else one piece
+    per column (:func:`cell_floats`); the same values either way."""
+    import tensorflow as tf
+
+    block = row.get(FLOAT_BLOCK)
+    if block is None or not all(c in block[1] and widths[c] == 1 for c in columns):
+        return [cell_floats(row[c], widths[c]) for c in columns]
+    x, at = block
+    idx = [at[c] for c in columns]
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return [x[:, idx[0] : idx[0] + len(idx)]]
+    return [tf.gather(x, idx, axis=1)]
+
+
 def _rows(row):
     """n, the rows of a chunk (column -> tensor with a leading dimension n)."""
     import tensorflow as tf
 
-    x = next(iter(row.values()))
+    x = next(v for k, v in row.items() if k != FLOAT_BLOCK)
     return x.nrows(out_type=tf.int32) if isinstance(x, tf.RaggedTensor) else tf.shape(x)[0]
 
 

@@ -22,6 +22,10 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 * ``tfds``: ``tfds.builder(name, data_dir=...)`` of a prepared data set (nothing is
   downloaded); top-level features are the columns.
 
+Training reads a CSV/TSV entry with pyarrow's streaming reader instead
+(:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
+same rows with the same line indices; the TF ops above stay the reader of every other pass.
+
 A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
 described here by :func:`diagnose`: one line naming the file, the 1-based line (record)
 and the column.
@@ -31,6 +35,7 @@ import csv
 import io
 import json
 
+from mtlzoo.data.columns import FLOAT_BLOCK
 from mtlzoo.errors import ConfigError
 
 TYPES = {"int": "int64", "float": "float32", "string": "string"}
@@ -125,6 +130,135 @@ def csv_rows(entry, columns, numeric=()):
         return i, dict(zip(columns, cells, strict=True))
 
     return _lines(entry, skip), parse
+
+
+ARROW_BLOCK = 1 << 20  # bytes per block of pyarrow's streaming CSV reader
+SCAN = 1 << 24  # bytes per read of the carriage-return scan (:func:`arrow_exact`)
+
+
+def arrow_exact(entry, path, lines, total):
+    """True when pyarrow's streaming CSV reader gives exactly the rows the TensorFlow path
+    (:func:`csv_rows`) gives for a file that passed the validation pass, with the same 0-based
+    line indices: a local, uncompressed file with a header line (without one, the TF path drops
+    a byte-order mark at the start of *every* line), pyarrow importable, no blank line before
+    the last row (``lines == total``: the counting pass; the TF path's indices count them), no
+    whitespace-only line after it (pyarrow would read it as a short row), and no carriage
+    return except in a ``\\r\\n`` line end (``TextLineDataset`` drops every ``\\r`` of a line,
+    pyarrow ends a row at a lone one); the last is checked by reading the file in blocks of
+    ``SCAN`` bytes (about a second per GB), nothing kept."""
+    if entry["format"] not in ("csv", "tsv") or not entry["header"] or entry["compression"]:
+        return False
+    if "://" in path or lines != total:
+        return False
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    with open(path, "rb") as f:
+        prev = b""
+        while True:
+            block = f.read(SCAN)
+            if not block:
+                break
+            both = prev + block  # a "\r" at the end of a block pairs with the next block's "\n"
+            if both.count(b"\r") - both[-1:].count(b"\r") != both.count(b"\r\n"):
+                return False
+            prev = block[-1:]
+        if prev == b"\r":  # a lone "\r" ends the file
+            return False
+        f.seek(max(0, f.tell() - 65536))
+        tail = f.read()
+    body = tail.rstrip(b" \t\n\r\v\f")
+    if not body:
+        return False  # 64 KB of whitespace at the end: left to the TF path
+    after = tail[len(body) :].split(b"\n", 1)
+    return len(after) == 1 or not after[1].strip(b"\r\n")
+
+
+def csv_arrow_rows(entry, columns, numeric, needed, fallback):
+    """``(chunks, parse)`` as :func:`csv_rows`, for training: each file read in blocks of
+    ``ARROW_BLOCK`` bytes by pyarrow's streaming CSV reader (``pyarrow.csv.open_csv``: typed
+    columns, no Python per cell), each block one element ``(index [n], (numbers [n, k], strings
+    [n, m]))`` (``numeric`` columns as float32, the other ``needed`` columns as bytes), then cut
+    by ``Dataset.rebatch`` into chunks of exactly ``size`` rows (the TF path's chunks, so the
+    interleave of several files is the same; ``chunks(path, size, exact=False)``: the blocks
+    as they come, for a stream whose chunk sizes do not matter); ``index`` = the row's 0-based
+    line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk into column -> tensor (float32
+    [n] or string [n], as :func:`csv_rows` gives them).
+
+    Numbers are parsed by pyarrow into float32 (correctly rounded, as ``tf.io.decode_csv``;
+    surrounding blanks and quotes allowed, ``nan``/``inf`` read alike). A cell pyarrow rejects
+    that TensorFlow accepted (a hexadecimal number) stops the pyarrow read: from the first row
+    not yet given on, the file is read by ``fallback`` (the TF path's ``(chunks, parse)``),
+    eagerly."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    tf = _tf()
+    delim = csv_options(entry)
+    wanted = set(needed)
+    nums = [c for c in columns if c in wanted and c in numeric]
+    strs = [c for c in columns if c in wanted and c not in numeric]
+    signature = (
+        tf.TensorSpec([None], tf.int64),
+        (tf.TensorSpec([None, len(nums)], tf.float32), tf.TensorSpec([None, len(strs)], tf.string)),
+    )
+    parse_options = pacsv.ParseOptions(
+        delimiter=delim, quote_char='"' if entry["quoting"] else False, double_quote=True, ignore_empty_lines=True
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types={**{c: pa.float32() for c in nums}, **{c: pa.binary() for c in strs}},
+        include_columns=nums + strs,
+        null_values=[],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    fallback_chunks, fallback_parse = fallback
+
+    def stacked(arrays, n, dtype):
+        out = np.empty((n, len(arrays)), dtype)
+        for j, a in enumerate(arrays):
+            out[:, j] = a.to_numpy(zero_copy_only=False)
+        return out
+
+    def generate(path, size):
+        path, size = path.decode("utf-8"), int(size)
+        read_options = pacsv.ReadOptions(
+            column_names=list(columns), skip_rows=1, block_size=ARROW_BLOCK, use_threads=False
+        )
+        done = 0
+        try:
+            reader = pacsv.open_csv(
+                path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+            )
+            for batch in reader:
+                n = batch.num_rows
+                x = stacked([batch.column(c) for c in nums], n, np.float32)
+                t = stacked([batch.column(c) for c in strs], n, object)
+                yield np.arange(done, done + n, dtype=np.int64), (x, t)
+                done += n
+        except pa.ArrowInvalid:
+            cut = done % size
+            for i, line in fallback_chunks(path, size).skip(done // size):
+                row = fallback_parse(i, line)[1]
+                x = np.stack([row[c].numpy() for c in nums], 1) if nums else np.zeros((len(i), 0), np.float32)
+                t = np.stack([row[c].numpy() for c in strs], 1) if strs else np.zeros((len(i), 0), object)
+                yield i.numpy()[cut:], (x[cut:], t[cut:])
+                cut = 0
+
+    def chunks(path, size, exact=True):
+        blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
+        return blocks.rebatch(size) if exact else blocks
+
+    def parse(i, rec):
+        x, t = rec
+        row = {c: x[:, j] for j, c in enumerate(nums)}  # slices a feature does not read are pruned
+        row.update({c: t[:, j] for j, c in enumerate(strs)})
+        row[FLOAT_BLOCK] = (x, {c: j for j, c in enumerate(nums)})  # read as one matrix by numeric features
+        return i, row
+
+    return chunks, parse
 
 
 def jsonl_rows(entry, columns, separators):

@@ -33,11 +33,15 @@ re-reads alone and describes in one line (file, 1-based line/record, column). Vo
 not given in the config are built by a **bounded pass** over the first ``vocab_examples``
 rows of the training split (distinct values counted by TensorFlow per chunk, added up in
 Python). Training then streams chunks: files interleaved in parallel (deterministic order),
-each chunk parsed and encoded at once, a seeded shuffle in windows of ``shuffle_buffer``
+each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
+TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
+:func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
+against the TF path by tests/data/test_files_arrow.py), a seeded shuffle in windows of ``shuffle_buffer``
 examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
 trainer re-batches the chunks into training batches (``Dataset.rebatch``).
 """
 
+import functools
 import glob as globlib
 import os
 import zlib
@@ -49,6 +53,8 @@ from mtlzoo.data.base import split_indices
 from mtlzoo.data.chunks import every_nth, mask, permuted, take_rows
 from mtlzoo.data.columns import ColumnMapping, cell_strings, row_values
 from mtlzoo.data.files import (
+    arrow_exact,
+    csv_arrow_rows,
     csv_header,
     csv_rows,
     diagnose,
@@ -175,6 +181,8 @@ class _Group:
         self.counts = [None] * len(self.sources)  # rows of each source, per split code
         self.split_of = [entry["split"]] * len(self.sources)
         self.code = None  # int8 split code per line (seeded split), or None
+        self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
+        self.arrow = None  # () -> that pair (CSV entries), decided after the counting pass
 
     @property
     def offsets(self):
@@ -253,8 +261,10 @@ class FileData:
                     other = csv_header(e, p)
                     if other != cols:
                         raise ConfigError(e["field"], f"{p} line 1: its columns differ from those of {paths[0]}")
-                rows, parse = csv_rows(e, cols, self.mapping.numeric_columns() - set(label_cols))
+                numeric = self.mapping.numeric_columns() - set(label_cols)
+                rows, parse = csv_rows(e, cols, numeric)
                 widths.update({c: 1 for c in needed})
+                arrow = functools.partial(csv_arrow_rows, e, cols, numeric, needed, (rows, parse))
             elif e["format"] == "jsonl":
                 cols = needed
                 rows, parse = jsonl_rows(e, needed, self.mapping.separators(label_map))
@@ -264,7 +274,10 @@ class FileData:
                 widths.update(w)
                 cols = list(spec)
                 rows, parse = tfrecord_rows(e, spec)
-            groups.append(_Group(e, paths, rows, parse, label_map, task_id, cols))
+            g = _Group(e, paths, rows, parse, label_map, task_id, cols)
+            if e["format"] in ("csv", "tsv"):
+                g.arrow = arrow
+            groups.append(g)
         return groups, widths
 
     @staticmethod
@@ -358,6 +371,9 @@ class FileData:
         for g in groups:
             for k in range(len(g.sources)):
                 self.count_lines(g, k)
+            if g.arrow is not None and self.opts["csv_reader"] == "auto":
+                if all(arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)):
+                    g.fast = g.arrow()
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
                 key = "|".join(g.sources)
                 g.code = _split_codes(sum(g.lines), fractions, _task_seed(self.seed, key), g.entry["field"])
@@ -377,21 +393,24 @@ class FileData:
                 counts[s] = n
                 splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
+        info["csv_readers"] = {g.entry["field"]: "pyarrow" if g.fast else "tensorflow" for g in groups if g.arrow}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
         if text:
             info["vocab"] = self.mapping.tokenizers[text[0]].vocab
             info["vocab_size"] = len(info["vocab"])
         return StreamData(splits, info)
 
-    def _reader(self, g, c, size):
+    def _reader(self, g, c, size, rows_of=None):
         """``read(source, offset)`` -> raw ``(index, rec)`` chunks (``size`` lines/records read at
-        a time) of the source's rows in split code ``c``; empty chunks dropped."""
+        a time) of the source's rows in split code ``c``; empty chunks dropped. ``rows_of``: the
+        ``chunks`` function to read with (default ``g.rows``)."""
         import tensorflow as tf
 
         code = None if g.code is None else tf.constant(g.code)
+        rows_of = rows_of or g.rows
 
         def read(source, offset):
-            rows = g.rows(source, size)
+            rows = rows_of(source, size)
             if code is not None:
 
                 def mine(i, rec):
@@ -445,10 +464,13 @@ class FileData:
             weights = [float(max(0, -(-(w - records[0]) // records[1]))) for w in weights]
 
         def stream(g, ks, c, epoch, salt):
-            read = self._reader(g, c, raw)
+            rows, parse = g.fast or (g.rows, g.parse)
+            if g.fast and len(ks) == 1:  # one file: nothing interleaves its chunks, their sizes do not matter
+                rows = functools.partial(rows, exact=False)
+            read = self._reader(g, c, raw, rows)
 
             def enc(i, rec):
-                return mapping.encode(g.parse(i, rec)[1], g.label_map, g.task_id)
+                return mapping.encode(parse(i, rec)[1], g.label_map, g.task_id)
 
             if g.entry["format"] == "tfds":  # sources are split names: no tensor-valued reads
                 ds = read(g.sources[ks[0]], 0)

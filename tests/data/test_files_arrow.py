@@ -1,0 +1,181 @@
+"""The pyarrow CSV reader of training (``data.csv_reader: auto``) against the TensorFlow one
+(``csv_reader: tensorflow``, the reader of the validation pass): the same examples in the same
+order, epoch by epoch and shard by shard, for every column kind; and the files it must leave to
+TensorFlow. The files are written with Python's csv module; the values themselves are checked
+against the csv module's reading in test_files.py (which now runs the pyarrow reader)."""
+
+import csv
+
+import numpy as np
+
+from mtlzoo.data import files
+from tests.data.files_helpers import load, read_split
+
+HEADER = ("text", "x1", "x2", "color", "tags", "sentiment", "topic", "pos", "genres", "score")
+TASKS = {
+    "sentiment": {"kind": "binary"},
+    "topic": {"kind": "multiclass", "num_classes": 3},
+    "pos": {"kind": "tagging", "num_classes": 4},
+    "genres": {"kind": "multilabel", "num_classes": 3},
+    "score": {"kind": "regression"},
+}
+FEATURES = {
+    "tokens": {"kind": "text", "column": "text", "max_length": 6, "tokenizer": {"lowercase": False}},
+    "features": [
+        {"kind": "numeric", "columns": ["x1", "x2"]},
+        {"kind": "categorical", "column": "color"},
+        {"kind": "multi_hot", "column": "tags", "separator": "|"},
+    ],
+}
+LABELS = {
+    "sentiment": {"classes": ["neg", "pos"]},
+    "pos": {"classes": ["D", "N", "V"]},
+    "genres": {"classes": ["a", "b", "c"]},
+}
+WORDS = ["the", "cat", "Dog", "sat", 'say "hi"', "a,b", "x"]
+NUMBERS = ["1.5", " 2.25 ", "-3", "1e3", "+.5", "0", "nan", "-inf", "7.", "1e-50", "3.4028236e38", "0.1"]
+
+
+def _rows(rng, n, start=0):
+    """``n`` rows of every column kind: quoted cells (a delimiter, a quote), padded and odd
+    numbers, empty label cells (missing labels) on some rows."""
+    out = []
+    for i in range(start, start + n):
+        words = [str(rng.choice(WORDS)) for _ in range(int(rng.integers(1, 5)))]
+        text = " ".join(words)
+        tags = " ".join(str(rng.choice(["D", "N", "V"])) for _ in text.split())
+        out.append(
+            (
+                text,
+                str(rng.choice(NUMBERS)),
+                f"{rng.normal():.6g}",
+                str(rng.choice(["red", "blue", "green, dark", ""])),
+                "|".join(rng.choice(["a", "b", "c"], size=int(rng.integers(0, 3)))),
+                ["neg", "pos", ""][i % 3],
+                ["0", "1", "2", ""][i % 4],
+                tags if i % 5 else "",
+                "|".join(rng.choice(["a", "b", "c"], size=int(rng.integers(1, 3)))) if i % 2 else "",
+                f"{rng.normal():.4f}" if i % 3 else "",
+            )
+        )
+    return out
+
+
+def _write(path, rows, delimiter=",", line_end="\n"):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter, lineterminator=line_end)
+        w.writerow(HEADER)
+        w.writerows(rows)
+    return str(path)
+
+
+def _both(data_cfg, tasks=TASKS, seed=0):
+    auto = load(tasks, {**data_cfg, "csv_reader": "auto"}, seed=seed)
+    tf_ = load(tasks, {**data_cfg, "csv_reader": "tensorflow"}, seed=seed)
+    return auto, tf_
+
+
+def _same(a, b):
+    fa, ya, wa = a
+    fb, yb, wb = b
+    assert len(fa) == len(fb) > 0
+    for x, y in ((fa, fb), (ya, yb), (wa, wb)):
+        for u, v in zip(x, y, strict=True):
+            assert u.keys() == v.keys()
+            for k in u:
+                np.testing.assert_array_equal(u[k], v[k], err_msg=k)  # NaN == NaN here
+
+
+def _cfg(entries, **extra):
+    return {"files": entries, "features": FEATURES, "labels": LABELS, "shuffle_buffer": 64, **extra}
+
+
+def test_pyarrow_reads_what_tensorflow_reads(tmp_path, monkeypatch):
+    """Every column kind, quoting, missing labels, CRLF; a glob of three shards with a seeded
+    split, an entry with its own split, an unquoted TSV, and a file with a hexadecimal cell deep
+    inside (TensorFlow reads it, pyarrow does not: the chunks before it come from pyarrow, the
+    rest from TensorFlow); stored order, two epochs, both kinds of sharding, a resumed stream.
+    One load per reader (each load and pipeline costs seconds of tracing)."""
+    monkeypatch.setattr(files, "ARROW_BLOCK", 2048)  # several blocks a file, so the hex error comes late
+    rng = np.random.default_rng(0)
+    d = tmp_path / "shards"
+    d.mkdir()
+    for k, n in enumerate((150, 97, 203)):
+        _write(d / f"part-{k}.csv", _rows(rng, n, 1000 * k), line_end="\r\n" if k == 1 else "\n")
+    extra = _write(tmp_path / "extra.csv", _rows(rng, 60))
+    tsv = _write(tmp_path / "a.tsv", [r for r in _rows(rng, 80) if '"' not in r[0]], delimiter="\t")
+    rows = _rows(rng, 300)
+    rows[250] = (rows[250][0], "0x10", *rows[250][2:])
+    hexed = _write(tmp_path / "h.csv", rows)
+    cfg = _cfg(
+        [
+            {"path": str(d / "part-*.csv"), "format": "csv"},
+            {"path": extra, "format": "csv", "split": "train", "tasks": ["sentiment", "score"]},
+            {"path": tsv, "format": "tsv", "split": "validation", "quoting": False},
+            {"path": hexed, "format": "csv", "split": "test"},
+        ],
+        validation_fraction=0.2,
+        test_fraction=0.1,
+    )
+    auto, tf_ = _both(cfg, seed=5)
+    assert set(auto.info["csv_readers"].values()) == {"pyarrow"} and len(auto.info["csv_readers"]) == 4
+    assert set(tf_.info["csv_readers"].values()) == {"tensorflow"}
+    assert auto.info["vocabularies"] == tf_.info["vocabularies"]
+    for split, epochs in (("train", (None, 1)), ("validation", (None,)), ("test", (None,))):
+        assert len(auto.split(split)) == len(tf_.split(split))
+        for epoch in epochs:
+            _same(read_split(auto, split, epoch), read_split(tf_, split, epoch))
+    hex_row = [f for f in read_split(auto, "test")[0] if f["features"][0] == 16.0]
+    assert len(hex_row) == 1  # the test split: the hex file's 300 rows after the shards' test rows
+    for count, p in ((3, 2), (5, 4)):  # 4 training files: by files for 3 pipelines, every 5th record for 5
+        a, b = auto.split("train").shard(p, count), tf_.split("train").shard(p, count)
+        assert a.num_examples == b.num_examples
+        _same(_examples(a.make(1)), _examples(b.make(1)))
+    # the training stream a resumed run rebuilds (skipping into the second epoch) is the same too
+    xa = [b[0]["features"].numpy() for b in auto.train_dataset(["features"], 16, 27, 40)]
+    xb = [b[0]["features"].numpy() for b in tf_.train_dataset(["features"], 16, 27, 40)]
+    np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))
+
+
+def _examples(ds):
+    out = ([], [], [])
+    for parts in ds:
+        for o, x in zip(out, parts, strict=True):
+            o.append({k: np.asarray(v) for k, v in x.items()})
+    return out
+
+
+def test_files_pyarrow_cannot_read_exactly_stay_with_tensorflow(tmp_path):
+    """A blank line inside (TensorFlow's line indices skip it), a whitespace-only line at the end
+    (pyarrow: a short row), a lone carriage return (TensorFlow drops it, pyarrow ends a row),
+    no header line, a gzip file: each entry is read by TensorFlow, with the same examples."""
+    import gzip
+
+    rng = np.random.default_rng(3)
+    entries = []
+    for case in ("blank line", "whitespace line at the end", "lone carriage return", "no header", "gzip"):
+        path = _write(tmp_path / f"{case}.csv", _rows(rng, 40))
+        entry = {"path": path, "format": "csv", "split": "train"}
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        lines = text.split("\n")
+        if case == "blank line":
+            text = "\n".join(lines[:10] + ["  "] + lines[10:])
+        elif case == "whitespace line at the end":
+            text += " \t\n"
+        elif case == "lone carriage return":
+            text = "\n".join(lines[:7] + [lines[7].replace(",", "\r,", 1)] + lines[8:])
+        elif case == "no header":
+            text = "\n".join(lines[1:])
+            entry.update(header=False, column_names=list(HEADER))
+        if case == "gzip":
+            with gzip.open(path + ".gz", "wt", encoding="utf-8", newline="") as f:
+                f.write(text)
+            entry.update(path=path + ".gz", compression="GZIP")
+        else:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        entries.append(entry)
+    auto, tf_ = _both(_cfg(entries))
+    assert set(auto.info["csv_readers"].values()) == {"tensorflow"} and len(auto.info["csv_readers"]) == 5
+    _same(read_split(auto, "train", 0), read_split(tf_, "train", 0))
