@@ -330,7 +330,9 @@ def test_task_embeddings_padding_from_the_padding_mask_feature_else_all_position
             np.testing.assert_allclose(xs[i], (x[task_ids == i] @ kernel).reshape(-1, 2), rtol=1e-5, atol=1e-6)
 
 
-def test_task_embeddings_feed_task_id_to_an_alignment_model():
+def _alignment_model(seed):
+    """A 3-d input routed by ``task_id`` through a 2-task CovarianceAlignment with random R,
+    6 random rows and their task ids: ``(model, R, x, task_ids)``."""
     import keras
 
     from mtlzoo.layers import CovarianceAlignment
@@ -339,11 +341,15 @@ def test_task_embeddings_feed_task_id_to_an_alignment_model():
     t_in = keras.Input((), dtype="int32", name="task_id")
     aligned = CovarianceAlignment(2, name="alignment")([x_in, t_in])
     model = keras.Model({"features": x_in, "task_id": t_in}, keras.layers.Dense(1)(aligned))
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     R = rng.normal(size=(2, 3, 3)).astype(np.float32)
     model.get_layer("alignment").set_weights([R])
     x = rng.normal(size=(6, 3)).astype(np.float32)
-    task_ids = np.array([1, 0, 0, 1, 1, 0])
+    return model, R, x, np.array([1, 0, 0, 1, 1, 0])
+
+
+def test_task_embeddings_feed_task_id_to_an_alignment_model():
+    model, R, x, task_ids = _alignment_model(1)
     xs = task_embeddings(model, {"features": x}, task_ids, "alignment", batch_size=4)
     for i in range(2):
         np.testing.assert_allclose(xs[i], x[task_ids == i] @ R[i], rtol=1e-5, atol=1e-6)
@@ -405,19 +411,7 @@ def test_task_embeddings_keep_a_task_id_the_features_bring():
     """``task_id`` is added from ``task_ids`` only when the features lack it: features that
     route every example through R_0 keep doing so, while the rows are still grouped by
     ``task_ids`` (numpy: x @ R_0 for both groups)."""
-    import keras
-
-    from mtlzoo.layers import CovarianceAlignment
-
-    x_in = keras.Input((3,), name="features")
-    t_in = keras.Input((), dtype="int32", name="task_id")
-    aligned = CovarianceAlignment(2, name="alignment")([x_in, t_in])
-    model = keras.Model({"features": x_in, "task_id": t_in}, keras.layers.Dense(1)(aligned))
-    rng = np.random.default_rng(3)
-    R = rng.normal(size=(2, 3, 3)).astype(np.float32)
-    model.get_layer("alignment").set_weights([R])
-    x = rng.normal(size=(6, 3)).astype(np.float32)
-    task_ids = np.array([1, 0, 0, 1, 1, 0])
+    model, R, x, task_ids = _alignment_model(3)
     feats = {"features": x, "task_id": np.zeros(6, np.int32)}
     xs = task_embeddings(model, feats, task_ids, "alignment")
     for i in range(2):

@@ -156,14 +156,7 @@ def test_cagrad_solves_its_objective_and_forms_d(c):
 def test_cagrad_twelve_tasks_iterative_solver_matches_slsqp():
     G = np.random.default_rng(5).normal(size=(12, 20)).astype(np.float64)
     c, k = 0.5, 12
-    ref = minimize(
-        lambda w: cagrad_objective(w, G, c),
-        np.full(k, 1 / k),
-        bounds=[(0, 1)] * k,
-        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-        method="SLSQP",
-        options={"ftol": 1e-12, "maxiter": 500},
-    )
+    ref = cagrad_slsqp(G, c, full=True)
     w = AGGREGATORS.get("cagrad")({"c": c}).weights(tf.constant(G, tf.float32)).numpy().astype(np.float64)
     scale = np.abs(ref.fun) + np.linalg.norm(G.mean(0)) ** 2
     assert cagrad_objective(w, G, c) <= ref.fun + 1e-3 * scale
@@ -270,16 +263,18 @@ def test_build_aggregator_defaults_to_sum_and_needs_a_name():
     assert build_aggregator({"name": "pcgrad"}, seed=7).seed == 7
 
 
-def cagrad_slsqp(G, c):
+def cagrad_slsqp(G, c, full=False):
+    """CAGrad's simplex weights by scipy's SLSQP (``full``: the whole OptimizeResult)."""
     k = len(G)
-    return minimize(
+    res = minimize(
         lambda w: cagrad_objective(w, G, c),
         np.full(k, 1 / k),
         bounds=[(0, 1)] * k,
         constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
         method="SLSQP",
         options={"ftol": 1e-15, "maxiter": 1000},
-    ).x
+    )
+    return res if full else res.x
 
 
 @pytest.mark.parametrize("c", [0.2, 0.5, 0.9])
