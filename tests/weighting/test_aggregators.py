@@ -132,15 +132,7 @@ def cagrad_objective(w, G, c):
 @pytest.mark.parametrize("c", [0.2, 0.5, 0.9])
 def test_cagrad_solves_its_objective_and_forms_d(c):
     G = RNG.normal(size=(3, 6)).astype(np.float64)
-    k = len(G)
-    ref = minimize(
-        lambda w: cagrad_objective(w, G, c),
-        np.full(k, 1 / k),
-        bounds=[(0, 1)] * k,
-        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-        method="SLSQP",
-        options={"ftol": 1e-12},
-    )
+    ref = cagrad_slsqp(G, c, full=True)
     a = AGGREGATORS.get("cagrad")({"c": c, "rescale": False, "iterations": 300})
     w = a.weights(tf.constant(G, tf.float32)).numpy().astype(np.float64)
     assert abs(w.sum() - 1) < 1e-5 and np.all(w >= 0)
