@@ -254,6 +254,7 @@ class FileData:
                 groups.append(g)
                 continue
             paths = self._paths(e)
+            arrow = None  # CSV entries: () -> pyarrow's (rows, parse), used if the files allow it
             if e["format"] in ("csv", "tsv"):
                 cols = csv_header(e, paths[0])
                 self._check_columns(e, paths[0], set(cols), needed, feature_cols)
@@ -275,8 +276,7 @@ class FileData:
                 cols = list(spec)
                 rows, parse = tfrecord_rows(e, spec)
             g = _Group(e, paths, rows, parse, label_map, task_id, cols)
-            if e["format"] in ("csv", "tsv"):
-                g.arrow = arrow
+            g.arrow = arrow
             groups.append(g)
         return groups, widths
 
