@@ -368,6 +368,25 @@ def test_iterative_solvers_are_fista_with_backtracking_against_numpy(iters):
     np.testing.assert_allclose(cagrad, ref, rtol=1e-9, atol=1e-12)
 
 
+def test_simplex_solver_converges_to_the_closed_form_in_float64():
+    """min_{w in simplex} w^T M w with M positive definite and an interior minimiser has the
+    closed form w* = M^-1 1 / (1^T M^-1 1) (Lagrange). In float64, 200 FISTA iterations reach
+    it to 1e-8: the backtracking test allows 1e-12 of round-off; without that allowance the
+    line search stalls (L doubles 60 times) once a step gains less than 1e-12, ~5e-7 from w*."""
+    from mtlzoo.weighting.aggregators import minimize_on_simplex
+
+    A = np.random.default_rng(3).normal(size=(4, 4))
+    M = A @ A.T + 4 * np.eye(4)
+    inv1 = np.linalg.solve(M, np.ones(4))
+    w_star = inv1 / inv1.sum()
+    assert (w_star > 0.1).all()
+    Mt = tf.constant(M)
+    w = minimize_on_simplex(
+        lambda w: tf.reduce_sum(w * tf.linalg.matvec(Mt, w)), lambda w: 2 * tf.linalg.matvec(Mt, w), 4, 200, "float64"
+    )
+    np.testing.assert_allclose(w.numpy(), w_star, rtol=0, atol=1e-8)
+
+
 @pytest.mark.parametrize("scale", [1e-6, 1e4])
 def test_imtl_g_weights_do_not_depend_on_the_gradients_scale(scale):
     """Eq. 8's alpha is homogeneous of degree 0 in G, and the zero-gradient test is relative
