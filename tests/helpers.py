@@ -1,9 +1,11 @@
 """Shared test helpers: tiny configs for every encoder, random inputs for them, the ``.keras``
 round trip and fresh-process tool runs."""
 
+import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 
@@ -107,28 +109,85 @@ def config_verdicts(check, path, overrides):
     return out
 
 
-def run_tool(name, *args, timeout=600, env=None):
-    """Runs ``python tools/<name>.py args`` in a fresh process; returns CompletedProcess."""
+def run_tool(name, *args, timeout=600, env=None, fresh=False):
+    """Runs ``python tools/<name>.py args`` and returns a CompletedProcess: in a child of the
+    test process's fork server (:mod:`tests.forkserver`: TensorFlow already imported), or in a
+    fresh process with ``fresh=True`` (a test about the process itself) or ``MTLZOO_TEST_FRESH=1``."""
+    return run_python([os.path.join(REPO, "tools", f"{name}.py"), *args], timeout=timeout, env=env, fresh=fresh)
+
+
+def run_python(argv, timeout=600, env=None, fresh=False, cwd=REPO):
+    """``python argv`` (a script and its arguments, or ``-m module ...``) as :func:`run_tool` runs it."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", f"{name}.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=REPO,
-    )
+    if fresh or os.environ.get("MTLZOO_TEST_FRESH") == "1":
+        return subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd
+        )
+    return _FORKS.run(list(argv), full_env, timeout, cwd)
+
+
+class _ForkServer:
+    """The client of :mod:`tests.forkserver`: one server per test process, started on first use."""
+
+    def __init__(self):
+        self.proc, self.buffer = None, b""
+        self.lock = threading.Lock()
+
+    def _line(self, timeout):
+        import select
+
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError("the test fork server ended")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, argv, env, timeout, cwd):
+        import signal
+        import tempfile
+
+        with self.lock, tempfile.TemporaryDirectory() as tmp:
+            if self.proc is None or self.proc.poll() is not None:
+                self.buffer = b""
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "tests.forkserver", REPO],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    cwd=REPO,
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                )
+            out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+            req = {"argv": argv, "cwd": str(cwd), "env": env, "out": out, "err": err}
+            self.proc.stdin.write((json.dumps(req) + "\n").encode())
+            self.proc.stdin.flush()
+            pid = self._line(None)["pid"]
+            done = self._line(timeout)
+            if done is None:
+                os.kill(pid, signal.SIGKILL)
+                self._line(None)
+            with open(out, encoding="utf-8", errors="replace") as f:
+                stdout = f.read()
+            with open(err, encoding="utf-8", errors="replace") as f:
+                stderr = f.read()
+            if done is None:
+                raise subprocess.TimeoutExpired([sys.executable, *argv], timeout, stdout, stderr)
+            return subprocess.CompletedProcess([sys.executable, *argv], done["rc"], stdout, stderr)
+
+
+_FORKS = _ForkServer()
 
 
 def module_results(module, out, timeout=600):
-    """Runs ``python -m <module> <out>`` from the checkout in a fresh process (e.g. a 2-logical-CPU
-    mirrored setup that must not share this process's TensorFlow) and returns the JSON it wrote
-    to ``out``; fails with the end of its stderr when it exits non-zero."""
-    import json
-
-    r = subprocess.run(
-        [sys.executable, "-m", module, str(out)], cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+    """Runs ``python -m <module> <out>`` from the checkout (a child of the fork server: e.g. a
+    2-logical-CPU mirrored setup that must not share this process's TensorFlow) and returns the
+    JSON it wrote to ``out``; fails with the end of its stderr when it exits non-zero."""
+    r = run_python(["-m", module, str(out)], timeout=timeout)
     assert r.returncode == 0, r.stderr[-3000:]
     with open(out) as f:
         return json.load(f)
