@@ -2,14 +2,12 @@
 ``train()``'s step, and reaches the same weights as ``train()`` on the same batches."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from mtlzoo.errors import ConfigError
-from tests.helpers import REPO
+from tests.helpers import run_python
 from tests.training.fit_door import config, fit_door
 
 # measured: both doors give bit-identical weights on one CPU device and under MirroredStrategy
@@ -78,13 +76,7 @@ def test_mirrored_two_cpu_devices_fit_matches_train_for_every_method():
     CPU devices, in one subprocess (the devices must be set before TensorFlow starts)."""
     from tests.training.fit_door import EVERY
 
-    r = subprocess.run(
-        [sys.executable, "-m", "tests.training.fit_door", "all", "all", "2"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    r = run_python(["-m", "tests.training.fit_door", "all", "all", "2"], timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert [(row["weighting"], row["aggregator"]) for row in rows] == EVERY

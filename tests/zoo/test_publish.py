@@ -4,8 +4,6 @@ card, atomicity, refusals and the tool's one-line errors."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from mtlzoo import zoo
 from mtlzoo.errors import ConfigError
 from tests.export.common import trained_quickstart
-from tests.helpers import REPO
+from tests.helpers import REPO, run_tool
 from tests.zoo.common import CARD, published_quickstart, write_card
 
 
@@ -244,14 +242,7 @@ def test_entries_table_and_readme(root, tmp_path):
 
 
 def _tool(*args):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "publish.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    return run_tool("publish", *args, timeout=300)
 
 
 def test_tool_end_to_end_and_errors(workdir, tmp_path):
