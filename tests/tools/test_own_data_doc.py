@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, run_python
 
 DOC = os.path.join(REPO, "docs", "own_data.md")
 
@@ -28,7 +28,13 @@ def doc_example():
 
 
 def _shell(command, cwd):
+    """Runs a command of the page as written: ``mtlzoo X`` is ``python -m mtlzoo X`` and a
+    ``python``/``mtlzoo`` command without shell syntax runs as a child of the fork server
+    (:func:`tests.helpers.run_python`); anything else goes through the shell."""
     args = shlex.split(command)
+    if args[0] in ("mtlzoo", "python") and not any(ch in command for ch in "|<>;&$`*?"):
+        argv = ["-m", "mtlzoo", *args[1:]] if args[0] == "mtlzoo" else args[1:]
+        return run_python(argv, timeout=600, env={"PYTHONPATH": REPO}, cwd=cwd)
     if args[0] == "mtlzoo":
         command = f"{shlex.quote(sys.executable)} -m mtlzoo {command[len('mtlzoo ') :]}"
     elif args[0] == "python":

@@ -7,13 +7,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.export.common import trained_quickstart
-from tests.helpers import REPO, run_tool
+from tests.helpers import REPO, run_python, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +161,12 @@ def test_readme_commands_run_as_written(tmp_path):
     for command in readme_commands():
         command = command.replace("/tmp/", f"{tmp_path}/")
         args = shlex.split(command)
-        if args[0] == "python":
-            args[0] = sys.executable
         if args[1] in ("tools/train.py", "tools/finetune.py"):  # short: the loop proves the commands chain
             args += ["--config.train.epochs=1", "--config.train.steps_per_epoch=5"]
-        r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+        if args[0] == "python":  # a child of the fork server, as run_tool runs a tool
+            r = run_python(args[1:], timeout=600)
+        else:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
         assert r.returncode == 0, (command, r.stderr[-2000:])
         outputs.append(r.stdout)
     # train: the metrics table and the workdir's files
