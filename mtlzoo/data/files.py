@@ -24,7 +24,9 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 
 Training reads a CSV/TSV entry with pyarrow's streaming reader instead
 (:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
-same rows with the same line indices; the TF ops above stay the reader of every other pass.
+same rows with the same line indices, and a local uncompressed TFRecord entry by its frames
+(:func:`tfrecord_framed_rows`: each chunk's records cut out of one read of its bytes, by the
+record lengths the counting pass kept); the TF ops above stay the reader of every other pass.
 
 A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
 described here by :func:`diagnose`: one line naming the file, the 1-based line (record)

@@ -36,7 +36,10 @@ Python). Training then streams chunks: files interleaved in parallel (determinis
 each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
 TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
 :func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
-against the TF path by tests/data/test_files_arrow.py), a seeded shuffle in windows of ``shuffle_buffer``
+against the TF path by tests/data/test_files_arrow.py; a local uncompressed TFRecord entry is
+read by its frames, :func:`mtlzoo.data.files.tfrecord_framed_rows`, with the record lengths the
+counting pass kept, checked against ``TFRecordDataset`` by tests/data/test_files_tfrecord.py),
+a seeded shuffle in windows of ``shuffle_buffer``
 examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
 trainer re-batches the chunks into training batches (``Dataset.rebatch``).
 """
