@@ -26,6 +26,11 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
   on a shared machine moves much less with the other processes' load than the wall-clock one;
 * ``peak_rss_mb``: the process's peak resident set size at the end (:func:`peak_rss_mb`;
   load, the input pass and the training steps included; the issue's target: < 2 GB).
+
+``--readers N`` (:func:`compare_readers`): the TFRecord set loaded twice in one process, read
+in training by its frames and by ``TFRecordDataset`` (``files_source.TFRECORD_FRAMED``); checks
+that both give the same stored order and epoch 0, then times the input loop above for each in
+N alternating repeats and prints input batches per CPU second of each (min / median / max).
 """
 
 import argparse
@@ -228,6 +233,41 @@ def measure(fmt, folder, batch, steps):
     }
 
 
+def compare_readers(folder, batch, steps, repeats):
+    """Input batches per CPU second of TFRecord training read by frames and by TFRecordDataset,
+    ``repeats`` alternating repeats in this process (a dict reader -> list), after checking that
+    both readers give the same stored order and epoch 0."""
+    import tensorflow as tf
+
+    from mtlzoo.config import resolve_config
+    from mtlzoo.data import files_source, load_data
+    from mtlzoo.tasks import tasks_from_config
+
+    config = resolve_config(run_config("tfrecord", folder, batch))
+    tasks = tasks_from_config(config.tasks)
+    data = {}
+    for reader, framed in (("frames", True), ("tensorflow", False)):
+        files_source.TFRECORD_FRAMED = framed
+        data[reader] = load_data(config, tasks)
+        assert set(data[reader].info["tfrecord_readers"].values()) == {reader}
+    files_source.TFRECORD_FRAMED = True
+    for epoch in (None, 0):
+        a, b = (d.split("train").batches(epoch).rebatch(50_000).as_numpy_iterator() for d in data.values())
+        for x, y in zip(a, b, strict=True):
+            tf.nest.map_structure(np.testing.assert_array_equal, x, y)
+    out = {r: [] for r in data}
+    for _ in range(repeats):
+        for reader, d in data.items():
+            it = iter(d.train_dataset(["features"], batch, 0, steps + 20))
+            for _ in range(20):
+                next(it)
+            c = time.process_time()
+            for _ in range(steps):
+                next(it)
+            out[reader].append(steps / (time.process_time() - c))
+    return out
+
+
 def peak_rss_mb():
     """This process's peak resident set size in MB: ``VmHWM`` of ``/proc/self/status`` (reset
     by exec, so a child started by a big parent reports its own), else ``ru_maxrss`` (which
@@ -302,8 +342,16 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--dir", help="data folder (default: $TMPDIR/mtlzoo_files_scale_<rows>)")
     p.add_argument("--out", help="append the rows as JSON lines to this file")
+    p.add_argument("--readers", type=int, metavar="N", help="compare the TFRecord readers, N repeats")
     p.add_argument("--_one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.readers:
+        folder = args.dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mtlzoo_files_scale_{args.rows}")
+        ensure_data(folder, args.rows)
+        for reader, v in compare_readers(folder, args.batch, args.steps, args.readers).items():
+            v = sorted(v)
+            print(f"{reader:10s} input batches / CPU s: min {v[0]:,.0f} median {v[len(v) // 2]:,.0f} max {v[-1]:,.0f}")
+        return 0
     if args._one:
         print(json.dumps(measure(args._one, args.dir, args.batch, args.steps)))
         return 0

@@ -24,7 +24,9 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 
 Training reads a CSV/TSV entry with pyarrow's streaming reader instead
 (:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
-same rows with the same line indices; the TF ops above stay the reader of every other pass.
+same rows with the same line indices, and a local uncompressed TFRecord entry by its frames
+(:func:`tfrecord_framed_rows`: each chunk's records cut out of one read of its bytes, by the
+record lengths the counting pass kept); the TF ops above stay the reader of every other pass.
 
 A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
 described here by :func:`diagnose`: one line naming the file, the 1-based line (record)
@@ -343,6 +345,62 @@ def tfrecord_rows(entry, spec):
         return i, {k: tf.RaggedTensor.from_sparse(v) if isinstance(v, tf.SparseTensor) else v for k, v in row.items()}
 
     return chunks, parse
+
+
+def tfrecord_framed(entry, paths):
+    """True when training may read an entry's TFRecord files by their frames
+    (:func:`tfrecord_framed_rows`): uncompressed local files."""
+    return entry["format"] == "tfrecord" and not entry["compression"] and all("://" not in p for p in paths)
+
+
+def tfrecord_framed_rows(sizes, fallback):
+    """``(chunks, parse)`` as :func:`tfrecord_rows`, for training: the records of a file cut out
+    of blocks of its bytes by their known lengths instead of read one at a time by
+    ``TFRecordDataset``. ``sizes``: path -> the byte length of each record (int array, from the
+    counting pass, which read the file with ``TFRecordDataset``; 4 bytes a record in memory).
+
+    A TFRecord file is a sequence of frames ``length (uint64 LE), crc (4 bytes), data (length
+    bytes), crc (4 bytes)``; the frames of a chunk of ``size`` records are therefore one
+    contiguous run of ``sum(length + 16)`` bytes, read with one ``read``, and record j of the
+    chunk is the ``length_j`` bytes at ``sum_{i<j}(length_i + 16) + 12`` (``tf.strings.substr``
+    of the block, in TensorFlow). No Python step per record; the chunks are
+    ``TFRecordDataset(path).batch(size)``'s, with the same 0-based record indices, so the
+    interleave of several files is the same. The checksums were checked by the counting and
+    validation passes and are not read again; each record's length field is (vectorised): a file
+    that no longer matches its counted lengths stops the read with an error naming the file and
+    record. ``parse``: the TF path's (``fallback`` = its ``(chunks, parse)``)."""
+    import numpy as np
+
+    tf = _tf()
+    signature = (
+        tf.TensorSpec([None], tf.int64),
+        (tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)),
+    )
+
+    def generate(path, size):
+        path, size = path.decode("utf-8"), int(size)
+        lengths = sizes[path]
+        with open(path, "rb") as f:
+            for lo in range(0, len(lengths), size):
+                n = lengths[lo : lo + size].astype(np.int64)
+                ends = np.cumsum(n + 16)
+                starts = ends - n - 4  # each record's data: after its 12 header bytes, before its 4 crc bytes
+                block = f.read(int(ends[-1]))
+                heads = starts - 12
+                ok = len(block) == ends[-1]
+                if ok:
+                    raw = np.frombuffer(block, np.uint8)
+                    fields = raw[heads[:, None] + np.arange(8)].copy().view("<u8")[:, 0]
+                    ok = np.array_equal(fields, n)
+                if not ok:
+                    raise ValueError(f"{path}: the file changed after it was counted (records {lo + 1}-{lo + len(n)})")
+                yield np.arange(lo, lo + len(n), dtype=np.int64), (block, starts, n)
+
+    def chunks(path, size, exact=True):  # exact: chunks are always exactly ``size`` records
+        blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
+        return blocks.map(lambda i, b: (i, tf.strings.substr(b[0], b[1], b[2])))
+
+    return chunks, fallback[1]
 
 
 def tfds_builder(entry):

@@ -36,7 +36,10 @@ Python). Training then streams chunks: files interleaved in parallel (determinis
 each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
 TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
 :func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
-against the TF path by tests/data/test_files_arrow.py), a seeded shuffle in windows of ``shuffle_buffer``
+against the TF path by tests/data/test_files_arrow.py; a local uncompressed TFRecord entry is
+read by its frames, :func:`mtlzoo.data.files.tfrecord_framed_rows`, with the record lengths the
+counting pass kept, checked against ``TFRecordDataset`` by tests/data/test_files_tfrecord.py),
+a seeded shuffle in windows of ``shuffle_buffer``
 examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
 trainer re-batches the chunks into training batches (``Dataset.rebatch``).
 """
@@ -61,6 +64,8 @@ from mtlzoo.data.files import (
     jsonl_rows,
     tfds_builder,
     tfds_rows,
+    tfrecord_framed,
+    tfrecord_framed_rows,
     tfrecord_rows,
     tfrecord_spec,
 )
@@ -72,6 +77,7 @@ SPLITS = ("train", "validation", "test")
 READ = 4096  # lines (records) per chunk of the counting, validation and vocabulary passes
 RAW = 4096  # lines (records) per chunk read from one file in training (at most)
 FORMATS = ("csv", "tsv", "jsonl", "tfrecord", "tfds")
+TFRECORD_FRAMED = True  # training reads local uncompressed TFRecord files by their frames (tests turn it off)
 
 
 def _paths_check(v):
@@ -183,6 +189,7 @@ class _Group:
         self.code = None  # int8 split code per line (seeded split), or None
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
         self.arrow = None  # () -> that pair (CSV entries), decided after the counting pass
+        self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
 
     @property
     def offsets(self):
@@ -277,6 +284,8 @@ class FileData:
                 rows, parse = tfrecord_rows(e, spec)
             g = _Group(e, paths, rows, parse, label_map, task_id, cols)
             g.arrow = arrow
+            if TFRECORD_FRAMED and tfrecord_framed(e, paths):
+                g.sizes = [None] * len(paths)
             groups.append(g)
         return groups, widths
 
@@ -296,6 +305,12 @@ class FileData:
         def summary(i, rec):
             return tf.reduce_max(tf.concat([i, [-1]], 0)), tf.size(i, out_type=tf.int64)
 
+        if g.sizes is not None:  # TFRecord read by frames in training: each record's byte length too
+            lengths = g.rows(g.sources[k], READ).map(lambda i, rec: tf.strings.length(rec, unit="BYTE"))
+            sizes = np.concatenate([np.zeros(0, np.int64), *lengths.as_numpy_iterator()]).astype(np.int64)
+            g.sizes[k] = sizes.astype(np.uint32) if sizes.size and sizes.max() < 2**32 else sizes
+            g.lines[k] = g.total[k] = len(sizes)  # records are indexed 0 .. n - 1
+            return
         init = (tf.constant(-1, tf.int64), tf.constant(0, tf.int64))
         chunks = g.rows(g.sources[k], READ).map(summary)
         last, n = chunks.reduce(init, lambda s, x: (tf.maximum(s[0], x[0]), s[1] + x[1]))
@@ -374,6 +389,8 @@ class FileData:
             if g.arrow is not None and self.opts["csv_reader"] == "auto":
                 if all(arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)):
                     g.fast = g.arrow()
+            if g.sizes is not None:
+                g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), (g.rows, g.parse))
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
                 key = "|".join(g.sources)
                 g.code = _split_codes(sum(g.lines), fractions, _task_seed(self.seed, key), g.entry["field"])
@@ -394,6 +411,8 @@ class FileData:
                 splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
         info["csv_readers"] = {g.entry["field"]: "pyarrow" if g.fast else "tensorflow" for g in groups if g.arrow}
+        tfr = [g for g in groups if g.entry["format"] == "tfrecord"]
+        info["tfrecord_readers"] = {g.entry["field"]: "frames" if g.fast else "tensorflow" for g in tfr}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
         if text:
             info["vocab"] = self.mapping.tokenizers[text[0]].vocab

@@ -56,3 +56,15 @@ def test_one_measurement(tmp_path):
     assert m["headroom_cpu"] == pytest.approx(m["input_batches_per_cpu_s"] / m["model_steps_per_cpu_s"])
     assert m["input_batches_per_cpu_s"] > 0 and m["model_steps_per_cpu_s"] > 0
     assert json.loads(json.dumps(m)) == m
+
+
+@pytest.mark.slow
+def test_compare_readers(tmp_path):
+    """``--readers``: both TFRecord readers loaded (it asserts they give the same examples), one
+    rate per reader and repeat."""
+    from mtlzoo.data import files_source
+
+    files_scale.ensure_data(str(tmp_path), 600)
+    out = files_scale.compare_readers(str(tmp_path), batch=32, steps=3, repeats=2)
+    assert set(out) == {"frames", "tensorflow"} and all(len(v) == 2 and min(v) > 0 for v in out.values())
+    assert files_source.TFRECORD_FRAMED  # restored
