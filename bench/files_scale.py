@@ -28,7 +28,7 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
   load, the input pass and the training steps included; the issue's target: < 2 GB).
 
 ``--readers N`` (:func:`compare_readers`): the TFRecord set loaded twice in one process, read
-in training by its frames and by ``TFRecordDataset`` (``files_source.TFRECORD_FRAMED``); checks
+in training by its frames and by ``TFRecordDataset`` (``data.tfrecord_reader``: ``auto``, ``tensorflow``); checks
 that both give the same stored order and epoch 0, then times the input loop above for each in
 N alternating repeats and prints input batches per CPU second of each (min / median / max).
 """
@@ -240,17 +240,16 @@ def compare_readers(folder, batch, steps, repeats):
     import tensorflow as tf
 
     from mtlzoo.config import resolve_config
-    from mtlzoo.data import files_source, load_data
+    from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
 
-    config = resolve_config(run_config("tfrecord", folder, batch))
-    tasks = tasks_from_config(config.tasks)
     data = {}
-    for reader, framed in (("frames", True), ("tensorflow", False)):
-        files_source.TFRECORD_FRAMED = framed
-        data[reader] = load_data(config, tasks)
+    for reader, option in (("frames", "auto"), ("tensorflow", "tensorflow")):
+        raw = run_config("tfrecord", folder, batch)
+        raw["data"]["tfrecord_reader"] = option
+        config = resolve_config(raw)
+        data[reader] = load_data(config, tasks_from_config(config.tasks))
         assert set(data[reader].info["tfrecord_readers"].values()) == {reader}
-    files_source.TFRECORD_FRAMED = True
     for epoch in (None, 0):
         a, b = (d.split("train").batches(epoch).rebatch(50_000).as_numpy_iterator() for d in data.values())
         for x, y in zip(a, b, strict=True):

@@ -138,6 +138,7 @@ SOURCES = {
         "vocab_examples": Field(1_000_000, int, positive),
         "cycle_length": Field(4, int, positive),
         "csv_reader": Field("auto", str, choices=("auto", "tensorflow")),
+        "tfrecord_reader": Field("auto", str, choices=("auto", "tensorflow")),
     },
     "glue": {
         "tfds_data_dir": Field(None, str, optional=True),

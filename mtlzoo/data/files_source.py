@@ -38,7 +38,8 @@ TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: a
 :func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
 against the TF path by tests/data/test_files_arrow.py; a local uncompressed TFRecord entry is
 read by its frames, :func:`mtlzoo.data.files.tfrecord_framed_rows`, with the record lengths the
-counting pass kept, checked against ``TFRecordDataset`` by tests/data/test_files_tfrecord.py),
+counting pass kept, ``tfrecord_reader: auto``; checked against ``TFRecordDataset`` by
+tests/data/test_files_tfrecord.py),
 a seeded shuffle in windows of ``shuffle_buffer``
 examples (seeded by (seed, epoch, window)), entries mixed in proportion to their sizes; the
 trainer re-batches the chunks into training batches (``Dataset.rebatch``).
@@ -77,7 +78,6 @@ SPLITS = ("train", "validation", "test")
 READ = 4096  # lines (records) per chunk of the counting, validation and vocabulary passes
 RAW = 4096  # lines (records) per chunk read from one file in training (at most)
 FORMATS = ("csv", "tsv", "jsonl", "tfrecord", "tfds")
-TFRECORD_FRAMED = True  # training reads local uncompressed TFRecord files by their frames (tests turn it off)
 
 
 def _paths_check(v):
@@ -284,7 +284,7 @@ class FileData:
                 rows, parse = tfrecord_rows(e, spec)
             g = _Group(e, paths, rows, parse, label_map, task_id, cols)
             g.arrow = arrow
-            if TFRECORD_FRAMED and tfrecord_framed(e, paths):
+            if self.opts["tfrecord_reader"] == "auto" and tfrecord_framed(e, paths):
                 g.sizes = [None] * len(paths)
             groups.append(g)
         return groups, widths

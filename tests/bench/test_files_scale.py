@@ -62,9 +62,6 @@ def test_one_measurement(tmp_path):
 def test_compare_readers(tmp_path):
     """``--readers``: both TFRecord readers loaded (it asserts they give the same examples), one
     rate per reader and repeat."""
-    from mtlzoo.data import files_source
-
     files_scale.ensure_data(str(tmp_path), 600)
     out = files_scale.compare_readers(str(tmp_path), batch=32, steps=3, repeats=2)
     assert set(out) == {"frames", "tensorflow"} and all(len(v) == 2 and min(v) > 0 for v in out.values())
-    assert files_source.TFRECORD_FRAMED  # restored

@@ -1,13 +1,12 @@
 """Training's TFRecord reader by frames (:func:`mtlzoo.data.files.tfrecord_framed_rows`) against
 an independent reading (the records built in Python, read back with ``tf.train.Example``) and
-against ``TFRecordDataset`` (``files_source.TFRECORD_FRAMED = False``, the reader of the counting
+against ``TFRecordDataset`` (``tfrecord_reader: tensorflow``, the reader of the counting
 and validation passes): the same examples in the same order, epoch by epoch, shard by shard and
 in a resumed stream; int, float and bytes features; optional labels absent, present and empty."""
 
 import numpy as np
 import pytest
 
-from mtlzoo.data import files_source
 from tests.data.files_helpers import load, read_split
 
 TASKS = {
@@ -90,9 +89,8 @@ def _cfg(entries, **extra):
     return {"files": entries, "features": FEATURES, "labels": LABELS, "shuffle_buffer": 64, **extra}
 
 
-def _load(cfg, framed, monkeypatch, seed=0):
-    monkeypatch.setattr(files_source, "TFRECORD_FRAMED", framed)
-    return load(TASKS, cfg, seed=seed)
+def _load(cfg, framed, seed=0):
+    return load(TASKS, {**cfg, "tfrecord_reader": "auto" if framed else "tensorflow"}, seed=seed)
 
 
 def _same(a, b):
@@ -114,14 +112,14 @@ def _examples(ds):
     return out
 
 
-def test_framed_reader_against_python_reading(tmp_path, monkeypatch):
+def test_framed_reader_against_python_reading(tmp_path):
     """Three shards (chunks of 16 records, so several chunks a file), stored order: every value
     and label mask as the records built in Python give them, read back by ``tf.train.Example``."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     paths = [_write(tmp_path / f"part-{k}.tfrecord", _records(rng, n, 100 * k)) for k, n in enumerate((70, 41, 90))]
-    data = _load(_cfg([_entry(str(tmp_path / "part-*.tfrecord"), split="train")]), True, monkeypatch)
+    data = _load(_cfg([_entry(str(tmp_path / "part-*.tfrecord"), split="train")]), True)
     assert data.info["tfrecord_readers"] == {"data.files[0]": "frames"}
     parsed = [tf.train.Example.FromString(r.numpy()) for p in paths for r in tf.data.TFRecordDataset(p)]
     colors = data.info["vocabularies"]["features[1]"]
@@ -145,7 +143,7 @@ def test_framed_reader_against_python_reading(tmp_path, monkeypatch):
     assert {w["flag"].item() for w in weights} == {0.0, 1.0}
 
 
-def test_framed_reader_reads_what_tfrecord_dataset_reads(tmp_path, monkeypatch):
+def test_framed_reader_reads_what_tfrecord_dataset_reads(tmp_path):
     """A glob of three shards with a seeded split, a second training entry with its own tasks:
     stored order of every split, two epochs, sharding by files and by records, a resumed
     stream; both readers give the same examples in the same order."""
@@ -160,7 +158,7 @@ def test_framed_reader_reads_what_tfrecord_dataset_reads(tmp_path, monkeypatch):
         validation_fraction=0.2,
         test_fraction=0.1,
     )
-    framed, tf_ = _load(cfg, True, monkeypatch, seed=5), _load(cfg, False, monkeypatch, seed=5)
+    framed, tf_ = _load(cfg, True, seed=5), _load(cfg, False, seed=5)
     assert set(framed.info["tfrecord_readers"].values()) == {"frames"}
     assert set(tf_.info["tfrecord_readers"].values()) == {"tensorflow"}
     assert framed.info["vocabularies"] == tf_.info["vocabularies"]
@@ -177,7 +175,7 @@ def test_framed_reader_reads_what_tfrecord_dataset_reads(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))
 
 
-def test_framed_reader_only_local_uncompressed_and_a_changed_file_named(tmp_path, monkeypatch):
+def test_framed_reader_only_local_uncompressed_and_a_changed_file_named(tmp_path):
     """A GZIP entry stays with TFRecordDataset (same examples as an uncompressed copy); a file
     rewritten after loading (other record lengths) stops training's read with its name."""
     import tensorflow as tf
@@ -186,8 +184,8 @@ def test_framed_reader_only_local_uncompressed_and_a_changed_file_named(tmp_path
     records = _records(rng, 40)
     plain = _write(tmp_path / "plain.tfrecord", records)
     gz = _write(tmp_path / "z.tfrecord.gz", records, tf.io.TFRecordOptions(compression_type="GZIP"))
-    a = _load(_cfg([_entry(plain, split="train")]), True, monkeypatch)
-    b = _load(_cfg([_entry(gz, split="train", compression="GZIP")]), True, monkeypatch)
+    a = _load(_cfg([_entry(plain, split="train")]), True)
+    b = _load(_cfg([_entry(gz, split="train", compression="GZIP")]), True)
     assert a.info["tfrecord_readers"] == {"data.files[0]": "frames"}
     assert b.info["tfrecord_readers"] == {"data.files[0]": "tensorflow"}
     _same(read_split(a, "train", 0), read_split(b, "train", 0))
