@@ -10,7 +10,8 @@ and exits with the tool's exit code. The child is what a fresh ``python tools/<n
 is, except that the modules above are already imported.
 
 Tests that are about the process itself (what a tool imports, TensorFlow's start-up lines,
-a kill mid-run) keep real processes (:func:`tests.helpers.run_tool` with ``fresh=True``), and
+a kill mid-run) keep real processes (``subprocess``, or :func:`tests.helpers.run_tool` with
+``fresh=True``), and
 ``MTLZOO_TEST_FRESH=1`` makes every run a fresh process (the check that the fork changes
 nothing: ``MTLZOO_TEST_FRESH=1 python -m pytest tests/tools``).
 

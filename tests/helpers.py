@@ -1,5 +1,5 @@
 """Shared test helpers: tiny configs for every encoder, random inputs for them, the ``.keras``
-round trip and fresh-process tool runs."""
+round trip and tool runs (children of a fork server, :mod:`tests.forkserver`, or fresh processes)."""
 
 import json
 import os
