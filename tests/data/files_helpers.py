@@ -22,3 +22,44 @@ def read_split(data, split, epoch=None):
         labels.append({k: np.asarray(v) for k, v in y.items()})
         weights.append({k: np.asarray(v) for k, v in w.items()})
     return feats, labels, weights
+
+
+def assert_same_examples(a, b):
+    """Two ``(features, labels, weights)`` lists of numpy dicts (:func:`read_split`) are equal,
+    example by example and key by key (NaN equals NaN); neither is empty."""
+    fa, ya, wa = a
+    fb, yb, wb = b
+    assert len(fa) == len(fb) > 0
+    for x, y in ((fa, fb), (ya, yb), (wa, wb)):
+        for u, v in zip(x, y, strict=True):
+            assert u.keys() == v.keys()
+            for k in u:
+                np.testing.assert_array_equal(u[k], v[k], err_msg=k)
+
+
+def examples_of(ds):
+    """The ``(features, labels, weights)`` chunks of a stream as lists of numpy dicts."""
+    out = ([], [], [])
+    for parts in ds:
+        for o, x in zip(out, parts, strict=True):
+            o.append({k: np.asarray(v) for k, v in x.items()})
+    return out
+
+
+def assert_same_streams(a, b, train_epochs, resumed_steps):
+    """Two loadings of the same files (two readers) give the same data: split sizes, every split
+    in stored order and the training split in ``train_epochs``' orders, the shards of 3 input
+    pipelines (by files when there are 4 training files) and of 5 (every 5th record), and the
+    training stream a run resumed at step 27 rebuilds (batches of 16, ``resumed_steps`` in all)."""
+    assert a.info["vocabularies"] == b.info["vocabularies"]
+    for split, epochs in (("train", train_epochs), ("validation", (None,)), ("test", (None,))):
+        assert len(a.split(split)) == len(b.split(split))
+        for epoch in epochs:
+            assert_same_examples(read_split(a, split, epoch), read_split(b, split, epoch))
+    for count, p in ((3, 2), (5, 4)):
+        sa, sb = a.split("train").shard(p, count), b.split("train").shard(p, count)
+        assert sa.num_examples == sb.num_examples
+        assert_same_examples(examples_of(sa.make(1)), examples_of(sb.make(1)))
+    xa = [batch[0]["features"].numpy() for batch in a.train_dataset(["features"], 16, 27, resumed_steps)]
+    xb = [batch[0]["features"].numpy() for batch in b.train_dataset(["features"], 16, 27, resumed_steps)]
+    np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))

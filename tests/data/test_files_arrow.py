@@ -9,7 +9,7 @@ import csv
 import numpy as np
 
 from mtlzoo.data import files
-from tests.data.files_helpers import load, read_split
+from tests.data.files_helpers import assert_same_examples, assert_same_streams, load, read_split
 
 HEADER = ("text", "x1", "x2", "color", "tags", "sentiment", "topic", "pos", "genres", "score")
 TASKS = {
@@ -75,17 +75,6 @@ def _both(data_cfg, tasks=TASKS, seed=0):
     return auto, tf_
 
 
-def _same(a, b):
-    fa, ya, wa = a
-    fb, yb, wb = b
-    assert len(fa) == len(fb) > 0
-    for x, y in ((fa, fb), (ya, yb), (wa, wb)):
-        for u, v in zip(x, y, strict=True):
-            assert u.keys() == v.keys()
-            for k in u:
-                np.testing.assert_array_equal(u[k], v[k], err_msg=k)  # NaN == NaN here
-
-
 def _cfg(entries, **extra):
     return {"files": entries, "features": FEATURES, "labels": LABELS, "shuffle_buffer": 64, **extra}
 
@@ -120,29 +109,9 @@ def test_pyarrow_reads_what_tensorflow_reads(tmp_path, monkeypatch):
     auto, tf_ = _both(cfg, seed=5)
     assert set(auto.info["csv_readers"].values()) == {"pyarrow"} and len(auto.info["csv_readers"]) == 4
     assert set(tf_.info["csv_readers"].values()) == {"tensorflow"}
-    assert auto.info["vocabularies"] == tf_.info["vocabularies"]
-    for split, epochs in (("train", (None, 1)), ("validation", (None,)), ("test", (None,))):
-        assert len(auto.split(split)) == len(tf_.split(split))
-        for epoch in epochs:
-            _same(read_split(auto, split, epoch), read_split(tf_, split, epoch))
+    assert_same_streams(auto, tf_, (None, 1), 40)
     hex_row = [f for f in read_split(auto, "test")[0] if f["features"][0] == 16.0]
     assert len(hex_row) == 1  # the test split: the hex file's 300 rows after the shards' test rows
-    for count, p in ((3, 2), (5, 4)):  # 4 training files: by files for 3 pipelines, every 5th record for 5
-        a, b = auto.split("train").shard(p, count), tf_.split("train").shard(p, count)
-        assert a.num_examples == b.num_examples
-        _same(_examples(a.make(1)), _examples(b.make(1)))
-    # the training stream a resumed run rebuilds (skipping into the second epoch) is the same too
-    xa = [b[0]["features"].numpy() for b in auto.train_dataset(["features"], 16, 27, 40)]
-    xb = [b[0]["features"].numpy() for b in tf_.train_dataset(["features"], 16, 27, 40)]
-    np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))
-
-
-def _examples(ds):
-    out = ([], [], [])
-    for parts in ds:
-        for o, x in zip(out, parts, strict=True):
-            o.append({k: np.asarray(v) for k, v in x.items()})
-    return out
 
 
 def test_files_pyarrow_cannot_read_exactly_stay_with_tensorflow(tmp_path):
@@ -178,4 +147,4 @@ def test_files_pyarrow_cannot_read_exactly_stay_with_tensorflow(tmp_path):
         entries.append(entry)
     auto, tf_ = _both(_cfg(entries))
     assert set(auto.info["csv_readers"].values()) == {"tensorflow"} and len(auto.info["csv_readers"]) == 5
-    _same(read_split(auto, "train", 0), read_split(tf_, "train", 0))
+    assert_same_examples(read_split(auto, "train", 0), read_split(tf_, "train", 0))
