@@ -353,7 +353,7 @@ def tfrecord_framed(entry, paths):
     return entry["format"] == "tfrecord" and not entry["compression"] and all("://" not in p for p in paths)
 
 
-def tfrecord_framed_rows(sizes, fallback):
+def tfrecord_framed_rows(sizes, parse):
     """``(chunks, parse)`` as :func:`tfrecord_rows`, for training: the records of a file cut out
     of blocks of its bytes by their known lengths instead of read one at a time by
     ``TFRecordDataset``. ``sizes``: path -> the byte length of each record (int array, from the
@@ -368,7 +368,7 @@ def tfrecord_framed_rows(sizes, fallback):
     interleave of several files is the same. The checksums were checked by the counting and
     validation passes and are not read again; each record's length field is (vectorised): a file
     that no longer matches its counted lengths stops the read with an error naming the file and
-    record. ``parse``: the TF path's (``fallback`` = its ``(chunks, parse)``)."""
+    record. ``parse``: the TF path's (:func:`tfrecord_rows`), returned as it is."""
     import numpy as np
 
     tf = _tf()
@@ -400,7 +400,7 @@ def tfrecord_framed_rows(sizes, fallback):
         blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
         return blocks.map(lambda i, b: (i, tf.strings.substr(b[0], b[1], b[2])))
 
-    return chunks, fallback[1]
+    return chunks, parse
 
 
 def tfds_builder(entry):

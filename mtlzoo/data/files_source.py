@@ -307,7 +307,7 @@ class FileData:
 
         if g.sizes is not None:  # TFRecord read by frames in training: each record's byte length too
             lengths = g.rows(g.sources[k], READ).map(lambda i, rec: tf.strings.length(rec, unit="BYTE"))
-            sizes = np.concatenate([np.zeros(0, np.int64), *lengths.as_numpy_iterator()]).astype(np.int64)
+            sizes = np.concatenate([np.zeros(0, np.int64), *lengths.as_numpy_iterator()])  # int64, empty file too
             g.sizes[k] = sizes.astype(np.uint32) if sizes.size and sizes.max() < 2**32 else sizes
             g.lines[k] = g.total[k] = len(sizes)  # records are indexed 0 .. n - 1
             return
@@ -390,7 +390,7 @@ class FileData:
                 if all(arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)):
                     g.fast = g.arrow()
             if g.sizes is not None:
-                g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), (g.rows, g.parse))
+                g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), g.parse)
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
                 key = "|".join(g.sources)
                 g.code = _split_codes(sum(g.lines), fractions, _task_seed(self.seed, key), g.entry["field"])
