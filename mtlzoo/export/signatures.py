@@ -25,6 +25,11 @@ per-task alignment routes on it), it is not an input of any signature: it is
 fixed inside to the task's index (task i = the i-th task name in sorted order),
 and ``serving_default`` runs the model once per task.
 
+Every signature calls one ``tf.function`` of the model (``ServingModule._forward``), which is
+traced once per input structure (model inputs, tokenized text, tokenized pairs), not once per
+signature and task: the 13 signatures of a five-task text-pair model share the traces of 3 input
+structures.
+
 Raw-text signatures (with a tokenizer): ``text`` (input ``text``, all tasks, prefixed
 outputs) and ``<task>_text``; a tokenizer that packs sentence pairs (``wordpiece``) adds
 ``text_pair`` (inputs ``text_a`` and ``text_b``, all tasks) and ``<task>_text_pair``. When
@@ -38,6 +43,8 @@ Example:
     >>> fn(tf.zeros([2, 64]))["class_ids"].shape
     TensorShape([2])
 """
+
+import functools
 
 from mtlzoo.errors import ConfigError
 
@@ -272,15 +279,11 @@ class ServingModule:
 
         inputs = {k: tf.convert_to_tensor(v) for k, v in inputs.items()}
         padding = padding_of(inputs)
-        by_task = {}
         if self.has_task_id:
-            batch = tf.shape(next(iter(inputs.values())))[0]
-            for name in task_names:
-                index = self.task_names.index(name)
-                feed = dict(inputs, **{TASK_ID: tf.fill([batch], tf.constant(index, self.specs[TASK_ID].dtype))})
-                by_task[name] = self.model(feed, training=False)[name]
+            dtype = self.specs[TASK_ID].dtype
+            by_task = {n: self._forward(inputs, tf.constant(self.task_names.index(n), dtype))[n] for n in task_names}
         else:
-            out = self.model(dict(inputs), training=False)
+            out = self._forward(inputs)
             by_task = {name: out[name] for name in task_names}
         flat = {}
         for spec in self.tasks:
@@ -289,6 +292,27 @@ class ServingModule:
                 for key, value in outs.items():
                     flat[f"{spec.name}_{key}" if prefixed else key] = value
         return flat
+
+    @functools.cached_property
+    def _forward(self):
+        """The model in inference mode as one ``tf.function`` that every signature calls: traced
+        once per input structure (model inputs, tokenized text, tokenized pairs), not once per
+        signature and task. ``forward(inputs, task_index)`` with a ``task_id`` input (the index
+        filled in per example inside), ``forward(inputs)`` without."""
+        import tensorflow as tf
+
+        if self.has_task_id:
+
+            def forward(inputs, index):
+                batch = tf.shape(next(iter(inputs.values())))[0]
+                return self.model(dict(inputs, **{TASK_ID: tf.fill([batch], index)}), training=False)
+
+        else:
+
+            def forward(inputs):
+                return self.model(dict(inputs), training=False)
+
+        return tf.function(forward, autograph=False)
 
     def _make(self, task_names, prefixed, mode):
         names = list(self.input_specs)

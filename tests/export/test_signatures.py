@@ -57,14 +57,20 @@ def test_tagging_class_ids_are_minus_one_at_padding():
     np.testing.assert_array_equal(got["class_ids"], want["class_ids"])
 
 
-def _task_id_model():
-    """Two tasks whose outputs depend on task_id: output_i = sigmoid(w . x + 3 * task_id)."""
+def _task_id_model(traced=None):
+    """Two tasks whose outputs depend on task_id: output_i = sigmoid(w . x + 3 * task_id).
+    ``traced``: a list that gets one item each time the model's graph is built (a Python call)."""
     import keras
+
+    def shift_of(t):
+        if traced is not None:
+            traced.append(t)
+        return 3.0 * keras.ops.cast(keras.ops.expand_dims(t, -1), "float32")
 
     x = keras.Input((4,), name="features")
     tid = keras.Input((), dtype="int32", name="task_id")
     h = keras.layers.Dense(4, name="shared")(x)
-    shift = keras.layers.Lambda(lambda t: 3.0 * keras.ops.cast(keras.ops.expand_dims(t, -1), "float32"))(tid)
+    shift = keras.layers.Lambda(shift_of)(tid)
     h = keras.layers.Add()([h, shift])
     outputs = {
         "a": keras.layers.Dense(1, activation="sigmoid", name="a")(h),
@@ -88,6 +94,27 @@ def test_task_id_is_fixed_inside_to_the_task_index():
         np.testing.assert_allclose(
             _call(module, "serving_default", {"features": x})[f"{task}_probabilities"], ref, rtol=1e-5, atol=1e-6
         )
+
+
+def test_an_export_traces_the_model_once_however_many_signatures_call_it(tmp_path):
+    """serving_default (the model once per task inside) and each task's signature call one
+    traced forward. Traces of the model's graph in an export of this two-task model: the
+    forward's (once by Keras's export archive, once more in TensorFlow's save context) and one
+    by the archive's tracking of the model: 3; one trace per signature and task gave 9."""
+    from mtlzoo.export import export_model
+
+    traced = []
+    model = _task_id_model(traced)
+    del traced[:]  # the functional build's own call
+    path = export_model(model, str(tmp_path), "m", version=1)
+    assert len(traced) <= 3, len(traced)
+    x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    loaded = __import__("tensorflow").saved_model.load(path)
+    for index, task in enumerate(["a", "b"]):
+        ref = model.predict({"features": x, "task_id": np.full(3, index, np.int32)}, verbose=0)[task]
+        np.testing.assert_allclose(loaded.signatures[task](features=x)["probabilities"], ref, rtol=1e-5, atol=1e-6)
+        got = loaded.signatures["serving_default"](features=x)[f"{task}_probabilities"]
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_config_tasks_must_match_the_model_outputs():
