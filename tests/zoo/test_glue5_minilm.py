@@ -126,7 +126,7 @@ def test_every_glue_metric_within_half_a_point_of_the_card(entry):
         assert 100 * got[key] == pytest.approx(want, abs=POINTS), key
 
 
-@pytest.mark.slow  # the SavedModel export of a 23 M-parameter model: about a minute on an idle 2-core CPU
+@pytest.mark.slow  # the SavedModel export of a 23 M-parameter model
 def test_exports_and_answers_a_raw_sentence_pair_with_label_names(entry, tmp_path):
     import tensorflow as tf
 
