@@ -79,9 +79,8 @@ file is capped at a seeded {cap} rows (SST-2's 67,349, CoLA's 8,551, ... all sub
 The checkpoint's own uncased WordPiece vocabulary (copied into the entry as `vocab.txt`, with
 `tokenizer.json`) and BERT encoder (its architecture in `config.json`, its fine-tuned weights in
 `model.keras`), mean pooling,
-{arm_model}one linear head per task (sigmoid; STS-B a linear regression on 0-5). AdamW, peak rate
-{lr}, linear warm-up (10%) and decay, gradient norm 1, batch 32, tasks sampled in proportion
-to sqrt(size). Weights stored as float16 (`model.keras`; loaded back as float32): every GLUE
+{arm_model}one linear head per task (sigmoid; STS-B a linear regression on 0-5). {recipe}.
+Weights stored as float16 (`model.keras`; loaded back as float32): every GLUE
 metric of the float16 copy is within {f16_max:.2f} points of the float32 model's (measured, table below).
 
 ## GLUE scores (dev files, x100; measured with GLUE's metric per task)
@@ -115,6 +114,38 @@ sorted task list) when calling the Keras model directly; the serving signatures 
 ## How it was trained
 <!-- command -->
 """
+
+
+OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+
+
+def _number(v):
+    return f"{v:g}".replace("e-0", "e-")  # 5e-5, not 5e-05
+
+
+def recipe_text(config):
+    """The card's training recipe, read from the run's config: optimizer (and weight decay),
+    peak rate, schedule, gradient clipping, batch size, task sampling."""
+    tc, dc = config.train, config.data
+    out = OPTIMIZERS.get(tc.optimizer, tc.optimizer)
+    if tc.optimizer == "adamw" and tc.weight_decay:
+        out += f" (weight decay {_number(tc.weight_decay)})"
+    out += f", {'peak ' if tc.warmup_fraction or tc.lr_schedule == 'linear' else ''}rate {_number(tc.learning_rate)}"
+    warm = f"linear warm-up ({100 * tc.warmup_fraction:g}%)" if tc.warmup_fraction else ""
+    decay = "linear decay to 0" if tc.lr_schedule == "linear" else ""
+    out += "".join(f", {p}" for p in (" then ".join(p for p in (warm, decay) if p),) if p)
+    if tc.clipnorm:
+        out += f", gradient norm clipped at {_number(tc.clipnorm)}"
+    out += f", batch {dc.batch_size}"
+    sampler = dict(dc.sampler)
+    if dc.mixing != "interleaved":
+        return out + f", batches mixed `{dc.mixing}`"
+    power = {"proportional": sampler.get("alpha", 1.0), "temperature": 1.0 / sampler.get("temperature", 2.0)}
+    if sampler["name"] in power:
+        p = power[sampler["name"]]
+        size = {1.0: "size", 0.5: "sqrt(size)"}.get(p, f"size^{_number(p)}")
+        return out + f", tasks sampled in proportion to {size}"
+    return out + f", tasks sampled by the `{sampler['name']}` sampler"
 
 
 def best_multitask_arm(workdir, seed):
@@ -210,7 +241,7 @@ def publish_entry(workdir, name, seed=0, arm=None, root=None, command=None, log=
             f" (+ {ov.get('train.alignment_epochs', config.train.epochs)} epoch(s) of alignment)" if two_phase else ""
         ),
         max_length=config.data.max_length,
-        lr=f"{config.train.learning_rate:g}".replace("e-0", "e-"),  # 5e-5, not 5e-05
+        recipe=recipe_text(config),
         arm_model="the per-task alignment R_i (routed by `task_id`) after the embedding block, " if trains_r else "",
         f16_max=check["max_diff_points"],
         finished=", ".join(f"{LABELS[a]} {100 * v:.2f}" for a, v in averages.items()),

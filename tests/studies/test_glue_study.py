@@ -213,7 +213,10 @@ def test_publish_stores_float16_weights_and_a_card_with_both_scores(finished, ti
     assert "sentence embedder" in facts["card"] and "mtlzoo glue_study" in facts["card"]
     # Algorithm 1's arm: two phases (an alignment epoch count) and a trained R_i, both named on the card
     assert "epoch(s) of alignment" in facts["card"] and "R_i (routed by `task_id`)" in facts["card"]
-    assert "AdamW, peak rate\n0.001, linear warm-up" in facts["card"]  # the run's rate (the tiny config's 1e-3)
+    # the recipe is the run's (the tiny config: rate 1e-3, batch 8; the rest as configs/glue_minilm.py)
+    recipe = "AdamW (weight decay 0.01), peak rate 0.001, linear warm-up (10%) then linear decay to 0, "
+    recipe += "gradient norm clipped at 1, batch 8, tasks sampled in proportion to sqrt(size)."
+    assert recipe in facts["card"]
     model = zoo.load("glue2_tiny", str(tmp_path))
     assert {str(v.dtype) for v in model.weights} == {"float32"}
 
