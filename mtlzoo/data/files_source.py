@@ -190,6 +190,7 @@ class _Group:
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
         self.arrow = None  # () -> that pair (CSV entries), decided after the counting pass
         self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
+        self.arrow_parts = False  # CSV read by pyarrow: every file in parts, parsed in parallel
 
     @property
     def offsets(self):
@@ -387,8 +388,12 @@ class FileData:
             for k in range(len(g.sources)):
                 self.count_lines(g, k)
             if g.arrow is not None and self.opts["csv_reader"] == "auto":
-                if all(arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)):
-                    g.fast = g.arrow()
+                plans = [arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)]
+                if all(exact for exact, _ in plans):
+                    tables = [parts for _, parts in plans]
+                    whole = all(t is not None for t in tables)  # every file in parts: parsed in parallel
+                    g.fast = g.arrow(dict(zip(g.sources, tables, strict=True)) if whole else None)
+                    g.arrow_parts = whole
             if g.sizes is not None:
                 g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), g.parse)
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
@@ -410,7 +415,7 @@ class FileData:
                 counts[s] = n
                 splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
-        info["csv_readers"] = {g.entry["field"]: "pyarrow" if g.fast else "tensorflow" for g in groups if g.arrow}
+        info["csv_readers"] = {g.entry["field"]: _csv_reader(g) for g in groups if g.arrow}
         tfr = [g for g in groups if g.entry["format"] == "tfrecord"]
         info["tfrecord_readers"] = {g.entry["field"]: "frames" if g.fast else "tensorflow" for g in tfr}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
@@ -596,6 +601,14 @@ def _absolute(raw):
     if raw.get("data_dir"):
         raw["data_dir"] = fix(raw["data_dir"])
     return raw
+
+
+def _csv_reader(g):
+    """How training reads a CSV entry: ``pyarrow parts`` (every file cut into parts parsed in
+    parallel), ``pyarrow`` (streamed by pyarrow, file by file) or ``tensorflow``."""
+    if not g.fast:
+        return "tensorflow"
+    return "pyarrow parts" if g.arrow_parts else "pyarrow"
 
 
 def _rows_in(g, k, c):
