@@ -49,6 +49,14 @@ def _tf():
     return tf
 
 
+def _text(path):
+    """A ``tf.numpy_function``'s string argument (bytes, or a 0-d array when run eagerly) as str."""
+    import numpy as np
+
+    path = np.asarray(path).item()
+    return path.decode("utf-8") if isinstance(path, bytes) else path
+
+
 def read_first_line(path, compression=None):
     """The first line of a text file as bytes (b"" for an empty file), read in Python."""
     tf = _tf()
@@ -300,34 +308,38 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback, parts=None):
                 cut = 0
 
     def part_count(path):
-        return np.int64(len(parts[path.decode("utf-8")]) - 1)
+        return np.int64(len(parts[_text(path)]) - 1)
 
     def read_part(path, p):
         """Part ``p`` of a file: ``(numbers, strings, first row, rows, raw)``; ``raw`` (the part's
         bytes) is empty unless pyarrow rejected a cell (then ``numbers``/``strings`` are empty)."""
-        path = path.decode("utf-8")
-        (lo, first), (hi, stop) = parts[path][p], parts[path][p + 1]
+        path = _text(path)
+        cuts = parts[path]
+        (lo, first), (hi, stop) = cuts[p], cuts[p + 1]
+        last = p + 2 == len(cuts)
         with open(path, "rb") as f:
-            f.seek(lo)
-            raw = f.read(hi - lo)
+            f.seek(lo - 1)
+            raw = f.read(hi - lo + 1 + last)  # the line end before the part; at the end, EOF after it
         n = stop - first
         changed = f"{path}: the file changed after it was counted (lines {first + 2}-{stop + 1})"
         empty = (np.zeros((0, len(nums)), np.float32), np.zeros((0, len(strs)), object))
-        if len(raw) != hi - lo:
-            raise ValueError(changed)
+        if len(raw) != hi - lo + 1 or raw[:1] != b"\n" or (not last and raw[-1:] != b"\n"):
+            raise ValueError(changed)  # the part no longer starts and ends at line ends, or the file grew
+        body = memoryview(raw)[1:]
         try:
             table = pacsv.read_csv(
-                pa.py_buffer(raw),
+                pa.py_buffer(body),
                 read_options=pacsv.ReadOptions(
-                    column_names=list(columns), block_size=max(len(raw), 1 << 16), use_threads=False
+                    column_names=list(columns), block_size=max(len(body), 1 << 16), use_threads=False
                 ),
                 parse_options=parse_options,
                 convert_options=convert_options,
             )
         except pa.ArrowInvalid:
-            if sum(1 for line in raw.split(b"\n") if line.strip()) != n:
+            body = bytes(body)
+            if sum(1 for line in body.split(b"\n") if line.strip()) != n:
                 raise ValueError(changed) from None
-            return (*empty, np.int64(first), np.int64(n), np.array(raw, object))
+            return (*empty, np.int64(first), np.int64(n), np.array(body, object))
         if table.num_rows != n:
             raise ValueError(changed)
         x = stacked([table.column(c) for c in nums], n, np.float32)
@@ -501,10 +513,10 @@ def tfrecord_framed_rows(sizes, parse):
             return bounds[path, size]
 
     def count(path, size):
-        return np.int64(len(starts_of(path.decode("utf-8"), int(size))) - 1)
+        return np.int64(len(starts_of(_text(path), int(size))) - 1)
 
     def read(path, k, size):
-        path, k, size = path.decode("utf-8"), int(k), int(size)
+        path, k, size = _text(path), int(k), int(size)
         at = starts_of(path, size)
         lo = k * size
         n = sizes[path][lo : lo + size].astype(np.int64)
