@@ -22,11 +22,14 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 * ``tfds``: ``tfds.builder(name, data_dir=...)`` of a prepared data set (nothing is
   downloaded); top-level features are the columns.
 
-Training reads a CSV/TSV entry with pyarrow's streaming reader instead
-(:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
-same rows with the same line indices, and a local uncompressed TFRecord entry by its frames
+Training reads a CSV/TSV entry with pyarrow instead (:func:`csv_arrow_rows`, blocks of typed
+columns) when :func:`arrow_exact` says it gives the same rows with the same line indices: in
+parts of about ``PART`` bytes cut at line ends and parsed in parallel (order kept) when every
+file's line ends all end rows (no double quote in the file, or ``quoting: false``), else
+streamed file by file; and a local uncompressed TFRecord entry by its frames
 (:func:`tfrecord_framed_rows`: each chunk's records cut out of one read of its bytes, by the
-record lengths the counting pass kept); the TF ops above stay the reader of every other pass.
+record lengths the counting pass kept, chunks read in parallel, order kept); the TF ops above
+stay the reader of every other pass.
 
 A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
 described here by :func:`diagnose`: one line naming the file, the 1-based line (record)

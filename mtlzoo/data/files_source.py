@@ -34,8 +34,9 @@ not given in the config are built by a **bounded pass** over the first ``vocab_e
 rows of the training split (distinct values counted by TensorFlow per chunk, added up in
 Python). Training then streams chunks: files interleaved in parallel (deterministic order),
 each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
-TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
-:func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
+TF ops do is read by pyarrow in typed blocks, ``csv_reader: auto``:
+:func:`mtlzoo.data.files.csv_arrow_rows`, in parts parsed in parallel when no file holds a
+double quote or the entry does not quote, else streamed; the same examples in the same order, checked
 against the TF path by tests/data/test_files_arrow.py; a local uncompressed TFRecord entry is
 read by its frames, :func:`mtlzoo.data.files.tfrecord_framed_rows`, with the record lengths the
 counting pass kept, ``tfrecord_reader: auto``; checked against ``TFRecordDataset`` by
