@@ -349,10 +349,13 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback, parts=None):
         t = stacked([table.column(c) for c in strs], n, object)
         return x, t, np.int64(first), np.int64(n), np.array(b"", object)
 
-    def by_tensorflow(raw, first, n):
-        """A part's lines parsed by the TF path's ops (a cell pyarrow rejected)."""
+    def by_tensorflow(raw, first):
+        """A part's lines parsed by the TF path's ops (a cell pyarrow rejected): ``raw`` the part's
+        bytes, or empty (then no rows: every part runs these few ops, no ``tf.cond``, whose
+        branch functions a cancelled tf.data iterator may not wait for)."""
         lines = tf.strings.regex_replace(tf.strings.split(raw, "\n"), "\r$", "")
         lines = tf.boolean_mask(lines, tf.strings.length(tf.strings.strip(lines)) > 0)
+        n = tf.size(lines, out_type=tf.int64)
         row = fallback_parse(first + tf.range(n), lines)[1]
         x = tf.stack([row[c] for c in nums], 1) if nums else tf.zeros([n, 0], tf.float32)
         t = tf.stack([row[c] for c in strs], 1) if strs else tf.zeros([n, 0], tf.string)
@@ -364,10 +367,10 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback, parts=None):
         )
         for s in (first, n, raw):
             s.set_shape([])
-        x, t = tf.cond(tf.equal(tf.strings.length(raw), 0), lambda: (x, t), lambda: by_tensorflow(raw, first, n))
         x.set_shape([None, len(nums)])
         t.set_shape([None, len(strs)])
-        return first + tf.range(n), (x, t)
+        x_tf, t_tf = by_tensorflow(raw, first)  # one of the two pairs is empty
+        return first + tf.range(n), (tf.concat([x, x_tf], 0), tf.concat([t, t_tf], 0))
 
     def chunks(path, size, exact=True):
         if parts is not None:
