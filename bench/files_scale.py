@@ -27,12 +27,10 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
 * ``peak_rss_mb``: the process's peak resident set size at the end (:func:`peak_rss_mb`;
   load, the input pass and the training steps included; the issue's target: < 2 GB).
 
-``--readers N [--format tfrecord|csv]`` (:func:`compare_readers`): one format's data loaded
-once per training reader in one process (TFRecord: by its frames and by ``TFRecordDataset``,
-``data.tfrecord_reader``: ``auto``, ``tensorflow``; CSV: pyarrow in parallel parts, pyarrow
-streamed, TensorFlow); checks that they give the same stored order and epoch 0, then times
-the input loop above for each in N alternating repeats and prints, per reader, input batches
-per CPU second, input examples per second and CPU seconds per second (min / median / max).
+``--readers N`` (:func:`compare_readers`): the TFRecord set loaded twice in one process, read
+in training by its frames and by ``TFRecordDataset`` (``data.tfrecord_reader``: ``auto``, ``tensorflow``); checks
+that both give the same stored order and epoch 0, then times the input loop above for each in
+N alternating repeats and prints input batches per CPU second of each (min / median / max).
 """
 
 import argparse
@@ -235,56 +233,37 @@ def measure(fmt, folder, batch, steps):
     }
 
 
-READERS = {
-    "tfrecord": (("frames", {"tfrecord_reader": "auto"}), ("tensorflow", {"tfrecord_reader": "tensorflow"})),
-    "csv": (
-        ("pyarrow parts", {"csv_reader": "auto"}),
-        ("pyarrow", {"csv_reader": "auto", "PART": 0}),
-        ("tensorflow", {"csv_reader": "tensorflow"}),
-    ),
-}
-
-
-def compare_readers(folder, batch, steps, repeats, fmt="tfrecord"):
-    """The training readers of one format in this process (``READERS``: TFRecord by frames and
-    by TFRecordDataset; CSV by pyarrow in parallel parts, by pyarrow streamed (parts turned off,
-    ``mtlzoo.data.files.PART = 0`` while loading) and by TensorFlow), after checking that they
-    give the same stored order and epoch 0; then the input loop of :func:`measure` for each, in
-    ``repeats`` alternating repeats. Returns reader -> list of (input batches per CPU second,
-    input examples per second, CPU seconds per wall second)."""
+def compare_readers(folder, batch, steps, repeats):
+    """Input batches per CPU second of TFRecord training read by frames and by TFRecordDataset,
+    ``repeats`` alternating repeats in this process (a dict reader -> list), after checking that
+    both readers give the same stored order and epoch 0."""
     import tensorflow as tf
 
     from mtlzoo.config import resolve_config
-    from mtlzoo.data import files, load_data
+    from mtlzoo.data import load_data
     from mtlzoo.tasks import tasks_from_config
 
-    data, part = {}, files.PART
-    for reader, option in READERS[fmt]:
-        raw = run_config(fmt, folder, batch)
-        raw["data"].update({k: v for k, v in option.items() if k != "PART"})
+    data = {}
+    for reader, option in (("frames", "auto"), ("tensorflow", "tensorflow")):
+        raw = run_config("tfrecord", folder, batch)
+        raw["data"]["tfrecord_reader"] = option
         config = resolve_config(raw)
-        files.PART = option.get("PART", part)
-        try:
-            data[reader] = load_data(config, tasks_from_config(config.tasks))
-        finally:
-            files.PART = part
-        assert set(data[reader].info[f"{fmt}_readers"].values()) == {reader}
+        data[reader] = load_data(config, tasks_from_config(config.tasks))
+        assert set(data[reader].info["tfrecord_readers"].values()) == {reader}
     for epoch in (None, 0):
-        first, *others = (d.split("train").batches(epoch).rebatch(50_000) for d in data.values())
-        for other in others:
-            for x, y in zip(first.as_numpy_iterator(), other.as_numpy_iterator(), strict=True):
-                tf.nest.map_structure(np.testing.assert_array_equal, x, y)
+        a, b = (d.split("train").batches(epoch).rebatch(50_000).as_numpy_iterator() for d in data.values())
+        for x, y in zip(a, b, strict=True):
+            tf.nest.map_structure(np.testing.assert_array_equal, x, y)
     out = {r: [] for r in data}
     for _ in range(repeats):
         for reader, d in data.items():
             it = iter(d.train_dataset(["features"], batch, 0, steps + 20))
             for _ in range(20):
                 next(it)
-            t, c = time.perf_counter(), time.process_time()
+            c = time.process_time()
             for _ in range(steps):
                 next(it)
-            wall, cpu = time.perf_counter() - t, time.process_time() - c
-            out[reader].append((steps / cpu, steps * batch / wall, cpu / wall))
+            out[reader].append(steps / (time.process_time() - c))
     return out
 
 
@@ -362,22 +341,15 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--dir", help="data folder (default: $TMPDIR/mtlzoo_files_scale_<rows>)")
     p.add_argument("--out", help="append the rows as JSON lines to this file")
-    p.add_argument("--readers", type=int, metavar="N", help="compare the training readers, N repeats")
-    p.add_argument("--format", choices=sorted(READERS), default="tfrecord", help="the format --readers compares")
+    p.add_argument("--readers", type=int, metavar="N", help="compare the TFRecord readers, N repeats")
     p.add_argument("--_one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.readers:
         folder = args.dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mtlzoo_files_scale_{args.rows}")
         ensure_data(folder, args.rows)
-        for reader, v in compare_readers(folder, args.batch, args.steps, args.readers, args.format).items():
-            cols = [sorted(x) for x in zip(*v, strict=True)]
-            shown = [
-                f"{c[0]:,.{d}f} / {c[len(c) // 2]:,.{d}f} / {c[-1]:,.{d}f}"
-                for c, d in zip(cols, (0, 0, 2), strict=True)
-            ]
-            print(
-                f"{reader:14s} input batches / CPU s {shown[0]}; examples/s {shown[1]}; CPU s / s {shown[2]} (min / median / max)"
-            )
+        for reader, v in compare_readers(folder, args.batch, args.steps, args.readers).items():
+            v = sorted(v)
+            print(f"{reader:10s} input batches / CPU s: min {v[0]:,.0f} median {v[len(v) // 2]:,.0f} max {v[-1]:,.0f}")
         return 0
     if args._one:
         print(json.dumps(measure(args._one, args.dir, args.batch, args.steps)))

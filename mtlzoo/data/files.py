@@ -22,14 +22,11 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 * ``tfds``: ``tfds.builder(name, data_dir=...)`` of a prepared data set (nothing is
   downloaded); top-level features are the columns.
 
-Training reads a CSV/TSV entry with pyarrow instead (:func:`csv_arrow_rows`, blocks of typed
-columns) when :func:`arrow_exact` says it gives the same rows with the same line indices: in
-parts of about ``PART`` bytes cut at line ends and parsed in parallel (order kept) when every
-file's line ends all end rows (no double quote in the file, or ``quoting: false``), else
-streamed file by file; and a local uncompressed TFRecord entry by its frames
+Training reads a CSV/TSV entry with pyarrow's streaming reader instead
+(:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
+same rows with the same line indices, and a local uncompressed TFRecord entry by its frames
 (:func:`tfrecord_framed_rows`: each chunk's records cut out of one read of its bytes, by the
-record lengths the counting pass kept, chunks read in parallel, order kept); the TF ops above
-stay the reader of every other pass.
+record lengths the counting pass kept); the TF ops above stay the reader of every other pass.
 
 A bad record is found by the validation pass of :mod:`mtlzoo.data.files_source` and
 described here by :func:`diagnose`: one line naming the file, the 1-based line (record)
@@ -50,14 +47,6 @@ def _tf():
     import tensorflow as tf
 
     return tf
-
-
-def _text(path):
-    """A ``tf.numpy_function``'s string argument (bytes, or a 0-d array when run eagerly) as str."""
-    import numpy as np
-
-    path = np.asarray(path).item()
-    return path.decode("utf-8") if isinstance(path, bytes) else path
 
 
 def read_first_line(path, compression=None):
@@ -147,40 +136,26 @@ def csv_rows(entry, columns, numeric=()):
 
 ARROW_BLOCK = 1 << 20  # bytes per block of pyarrow's streaming CSV reader
 SCAN = 1 << 24  # bytes per read of the carriage-return scan (:func:`arrow_exact`)
-PART = 1 << 20  # bytes per part of the parallel CSV reader (about; 0: every file streamed)
 
 
 def arrow_exact(entry, path, lines, total):
-    """``(exact, parts)``: ``exact`` is True when pyarrow gives exactly the rows the TensorFlow
-    path (:func:`csv_rows`) gives for a file that passed the validation pass, with the same
-    0-based line indices: a local, uncompressed file with a header line (without one, the TF
-    path drops a byte-order mark at the start of *every* line), pyarrow importable, no blank line
-    before the last row (``lines == total``: the counting pass; the TF path's indices count
-    them), no whitespace-only line after it (pyarrow would read it as a short row), and no
-    carriage return except in a ``\\r\\n`` line end (``TextLineDataset`` drops every ``\\r`` of a
-    line, pyarrow ends a row at a lone one); the last is checked by reading the file in blocks of
-    ``SCAN`` bytes (about a second per GB), nothing kept but the part table below.
-
-    ``parts`` (None unless ``exact``): the file cut into parts of about ``PART`` bytes at line
-    ends, for :func:`csv_arrow_rows` to parse in parallel; an int64 array [P + 1, 2] of (byte
-    offset, 0-based index of the part's first row), the last entry (file size, ``total``).
-    Given only when every line end ends a row in pyarrow's reading too: the entry does not quote
-    (``quoting: false``) or the file holds no double quote (a quoted cell could hold a line
-    break); else None (the file is streamed). Part j holds rows ``parts[j, 1] ..
-    parts[j + 1, 1] - 1``: with no blank line before the last row, the line ends of the body
-    before a cut count the rows before it (blank lines after the last row go to the last part)."""
+    """True when pyarrow's streaming CSV reader gives exactly the rows the TensorFlow path
+    (:func:`csv_rows`) gives for a file that passed the validation pass, with the same 0-based
+    line indices: a local, uncompressed file with a header line (without one, the TF path drops
+    a byte-order mark at the start of *every* line), pyarrow importable, no blank line before
+    the last row (``lines == total``: the counting pass; the TF path's indices count them), no
+    whitespace-only line after it (pyarrow would read it as a short row), and no carriage
+    return except in a ``\\r\\n`` line end (``TextLineDataset`` drops every ``\\r`` of a line,
+    pyarrow ends a row at a lone one); the last is checked by reading the file in blocks of
+    ``SCAN`` bytes (about a second per GB), nothing kept."""
     if entry["format"] not in ("csv", "tsv") or not entry["header"] or entry["compression"]:
-        return False, None
+        return False
     if "://" in path or lines != total:
-        return False, None
+        return False
     try:
         import pyarrow.csv  # noqa: F401
     except ImportError:
-        return False, None
-    import numpy as np
-
-    cuts, body, ends, due, pos = [], None, 0, None, 0  # cuts: (byte, line ends of the body before it)
-    splittable = PART > 0
+        return False
     with open(path, "rb") as f:
         prev = b""
         while True:
@@ -189,71 +164,35 @@ def arrow_exact(entry, path, lines, total):
                 break
             both = prev + block  # a "\r" at the end of a block pairs with the next block's "\n"
             if both.count(b"\r") - both[-1:].count(b"\r") != both.count(b"\r\n"):
-                return False, None
+                return False
             prev = block[-1:]
-            if splittable and entry["quoting"] and b'"' in block:
-                splittable = False
-            if splittable:
-                j = 0
-                if body is None:  # the header line ends at the first line end
-                    h = block.find(b"\n")
-                    if h < 0:
-                        splittable = False
-                    else:
-                        body = j = h + 1
-                        cuts.append((body, 0))
-                        due = body + PART
-                while splittable:
-                    at = block.find(b"\n", max(j, due - pos))
-                    if at < 0:
-                        break
-                    ends += block.count(b"\n", j, at + 1)
-                    j = at + 1
-                    cuts.append((pos + j, ends))
-                    due = pos + j + PART
-                if splittable:
-                    ends += block.count(b"\n", j)
-            pos += len(block)
         if prev == b"\r":  # a lone "\r" ends the file
-            return False, None
+            return False
         f.seek(max(0, f.tell() - 65536))
         tail = f.read()
-    body_end = tail.rstrip(b" \t\n\r\v\f")
-    if not body_end:
-        return False, None  # 64 KB of whitespace at the end: left to the TF path
-    after = tail[len(body_end) :].split(b"\n", 1)
-    if not (len(after) == 1 or not after[1].strip(b"\r\n")):
-        return False, None
-    if not splittable or not cuts:
-        return True, None
-    kept = [c for c in cuts if c[1] < total and c[0] < pos]  # a cut among the blank lines at the end: dropped
-    return True, np.array(kept + [(pos, total)], np.int64)
+    body = tail.rstrip(b" \t\n\r\v\f")
+    if not body:
+        return False  # 64 KB of whitespace at the end: left to the TF path
+    after = tail[len(body) :].split(b"\n", 1)
+    return len(after) == 1 or not after[1].strip(b"\r\n")
 
 
-def csv_arrow_rows(entry, columns, numeric, needed, fallback, parts=None):
-    """``(chunks, parse)`` as :func:`csv_rows`, for training, read by pyarrow (typed columns, no
-    Python per cell): ``numeric`` columns as float32, the other ``needed`` columns as bytes, one
-    element ``(index [n], (numbers [n, k], strings [n, m]))`` per part or block, then cut by
-    ``Dataset.rebatch`` into chunks of exactly ``size`` rows (the TF path's chunks, so the
-    interleave of several files is the same; ``chunks(path, size, exact=False)``: the parts or
-    blocks as they come, for a stream whose chunk sizes do not matter); ``index`` = the row's
-    0-based line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk
-    into column -> tensor (float32 [n] or string [n], as :func:`csv_rows` gives them).
-
-    ``parts``: path -> the part table of :func:`arrow_exact`, given for every file of the entry
-    or None. With it, each part (about ``PART`` bytes, whole lines) is read and parsed on its own
-    (``pyarrow.csv.read_csv`` of its bytes, the column names given), parts in a parallel
-    ``Dataset.map`` that keeps their order (pyarrow parses without Python's lock, so several
-    cores parse at once); a part whose row count is not its table's stops the read with an error
-    naming the file and lines (the file changed after it was counted). Without it, each file is
-    read in order by pyarrow's streaming reader (``pyarrow.csv.open_csv``, blocks of
-    ``ARROW_BLOCK`` bytes) in one ``Dataset.from_generator``.
+def csv_arrow_rows(entry, columns, numeric, needed, fallback):
+    """``(chunks, parse)`` as :func:`csv_rows`, for training: each file read in blocks of
+    ``ARROW_BLOCK`` bytes by pyarrow's streaming CSV reader (``pyarrow.csv.open_csv``: typed
+    columns, no Python per cell), each block one element ``(index [n], (numbers [n, k], strings
+    [n, m]))`` (``numeric`` columns as float32, the other ``needed`` columns as bytes), then cut
+    by ``Dataset.rebatch`` into chunks of exactly ``size`` rows (the TF path's chunks, so the
+    interleave of several files is the same; ``chunks(path, size, exact=False)``: the blocks
+    as they come, for a stream whose chunk sizes do not matter); ``index`` = the row's 0-based
+    line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk into column -> tensor (float32
+    [n] or string [n], as :func:`csv_rows` gives them).
 
     Numbers are parsed by pyarrow into float32 (correctly rounded, as ``tf.io.decode_csv``;
     surrounding blanks and quotes allowed, ``nan``/``inf`` read alike). A cell pyarrow rejects
-    that TensorFlow accepted (a hexadecimal number) is read by ``fallback`` (the TF path's
-    ``(chunks, parse)``) instead: that part's lines (parsed by TensorFlow's ops in the same map),
-    or, streamed, the file from the first row not yet given on (eagerly)."""
+    that TensorFlow accepted (a hexadecimal number) stops the pyarrow read: from the first row
+    not yet given on, the file is read by ``fallback`` (the TF path's ``(chunks, parse)``),
+    eagerly."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -310,77 +249,8 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback, parts=None):
                 yield i.numpy()[cut:], (x[cut:], t[cut:])
                 cut = 0
 
-    def part_count(path):
-        return np.int64(len(parts[_text(path)]) - 1)
-
-    def read_part(path, p):
-        """Part ``p`` of a file: ``(numbers, strings, first row, rows, raw)``; ``raw`` (the part's
-        bytes) is empty unless pyarrow rejected a cell (then ``numbers``/``strings`` are empty)."""
-        path = _text(path)
-        cuts = parts[path]
-        (lo, first), (hi, stop) = cuts[p], cuts[p + 1]
-        last = p + 2 == len(cuts)
-        with open(path, "rb") as f:
-            f.seek(lo - 1)
-            raw = f.read(hi - lo + 1 + last)  # the line end before the part; at the end, EOF after it
-        n = stop - first
-        changed = f"{path}: the file changed after it was counted (lines {first + 2}-{stop + 1})"
-        empty = (np.zeros((0, len(nums)), np.float32), np.zeros((0, len(strs)), object))
-        if len(raw) != hi - lo + 1 or raw[:1] != b"\n" or (not last and raw[-1:] != b"\n"):
-            raise ValueError(changed)  # the part no longer starts and ends at line ends, or the file grew
-        body = memoryview(raw)[1:]
-        try:
-            table = pacsv.read_csv(
-                pa.py_buffer(body),
-                read_options=pacsv.ReadOptions(
-                    column_names=list(columns), block_size=max(len(body), 1 << 16), use_threads=False
-                ),
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
-        except pa.ArrowInvalid:
-            body = bytes(body)
-            if sum(1 for line in body.split(b"\n") if line.strip()) != n:
-                raise ValueError(changed) from None
-            return (*empty, np.int64(first), np.int64(n), np.array(body, object))
-        if table.num_rows != n:
-            raise ValueError(changed)
-        x = stacked([table.column(c) for c in nums], n, np.float32)
-        t = stacked([table.column(c) for c in strs], n, object)
-        return x, t, np.int64(first), np.int64(n), np.array(b"", object)
-
-    def by_tensorflow(raw, first):
-        """A part's lines parsed by the TF path's ops (a cell pyarrow rejected): ``raw`` the part's
-        bytes, or empty (then no rows: every part runs these few ops, no ``tf.cond``, whose
-        branch functions a cancelled tf.data iterator may not wait for)."""
-        lines = tf.strings.regex_replace(tf.strings.split(raw, "\n"), "\r$", "")
-        lines = tf.boolean_mask(lines, tf.strings.length(tf.strings.strip(lines)) > 0)
-        n = tf.size(lines, out_type=tf.int64)
-        row = fallback_parse(first + tf.range(n), lines)[1]
-        x = tf.stack([row[c] for c in nums], 1) if nums else tf.zeros([n, 0], tf.float32)
-        t = tf.stack([row[c] for c in strs], 1) if strs else tf.zeros([n, 0], tf.string)
-        return x, t
-
-    def part(path, p):
-        x, t, first, n, raw = tf.numpy_function(
-            read_part, [path, p], [tf.float32, tf.string, tf.int64, tf.int64, tf.string], stateful=False
-        )
-        for s in (first, n, raw):
-            s.set_shape([])
-        x.set_shape([None, len(nums)])
-        t.set_shape([None, len(strs)])
-        x_tf, t_tf = by_tensorflow(raw, first)  # one of the two pairs is empty
-        return first + tf.range(n), (tf.concat([x, x_tf], 0), tf.concat([t, t_tf], 0))
-
     def chunks(path, size, exact=True):
-        if parts is not None:
-            count = tf.numpy_function(part_count, [path], tf.int64, stateful=False)
-            count.set_shape([])
-            blocks = tf.data.Dataset.range(count).map(
-                lambda p: part(path, p), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-            )
-        else:
-            blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
+        blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
         return blocks.rebatch(size) if exact else blocks
 
     def parse(i, rec):
@@ -490,68 +360,45 @@ def tfrecord_framed_rows(sizes, parse):
     counting pass, which read the file with ``TFRecordDataset``; 4 bytes a record in memory).
 
     A TFRecord file is a sequence of frames ``length (uint64 LE), crc (4 bytes), data (length
-    bytes), crc (4 bytes)``; the frames of chunk k (records ``k * size`` to ``(k + 1) * size - 1``)
-    are therefore one contiguous run of ``sum(length + 16)`` bytes starting at the sum over the
-    records before it, read with one ``read``, and record j of the chunk is the ``length_j``
-    bytes at ``sum_{i<j}(length_i + 16) + 12`` of that run (``tf.strings.substr``, in
-    TensorFlow). Since every chunk's place in the file is known, chunks are read independently,
-    in a parallel ``Dataset.map`` over their numbers that keeps their order (the reads and the
-    cutting run on several cores). No Python step per record; the chunks are
+    bytes), crc (4 bytes)``; the frames of a chunk of ``size`` records are therefore one
+    contiguous run of ``sum(length + 16)`` bytes, read with one ``read``, and record j of the
+    chunk is the ``length_j`` bytes at ``sum_{i<j}(length_i + 16) + 12`` (``tf.strings.substr``
+    of the block, in TensorFlow). No Python step per record; the chunks are
     ``TFRecordDataset(path).batch(size)``'s, with the same 0-based record indices, so the
     interleave of several files is the same. The checksums were checked by the counting and
     validation passes and are not read again; each record's length field is (vectorised): a file
     that no longer matches its counted lengths stops the read with an error naming the file and
-    records. ``parse``: the TF path's (:func:`tfrecord_rows`), returned as it is."""
-    import threading
-
+    record. ``parse``: the TF path's (:func:`tfrecord_rows`), returned as it is."""
     import numpy as np
 
     tf = _tf()
-    bounds, lock = {}, threading.Lock()
+    signature = (
+        tf.TensorSpec([None], tf.int64),
+        (tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64)),
+    )
 
-    def starts_of(path, size):
-        """Byte offset of every chunk's first frame, and the file's frames' end: int64 [chunks + 1]."""
-        with lock:
-            if (path, size) not in bounds:
-                ends = np.cumsum(sizes[path].astype(np.int64) + 16)
-                last = ends[-1:] if len(ends) % size else ends[:0]
-                bounds[path, size] = np.concatenate([ends[:0], [0], ends[size - 1 :: size], last])
-            return bounds[path, size]
-
-    def count(path, size):
-        return np.int64(len(starts_of(_text(path), int(size))) - 1)
-
-    def read(path, k, size):
-        path, k, size = _text(path), int(k), int(size)
-        at = starts_of(path, size)
-        lo = k * size
-        n = sizes[path][lo : lo + size].astype(np.int64)
-        ends = np.cumsum(n + 16)
-        starts = ends - n - 4  # each record's data: after its 12 header bytes, before its 4 crc bytes
+    def generate(path, size):
+        path, size = path.decode("utf-8"), int(size)
+        lengths = sizes[path]
         with open(path, "rb") as f:
-            f.seek(int(at[k]))
-            block = f.read(int(ends[-1]))
-        ok = len(block) == ends[-1]
-        if ok:
-            raw = np.frombuffer(block, np.uint8)
-            fields = raw[(starts - 12)[:, None] + np.arange(8)].copy().view("<u8")[:, 0]
-            ok = np.array_equal(fields, n)
-        if not ok:
-            raise ValueError(f"{path}: the file changed after it was counted (records {lo + 1}-{lo + len(n)})")
-        return np.array(block, object), starts, n
+            for lo in range(0, len(lengths), size):
+                n = lengths[lo : lo + size].astype(np.int64)
+                ends = np.cumsum(n + 16)
+                starts = ends - n - 4  # each record's data: after its 12 header bytes, before its 4 crc bytes
+                block = f.read(int(ends[-1]))
+                heads = starts - 12
+                ok = len(block) == ends[-1]
+                if ok:
+                    raw = np.frombuffer(block, np.uint8)
+                    fields = raw[heads[:, None] + np.arange(8)].copy().view("<u8")[:, 0]
+                    ok = np.array_equal(fields, n)
+                if not ok:
+                    raise ValueError(f"{path}: the file changed after it was counted (records {lo + 1}-{lo + len(n)})")
+                yield np.arange(lo, lo + len(n), dtype=np.int64), (block, starts, n)
 
     def chunks(path, size, exact=True):  # exact: chunks are always exactly ``size`` records
-        def one(k):
-            block, starts, n = tf.numpy_function(read, [path, k, size], [tf.string, tf.int64, tf.int64], stateful=False)
-            block.set_shape([])
-            starts.set_shape([None])
-            n.set_shape([None])
-            i = k * size + tf.range(tf.size(n, out_type=tf.int64))
-            return i, tf.strings.substr(block, starts, n)
-
-        total = tf.numpy_function(count, [path, size], tf.int64, stateful=False)
-        total.set_shape([])
-        return tf.data.Dataset.range(total).map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
+        return blocks.map(lambda i, b: (i, tf.strings.substr(b[0], b[1], b[2])))
 
     return chunks, parse
 

@@ -34,9 +34,8 @@ not given in the config are built by a **bounded pass** over the first ``vocab_e
 rows of the training split (distinct values counted by TensorFlow per chunk, added up in
 Python). Training then streams chunks: files interleaved in parallel (deterministic order),
 each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
-TF ops do is read by pyarrow in typed blocks, ``csv_reader: auto``:
-:func:`mtlzoo.data.files.csv_arrow_rows`, in parts parsed in parallel when no file holds a
-double quote or the entry does not quote, else streamed; the same examples in the same order, checked
+TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
+:func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
 against the TF path by tests/data/test_files_arrow.py; a local uncompressed TFRecord entry is
 read by its frames, :func:`mtlzoo.data.files.tfrecord_framed_rows`, with the record lengths the
 counting pass kept, ``tfrecord_reader: auto``; checked against ``TFRecordDataset`` by
@@ -191,7 +190,6 @@ class _Group:
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
         self.arrow = None  # () -> that pair (CSV entries), decided after the counting pass
         self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
-        self.arrow_parts = False  # CSV read by pyarrow: every file in parts, parsed in parallel
 
     @property
     def offsets(self):
@@ -389,12 +387,8 @@ class FileData:
             for k in range(len(g.sources)):
                 self.count_lines(g, k)
             if g.arrow is not None and self.opts["csv_reader"] == "auto":
-                plans = [arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)]
-                if all(exact for exact, _ in plans):
-                    tables = [parts for _, parts in plans]
-                    whole = all(t is not None for t in tables)  # every file in parts: parsed in parallel
-                    g.fast = g.arrow(dict(zip(g.sources, tables, strict=True)) if whole else None)
-                    g.arrow_parts = whole
+                if all(arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)):
+                    g.fast = g.arrow()
             if g.sizes is not None:
                 g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), g.parse)
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
@@ -416,7 +410,7 @@ class FileData:
                 counts[s] = n
                 splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
-        info["csv_readers"] = {g.entry["field"]: _csv_reader(g) for g in groups if g.arrow}
+        info["csv_readers"] = {g.entry["field"]: "pyarrow" if g.fast else "tensorflow" for g in groups if g.arrow}
         tfr = [g for g in groups if g.entry["format"] == "tfrecord"]
         info["tfrecord_readers"] = {g.entry["field"]: "frames" if g.fast else "tensorflow" for g in tfr}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
@@ -602,14 +596,6 @@ def _absolute(raw):
     if raw.get("data_dir"):
         raw["data_dir"] = fix(raw["data_dir"])
     return raw
-
-
-def _csv_reader(g):
-    """How training reads a CSV entry: ``pyarrow parts`` (every file cut into parts parsed in
-    parallel), ``pyarrow`` (streamed by pyarrow, file by file) or ``tensorflow``."""
-    if not g.fast:
-        return "tensorflow"
-    return "pyarrow parts" if g.arrow_parts else "pyarrow"
 
 
 def _rows_in(g, k, c):
