@@ -26,9 +26,9 @@ fixed inside to the task's index (task i = the i-th task name in sorted order),
 and ``serving_default`` runs the model once per task.
 
 Every signature calls one ``tf.function`` of the model (``ServingModule._forward``), which is
-traced once per input structure (model inputs, tokenized text, tokenized pairs), not once per
-signature and task: the 13 signatures of a five-task text-pair model share the traces of 3 input
-structures.
+traced per input structure (model inputs, tokenized text, tokenized pairs; once more inside
+TensorFlow's save), not per signature and task: the 13 signatures of a five-task text-pair
+model share the traces of 3 input structures.
 
 Raw-text signatures (with a tokenizer): ``text`` (input ``text``, all tasks, prefixed
 outputs) and ``<task>_text``; a tokenizer that packs sentence pairs (``wordpiece``) adds

@@ -133,7 +133,9 @@ def recipe_text(config):
     out += f", {'peak ' if tc.warmup_fraction or tc.lr_schedule == 'linear' else ''}rate {_number(tc.learning_rate)}"
     warm = f"linear warm-up ({100 * tc.warmup_fraction:g}%)" if tc.warmup_fraction else ""
     decay = "linear decay to 0" if tc.lr_schedule == "linear" else ""
-    out += "".join(f", {p}" for p in (" then ".join(p for p in (warm, decay) if p),) if p)
+    schedule = " then ".join(p for p in (warm, decay) if p)
+    if schedule:
+        out += f", {schedule}"
     if tc.clipnorm:
         out += f", gradient norm clipped at {_number(tc.clipnorm)}"
     out += f", batch {dc.batch_size}"

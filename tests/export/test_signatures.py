@@ -101,6 +101,8 @@ def test_an_export_traces_the_model_once_however_many_signatures_call_it(tmp_pat
     traced forward. Traces of the model's graph in an export of this two-task model: the
     forward's (once by Keras's export archive, once more in TensorFlow's save context) and one
     by the archive's tracking of the model: 3; one trace per signature and task gave 9."""
+    import tensorflow as tf
+
     from mtlzoo.export import export_model
 
     traced = []
@@ -109,7 +111,7 @@ def test_an_export_traces_the_model_once_however_many_signatures_call_it(tmp_pat
     path = export_model(model, str(tmp_path), "m", version=1)
     assert len(traced) <= 3, len(traced)
     x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
-    loaded = __import__("tensorflow").saved_model.load(path)
+    loaded = tf.saved_model.load(path)
     for index, task in enumerate(["a", "b"]):
         ref = model.predict({"features": x, "task_id": np.full(3, index, np.int32)}, verbose=0)[task]
         np.testing.assert_allclose(loaded.signatures[task](features=x)["probabilities"], ref, rtol=1e-5, atol=1e-6)
