@@ -68,16 +68,26 @@ class Uniform(Sampler):
 class Proportional(Sampler):
     schema = options.SAMPLERS["proportional"]
 
+    @property
+    def exponent(self):
+        """The power of the task sizes: p_i ∝ n_i^alpha."""
+        return self.opts.get("alpha", 1.0)
+
     def probabilities(self, sizes, step, total_steps):
-        return _power(sizes, self.opts.get("alpha", 1.0))
+        return _power(sizes, self.exponent)
 
 
 @SAMPLERS.register("temperature")
 class Temperature(Sampler):
     schema = options.SAMPLERS["temperature"]
 
+    @property
+    def exponent(self):
+        """The power of the task sizes: p_i ∝ n_i^(1/T)."""
+        return 1.0 / self.opts.get("temperature", 2.0)
+
     def probabilities(self, sizes, step, total_steps):
-        return _power(sizes, 1.0 / self.opts.get("temperature", 2.0))
+        return _power(sizes, self.exponent)
 
 
 @SAMPLERS.register("annealed")

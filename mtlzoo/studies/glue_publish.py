@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from mtlzoo.data import build_sampler
 from mtlzoo.errors import ConfigError
 from mtlzoo.fileio import write_json, write_text
 from mtlzoo.metrics.glue import GLUE_METRICS
@@ -139,15 +140,13 @@ def recipe_text(config):
     if tc.clipnorm:
         out += f", gradient norm clipped at {_number(tc.clipnorm)}"
     out += f", batch {dc.batch_size}"
-    sampler = dict(dc.sampler)
     if dc.mixing != "interleaved":
         return out + f", batches mixed `{dc.mixing}`"
-    power = {"proportional": sampler.get("alpha", 1.0), "temperature": 1.0 / sampler.get("temperature", 2.0)}
-    if sampler["name"] in power:
-        p = power[sampler["name"]]
+    p = getattr(build_sampler(dc.sampler), "exponent", None)  # p_i ∝ n_i^p (proportional, temperature)
+    if p is not None:
         size = {1.0: "size", 0.5: "sqrt(size)"}.get(p, f"size^{_number(p)}")
         return out + f", tasks sampled in proportion to {size}"
-    return out + f", tasks sampled by the `{sampler['name']}` sampler"
+    return out + f", tasks sampled by the `{dc.sampler['name']}` sampler"
 
 
 def best_multitask_arm(workdir, seed):
