@@ -14,8 +14,13 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
 * ``load``: seconds of :func:`mtlzoo.data.load_data` (open, count, the validation pass over
   every row);
 * ``input``: examples/s of the training pipeline alone
-  (:meth:`mtlzoo.data.streams.StreamData.train_dataset`, ``--steps`` batches of ``--batch``
-  after 20 warm-up batches, iterated eagerly);
+  (:meth:`mtlzoo.data.streams.StreamData.train_dataset`, ``5 * --steps`` batches of ``--batch``
+  after 20 warm-up batches), drawn as the trainer draws them: ``next(iterator)`` in a
+  ``tf.while_loop`` inside one ``tf.function`` (:func:`drawn_in_graph`, as
+  :meth:`mtlzoo.training.loop.TrainLoop.run`);
+* ``input_eager``: the same pipeline iterated by Python, one ``next(iterator)`` call per batch
+  (``--steps`` batches; the measure of the passes before 2026-11-29): each call also costs
+  Python about 0.1 ms, which training never pays;
 * ``model``: training steps/s of the model on one in-memory batch (the ``mlp`` encoder of
   the ``sharing``/``pipeline`` suites, 512-256 units, ``input_dim`` D, two towers;
   :class:`mtlzoo.training.loop.TrainLoop`, SGD): the rate the model consumes batches;
@@ -178,8 +183,27 @@ def run_config(fmt, folder, batch):
     }
 
 
-def measure(fmt, folder, batch, steps):
-    """One format in this process: load, input, model, train, peak RSS (a dict)."""
+def drawn_in_graph():
+    """``drain(iterator, n)`` -> the number of examples in the next ``n`` batches, drawn inside
+    one ``tf.function`` by a ``tf.while_loop`` of ``next(iterator)``: how
+    :meth:`mtlzoo.training.loop.TrainLoop.run` draws its batches (no Python per batch)."""
+    import tensorflow as tf
+
+    @tf.function(autograph=False)
+    def drain(iterator, n):
+        def body(i, examples):
+            features, _, _ = next(iterator)
+            return i + 1, examples + tf.shape(features["features"], out_type=tf.int64)[0]
+
+        zero = tf.constant(0, tf.int64)
+        return tf.while_loop(lambda i, _: i < n, body, (zero, zero))[1]
+
+    return drain
+
+
+def measure(fmt, folder, batch, steps, input_steps=None):
+    """One format in this process: load, input, model, train, peak RSS (a dict). ``input_steps``
+    (default ``5 * steps``): the batches of the input measure."""
     import tensorflow as tf
 
     from bench.sharing import train_loop
@@ -193,15 +217,24 @@ def measure(fmt, folder, batch, steps):
     data = load_data(config, tasks)
     load_s = time.perf_counter() - t
     n = len(data.split("train"))
+    input_steps = input_steps or 5 * steps
     warm = 20
+    drain = drawn_in_graph()
+    it = iter(data.train_dataset(["features"], batch, 0, warm + input_steps))
+    drain(it, tf.constant(warm, tf.int64))
+    t, c = time.perf_counter(), time.process_time()
+    assert int(drain(it, tf.constant(input_steps, tf.int64))) == input_steps * batch
+    input_eps = input_steps * batch / (time.perf_counter() - t)
+    input_cpu = input_steps / (time.process_time() - c)
+    del it
     it = iter(data.train_dataset(["features"], batch, 0, warm + steps))
     for _ in range(warm):
         next(it)
-    t, c = time.perf_counter(), time.process_time()
+    t = time.perf_counter()
     for _ in range(steps):
         next(it)
-    input_eps = steps * batch / (time.perf_counter() - t)
-    input_cpu = steps / (time.process_time() - c)
+    input_eager_eps = steps * batch / (time.perf_counter() - t)
+    del it
 
     x = {"features": np.random.default_rng(0).normal(size=(batch, D)).astype(np.float32)}
     loop, fixed, _ = train_loop(dict(config.to_dict()), x, batch)
@@ -223,6 +256,7 @@ def measure(fmt, folder, batch, steps):
         "batch": batch,
         "load_s": load_s,
         "input_examples_per_s": input_eps,
+        "input_eager_examples_per_s": input_eager_eps,
         "model_steps_per_s": model_sps,
         "train_steps_per_s": train_sps,
         "headroom": input_eps / batch / model_sps,
@@ -254,15 +288,13 @@ def compare_readers(folder, batch, steps, repeats):
         a, b = (d.split("train").batches(epoch).rebatch(50_000).as_numpy_iterator() for d in data.values())
         for x, y in zip(a, b, strict=True):
             tf.nest.map_structure(np.testing.assert_array_equal, x, y)
-    out = {r: [] for r in data}
+    out, drain = {r: [] for r in data}, drawn_in_graph()
     for _ in range(repeats):
         for reader, d in data.items():
             it = iter(d.train_dataset(["features"], batch, 0, steps + 20))
-            for _ in range(20):
-                next(it)
+            drain(it, tf.constant(20, tf.int64))
             c = time.process_time()
-            for _ in range(steps):
-                next(it)
+            drain(it, tf.constant(steps, tf.int64))
             out[reader].append(steps / (time.process_time() - c))
     return out
 
@@ -311,6 +343,10 @@ def print_rows(rows):
             ("rows", lambda r: f"{r['params']['rows']:,}"),
             ("load s", lambda r: f"{r['load_s']:.1f}"),
             ("input ex/s", lambda r: f"{r['input_examples_per_s']:,.0f}"),
+            (
+                "eager ex/s",
+                lambda r: f"{r['input_eager_examples_per_s']:,.0f}" if "input_eager_examples_per_s" in r else "-",
+            ),
             ("input batches/s", lambda r: f"{r['input_examples_per_s'] / r['params']['batch']:.1f}"),
             ("model steps/s", lambda r: f"{r['model_steps_per_s']:.1f}"),
             ("train steps/s", lambda r: f"{r['train_steps_per_s']:.1f}"),

@@ -22,9 +22,10 @@ Reading streams through tf.data (``TextLineDataset``, ``TFRecordDataset``,
 * ``tfds``: ``tfds.builder(name, data_dir=...)`` of a prepared data set (nothing is
   downloaded); top-level features are the columns.
 
-Training reads a CSV/TSV entry with pyarrow's streaming reader instead
-(:func:`csv_arrow_rows`, blocks of typed columns) when :func:`arrow_exact` says it gives the
-same rows with the same line indices, and a local uncompressed TFRecord entry by its frames
+Training reads a CSV/TSV entry with pyarrow instead (:func:`csv_arrow_rows`, blocks of typed
+columns) when :func:`arrow_exact` says it gives the same rows with the same line indices (a file
+whose every line end ends a row is cut into parts at line ends, parsed by a few threads at once,
+order kept; any other file is streamed), and a local uncompressed TFRecord entry by its frames
 (:func:`tfrecord_framed_rows`: each chunk's records cut out of one read of its bytes, by the
 record lengths the counting pass kept); the TF ops above stay the reader of every other pass.
 
@@ -33,9 +34,13 @@ described here by :func:`diagnose`: one line naming the file, the 1-based line (
 and the column.
 """
 
+import collections
 import csv
 import io
 import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from mtlzoo.data.columns import FLOAT_BLOCK
 from mtlzoo.errors import ConfigError
@@ -136,18 +141,25 @@ def csv_rows(entry, columns, numeric=()):
 
 ARROW_BLOCK = 1 << 20  # bytes per block of pyarrow's streaming CSV reader
 SCAN = 1 << 24  # bytes per read of the carriage-return scan (:func:`arrow_exact`)
+PART = 1 << 21  # bytes (about) per part of a CSV file parsed in parallel (:func:`csv_arrow_rows`)
+AHEAD = 4  # parts parsed ahead of the one training reads, per file
 
 
 def arrow_exact(entry, path, lines, total):
-    """True when pyarrow's streaming CSV reader gives exactly the rows the TensorFlow path
-    (:func:`csv_rows`) gives for a file that passed the validation pass, with the same 0-based
-    line indices: a local, uncompressed file with a header line (without one, the TF path drops
-    a byte-order mark at the start of *every* line), pyarrow importable, no blank line before
-    the last row (``lines == total``: the counting pass; the TF path's indices count them), no
-    whitespace-only line after it (pyarrow would read it as a short row), and no carriage
-    return except in a ``\\r\\n`` line end (``TextLineDataset`` drops every ``\\r`` of a line,
-    pyarrow ends a row at a lone one); the last is checked by reading the file in blocks of
-    ``SCAN`` bytes (about a second per GB), nothing kept."""
+    """How pyarrow may read a file that passed the validation pass so that it gives exactly the
+    rows the TensorFlow path (:func:`csv_rows`) gives, with the same 0-based line indices:
+    ``False`` (it may not: the TF path reads the file), ``"parts"`` (cut into parts at line
+    ends, parsed in parallel) or ``"stream"`` (pyarrow's streaming reader, in order).
+
+    Not ``False`` for a local, uncompressed file with a header line (without one, the TF path
+    drops a byte-order mark at the start of *every* line), pyarrow importable, no blank line
+    before the last row (``lines == total``: the counting pass; the TF path's indices count
+    them), no whitespace-only line after it (pyarrow would read it as a short row), and no
+    carriage return except in a ``\\r\\n`` line end (``TextLineDataset`` drops every ``\\r`` of a
+    line, pyarrow ends a row at a lone one); the last is checked by reading the file in blocks of
+    ``SCAN`` bytes (about a second per GB), nothing kept. ``"parts"`` when, besides, every line
+    end ends a row for pyarrow too: the entry does not quote (``quoting: false``) or the file
+    holds no double quote (a quoted cell could hold a line break), found by the same scan."""
     if entry["format"] not in ("csv", "tsv") or not entry["header"] or entry["compression"]:
         return False
     if "://" in path or lines != total:
@@ -156,6 +168,7 @@ def arrow_exact(entry, path, lines, total):
         import pyarrow.csv  # noqa: F401
     except ImportError:
         return False
+    quoted = False
     with open(path, "rb") as f:
         prev = b""
         while True:
@@ -166,6 +179,7 @@ def arrow_exact(entry, path, lines, total):
             if both.count(b"\r") - both[-1:].count(b"\r") != both.count(b"\r\n"):
                 return False
             prev = block[-1:]
+            quoted = quoted or (entry["quoting"] and b'"' in block)
         if prev == b"\r":  # a lone "\r" ends the file
             return False
         f.seek(max(0, f.tell() - 65536))
@@ -174,19 +188,60 @@ def arrow_exact(entry, path, lines, total):
     if not body:
         return False  # 64 KB of whitespace at the end: left to the TF path
     after = tail[len(body) :].split(b"\n", 1)
-    return len(after) == 1 or not after[1].strip(b"\r\n")
+    if not (len(after) == 1 or not after[1].strip(b"\r\n")):
+        return False
+    return "stream" if quoted else "parts"
 
 
-def csv_arrow_rows(entry, columns, numeric, needed, fallback):
-    """``(chunks, parse)`` as :func:`csv_rows`, for training: each file read in blocks of
-    ``ARROW_BLOCK`` bytes by pyarrow's streaming CSV reader (``pyarrow.csv.open_csv``: typed
-    columns, no Python per cell), each block one element ``(index [n], (numbers [n, k], strings
-    [n, m]))`` (``numeric`` columns as float32, the other ``needed`` columns as bytes), then cut
+_POOL = {}  # process id -> the thread pool that parses CSV parts (made on first use, in that process)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    """This process's pool of ``min(4, cores)`` threads for :func:`csv_arrow_rows`' parts (one
+    for every file read at once: pyarrow parses without Python's lock, so they use the cores)."""
+    with _POOL_LOCK:
+        pid = os.getpid()
+        if pid not in _POOL:
+            _POOL.clear()  # a pool inherited through fork has no threads in this process
+            _POOL[pid] = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="mtlzoo-csv")
+        return _POOL[pid]
+
+
+def line_parts(path, size):
+    """The bytes of a CSV file after its header line, in parts of about ``size`` bytes cut after
+    a line end (the last part: up to the end of the file; parts of blank lines only skipped)."""
+    with open(path, "rb") as f:
+        f.readline()
+        rest = b""
+        while True:
+            block = f.read(size)
+            data = rest + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+            if data.strip():
+                yield data
+            if not block:
+                return
+
+
+def csv_arrow_rows(entry, columns, numeric, needed, fallback, cut=frozenset()):
+    """``(chunks, parse)`` as :func:`csv_rows`, for training: each file read by pyarrow (typed
+    columns, no Python per cell), one element ``(index [n], (numbers [n, k], strings [n, m]))``
+    per block (``numeric`` columns as float32, the other ``needed`` columns as bytes), then cut
     by ``Dataset.rebatch`` into chunks of exactly ``size`` rows (the TF path's chunks, so the
     interleave of several files is the same; ``chunks(path, size, exact=False)``: the blocks
     as they come, for a stream whose chunk sizes do not matter); ``index`` = the row's 0-based
-    line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk into column -> tensor (float32
-    [n] or string [n], as :func:`csv_rows` gives them).
+    line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk into
+    column -> tensor (float32 [n] or string [n], as :func:`csv_rows` gives them).
+
+    A file in ``cut`` (:func:`arrow_exact` said ``"parts"``: every line end ends a row) is read
+    in parts of about ``PART`` bytes cut after a line end (:func:`line_parts`), each parsed by
+    ``pyarrow.csv.read_csv`` on a thread of a shared pool (:func:`_pool`), up to ``AHEAD`` parts
+    ahead, and given in file order, so the cores parse at once; any other file is read in
+    order by pyarrow's streaming reader (``pyarrow.csv.open_csv``, blocks of ``ARROW_BLOCK``
+    bytes). Either way one ``Dataset.from_generator`` per file.
 
     Numbers are parsed by pyarrow into float32 (correctly rounded, as ``tf.io.decode_csv``;
     surrounding blanks and quotes allowed, ``nan``/``inf`` read alike). A cell pyarrow rejects
@@ -204,7 +259,14 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback):
     strs = [c for c in columns if c in wanted and c not in numeric]
     signature = (
         tf.TensorSpec([None], tf.int64),
-        (tf.TensorSpec([None, len(nums)], tf.float32), tf.TensorSpec([None, len(strs)], tf.string)),
+        (
+            tf.TensorSpec([None, len(nums)], tf.float32),
+            (
+                tf.TensorSpec([], tf.string),
+                tf.TensorSpec([None, len(strs)], tf.int64),
+                tf.TensorSpec([None, len(strs)], tf.int64),
+            ),
+        ),
     )
     parse_options = pacsv.ParseOptions(
         delimiter=delim, quote_char='"' if entry["quoting"] else False, double_quote=True, ignore_empty_lines=True
@@ -218,26 +280,69 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback):
     )
     fallback_chunks, fallback_parse = fallback
 
-    def stacked(arrays, n, dtype):
-        out = np.empty((n, len(arrays)), dtype)
+    def stacked(arrays, n):
+        out = np.empty((n, len(arrays)), np.float32)
         for j, a in enumerate(arrays):
             out[:, j] = a.to_numpy(zero_copy_only=False)
         return out
 
-    def generate(path, size):
-        path, size = path.decode("utf-8"), int(size)
-        read_options = pacsv.ReadOptions(
-            column_names=list(columns), skip_rows=1, block_size=ARROW_BLOCK, use_threads=False
+    def spans(arrays, n):
+        """Binary columns as ``(bytes, starts [n, m], lengths [n, m])``: their cells' bytes one after
+        another and where each cell is (cut by ``tf.strings.substr``, no Python object per cell)."""
+        parts, at = [], 0
+        starts, lengths = np.zeros((n, len(arrays)), np.int64), np.zeros((n, len(arrays)), np.int64)
+        for j, a in enumerate(arrays if n else ()):
+            a = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+            ends = np.frombuffer(a.buffers()[1], np.int32, count=n + 1, offset=4 * a.offset).astype(np.int64)
+            lo, hi = int(ends[0]), int(ends[-1])
+            parts.append(a.buffers()[2][lo:hi].to_pybytes() if hi > lo else b"")
+            starts[:, j], lengths[:, j] = ends[:-1] - lo + at, np.diff(ends)
+            at += hi - lo
+        return b"".join(parts), starts, lengths
+
+    def arrays(batch):
+        n = batch.num_rows
+        return stacked([batch.column(c) for c in nums], n), spans([batch.column(c) for c in strs], n)
+
+    def read_part(data):
+        """One part's rows as ``(numbers, strings)`` (on a pool thread)."""
+        options = pacsv.ReadOptions(column_names=list(columns), block_size=len(data) + 1, use_threads=False)
+        return arrays(
+            pacsv.read_csv(
+                pa.py_buffer(data), read_options=options, parse_options=parse_options, convert_options=convert_options
+            )
         )
-        done = 0
-        try:
+
+    def blocks(path):
+        """The file's rows as ``(numbers, strings)`` blocks, in order."""
+        if path not in cut:
+            read_options = pacsv.ReadOptions(
+                column_names=list(columns), skip_rows=1, block_size=ARROW_BLOCK, use_threads=False
+            )
             reader = pacsv.open_csv(
                 path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
             )
             for batch in reader:
-                n = batch.num_rows
-                x = stacked([batch.column(c) for c in nums], n, np.float32)
-                t = stacked([batch.column(c) for c in strs], n, object)
+                yield arrays(batch)
+            return
+        pool, ahead = _pool(), collections.deque()
+        try:
+            for data in line_parts(path, PART):
+                ahead.append(pool.submit(read_part, data))
+                if len(ahead) > AHEAD:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:  # closed early (a deleted iterator) or an error: parts not started are dropped
+            for f in ahead:
+                f.cancel()
+
+    def generate(path, size):
+        path, size = path.decode("utf-8"), int(size)
+        done = 0
+        try:
+            for x, t in blocks(path):
+                n = len(x)
                 yield np.arange(done, done + n, dtype=np.int64), (x, t)
                 done += n
         except pa.ArrowInvalid:
@@ -245,12 +350,16 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback):
             for i, line in fallback_chunks(path, size).skip(done // size):
                 row = fallback_parse(i, line)[1]
                 x = np.stack([row[c].numpy() for c in nums], 1) if nums else np.zeros((len(i), 0), np.float32)
-                t = np.stack([row[c].numpy() for c in strs], 1) if strs else np.zeros((len(i), 0), object)
-                yield i.numpy()[cut:], (x[cut:], t[cut:])
+                t = [pa.array(row[c].numpy()[cut:].tolist(), pa.binary()) for c in strs]
+                yield i.numpy()[cut:], (x[cut:], spans(t, len(x) - cut))
                 cut = 0
 
+    def cells(i, rec):
+        x, (data, starts, lengths) = rec
+        return i, (x, tf.strings.substr(data, starts, lengths))
+
     def chunks(path, size, exact=True):
-        blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size))
+        blocks = tf.data.Dataset.from_generator(generate, output_signature=signature, args=(path, size)).map(cells)
         return blocks.rebatch(size) if exact else blocks
 
     def parse(i, rec):

@@ -34,7 +34,7 @@ not given in the config are built by a **bounded pass** over the first ``vocab_e
 rows of the training split (distinct values counted by TensorFlow per chunk, added up in
 Python). Training then streams chunks: files interleaved in parallel (deterministic order),
 each chunk parsed and encoded at once (a CSV entry whose files pyarrow reads exactly as the
-TF ops do is read by pyarrow's streaming reader in typed blocks, ``csv_reader: auto``:
+TF ops do is read by pyarrow in typed blocks, unquoted files in parts parsed in parallel, ``csv_reader: auto``:
 :func:`mtlzoo.data.files.csv_arrow_rows`; the same examples in the same order, checked
 against the TF path by tests/data/test_files_arrow.py; a local uncompressed TFRecord entry is
 read by its frames, :func:`mtlzoo.data.files.tfrecord_framed_rows`, with the record lengths the
@@ -387,8 +387,9 @@ class FileData:
             for k in range(len(g.sources)):
                 self.count_lines(g, k)
             if g.arrow is not None and self.opts["csv_reader"] == "auto":
-                if all(arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)):
-                    g.fast = g.arrow()
+                ways = [arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)]
+                if all(ways):
+                    g.fast = g.arrow(cut=frozenset(p for p, w in zip(g.sources, ways, strict=True) if w == "parts"))
             if g.sizes is not None:
                 g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), g.parse)
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files

@@ -81,18 +81,36 @@ def _cfg(entries, **extra):
 
 def test_pyarrow_reads_what_tensorflow_reads(tmp_path, monkeypatch):
     """Every column kind, quoting, missing labels, CRLF; a glob of three shards with a seeded
-    split, an entry with its own split, an unquoted TSV, and a file with a hexadecimal cell deep
-    inside (TensorFlow reads it, pyarrow does not: the chunks before it come from pyarrow, the
+    split, an entry with its own split, an unquoted TSV, and files with a hexadecimal cell deep
+    inside (TensorFlow reads it, pyarrow does not: the rows before it come from pyarrow, the
     rest from TensorFlow); stored order, two epochs, both kinds of sharding, a resumed stream.
-    One load per reader (each load and pipeline costs seconds of tracing)."""
+    Both pyarrow readings: files with quotes streamed (blocks of 2 KB), files without (a shard
+    with CRLF line ends and a hexadecimal cell, a file ending in blank lines, the TSV with
+    ``quoting: false``, whose cells hold quotes) cut into parts of ~300 bytes and parsed on the
+    thread pool; the parts were what was read. One load per reader (each load and pipeline
+    costs seconds of tracing)."""
     monkeypatch.setattr(files, "ARROW_BLOCK", 2048)  # several blocks a file, so the hex error comes late
+    monkeypatch.setattr(files, "PART", 300)  # many parts a file
+    cut = []
+    line_parts = files.line_parts
+    monkeypatch.setattr(files, "line_parts", lambda path, size: (cut.append(path), line_parts(path, size))[1])
     rng = np.random.default_rng(0)
+
+    def plain(rows):  # no cell holds a quote or a delimiter, so the writer quotes nothing
+        return [tuple(c.replace('"', "'").replace(",", ";") for c in r) for r in rows]
+
     d = tmp_path / "shards"
     d.mkdir()
     for k, n in enumerate((150, 97, 203)):
-        _write(d / f"part-{k}.csv", _rows(rng, n, 1000 * k), line_end="\r\n" if k == 1 else "\n")
-    extra = _write(tmp_path / "extra.csv", _rows(rng, 60))
-    tsv = _write(tmp_path / "a.tsv", [r for r in _rows(rng, 80) if '"' not in r[0]], delimiter="\t")
+        rows = _rows(rng, n, 1000 * k)
+        if k == 1:
+            rows = plain(rows)
+            rows[80] = (rows[80][0], "0x10", *rows[80][2:])
+        _write(d / f"part-{k}.csv", rows, line_end="\r\n" if k == 1 else "\n")
+    extra = _write(tmp_path / "extra.csv", plain(_rows(rng, 60)))
+    with open(extra, "a") as f:
+        f.write("\n\n\n")
+    tsv = _write(tmp_path / "a.tsv", _rows(rng, 80), delimiter="\t")  # the writer quotes cells holding a quote
     rows = _rows(rng, 300)
     rows[250] = (rows[250][0], "0x10", *rows[250][2:])
     hexed = _write(tmp_path / "h.csv", rows)
@@ -110,8 +128,30 @@ def test_pyarrow_reads_what_tensorflow_reads(tmp_path, monkeypatch):
     assert set(auto.info["csv_readers"].values()) == {"pyarrow"} and len(auto.info["csv_readers"]) == 4
     assert set(tf_.info["csv_readers"].values()) == {"tensorflow"}
     assert_same_streams(auto, tf_, (None, 1), 40)
-    hex_row = [f for f in read_split(auto, "test")[0] if f["features"][0] == 16.0]
-    assert len(hex_row) == 1  # the test split: the hex file's 300 rows after the shards' test rows
+    assert {str(d / "part-1.csv"), extra, tsv} <= set(cut) and not {str(d / "part-0.csv"), hexed} & set(cut)
+    hex_rows = [f for s in ("train", "validation", "test") for f in read_split(auto, s)[0] if f["features"][0] == 16.0]
+    assert len(hex_rows) == 2  # one in the parts of shard 1, one in the streamed h.csv
+
+
+def test_line_parts_are_the_lines_after_the_header(tmp_path):
+    """:func:`files.line_parts` against Python's own line reading: every part ends after a line
+    end (the last: at the end of the file), parts of blank lines only are skipped, and joined
+    they hold the file's lines after its header; a line longer than the part size is one part."""
+    path = tmp_path / "f.csv"
+    lines = ["h1,h2\n"] + [f"{i},{'x' * (i % 37)}\r\n" if i % 4 else f"{i},y\n" for i in range(300)]
+    lines += ["\n", "\n", "9,last-without-line-end"]
+    path.write_bytes("".join(lines).encode())
+    for size in (1, 50, 333, 1 << 20):
+        parts = list(files.line_parts(str(path), size))
+
+        def nonblank(b):
+            return [line for line in b.splitlines(keepends=True) if line.strip()]
+
+        assert nonblank(b"".join(parts)) == nonblank("".join(lines[1:]).encode())
+        assert all(p.endswith(b"\n") for p in parts[:-1]) and all(p.strip() for p in parts)
+    with open(path, "rb") as f:
+        f.readline()
+        assert list(files.line_parts(str(path), 1)) == [line for line in f if line.strip()]
 
 
 def test_files_pyarrow_cannot_read_exactly_stay_with_tensorflow(tmp_path):
