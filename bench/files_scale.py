@@ -32,10 +32,12 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
 * ``peak_rss_mb``: the process's peak resident set size at the end (:func:`peak_rss_mb`;
   load, the input pass and the training steps included; the issue's target: < 2 GB).
 
-``--readers N`` (:func:`compare_readers`): the TFRecord set loaded twice in one process, read
-in training by its frames and by ``TFRecordDataset`` (``data.tfrecord_reader``: ``auto``, ``tensorflow``); checks
-that both give the same stored order and epoch 0, then times the input loop above for each in
-N alternating repeats and prints input batches per CPU second of each (min / median / max).
+``--readers N [--format csv|tfrecord]`` (:func:`compare_readers`): the data loaded once per
+reader in one process (TFRecord: by its frames and by ``TFRecordDataset``,
+``data.tfrecord_reader`` ``auto`` / ``tensorflow``; CSV: pyarrow in parts, pyarrow streamed,
+TensorFlow's ops); checks that all give the same stored order and epoch 0, then times the
+input loop above (``--steps`` batches) for each in N alternating repeats and prints input
+examples/s and batches per CPU second of each (min / median / max).
 """
 
 import argparse
@@ -267,35 +269,58 @@ def measure(fmt, folder, batch, steps, input_steps=None):
     }
 
 
-def compare_readers(folder, batch, steps, repeats):
-    """Input batches per CPU second of TFRecord training read by frames and by TFRecordDataset,
-    ``repeats`` alternating repeats in this process (a dict reader -> list), after checking that
-    both readers give the same stored order and epoch 0."""
+READERS = {  # format -> (reader, data options, files.PART while loading, the info that names the reading)
+    "tfrecord": [
+        ("frames", {"tfrecord_reader": "auto"}, None, ("tfrecord_readers", "frames")),
+        ("tensorflow", {"tfrecord_reader": "tensorflow"}, None, ("tfrecord_readers", "tensorflow")),
+    ],
+    "csv": [
+        ("parts", {"csv_reader": "auto"}, None, ("csv_readers", "pyarrow parts")),
+        ("stream", {"csv_reader": "auto"}, 0, ("csv_readers", "pyarrow")),
+        ("tensorflow", {"csv_reader": "tensorflow"}, None, ("csv_readers", "tensorflow")),
+    ],
+}
+
+
+def compare_readers(folder, batch, steps, repeats, fmt="tfrecord"):
+    """Input examples/s and batches per CPU second of training on ``fmt`` read by each of its
+    readers (:data:`READERS`: TFRecord by frames and by TFRecordDataset; CSV by pyarrow in
+    parts, pyarrow streamed (``files.PART = 0`` while loading) and TensorFlow's ops), each
+    loaded once in this process, ``repeats`` alternating repeats of ``steps`` batches drawn in
+    graph; first checks that every reader gives the first's stored order and epoch 0. Returns
+    reader -> list of (examples/s, batches per CPU second)."""
     import tensorflow as tf
 
     from mtlzoo.config import resolve_config
-    from mtlzoo.data import load_data
+    from mtlzoo.data import files, load_data
     from mtlzoo.tasks import tasks_from_config
 
-    data = {}
-    for reader, option in (("frames", "auto"), ("tensorflow", "tensorflow")):
-        raw = run_config("tfrecord", folder, batch)
-        raw["data"]["tfrecord_reader"] = option
+    data, part = {}, files.PART
+    for reader, options, load_part, (key, name) in READERS[fmt]:
+        raw = run_config(fmt, folder, batch)
+        raw["data"].update(options)
         config = resolve_config(raw)
-        data[reader] = load_data(config, tasks_from_config(config.tasks))
-        assert set(data[reader].info["tfrecord_readers"].values()) == {reader}
+        files.PART = part if load_part is None else load_part
+        try:
+            data[reader] = load_data(config, tasks_from_config(config.tasks))
+        finally:
+            files.PART = part
+        assert set(data[reader].info[key].values()) == {name}, data[reader].info[key]
+    first, *others = data.values()
     for epoch in (None, 0):
-        a, b = (d.split("train").batches(epoch).rebatch(50_000).as_numpy_iterator() for d in data.values())
-        for x, y in zip(a, b, strict=True):
-            tf.nest.map_structure(np.testing.assert_array_equal, x, y)
+        for d in others:
+            a, b = (x.split("train").batches(epoch).rebatch(50_000).as_numpy_iterator() for x in (first, d))
+            for x, y in zip(a, b, strict=True):
+                tf.nest.map_structure(np.testing.assert_array_equal, x, y)
     out, drain = {r: [] for r in data}, drawn_in_graph()
     for _ in range(repeats):
         for reader, d in data.items():
             it = iter(d.train_dataset(["features"], batch, 0, steps + 20))
             drain(it, tf.constant(20, tf.int64))
-            c = time.process_time()
+            t, c = time.perf_counter(), time.process_time()
             drain(it, tf.constant(steps, tf.int64))
-            out[reader].append(steps / (time.process_time() - c))
+            out[reader].append((steps * batch / (time.perf_counter() - t), steps / (time.process_time() - c)))
+            del it
     return out
 
 
@@ -377,15 +402,17 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--dir", help="data folder (default: $TMPDIR/mtlzoo_files_scale_<rows>)")
     p.add_argument("--out", help="append the rows as JSON lines to this file")
-    p.add_argument("--readers", type=int, metavar="N", help="compare the TFRecord readers, N repeats")
+    p.add_argument("--readers", type=int, metavar="N", help="compare the readers of --format, N repeats")
+    p.add_argument("--format", choices=sorted(READERS), default="tfrecord", help="the format --readers compares")
     p.add_argument("--_one", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.readers:
         folder = args.dir or os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mtlzoo_files_scale_{args.rows}")
         ensure_data(folder, args.rows)
-        for reader, v in compare_readers(folder, args.batch, args.steps, args.readers).items():
-            v = sorted(v)
-            print(f"{reader:10s} input batches / CPU s: min {v[0]:,.0f} median {v[len(v) // 2]:,.0f} max {v[-1]:,.0f}")
+        for reader, v in compare_readers(folder, args.batch, args.steps, args.readers, args.format).items():
+            for i, what in ((0, "input examples/s"), (1, "input batches / CPU s")):
+                x = sorted(r[i] for r in v)
+                print(f"{reader:10s} {what:22s} min {x[0]:,.0f} median {x[len(x) // 2]:,.0f} max {x[-1]:,.0f}")
         return 0
     if args._one:
         print(json.dumps(measure(args._one, args.dir, args.batch, args.steps)))

@@ -141,7 +141,7 @@ def csv_rows(entry, columns, numeric=()):
 
 ARROW_BLOCK = 1 << 20  # bytes per block of pyarrow's streaming CSV reader
 SCAN = 1 << 24  # bytes per read of the carriage-return scan (:func:`arrow_exact`)
-PART = 1 << 21  # bytes (about) per part of a CSV file parsed in parallel (:func:`csv_arrow_rows`)
+PART = 1 << 21  # bytes (about) per part of a CSV file parsed in parallel (:func:`csv_arrow_rows`; 0: none cut)
 AHEAD = 4  # parts parsed ahead of the one training reads, per file
 
 
@@ -190,7 +190,7 @@ def arrow_exact(entry, path, lines, total):
     after = tail[len(body) :].split(b"\n", 1)
     if not (len(after) == 1 or not after[1].strip(b"\r\n")):
         return False
-    return "stream" if quoted else "parts"
+    return "stream" if quoted or PART <= 0 else "parts"
 
 
 _POOL = {}  # process id -> the thread pool that parses CSV parts (made on first use, in that process)

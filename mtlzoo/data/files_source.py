@@ -188,7 +188,8 @@ class _Group:
         self.split_of = [entry["split"]] * len(self.sources)
         self.code = None  # int8 split code per line (seeded split), or None
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
-        self.arrow = None  # () -> that pair (CSV entries), decided after the counting pass
+        self.arrow = None  # (cut=) -> that pair (CSV entries), decided after the counting pass
+        self.cut = frozenset()  # CSV sources pyarrow reads in parts parsed in parallel
         self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
 
     @property
@@ -389,7 +390,8 @@ class FileData:
             if g.arrow is not None and self.opts["csv_reader"] == "auto":
                 ways = [arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)]
                 if all(ways):
-                    g.fast = g.arrow(cut=frozenset(p for p, w in zip(g.sources, ways, strict=True) if w == "parts"))
+                    g.cut = frozenset(p for p, w in zip(g.sources, ways, strict=True) if w == "parts")
+                    g.fast = g.arrow(cut=g.cut)
             if g.sizes is not None:
                 g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), g.parse)
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
@@ -411,7 +413,7 @@ class FileData:
                 counts[s] = n
                 splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
-        info["csv_readers"] = {g.entry["field"]: "pyarrow" if g.fast else "tensorflow" for g in groups if g.arrow}
+        info["csv_readers"] = {g.entry["field"]: _csv_reading(g) for g in groups if g.arrow}
         tfr = [g for g in groups if g.entry["format"] == "tfrecord"]
         info["tfrecord_readers"] = {g.entry["field"]: "frames" if g.fast else "tensorflow" for g in tfr}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
@@ -597,6 +599,16 @@ def _absolute(raw):
     if raw.get("data_dir"):
         raw["data_dir"] = fix(raw["data_dir"])
     return raw
+
+
+def _csv_reading(g):
+    """How training reads a CSV entry: ``tensorflow``, ``pyarrow`` (streamed), ``pyarrow parts``
+    (every file cut into parts parsed in parallel) or ``pyarrow parts + stream`` (some files)."""
+    if not g.fast:
+        return "tensorflow"
+    if not g.cut:
+        return "pyarrow"
+    return "pyarrow parts" if len(g.cut) == len(g.sources) else "pyarrow parts + stream"
 
 
 def _rows_in(g, k, c):

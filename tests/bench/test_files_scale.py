@@ -60,8 +60,10 @@ def test_one_measurement(tmp_path):
 
 @pytest.mark.slow
 def test_compare_readers(tmp_path):
-    """``--readers``: both TFRecord readers loaded (it asserts they give the same examples), one
-    rate per reader and repeat."""
+    """``--readers``: every reader of each format loaded (it asserts they give the same examples
+    and that each load used the reading it names), one pair of rates per reader and repeat."""
     files_scale.ensure_data(str(tmp_path), 600)
     out = files_scale.compare_readers(str(tmp_path), batch=32, steps=3, repeats=2)
-    assert set(out) == {"frames", "tensorflow"} and all(len(v) == 2 and min(v) > 0 for v in out.values())
+    assert set(out) == {"frames", "tensorflow"} and all(len(v) == 2 and min(min(v)) > 0 for v in out.values())
+    out = files_scale.compare_readers(str(tmp_path), batch=32, steps=3, repeats=1, fmt="csv")
+    assert set(out) == {"parts", "stream", "tensorflow"} and all(len(v) == 1 and min(min(v)) > 0 for v in out.values())
