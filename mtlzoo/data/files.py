@@ -226,7 +226,7 @@ def line_parts(path, size):
                 return
 
 
-def csv_arrow_rows(entry, columns, numeric, needed, fallback, cut=frozenset()):
+def csv_arrow_rows(entry, columns, numeric, needed, fallback, parted=frozenset()):
     """``(chunks, parse)`` as :func:`csv_rows`, for training: each file read by pyarrow (typed
     columns, no Python per cell), one element ``(index [n], (numbers [n, k], strings [n, m]))``
     per block (``numeric`` columns as float32, the other ``needed`` columns as bytes), then cut
@@ -236,7 +236,7 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback, cut=frozenset()):
     line (valid only for files :func:`arrow_exact` accepts). ``parse`` turns a chunk into
     column -> tensor (float32 [n] or string [n], as :func:`csv_rows` gives them).
 
-    A file in ``cut`` (:func:`arrow_exact` said ``"parts"``: every line end ends a row) is read
+    A file in ``parted`` (:func:`arrow_exact` said ``"parts"``: every line end ends a row) is read
     in parts of about ``PART`` bytes cut after a line end (:func:`line_parts`), each parsed by
     ``pyarrow.csv.read_csv`` on a thread of a shared pool (:func:`_pool`), up to ``AHEAD`` parts
     ahead, and given in file order, so the cores parse at once; any other file is read in
@@ -315,7 +315,7 @@ def csv_arrow_rows(entry, columns, numeric, needed, fallback, cut=frozenset()):
 
     def blocks(path):
         """The file's rows as ``(numbers, strings)`` blocks, in order."""
-        if path not in cut:
+        if path not in parted:
             read_options = pacsv.ReadOptions(
                 column_names=list(columns), skip_rows=1, block_size=ARROW_BLOCK, use_threads=False
             )

@@ -188,8 +188,8 @@ class _Group:
         self.split_of = [entry["split"]] * len(self.sources)
         self.code = None  # int8 split code per line (seeded split), or None
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
-        self.arrow = None  # (cut=) -> that pair (CSV entries), decided after the counting pass
-        self.cut = frozenset()  # CSV sources pyarrow reads in parts parsed in parallel
+        self.arrow = None  # (parted=) -> that pair (CSV entries), decided after the counting pass
+        self.parted = frozenset()  # CSV sources pyarrow reads in parts parsed in parallel
         self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
 
     @property
@@ -390,8 +390,8 @@ class FileData:
             if g.arrow is not None and self.opts["csv_reader"] == "auto":
                 ways = [arrow_exact(g.entry, p, g.lines[k], g.total[k]) for k, p in enumerate(g.sources)]
                 if all(ways):
-                    g.cut = frozenset(p for p, w in zip(g.sources, ways, strict=True) if w == "parts")
-                    g.fast = g.arrow(cut=g.cut)
+                    g.parted = frozenset(p for p, w in zip(g.sources, ways, strict=True) if w == "parts")
+                    g.fast = g.arrow(parted=g.parted)
             if g.sizes is not None:
                 g.fast = tfrecord_framed_rows(dict(zip(g.sources, g.sizes, strict=True)), g.parse)
             if g.split_of[0] is None:  # a seeded split of the entry's rows, over all its files
@@ -606,9 +606,9 @@ def _csv_reading(g):
     (every file cut into parts parsed in parallel) or ``pyarrow parts + stream`` (some files)."""
     if not g.fast:
         return "tensorflow"
-    if not g.cut:
+    if not g.parted:
         return "pyarrow"
-    return "pyarrow parts" if len(g.cut) == len(g.sources) else "pyarrow parts + stream"
+    return "pyarrow parts" if len(g.parted) == len(g.sources) else "pyarrow parts + stream"
 
 
 def _rows_in(g, k, c):
