@@ -190,6 +190,7 @@ class _Group:
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
         self.arrow = None  # (parted=) -> that pair (CSV entries), decided after the counting pass
         self.parted = frozenset()  # CSV sources pyarrow reads in parts parsed in parallel
+        self.traced = {}  # key -> tf.function of a chunk's ops, traced once (:meth:`FileData._traced_once`)
         self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
 
     @property
@@ -327,8 +328,10 @@ class FileData:
         mapping, label_map, offset = self.mapping, g.label_map, g.offsets[k]
         code = tf.constant(g.code if g.code is not None else np.zeros(max(g.lines[k] + offset, 1), np.int8))
 
+        check = self._traced_once(g, "check", lambda i, rec: mapping.check(g.parse(i, rec)[1], label_map))
+
         def checked(i, rec):
-            ok = mapping.check(g.parse(i, rec)[1], label_map)
+            ok = check(i, rec)
             codes = tf.cast(tf.gather(code, offset + i), tf.int32)
             bad = tf.boolean_mask(i, tf.logical_not(ok))
             counts = tf.math.bincount(codes, minlength=3, maxlength=3, dtype=tf.int64)
@@ -422,6 +425,17 @@ class FileData:
             info["vocab_size"] = len(info["vocab"])
         return StreamData(splits, info)
 
+    @staticmethod
+    def _traced_once(g, key, fn):
+        """``fn`` (a chunk's ops) as a ``tf.function`` kept on the group under ``key``: every file,
+        split, epoch and shard pipeline of the entry calls the one graph traced per input
+        structure, instead of ``Dataset.map`` tracing the whole function again for each."""
+        import tensorflow as tf
+
+        if key not in g.traced:
+            g.traced[key] = tf.function(fn)
+        return g.traced[key]
+
     def _reader(self, g, c, size, rows_of=None):
         """``read(source, offset)`` -> raw ``(index, rec)`` chunks (``size`` lines/records read at
         a time) of the source's rows in split code ``c``; empty chunks dropped. ``rows_of``: the
@@ -491,8 +505,9 @@ class FileData:
                 rows = functools.partial(rows, exact=False)
             read = self._reader(g, c, raw, rows)
 
-            def enc(i, rec):
-                return mapping.encode(parse(i, rec)[1], g.label_map, g.task_id)
+            enc = self._traced_once(
+                g, ("encode", parse), lambda i, rec: mapping.encode(parse(i, rec)[1], g.label_map, g.task_id)
+            )
 
             if g.entry["format"] == "tfds":  # sources are split names: no tensor-valued reads
                 ds = read(g.sources[ks[0]], 0)
