@@ -19,7 +19,7 @@ Each format runs in a fresh Python process (so its peak RSS is its own):
   ``tf.while_loop`` inside one ``tf.function`` (:func:`drawn_in_graph`, as
   :meth:`mtlzoo.training.loop.TrainLoop.run`);
 * ``input_eager``: the same pipeline iterated by Python, one ``next(iterator)`` call per batch
-  (``--steps`` batches; the measure of the passes before 2026-11-29): each call also costs
+  (``--steps`` batches; the measure of the first six passes in docs/benchmarks.md): each call also costs
   Python about 0.1 ms, which training never pays;
 * ``model``: training steps/s of the model on one in-memory batch (the ``mlp`` encoder of
   the ``sharing``/``pipeline`` suites, 512-256 units, ``input_dim`` D, two towers;
