@@ -21,20 +21,24 @@ def glue_config(root, ckpt, tasks=GLUE_TASKS):
 
 
 def trained_glue_run(tmp_path_factory, tasks=GLUE_TASKS):
-    """``(workdir, glue dir, checkpoint dir)`` of a tiny GLUE run trained once per session.
+    """``(workdir, glue dir, checkpoint dir)`` of a tiny GLUE run trained once per session, by
+    whichever pytest-xdist worker asks first (:func:`tests.helpers.shared_dir`).
 
     Each dev file is a copy of its training file (20-30 examples), so every metric has
     enough examples to be non-trivial. Tests must treat the workdir as read-only.
     """
-    base = tmp_path_factory.getbasetemp() / ("mtlzoo_glue_" + "_".join(tasks))
-    root, ckpt, workdir = str(base / "GLUE"), str(base / "bert"), str(base / "run")
-    if not os.path.isfile(os.path.join(workdir, "model.keras")):
+    from tests.helpers import shared_dir
+
+    def build(base):
         import mtlzoo
 
+        root, ckpt, workdir = str(base / "GLUE"), str(base / "bert"), str(base / "run")
         write_transformers_bert(ckpt)
         write_glue(root, tasks)
         for t in tasks:
             lay = LAYOUTS[t]
             shutil.copy(os.path.join(root, lay.folder, lay.files[0]), os.path.join(root, lay.folder, lay.files[1]))
         mtlzoo.train(glue_config(root, ckpt, tasks), workdir)
-    return workdir, root, ckpt
+
+    base = shared_dir(tmp_path_factory, "mtlzoo_glue_" + "_".join(tasks), build)
+    return str(base / "run"), str(base / "GLUE"), str(base / "bert")

@@ -183,6 +183,36 @@ class _ForkServer:
 _FORKS = _ForkServer()
 
 
+def shared_dir(tmp_path_factory, name, build):
+    """``<root>/<name>``, built once per test session by ``build(path)`` and shared by every
+    pytest-xdist worker of the session (the pytest-xdist recipe for session-wide data).
+
+    ``root`` is the folder above the worker's base temp folder (the session's, shared by its
+    workers) under xdist, the base temp folder itself otherwise. The first worker to ask
+    builds the folder in place while it holds an ``fcntl`` lock on ``<name>.lock``, then
+    writes ``<name>.done``; the others wait on the lock and find the marker. A build that
+    failed (no marker) is removed and built again by the next one to ask. Tests must treat the
+    folder as read-only."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path, done = root / name, root / f"{name}.done"
+    if done.exists():
+        return path
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                build(path)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return path
+
+
 def module_results(module, out, timeout=600):
     """Runs ``python -m <module> <out>`` from the checkout (a child of the fork server: e.g. a
     2-logical-CPU mirrored setup that must not share this process's TensorFlow) and returns the

@@ -154,6 +154,11 @@ def evaluate_model(model, dataset, tasks):
     import tensorflow as tf
 
     fn, metrics = _evaluate_fn(model, tasks)
+    spec = getattr(dataset, "element_spec", None)
+    if spec is not None:
+        # one trace for every batch of the dataset: its element spec leaves the batch size
+        # open, so the smaller last batch does not trace the step a second time
+        fn.get_concrete_function(*spec)
     for ms in metrics.values():
         for m in ms:
             m.reset_state()

@@ -142,11 +142,13 @@ def random_inputs(encoder, batch=5, seed=0):
 
 
 def trained_quickstart(tmp_path_factory, epochs=1):
-    """A quickstart workdir trained once per test session (in-process, ``epochs`` epochs).
+    """A quickstart workdir trained once per test session (in-process, ``epochs`` epochs), by
+    whichever pytest-xdist worker asks first (:func:`tests.helpers.shared_dir`).
 
     Tests must treat it as read-only (copy it to change it)."""
-    base = tmp_path_factory.getbasetemp() / "mtlzoo_quickstart_shared"
-    if not (base / "model.keras").exists():
+    from tests.helpers import shared_dir
+
+    def build(base):
         from mtlzoo.config import load_config_file
         from mtlzoo.training import train
 
@@ -154,7 +156,8 @@ def trained_quickstart(tmp_path_factory, epochs=1):
         cfg.train.epochs = epochs
         cfg.train.verbose = 0
         train(cfg, str(base))
-    return str(base)
+
+    return str(shared_dir(tmp_path_factory, f"mtlzoo_quickstart_shared_{epochs}", build))
 
 
 # The start of every fresh-process serving script: imports of mtlzoo, keras-hub and the tests

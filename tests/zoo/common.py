@@ -54,22 +54,26 @@ def fake_sentiment(root, n=120, seed=0):
 
 
 def published_quickstart(tmp_path_factory):
-    """A 1-epoch quickstart published as ``digits_mlp`` into a session-wide zoo root (read-only)."""
-    from mtlzoo import zoo
+    """A 1-epoch quickstart published as ``digits_mlp`` into a session-wide zoo root (read-only),
+    by whichever pytest-xdist worker asks first (:func:`tests.helpers.shared_dir`)."""
+    from tests.helpers import shared_dir
 
-    root = tmp_path_factory.getbasetemp() / "zoo_root_shared"
-    if not (root / "digits_mlp" / "model.keras").exists():
+    def build(base):
+        from mtlzoo import zoo
+
         workdir = trained_quickstart(tmp_path_factory)
-        card = write_card(tmp_path_factory.getbasetemp() / "digits_card.md", "digits_mlp", "digits, three tasks")
+        base.mkdir()
+        card = write_card(base / "digits_card.md", "digits_mlp", "digits, three tasks")
         zoo.publish(
             workdir,
             "digits_mlp",
             card,
             command="python tools/train.py --config=configs/quickstart.py",
-            root=str(root),
+            root=str(base / "root"),
             log=None,
         )
-    return str(root)
+
+    return str(shared_dir(tmp_path_factory, "zoo_root_shared", build) / "root")
 
 
 # Runs in a fresh interpreter: argv = [request.json, out.npz]; only tensorflow (+ tensorflow_text).
