@@ -146,12 +146,12 @@ def test_line_parts_are_the_lines_after_the_header(tmp_path):
     lines = ["h1,h2\n"] + [f"{i},{'x' * (i % 37)}\r\n" if i % 4 else f"{i},y\n" for i in range(300)]
     lines += ["\n", "\n", "9,last-without-line-end"]
     path.write_bytes("".join(lines).encode())
+
+    def nonblank(b):
+        return [line for line in b.splitlines(keepends=True) if line.strip()]
+
     for size in (1, 50, 333, 1 << 20):
         parts = list(files.line_parts(str(path), size))
-
-        def nonblank(b):
-            return [line for line in b.splitlines(keepends=True) if line.strip()]
-
         assert nonblank(b"".join(parts)) == nonblank("".join(lines[1:]).encode())
         assert all(p.endswith(b"\n") for p in parts[:-1]) and all(p.strip() for p in parts)
     with open(path, "rb") as f:
