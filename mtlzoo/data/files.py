@@ -40,7 +40,6 @@ import io
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from mtlzoo.data.columns import FLOAT_BLOCK
 from mtlzoo.errors import ConfigError
@@ -193,19 +192,21 @@ def arrow_exact(entry, path, lines, total):
     return "stream" if quoted or PART <= 0 else "parts"
 
 
-_POOL = {}  # process id -> the thread pool that parses CSV parts (made on first use, in that process)
+_POOL = None  # (process id, the thread pool that parses CSV parts), made on first use
 _POOL_LOCK = threading.Lock()
 
 
 def _pool():
     """This process's pool of ``min(4, cores)`` threads for :func:`csv_arrow_rows`' parts (one
-    for every file read at once: pyarrow parses without Python's lock, so they use the cores)."""
+    for every file read at once: pyarrow parses without Python's lock, so they use the cores);
+    a pool inherited through fork has no threads in the child, which makes its own."""
+    global _POOL
+    from concurrent.futures import ThreadPoolExecutor
+
     with _POOL_LOCK:
-        pid = os.getpid()
-        if pid not in _POOL:
-            _POOL.clear()  # a pool inherited through fork has no threads in this process
-            _POOL[pid] = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="mtlzoo-csv")
-        return _POOL[pid]
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="mtlzoo-csv"))
+        return _POOL[1]
 
 
 def line_parts(path, size):

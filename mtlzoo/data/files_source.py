@@ -190,8 +190,28 @@ class _Group:
         self.fast = None  # (rows, parse) of the training reads when pyarrow reads the files exactly
         self.arrow = None  # (parted=) -> that pair (CSV entries), decided after the counting pass
         self.parted = frozenset()  # CSV sources pyarrow reads in parts parsed in parallel
-        self.traced = {}  # key -> tf.function of a chunk's ops, traced once (:meth:`FileData._traced_once`)
+        self.traced = {}  # key -> tf.function of a chunk's ops, traced once (:meth:`traced_once`)
         self.sizes = None  # TFRecord entries read by frames: per source, each record's byte length
+
+    def traced_once(self, key, fn):
+        """``fn`` (a chunk's ops) as a ``tf.function`` kept under ``key``: every file, split, epoch
+        and shard pipeline of the entry calls the one graph traced per input structure, instead of
+        ``Dataset.map`` tracing the whole function again for each."""
+        import tensorflow as tf
+
+        if key not in self.traced:
+            self.traced[key] = tf.function(fn)
+        return self.traced[key]
+
+    @property
+    def csv_reading(self):
+        """How training reads a CSV entry: ``tensorflow``, ``pyarrow`` (streamed), ``pyarrow
+        parts`` (every file cut into parts parsed in parallel) or ``pyarrow parts + stream``."""
+        if not self.fast:
+            return "tensorflow"
+        if not self.parted:
+            return "pyarrow"
+        return "pyarrow parts" if len(self.parted) == len(self.sources) else "pyarrow parts + stream"
 
     @property
     def offsets(self):
@@ -328,7 +348,7 @@ class FileData:
         mapping, label_map, offset = self.mapping, g.label_map, g.offsets[k]
         code = tf.constant(g.code if g.code is not None else np.zeros(max(g.lines[k] + offset, 1), np.int8))
 
-        check = self._traced_once(g, "check", lambda i, rec: mapping.check(g.parse(i, rec)[1], label_map))
+        check = g.traced_once("check", lambda i, rec: mapping.check(g.parse(i, rec)[1], label_map))
 
         def checked(i, rec):
             ok = check(i, rec)
@@ -416,7 +436,7 @@ class FileData:
                 counts[s] = n
                 splits[s] = StreamSplit(self._maker(ms), n, shard=self._sharder(ms), batched=True)
         info = {"vocabularies": self.mapping.vocabularies(), "counts": counts}
-        info["csv_readers"] = {g.entry["field"]: _csv_reading(g) for g in groups if g.arrow}
+        info["csv_readers"] = {g.entry["field"]: g.csv_reading for g in groups if g.arrow}
         tfr = [g for g in groups if g.entry["format"] == "tfrecord"]
         info["tfrecord_readers"] = {g.entry["field"]: "frames" if g.fast else "tensorflow" for g in tfr}
         text = [n for n, parts in self.mapping.features.items() if parts[0]["kind"] == "text"]
@@ -424,17 +444,6 @@ class FileData:
             info["vocab"] = self.mapping.tokenizers[text[0]].vocab
             info["vocab_size"] = len(info["vocab"])
         return StreamData(splits, info)
-
-    @staticmethod
-    def _traced_once(g, key, fn):
-        """``fn`` (a chunk's ops) as a ``tf.function`` kept on the group under ``key``: every file,
-        split, epoch and shard pipeline of the entry calls the one graph traced per input
-        structure, instead of ``Dataset.map`` tracing the whole function again for each."""
-        import tensorflow as tf
-
-        if key not in g.traced:
-            g.traced[key] = tf.function(fn)
-        return g.traced[key]
 
     def _reader(self, g, c, size, rows_of=None):
         """``read(source, offset)`` -> raw ``(index, rec)`` chunks (``size`` lines/records read at
@@ -505,8 +514,8 @@ class FileData:
                 rows = functools.partial(rows, exact=False)
             read = self._reader(g, c, raw, rows)
 
-            enc = self._traced_once(
-                g, ("encode", parse), lambda i, rec: mapping.encode(parse(i, rec)[1], g.label_map, g.task_id)
+            enc = g.traced_once(
+                ("encode", parse), lambda i, rec: mapping.encode(parse(i, rec)[1], g.label_map, g.task_id)
             )
 
             if g.entry["format"] == "tfds":  # sources are split names: no tensor-valued reads
@@ -614,16 +623,6 @@ def _absolute(raw):
     if raw.get("data_dir"):
         raw["data_dir"] = fix(raw["data_dir"])
     return raw
-
-
-def _csv_reading(g):
-    """How training reads a CSV entry: ``tensorflow``, ``pyarrow`` (streamed), ``pyarrow parts``
-    (every file cut into parts parsed in parallel) or ``pyarrow parts + stream`` (some files)."""
-    if not g.fast:
-        return "tensorflow"
-    if not g.parted:
-        return "pyarrow"
-    return "pyarrow parts" if len(g.parted) == len(g.sources) else "pyarrow parts + stream"
 
 
 def _rows_in(g, k, c):
