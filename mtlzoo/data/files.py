@@ -39,6 +39,7 @@ import csv
 import io
 import json
 import os
+import re
 import threading
 
 from mtlzoo.data.columns import FLOAT_BLOCK
@@ -209,22 +210,30 @@ def _pool():
         return _POOL[1]
 
 
+_NONBLANK = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
 def line_parts(path, size):
     """The bytes of a CSV file after its header line, in parts of about ``size`` bytes cut after
-    a line end (the last part: up to the end of the file; parts of blank lines only skipped)."""
+    a line end (the last part: up to the end of the file; parts of blank lines only skipped),
+    each a ``memoryview`` of one ``os.pread`` (the bytes of a line cut at the end of a read are
+    read again with the next part, so no part is copied or joined)."""
     with open(path, "rb") as f:
-        f.readline()
-        rest = b""
+        at = len(f.readline())
+        fd = f.fileno()
         while True:
-            block = f.read(size)
-            data = rest + block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                data, rest = data[:cut], data[cut:]
-            if data.strip():
-                yield data
+            want = step = max(1, size)
+            while True:
+                block = os.pread(fd, want, at)
+                cut = len(block) if len(block) < want else block.rfind(b"\n") + 1
+                if cut or not block:
+                    break
+                want += step  # no line end yet: read ``size`` bytes more
             if not block:
                 return
+            if _NONBLANK.search(block, 0, cut):
+                yield memoryview(block)[:cut]
+            at += cut
 
 
 def csv_arrow_rows(entry, columns, numeric, needed, fallback, parted=frozenset()):
