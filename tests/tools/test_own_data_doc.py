@@ -117,6 +117,9 @@ def test_evaluate_streams_the_split_and_scores_it(ran):
 
     config = read_config(str(wd))
     data = load_run_data(config, tasks_from_config(config.tasks), str(wd))
+    # the page's CSV files (Python's csv module: \r\n line ends, no quotes) with the default
+    # csv_reader get the fast reading, pyarrow in parts
+    assert data.info["csv_readers"] == {"data.files[0]": "pyarrow parts", "data.files[1]": "pyarrow parts"}
     model = load_model(str(wd / "model.keras"))
     got = {"sentiment": [], "topic": []}
     n = 0
