@@ -46,8 +46,9 @@ def take_rows(chunks, n):
 
 
 def permuted(chunk, seed):
-    """The rows of a chunk in a seeded random order (``seed``: two integers): a stateless
-    shuffle of the row indices (a Fisher-Yates draw, linear in n, unlike sorting n random keys)."""
+    """The rows of a chunk in a seeded random order (``seed``: two integers):
+    ``tf.random.experimental.stateless_shuffle`` of the row indices (about a quarter of the CPU
+    of sorting n random keys, docs/benchmarks.md "Eighth pass")."""
     import tensorflow as tf
 
     order = tf.random.experimental.stateless_shuffle(tf.range(rows_of(chunk)), seed=tf.cast(seed, tf.int64))
