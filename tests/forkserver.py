@@ -9,14 +9,18 @@ tool's own flags are defined then, in the child: nothing of one run is seen by t
 and exits with the tool's exit code. The child is what a fresh ``python tools/<name>.py``
 is, except that the modules above are already imported.
 
-Tests that are about the process itself (what a tool imports, TensorFlow's start-up lines,
-a kill mid-run) keep real processes (``subprocess``, or :func:`tests.helpers.run_tool` with
-``fresh=True``), and
-``MTLZOO_TEST_FRESH=1`` makes every run a fresh process (the check that the fork changes
-nothing: ``MTLZOO_TEST_FRESH=1 python -m pytest tests/tools``).
+Each child is a real process of its own: a test may SIGKILL it mid-run (the state it leaves
+on disk is what such a test checks), and several children may run at once (the two workers
+of a multi-worker run). Tests that are about the process itself (what a tool imports,
+TensorFlow's start-up lines) keep fresh processes (``subprocess``, or
+:func:`tests.helpers.run_tool` with ``fresh=True``), and ``MTLZOO_TEST_FRESH=1`` makes every
+run a fresh process (the check that the fork changes nothing:
+``MTLZOO_TEST_FRESH=1 python -m pytest tests/tools``).
 
 Protocol (stdin/stdout, one JSON object per line): request ``{"argv", "cwd", "env", "out",
-"err"}`` -> ``{"pid": child}`` at once, then ``{"rc": exit code}`` when the child ends.
+"err"}`` -> ``{"started": child pid}`` at once, then ``{"ended": child pid, "rc": exit code}``
+when that child ends (children end in any order). At the end of its stdin the server waits
+for its children and exits.
 """
 
 import json
@@ -31,6 +35,10 @@ def _child(req):
     """Runs in the forked child; never returns."""
     code = 1
     try:
+        import signal
+
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # what a fresh process has
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
@@ -77,8 +85,12 @@ def _child(req):
 
 
 def serve(repo):
+    """Preloads the modules, then serves requests from stdin until it ends: one forked child per
+    request, children running side by side, each reported when it ends (reaped on SIGCHLD)."""
     sys.path.insert(0, repo)
     import importlib
+    import select
+    import signal
 
     for name in PRELOAD + MTLZOO_PRELOAD:
         try:
@@ -87,18 +99,47 @@ def serve(repo):
             pass
     reply = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # nothing but replies on the pipe: stray prints of the server go to its stderr
-    for line in sys.stdin:
-        req = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            reply.close()
-            _child(req)
-        reply.write(json.dumps({"pid": pid}) + "\n")
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a Python handler, so the wakeup fd is written
+    signal.set_wakeup_fd(wake_w)
+
+    def send(obj):
+        reply.write(json.dumps(obj) + "\n")
         reply.flush()
-        _, status = os.waitpid(pid, 0)
-        rc = os.waitstatus_to_exitcode(status)
-        reply.write(json.dumps({"rc": rc}) + "\n")
-        reply.flush()
+
+    children, pending, stdin_open = set(), b"", True
+    while stdin_open or children:
+        ready, _, _ = select.select([0, wake_r] if stdin_open else [wake_r], [], [])
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+        while children:  # reap every child that has ended, whichever woke us
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            children.discard(pid)
+            send({"ended": pid, "rc": os.waitstatus_to_exitcode(status)})
+        if 0 in ready:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                stdin_open = False
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                req = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    reply.close()
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    _child(req)
+                children.add(pid)
+                send({"started": pid})
 
 
 if __name__ == "__main__":

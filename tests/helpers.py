@@ -117,27 +117,109 @@ def run_tool(name, *args, timeout=600, env=None, fresh=False):
 
 
 def run_python(argv, timeout=600, env=None, fresh=False, cwd=REPO):
-    """``python argv`` (a script and its arguments, or ``-m module ...``) as :func:`run_tool` runs it."""
+    """``python argv`` (a script and its arguments, or ``-m module ...``) as :func:`run_tool` runs it:
+    started by :func:`start_python`, killed (and ``TimeoutExpired`` raised) past ``timeout``."""
+    child = start_python(argv, env=env, fresh=fresh, cwd=cwd)
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        raise subprocess.TimeoutExpired(child.args, timeout, child.stdout, child.stderr) from None
+    return subprocess.CompletedProcess(child.args, child.returncode, child.stdout, child.stderr)
+
+
+def start_tool(name, *args, env=None, fresh=False):
+    """Starts ``python tools/<name>.py args`` without waiting: a :class:`Child` (as
+    :func:`run_tool` runs it, a fork-server child unless ``fresh``)."""
+    return start_python([os.path.join(REPO, "tools", f"{name}.py"), *args], env=env, fresh=fresh)
+
+
+def start_python(argv, env=None, fresh=False, cwd=REPO):
+    """Starts ``python argv`` without waiting and returns its :class:`Child`: a child of the fork
+    server, or a fresh process with ``fresh=True`` or ``MTLZOO_TEST_FRESH=1``. Either is a real
+    process of its own that a test may SIGKILL; its stdout and stderr go to files read when it ends."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     if fresh or os.environ.get("MTLZOO_TEST_FRESH") == "1":
-        return subprocess.run(
-            [sys.executable, *argv], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd
-        )
-    return _FORKS.run(list(argv), full_env, timeout, cwd)
+        return Child([sys.executable, *argv], full_env, cwd, None)
+    return Child([sys.executable, *argv], full_env, cwd, _FORKS)
+
+
+class Child:
+    """A started ``python`` run, with what tests use of ``subprocess.Popen``: ``pid``, ``poll()``,
+    ``wait(timeout)``, ``send_signal``/``kill``, and once it has ended ``returncode``, ``stdout``
+    and ``stderr`` (text)."""
+
+    def __init__(self, args, env, cwd, server):
+        import tempfile
+
+        self.args, self.server = args, server
+        self.returncode = self.stdout = self.stderr = None
+        self._tmp = tempfile.mkdtemp(prefix="mtlzoo_child_")
+        self._out, self._err = os.path.join(self._tmp, "out"), os.path.join(self._tmp, "err")
+        if server is None:
+            with open(self._out, "wb") as out, open(self._err, "wb") as err:
+                self._proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+            self.pid = self._proc.pid
+        else:
+            self.pid = server.start(args[1:], env, cwd, self._out, self._err)
+
+    def poll(self):
+        if self.returncode is None:
+            rc = self._proc.poll() if self.server is None else self.server.poll(self.pid, 0)
+            if rc is not None:
+                self._finish(rc)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        """The exit code once the run has ended; ``TimeoutExpired`` (the run left running) past ``timeout``."""
+        if self.returncode is None:
+            if self.server is None:
+                rc = self._proc.wait(timeout)
+            else:
+                rc = self.server.poll(self.pid, timeout)
+                if rc is None:
+                    raise subprocess.TimeoutExpired(self.args, timeout)
+            self._finish(rc)
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.poll() is None:  # not yet reported ended, so the pid is still this run's
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        import signal
+
+        self.send_signal(signal.SIGKILL)
+
+    def _finish(self, rc):
+        import shutil
+
+        with open(self._out, encoding="utf-8", errors="replace") as f:
+            self.stdout = f.read()
+        with open(self._err, encoding="utf-8", errors="replace") as f:
+            self.stderr = f.read()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self.returncode = rc
 
 
 class _ForkServer:
-    """The client of :mod:`tests.forkserver`: one server per test process, started on first use."""
+    """The client of :mod:`tests.forkserver`: one server per test process, started on first use;
+    several of its children may run at once."""
 
     def __init__(self):
-        self.proc, self.buffer = None, b""
+        self.proc, self.buffer, self.ended = None, b"", {}
         self.lock = threading.Lock()
 
     def _line(self, timeout):
+        """The server's next reply, or None if none came within ``timeout`` seconds (None: wait)."""
         import select
+        import time
 
+        deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self.buffer:
-            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
             if not ready:
                 return None
             chunk = os.read(self.proc.stdout.fileno(), 4096)
@@ -147,13 +229,11 @@ class _ForkServer:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, argv, env, timeout, cwd):
-        import signal
-        import tempfile
-
-        with self.lock, tempfile.TemporaryDirectory() as tmp:
+    def start(self, argv, env, cwd, out, err):
+        """Asks for a child running ``python argv``; returns its pid once it has started."""
+        with self.lock:
             if self.proc is None or self.proc.poll() is not None:
-                self.buffer = b""
+                self.buffer, self.ended = b"", {}
                 self.proc = subprocess.Popen(
                     [sys.executable, "-m", "tests.forkserver", REPO],
                     stdin=subprocess.PIPE,
@@ -162,22 +242,41 @@ class _ForkServer:
                     cwd=REPO,
                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
                 )
-            out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
             req = {"argv": argv, "cwd": str(cwd), "env": env, "out": out, "err": err}
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
-            pid = self._line(None)["pid"]
-            done = self._line(timeout)
-            if done is None:
-                os.kill(pid, signal.SIGKILL)
-                self._line(None)
-            with open(out, encoding="utf-8", errors="replace") as f:
-                stdout = f.read()
-            with open(err, encoding="utf-8", errors="replace") as f:
-                stderr = f.read()
-            if done is None:
-                raise subprocess.TimeoutExpired([sys.executable, *argv], timeout, stdout, stderr)
-            return subprocess.CompletedProcess([sys.executable, *argv], done["rc"], stdout, stderr)
+            while True:
+                msg = self._line(None)
+                if "started" in msg:
+                    return msg["started"]
+                self.ended[msg["ended"]] = msg["rc"]
+
+    def close(self):
+        """Ends the server: at the end of its stdin it waits for its children and exits (killed
+        after a minute if a child is still running then)."""
+        with self.lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.stdin.close()
+                try:
+                    self.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+
+    def poll(self, pid, timeout):
+        """Child ``pid``'s exit code, waiting up to ``timeout`` seconds (None: until it ends);
+        None if it is still running then."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            while pid not in self.ended:
+                msg = self._line(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if msg is None:
+                    return None
+                self.ended[msg["ended"]] = msg["rc"]
+            return self.ended.pop(pid)
 
 
 _FORKS = _ForkServer()

@@ -1,14 +1,16 @@
 """The suite's fork server (tests/forkserver.py) runs a script as a fresh ``python`` would: the
 same exit code, stdout and stderr apart, the request's environment and working directory, a
 module by ``-m``, an uncaught exception's traceback and code 1; a run past its timeout is killed
-and raises ``TimeoutExpired``. Reference: the same script in a fresh process (``fresh=True``)."""
+and raises ``TimeoutExpired``; started runs go side by side and a SIGKILLed one reports it. Reference: the same script in a fresh process (``fresh=True``)."""
 
 import ast
+import signal
 import subprocess
+import time
 
 import pytest
 
-from tests.helpers import run_python
+from tests.helpers import run_python, start_python
 
 SCRIPT = """
 import os, sys
@@ -45,7 +47,7 @@ def test_a_module_runs_by_dash_m_and_a_timeout_kills_the_child(tmp_path):
     assert after.returncode == 0, after.stderr
 
 
-def _sleeper(tmp_path, seconds=60):
+def _sleeper(tmp_path, seconds=3600):  # long: a run paused (SIGSTOP) for minutes still times out
     path = tmp_path / f"sleep_{seconds}.py"
     path.write_text(f"import time\ntime.sleep({seconds})\n")
     return path
@@ -60,3 +62,41 @@ def test_the_server_does_not_import_mtlzoo_commands(tmp_path):
     assert r.returncode == 0, r.stderr
     commands = [m for m in ast.literal_eval(r.stdout.strip()) if not m.split(".")[-1].startswith("_")]
     assert commands == [], commands
+
+
+WAITER = """
+import os, sys, time
+name = sys.argv[1]
+open(name + ".ready", "w").close()
+while not os.path.exists(name + ".go"):
+    time.sleep(0.01)
+print(name)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_started_children_run_side_by_side_and_a_sigkilled_one_reports_it(tmp_path, fresh):
+    """``start_python``: two runs at once (each waits for the other to be up), one SIGKILLed
+    mid-run (exit code -9, as ``subprocess`` reports it), the other ending on its own; the
+    server then still serves. Reference: the same with fresh processes."""
+    script = tmp_path / "waiter.py"
+    script.write_text(WAITER)
+    a = start_python([str(script), "a"], cwd=tmp_path, fresh=fresh)
+    b = start_python([str(script), "b"], cwd=tmp_path, fresh=fresh)
+    assert a.pid != b.pid
+    deadline = time.monotonic() + 120
+    while not ((tmp_path / "a.ready").exists() and (tmp_path / "b.ready").exists()):
+        assert time.monotonic() < deadline, "the two runs were never up at the same time"
+        assert a.poll() is None and b.poll() is None
+        time.sleep(0.01)
+    with pytest.raises(subprocess.TimeoutExpired):
+        b.wait(0.2)  # still waiting for its go
+    a.send_signal(signal.SIGKILL)
+    assert a.wait(60) == -signal.SIGKILL
+    assert a.stdout == "" and b.poll() is None
+    (tmp_path / "b.go").touch()
+    assert b.wait(60) == 3
+    assert b.stdout == "b\n" and b.stderr == ""
+    after = run_python([str(_sleeper(tmp_path, seconds=0))], timeout=60, fresh=fresh)
+    assert after.returncode == 0, after.stderr

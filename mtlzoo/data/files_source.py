@@ -196,11 +196,14 @@ class _Group:
     def traced_once(self, key, fn):
         """``fn`` (a chunk's ops) as a ``tf.function`` kept under ``key``: every file, split, epoch
         and shard pipeline of the entry calls the one graph traced per input structure, instead of
-        ``Dataset.map`` tracing the whole function again for each."""
+        ``Dataset.map`` tracing the whole function again for each. Traced without AutoGraph:
+        the parsing and encoding code branches and loops only on Python values (columns, tasks,
+        kinds), never on a tensor, so AutoGraph's rewrite of every function it calls (a
+        conversion per function in each process) would build the same graph."""
         import tensorflow as tf
 
         if key not in self.traced:
-            self.traced[key] = tf.function(fn)
+            self.traced[key] = tf.function(fn, autograph=False)
         return self.traced[key]
 
     @property

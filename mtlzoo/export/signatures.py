@@ -314,19 +314,35 @@ class ServingModule:
 
         return tf.function(forward, autograph=False)
 
+    @functools.cached_property
+    def _tokenize(self):
+        """The tokenizer's ``text -> model inputs`` as one ``tf.function`` that every raw-text
+        signature calls: traced once, not once per signature."""
+        import tensorflow as tf
+
+        return tf.function(self.tokenizer.__call__, autograph=False)
+
+    @functools.cached_property
+    def _tokenize_pair(self):
+        """The tokenizer's ``(text_a, text_b) -> model inputs`` as one ``tf.function`` that every
+        pair signature calls: traced once, not once per signature."""
+        import tensorflow as tf
+
+        return tf.function(self.tokenizer.pair, autograph=False)
+
     def _make(self, task_names, prefixed, mode):
         names = list(self.input_specs)
 
         if mode == "text":
 
             def fn(text_batch):
-                return self.outputs(self.tokenizer(text_batch), task_names, prefixed)
+                return self.outputs(self._tokenize(text_batch), task_names, prefixed)
 
             return fn, [self.tokenizer.input_spec()]
         if mode == "pair":
 
             def pair_fn(text_a, text_b):
-                return self.outputs(self.tokenizer.pair(text_a, text_b), task_names, prefixed)
+                return self.outputs(self._tokenize_pair(text_a, text_b), task_names, prefixed)
 
             return pair_fn, self.tokenizer.pair_input_specs()
 

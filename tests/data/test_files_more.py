@@ -41,14 +41,13 @@ TinyMtlFiles(data_dir=sys.argv[1]).download_and_prepare()
 
 
 def _prepare_tiny_tfds(data_dir):
-    """A tiny TFDS data set prepared in a fresh process (as a user would with ``tfds build``);
-    this process opens it by name from ``data_dir`` without its builder class."""
-    import subprocess
-    import sys
+    """A tiny TFDS data set prepared in another process (a fork-server child, as a user would
+    with ``tfds build``); this process opens it by name from ``data_dir`` without its builder class."""
+    from tests.helpers import run_python
 
     script = data_dir / "tiny_mtl_files.py"
     script.write_text(_TINY_TFDS, encoding="utf-8")
-    r = subprocess.run([sys.executable, str(script), str(data_dir)], capture_output=True, text=True, timeout=300)
+    r = run_python([str(script), str(data_dir)], timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
 
 

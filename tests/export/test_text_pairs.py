@@ -63,14 +63,45 @@ def _env():
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
+TOKENIZER_CALLS = {}  # WordPieceTokenizer method -> Python calls (traces) during the fixture's export
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """(workdir, export version dir); exported by ``export_workdir`` with no tokenizer named."""
+    """(workdir, export version dir); exported by ``export_workdir`` with no tokenizer named.
+    Counts the Python calls of the tokenizer's ``__call__`` and ``pair`` during the export
+    (each is a trace: in a signature, they run only while TensorFlow traces) in ``TOKENIZER_CALLS``."""
     from mtlzoo.export import export_workdir
+    from mtlzoo.export.tokenizers import WordPieceTokenizer
 
     workdir, _, _ = trained_glue_run(tmp_path_factory)
-    path = export_workdir(workdir, str(tmp_path_factory.mktemp("serving")), model_name="glue")
+    originals = {name: getattr(WordPieceTokenizer, name) for name in ("__call__", "pair")}
+
+    def counted(name):
+        def method(self, *args):
+            TOKENIZER_CALLS[name] = TOKENIZER_CALLS.get(name, 0) + 1
+            return originals[name](self, *args)
+
+        return method
+
+    TOKENIZER_CALLS.clear()
+    try:
+        for name in originals:
+            setattr(WordPieceTokenizer, name, counted(name))
+        path = export_workdir(workdir, str(tmp_path_factory.mktemp("serving")), model_name="glue")
+    finally:
+        for name, fn in originals.items():
+            setattr(WordPieceTokenizer, name, fn)
     return workdir, path
+
+
+def test_the_tokenizer_is_traced_once_however_many_signatures_call_it(exported):
+    """The 2 raw-text and 5 pair signatures share one traced tokenization of each kind (the
+    export calls the tokenizer nowhere else: its warmup requests hold raw text): at most 2
+    traces of each (Keras's export archive, then TensorFlow's save context), where a trace
+    per signature gave at least 2 and 5."""
+    assert 1 <= TOKENIZER_CALLS.get("__call__", 0) <= 2, TOKENIZER_CALLS
+    assert 1 <= TOKENIZER_CALLS.get("pair", 0) <= 2, TOKENIZER_CALLS
 
 
 def _keras(workdir, first, second):

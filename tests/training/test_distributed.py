@@ -3,13 +3,11 @@
 import json
 import os
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_tool
+from tests.helpers import run_tool, start_tool
 
 CONFIG = "--config=tests/training/three_tasks_config.py"
 
@@ -70,22 +68,26 @@ def test_multi_worker_two_processes_match_single_device(single, tmp_path):
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
         }
-        cmd = [
-            sys.executable,
-            os.path.join(REPO, "tools", "train.py"),
-            CONFIG,
-            f"--workdir={wd}",
-            "--strategy=multi_worker_mirrored",
-            "--config.train.verbose=2",
-        ]
+        # two processes of their own at once (fork-server children), each with its TF_CONFIG
         procs.append(
-            subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            start_tool(
+                "train",
+                CONFIG,
+                f"--workdir={wd}",
+                "--strategy=multi_worker_mirrored",
+                "--config.train.verbose=2",
+                env=env,
+            )
         )
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err[-3000:]
-    assert (
-        "with 2 replica(s)" in outs[0][0]
-    )  # MultiWorkerMirroredStrategy reports itself as CollectiveAllReduceStrategy
+    try:
+        for p in procs:
+            p.wait(300)
+    finally:
+        for p in procs:
+            p.kill()  # only a run still going (past its timeout)
+    for p in procs:
+        assert p.wait() == 0, p.stderr[-3000:]
+    # MultiWorkerMirroredStrategy reports itself as CollectiveAllReduceStrategy
+    assert "with 2 replica(s)" in procs[0].stdout
     assert not [d for d in os.listdir(wd) if d.startswith(".state_worker")]  # the worker's scratch state is removed
     _assert_same(single, _weights(wd))

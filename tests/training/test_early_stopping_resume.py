@@ -10,13 +10,11 @@ stops at is read independently from the run's TensorBoard log (one ``val_<task>_
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 
-from tests.helpers import REPO, run_tool
+from tests.helpers import run_tool, start_tool
 from tests.training.test_select_best_resume import ARGS as SELECT_ARGS
 from tests.training.test_select_best_resume import _checkpoint_step, _val_mean_loss_by_epoch, _weights
 
@@ -40,9 +38,7 @@ def test_early_stopping_counts_across_a_sigkill(tmp_path):
     per_epoch = list(curve)[0]
 
     wd = str(tmp_path / "run")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), *ARGS, f"--workdir={wd}"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_tool("train", *ARGS, f"--workdir={wd}")  # a process of its own (a fork-server child)
     deadline = time.time() + 300
     while _checkpoint_step(wd) < (best + 1) * per_epoch and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)

@@ -3,14 +3,12 @@
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_tool
+from tests.helpers import REPO, run_tool, start_tool
 
 # the README's quickstart as it is (dropout 0.1 in the encoder), only shorter
 # (a longer campaign: MTLZOO_RESUME_EPOCHS=8 MTLZOO_RESUME_KILLS=6, at most one kill per epoch)
@@ -33,11 +31,9 @@ def _kill_after_a_new_checkpoint(args, workdir, rng):
 
     Returns False if the run finished first (nothing was killed).
     """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), *args, f"--workdir={workdir}"]
     index = os.path.join(workdir, "state", "checkpoint")
     before = _mtime(index)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_tool("train", *args, f"--workdir={workdir}")  # a process of its own (a fork-server child)
     deadline = time.time() + 300
     while _mtime(index) == before and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)

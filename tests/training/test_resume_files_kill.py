@@ -12,14 +12,12 @@ import csv
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_tool
+from tests.helpers import run_tool, start_tool
 
 STEPS_PER_EPOCH = 14  # ceil(53 / 4)
 
@@ -85,11 +83,11 @@ def _mtime(path):
 def _kill_after_a_new_checkpoint(config, workdir):
     """Starts train.py, SIGKILLs it as soon as it has written a new checkpoint (so mid-epoch:
     checkpoints come every 5 steps of a 14-step epoch). False if the run finished first."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), f"--config={config}", f"--workdir={workdir}"]
     index = os.path.join(workdir, "state", "checkpoint")
     before = _mtime(index)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_tool(
+        "train", f"--config={config}", f"--workdir={workdir}"
+    )  # a process of its own (a fork-server child)
     deadline = time.time() + 1200  # a loaded machine: startup and tracing can take minutes
     while _mtime(index) == before and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)

@@ -10,13 +10,11 @@ log (``logs/train``, the per-task ``val_<task>_loss`` scalars) and its per-epoch
 import glob
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 
-from tests.helpers import REPO, run_tool
+from tests.helpers import run_tool, start_tool
 
 TASKS = ("a", "b", "c")
 ARGS = [
@@ -82,9 +80,7 @@ def test_select_best_remembers_the_best_epoch_across_a_sigkill(tmp_path):
 
     # the killed run: SIGKILL once a checkpoint after the best epoch is on disk
     wd = str(tmp_path / "run")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), *ARGS, f"--workdir={wd}"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_tool("train", *ARGS, f"--workdir={wd}")  # a process of its own (a fork-server child)
     deadline = time.time() + 300
     while _checkpoint_step(wd) < kill_epoch * per_epoch and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
