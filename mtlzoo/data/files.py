@@ -219,10 +219,9 @@ def line_parts(path, size):
     each a ``memoryview`` of one ``os.pread`` (the bytes of a line cut at the end of a read are
     read again with the next part, so no part is copied or joined)."""
     with open(path, "rb") as f:
-        at = len(f.readline())
-        fd = f.fileno()
+        at, fd, step = len(f.readline()), f.fileno(), max(1, size)
         while True:
-            want = step = max(1, size)
+            want = step
             while True:
                 block = os.pread(fd, want, at)
                 cut = len(block) if len(block) < want else block.rfind(b"\n") + 1

@@ -28,7 +28,8 @@ and ``serving_default`` runs the model once per task.
 Every signature calls one ``tf.function`` of the model (``ServingModule._forward``), which is
 traced per input structure (model inputs, tokenized text, tokenized pairs; once more inside
 TensorFlow's save), not per signature and task: the 13 signatures of a five-task text-pair
-model share the traces of 3 input structures.
+model share the traces of 3 input structures. The raw-text and pair signatures likewise call
+one traced tokenization each (``ServingModule._tokenize``).
 
 Raw-text signatures (with a tokenizer): ``text`` (input ``text``, all tasks, prefixed
 outputs) and ``<task>_text``; a tokenizer that packs sentence pairs (``wordpiece``) adds
@@ -316,19 +317,13 @@ class ServingModule:
 
     @functools.cached_property
     def _tokenize(self):
-        """The tokenizer's ``text -> model inputs`` as one ``tf.function`` that every raw-text
-        signature calls: traced once, not once per signature."""
+        """The tokenizer as one ``tf.function`` per method that the raw-text signatures call,
+        traced once, not once per signature: ``"text"`` (text -> model inputs) and, for a
+        tokenizer that packs pairs, ``"pair"`` ((text_a, text_b) -> model inputs)."""
         import tensorflow as tf
 
-        return tf.function(self.tokenizer.__call__, autograph=False)
-
-    @functools.cached_property
-    def _tokenize_pair(self):
-        """The tokenizer's ``(text_a, text_b) -> model inputs`` as one ``tf.function`` that every
-        pair signature calls: traced once, not once per signature."""
-        import tensorflow as tf
-
-        return tf.function(self.tokenizer.pair, autograph=False)
+        methods = {"text": self.tokenizer.__call__, "pair": getattr(self.tokenizer, "pair", None)}
+        return {name: tf.function(fn, autograph=False) for name, fn in methods.items() if fn is not None}
 
     def _make(self, task_names, prefixed, mode):
         names = list(self.input_specs)
@@ -336,13 +331,13 @@ class ServingModule:
         if mode == "text":
 
             def fn(text_batch):
-                return self.outputs(self._tokenize(text_batch), task_names, prefixed)
+                return self.outputs(self._tokenize["text"](text_batch), task_names, prefixed)
 
             return fn, [self.tokenizer.input_spec()]
         if mode == "pair":
 
             def pair_fn(text_a, text_b):
-                return self.outputs(self._tokenize_pair(text_a, text_b), task_names, prefixed)
+                return self.outputs(self._tokenize["pair"](text_a, text_b), task_names, prefixed)
 
             return pair_fn, self.tokenizer.pair_input_specs()
 

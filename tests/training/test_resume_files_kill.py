@@ -85,9 +85,8 @@ def _kill_after_a_new_checkpoint(config, workdir):
     checkpoints come every 5 steps of a 14-step epoch). False if the run finished first."""
     index = os.path.join(workdir, "state", "checkpoint")
     before = _mtime(index)
-    proc = start_tool(
-        "train", f"--config={config}", f"--workdir={workdir}"
-    )  # a process of its own (a fork-server child)
+    # a process of its own (a fork-server child)
+    proc = start_tool("train", f"--config={config}", f"--workdir={workdir}")
     deadline = time.time() + 1200  # a loaded machine: startup and tracing can take minutes
     while _mtime(index) == before and time.time() < deadline and proc.poll() is None:
         time.sleep(0.01)
