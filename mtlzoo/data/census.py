@@ -144,24 +144,41 @@ def census_labels(table):
     }
 
 
-def census_features(table, train_idx, rows=None):
+@functools.lru_cache(maxsize=2)
+def census_columns(path):
+    """``(continuous, nominal)`` of the file, computed once per file: ``continuous`` the float64
+    ``[n]`` array of each column of :data:`CONTINUOUS`; ``nominal`` ``(column, categories, codes)``
+    for each column of :data:`NOMINAL` (categories: the file's values, sorted; codes: int ``[n]``)."""
+    table = read_census(path)
+    continuous = [np.asarray(table[c], np.float64) for c in CONTINUOUS]
+    nominal = []
+    for c in NOMINAL:
+        cats, codes = np.unique(np.asarray(table[c]), return_inverse=True)
+        nominal.append((c, cats, codes))
+    return continuous, nominal
+
+
+def census_features(columns, train_idx, rows=None):
     """``(x float32 [n, d], names)``: continuous columns standardised on ``train_idx``, nominal one-hot.
 
-    ``rows`` (default: all) selects the file rows encoded; ``train_idx`` indexes into them. The
-    one-hot categories are those of the whole file either way."""
-    blocks, names = [], []
+    ``columns`` is :func:`census_columns`; ``rows`` (default: all) selects the file rows encoded;
+    ``train_idx`` indexes into them. The one-hot categories are those of the whole file either way."""
+    continuous, nominal = columns
     sel = slice(None) if rows is None else np.asarray(rows)
-    for c in CONTINUOUS:
-        v = np.asarray(table[c], np.float64)[sel]
+    codes = [c[sel] for _, _, c in nominal]
+    n = len(codes[0])
+    x = np.zeros((n, len(continuous) + sum(len(cats) for _, cats, _ in nominal)), np.float32)
+    names = list(CONTINUOUS)
+    for j, column in enumerate(continuous):
+        v = column[sel]
         mean, std = v[train_idx].mean(), v[train_idx].std()
-        blocks.append(((v - mean) / (std if std > 0 else 1.0))[:, None])
-        names.append(c)
-    for c in NOMINAL:
-        values = np.asarray(table[c])
-        cats, codes = np.unique(values, return_inverse=True)
-        blocks.append(np.eye(len(cats), dtype=np.float64)[codes[sel]])
+        x[:, j] = (v - mean) / (std if std > 0 else 1.0)  # float64, rounded to float32 once
+    offset, at = len(continuous), np.arange(n)
+    for (c, cats, _), code in zip(nominal, codes, strict=True):
+        x[at, offset + code] = 1.0
         names.extend(f"{c}={k}" for k in cats)
-    return np.concatenate(blocks, axis=1).astype(np.float32), names
+        offset += len(cats)
+    return x, names
 
 
 class CensusSource:
@@ -198,7 +215,7 @@ class CensusSource:
             y = {k: v[rows] for k, v in y.items()}
             n = len(rows)
         parts = split_indices(n, [opts["validation_fraction"], opts["test_fraction"]], seed)
-        x, names = census_features(table, parts[0], rows)
+        x, names = census_features(census_columns(path), parts[0], rows)
         splits, corrupted = {}, {}
         for split, idx in zip(("train", "validation", "test"), parts, strict=True):
             if len(idx) == 0:

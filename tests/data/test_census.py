@@ -6,6 +6,7 @@ is absent (CI sets it).
 """
 
 import csv
+import functools
 import gzip
 import os
 
@@ -28,7 +29,9 @@ def _path():
     return path
 
 
+@functools.lru_cache(maxsize=1)
 def _rows():
+    """The file's rows as lists of str (read once per module; the tests only read them)."""
     with gzip.open(_path(), "rt", encoding="latin-1", newline="") as f:
         return [r for r in csv.reader(f, skipinitialspace=True) if r]
 
