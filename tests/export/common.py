@@ -174,3 +174,101 @@ sys.meta_path.insert(0, _Block())
 import numpy as np
 import tensorflow as tf
 """
+
+
+# A fresh interpreter that runs serving scripts on request (:class:`ServingProcess`): after
+# SERVING_PREAMBLE and TF Text's import, it reads one JSON request per stdin line,
+# ``{"script": code, "argv": [...]}``, runs the code as ``__main__`` with ``sys.argv = ["-c",
+# *argv]`` in a namespace of its own (holding json, sys, np and tf, as after the preamble) and
+# answers one JSON line on its stdout: the script's printed text, and the traceback if it raised.
+SERVING_LOOP = (
+    SERVING_PREAMBLE
+    + r"""
+import contextlib, io, traceback
+import tensorflow_text  # noqa: F401  (TF Serving's build links the TF Text ops)
+
+reply = sys.stdout
+for line in sys.stdin:
+    req = json.loads(line)
+    sys.argv = ["-c", *req["argv"]]
+    printed, error = io.StringIO(), None
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(req["script"], "<serving script>", "exec"), {"__name__": "__main__", "json": json, "sys": sys, "np": np, "tf": tf})
+    except BaseException:
+        error = traceback.format_exc()
+    reply.write(json.dumps({"stdout": printed.getvalue(), "error": error}) + "\n")
+    reply.flush()
+"""
+)
+
+
+class ServingProcess:
+    """One fresh interpreter that imports only TensorFlow and TF Text (mtlzoo, keras-hub and the
+    tests cannot be imported in it: :data:`SERVING_PREAMBLE`), started on the first :meth:`run`
+    and shared by the runs of one test module, so the module pays TensorFlow's import once.
+
+    Each run executes a serving script (the text after :data:`SERVING_PREAMBLE`; it finds
+    ``json``, ``sys``, ``np`` and ``tf`` imported) as a fresh ``python -c`` would, in a
+    namespace of its own. Use as a context manager; leaving it ends the process."""
+
+    def __init__(self):
+        self.proc = self.err = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def run(self, script, argv, timeout=600):
+        """Runs ``script`` with ``sys.argv[1:] = argv``; returns what it printed. Fails the test with
+        the script's traceback (or the end of the process's stderr if the process died)."""
+        import json
+        import select
+        import subprocess
+        import sys
+        import tempfile
+
+        if script.startswith(SERVING_PREAMBLE):
+            script = script[len(SERVING_PREAMBLE) :]
+        if self.proc is None or self.proc.poll() is not None:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+            self.err = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", SERVING_LOOP],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.err,
+                env=env,
+                cwd="/",
+            )
+        self.proc.stdin.write((json.dumps({"script": script, "argv": [str(a) for a in argv]}) + "\n").encode())
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line:
+            self.proc.kill()
+            self.proc.wait()
+            self.err.seek(0)
+            raise AssertionError(
+                f"the serving process {'timed out' if not ready else 'died'}: {self.err.read().decode()[-3000:]}"
+            )
+        reply = json.loads(line)
+        assert reply["error"] is None, reply["error"][-3000:]
+        return reply["stdout"]
+
+    def close(self):
+        """Ends the process (at the end of its stdin), if one was started."""
+        import subprocess
+
+        if self.proc is not None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.err.close()
+            self.proc = None

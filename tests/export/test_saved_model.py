@@ -3,8 +3,8 @@
 * ``saved_model_cli show --all``: the serve tag set; every signature with method
   ``tensorflow/serving/predict`` and its named, typed inputs and outputs;
 * a fresh process that imports only tensorflow and tensorflow_text (mtlzoo and
-  keras-hub imports are blocked) loads the export, replays every warmup record
-  through its signature and gets the Keras model's outputs;
+  keras-hub imports are blocked; one process serves the module's tests) loads the export,
+  replays every warmup record through its signature and gets the Keras model's outputs;
 * every op in the graph is registered in that process.
 """
 
@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from tests.export.common import (
     SERVING_PREAMBLE,
     TAGGER_TASKS,
     TEXT_TASKS,
+    ServingProcess,
     build,
     expected_outputs,
     vocab_reference,
@@ -30,7 +30,7 @@ from tests.export.common import (
     write_vocab,
 )
 
-# Runs in a fresh interpreter: argv = [out.npz, export dir, export dir, ...].
+# Runs in a fresh interpreter (the module's ServingProcess): argv = [out.npz, export dir, export dir, ...].
 REPLAY = (
     SERVING_PREAMBLE
     + r"""
@@ -84,12 +84,10 @@ def _env():
     return {**env, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def replay(tmp_path, dirs):
+def replay(serving, tmp_path, dirs):
+    """(report, outputs) of REPLAY on the export ``dirs``, run by ``serving`` (a fresh process)."""
     out = str(tmp_path / "replay.npz")
-    r = subprocess.run(
-        [sys.executable, "-c", REPLAY, out, *dirs], capture_output=True, text=True, timeout=600, env=_env(), cwd="/"
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    serving.run(REPLAY, [out, *dirs])
     with open(out + ".json") as f:
         report = json.load(f)
     data = np.load(out, allow_pickle=False)
@@ -161,6 +159,13 @@ def keras_reference(model, tasks, sig, inputs, tokenize):
 
 
 @pytest.fixture(scope="module")
+def serving():
+    """The module's fresh serving process (TensorFlow and TF Text only), shared by its tests."""
+    with ServingProcess() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     from mtlzoo.export import export_model
     from mtlzoo.tasks import tasks_from_config
@@ -184,8 +189,8 @@ def exports(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def replayed(exports, tmp_path_factory):
-    return replay(tmp_path_factory.mktemp("replay"), [e["path"] for e in exports.values()])
+def replayed(exports, serving, tmp_path_factory):
+    return replay(serving, tmp_path_factory.mktemp("replay"), [e["path"] for e in exports.values()])
 
 
 def test_layout(exports):
@@ -274,7 +279,7 @@ def test_every_op_is_registered_with_tensorflow_and_tf_text_only(exports, replay
 
 
 @pytest.mark.slow
-def test_tagger_and_bert_wordpiece_exports_replay_in_a_fresh_process(tmp_path):
+def test_tagger_and_bert_wordpiece_exports_replay_in_a_fresh_process(serving, tmp_path):
     from mtlzoo.export import export_model
     from mtlzoo.tasks import tasks_from_config
 
@@ -303,7 +308,7 @@ def test_tagger_and_bert_wordpiece_exports_replay_in_a_fresh_process(tmp_path):
         name: export_model(m, str(tmp_path / "serving"), name, tasks=tasks_from_config(t), tokenizer=tok)
         for name, (m, t, tok, _) in cases.items()
     }
-    report, results = replay(tmp_path, list(paths.values()))
+    report, results = replay(serving, tmp_path, list(paths.values()))
     assert report["mtlzoo_imported"] is False
     assert "WordpieceTokenizeWithOffsets" in report[paths["bert"]]["ops"]  # a TF Text op, registered by tensorflow_text
     for name, (model, tasks, _, tokenize) in cases.items():

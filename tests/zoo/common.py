@@ -3,8 +3,6 @@ directory, and a fresh-process TF Serving-style call of an export with independe
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
@@ -76,7 +74,7 @@ def published_quickstart(tmp_path_factory):
     return str(shared_dir(tmp_path_factory, "zoo_root_shared", build) / "root")
 
 
-# Runs in a fresh interpreter: argv = [request.json, out.npz]; only tensorflow (+ tensorflow_text).
+# Runs in a fresh interpreter (a ServingProcess): argv = [request.json, out.npz]; only tensorflow (+ tensorflow_text).
 SERVE = (
     SERVING_PREAMBLE
     + r"""
@@ -101,18 +99,14 @@ np.savez(out, **arrays)
 )
 
 
-def serve_many(tmp_path, export_path, calls):
+def serve_many(serving, tmp_path, export_path, calls):
     """Outputs of each ``(signature, inputs)`` call (inputs as lists) on the SavedModel at
-    ``export_path``, computed in one fresh process that cannot import mtlzoo or keras-hub."""
+    ``export_path``, computed by ``serving`` (a :class:`tests.export.common.ServingProcess`:
+    a fresh process that cannot import mtlzoo or keras-hub)."""
     req = tmp_path / "request.json"
     req.write_text(json.dumps({"export": export_path, "calls": calls}))
     out = str(tmp_path / "served.npz")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    r = subprocess.run(
-        [sys.executable, "-c", SERVE, str(req), out], capture_output=True, text=True, timeout=300, env=env, cwd="/"
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    serving.run(SERVE, [req, out], timeout=300)
     data = np.load(out, allow_pickle=False)
     results = [{} for _ in calls]
     for key in data.files:
@@ -121,9 +115,9 @@ def serve_many(tmp_path, export_path, calls):
     return results
 
 
-def serve(tmp_path, export_path, signature, inputs):
+def serve(serving, tmp_path, export_path, signature, inputs):
     """One call of :func:`serve_many`."""
-    return serve_many(tmp_path, export_path, [(signature, inputs)])[0]
+    return serve_many(serving, tmp_path, export_path, [(signature, inputs)])[0]
 
 
 def keras_outputs(model, tasks, feats, task_names=None):

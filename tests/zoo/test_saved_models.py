@@ -1,6 +1,7 @@
 """The shipped checkpoints (issue #8, "Done when"): every known entry (``zoo.known()``) loads
 with ``zoo.load``, evaluates to its card's numbers (within 0.5 points), fine-tunes from its
-own weights and exports a SavedModel that a fresh process serves.
+own weights and exports a SavedModel that a fresh process serves (one process for the module's
+entries, :class:`tests.export.common.ServingProcess`).
 
 An entry is looked up in the zoo root (``$MTLZOO_HOME`` or saved_models/). It is skipped
 only when the data it is scored on is absent (``$MTLZOO_DATA_DIR/<entry.json data>``); a missing
@@ -17,7 +18,7 @@ import pytest
 
 from mtlzoo import zoo
 from mtlzoo.errors import ConfigError
-from tests.export.common import vocab_reference
+from tests.export.common import ServingProcess, vocab_reference
 from tests.zoo.common import keras_outputs, published_quickstart, read_lines, serve_many
 
 TINY = "tiny"
@@ -46,6 +47,13 @@ def entry(request, tmp_path_factory):
     except ConfigError as e:
         pytest.fail(str(e))
     return {"name": name, "root": None, "known": known}
+
+
+@pytest.fixture(scope="module")
+def serving():
+    """The module's fresh serving process (TensorFlow and TF Text only), shared by its tests."""
+    with ServingProcess() as p:
+        yield p
 
 
 def _path(entry):
@@ -132,7 +140,7 @@ def _columns(instances):
 
 
 @pytest.mark.slow
-def test_exports_and_a_fresh_process_serves_it(entry, tmp_path):
+def test_exports_and_a_fresh_process_serves_it(entry, serving, tmp_path):
     facts = zoo.info(entry["name"], entry["root"])
     path = zoo.export(entry["name"], str(tmp_path / "serving"), root=entry["root"])
     extra = os.path.join(path, "assets.extra")
@@ -146,7 +154,7 @@ def test_exports_and_a_fresh_process_serves_it(entry, tmp_path):
         assert tok["name"] == "vocab"  # the entries' text models take word ids
         texts = ["a good film about nothing", "The Dow Jones fell 3 % on Monday .", "qqxzunknownword"]
         calls.append(("text", {"text": texts}))
-    got = serve_many(tmp_path, path, calls)
+    got = serve_many(serving, tmp_path, path, calls)
     model = zoo.load(entry["name"], entry["root"])
     tasks = facts["config"]["tasks"]
     feats = {k: np.asarray(v) for k, v in calls[0][1].items()}

@@ -10,7 +10,7 @@ import pytest
 
 from mtlzoo import zoo
 from mtlzoo.zoo import finetuning
-from tests.export.common import vocab_reference
+from tests.export.common import ServingProcess, vocab_reference
 from tests.zoo.common import fake_sentiment, keras_outputs, read_lines, serve, write_card
 
 MAX_LEN = 12
@@ -46,6 +46,13 @@ def text_entry(tmp_path_factory):
         yield {"root": root, "entry": os.path.join(root, "mr_lstm"), "base": base, "data": str(base / "data")}
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def serving():
+    """The module's fresh serving process (TensorFlow and TF Text only), shared by its tests."""
+    with ServingProcess() as p:
+        yield p
 
 
 def _file_sentences(data, fname):
@@ -134,13 +141,13 @@ def test_a_user_vocabulary_is_kept(text_entry, tmp_path):
     )
 
 
-def test_export_serves_raw_strings_and_token_ids(text_entry, tmp_path):
+def test_export_serves_raw_strings_and_token_ids(text_entry, serving, tmp_path):
     path = zoo.export("mr_lstm", str(tmp_path / "serving"), root=text_entry["root"])
     with open(os.path.join(path, "assets.extra", "mtlzoo_export.json")) as f:
         meta = json.load(f)
     assert sorted(meta["signatures"]) == ["mr", "mr_text", "serving_default", "text"]
     texts = ["a good film", "the plot was very dull and BORING", "qqxz battery"]
-    got = serve(tmp_path, path, "mr_text", {"text": texts})
+    got = serve(serving, tmp_path, path, "mr_text", {"text": texts})
     vocab = read_lines(os.path.join(text_entry["entry"], "vocab.txt"))
     tokens = vocab_reference(texts, vocab, oov="[UNK]", fixed=MAX_LEN)
     want = keras_outputs(
@@ -153,5 +160,5 @@ def test_export_serves_raw_strings_and_token_ids(text_entry, tmp_path):
     ids_only = zoo.export("mr_lstm", str(tmp_path / "ids"), root=text_entry["root"], tokenizer=False)
     with open(os.path.join(ids_only, "assets.extra", "mtlzoo_export.json")) as f:
         assert sorted(json.load(f)["signatures"]) == ["mr", "serving_default"]
-    got = serve(tmp_path, ids_only, "serving_default", {"tokens": tokens.tolist()})
+    got = serve(serving, tmp_path, ids_only, "serving_default", {"tokens": tokens.tolist()})
     np.testing.assert_allclose(got["mr_probabilities"], want["probabilities"], rtol=1e-5, atol=1e-6)
