@@ -160,6 +160,20 @@ def trained_quickstart(tmp_path_factory, epochs=1):
     return str(shared_dir(tmp_path_factory, f"mtlzoo_quickstart_shared_{epochs}", build))
 
 
+def saved_model_cli(*args, timeout=300):
+    """``saved_model_cli args`` (TensorFlow's console script, found on PATH), run as
+    :func:`tests.helpers.run_python` runs a script: a child of the test process's fork server,
+    TensorFlow already imported (a fresh process with ``MTLZOO_TEST_FRESH=1``). Returns the
+    CompletedProcess."""
+    import shutil
+
+    from tests.helpers import run_python
+
+    script = shutil.which("saved_model_cli")
+    assert script, "saved_model_cli is not on PATH"
+    return run_python([script, *args], timeout=timeout)
+
+
 # The start of every fresh-process serving script: imports of mtlzoo, keras-hub and the tests
 # fail (serving must need only TensorFlow and TF Text), then numpy and tensorflow are imported.
 SERVING_PREAMBLE = r"""import json, sys

@@ -3,11 +3,10 @@
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
-from tests.export.common import trained_quickstart
+from tests.export.common import saved_model_cli, trained_quickstart
 from tests.helpers import run_tool
 
 
@@ -32,13 +31,7 @@ def test_export_then_saved_model_cli(workdir, tmp_path):
     assert f"exported to {version}" in r.stdout
     for part in ("saved_model.pb", "variables", "assets", "assets.extra/tf_serving_warmup_requests"):
         assert (version / part).exists(), part
-    cli = subprocess.run(
-        ["saved_model_cli", "show", "--all", "--dir", str(version)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    cli = saved_model_cli("show", "--all", "--dir", str(version))
     assert cli.returncode == 0, cli.stderr[-2000:]
     text = cli.stdout
     assert "MetaGraphDef with tag-set: 'serve'" in text

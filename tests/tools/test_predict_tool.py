@@ -6,12 +6,11 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
-from tests.export.common import trained_quickstart
+from tests.export.common import saved_model_cli, trained_quickstart
 from tests.helpers import REPO, run_python, run_tool
 
 
@@ -156,7 +155,6 @@ def test_readme_lists_the_whole_loop():
 @pytest.mark.slow
 def test_readme_commands_run_as_written(tmp_path):
     """Each README command, with /tmp paths moved under tmp_path and 1 training epoch of 5 steps."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     outputs = []
     for command in readme_commands():
         command = command.replace("/tmp/", f"{tmp_path}/")
@@ -165,8 +163,9 @@ def test_readme_commands_run_as_written(tmp_path):
             args += ["--config.train.epochs=1", "--config.train.steps_per_epoch=5"]
         if args[0] == "python":  # a child of the fork server, as run_tool runs a tool
             r = run_python(args[1:], timeout=600)
-        else:
-            r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+        else:  # saved_model_cli's console script, a child of the fork server too
+            assert args[0] == "saved_model_cli", command
+            r = saved_model_cli(*args[1:], timeout=600)
         assert r.returncode == 0, (command, r.stderr[-2000:])
         outputs.append(r.stdout)
     # train: the metrics table and the workdir's files
