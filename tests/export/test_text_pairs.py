@@ -5,6 +5,7 @@ follows BERT's ``_truncate_seq_pair``) fed to the Keras model, GLUE's label name
 the files' layouts, and a fresh process that imports only TensorFlow and TF Text.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -104,17 +105,24 @@ def test_the_tokenizer_is_traced_once_however_many_signatures_call_it(exported):
     assert 1 <= TOKENIZER_CALLS.get("pair", 0) <= 2, TOKENIZER_CALLS
 
 
+@functools.cache
+def _workdir_model(workdir):
+    """The workdir's Keras model, loaded once for the module's references (the run is read-only)."""
+    from mtlzoo.workdir import load_workdir
+
+    model, _, _ = load_workdir(workdir)
+    return model
+
+
 def _keras(workdir, first, second):
     """The Keras model's outputs on texts packed by the training pipeline (glue_files)."""
     from mtlzoo.config import read_config
     from mtlzoo.data.glue_files import encode_texts, tokenizer_files, wordpiece_tokenizer
-    from mtlzoo.workdir import load_workdir
 
     config = read_config(workdir)
     vocab, lower = tokenizer_files(dict(config.data))
     feats, _ = encode_texts(wordpiece_tokenizer(vocab, lower), first, second, config.data.max_length)
-    model, _, _ = load_workdir(workdir)
-    return model.predict(feats, verbose=0), feats
+    return _workdir_model(workdir).predict(feats, verbose=0), feats
 
 
 def test_pair_lengths_equal_bert_truncation():
