@@ -194,7 +194,8 @@ import tensorflow as tf
 # SERVING_PREAMBLE and TF Text's import, it reads one JSON request per stdin line,
 # ``{"script": code, "argv": [...]}``, runs the code as ``__main__`` with ``sys.argv = ["-c",
 # *argv]`` in a namespace of its own (holding json, sys, np and tf, as after the preamble) and
-# answers one JSON line on its stdout: the script's printed text, and the traceback if it raised.
+# answers one JSON line on its stdout: the script's printed text, and the traceback if it raised
+# (SystemExit with code 0 or None is a success, as for a process).
 SERVING_LOOP = (
     SERVING_PREAMBLE
     + r"""
@@ -209,6 +210,9 @@ for line in sys.stdin:
     try:
         with contextlib.redirect_stdout(printed):
             exec(compile(req["script"], "<serving script>", "exec"), {"__name__": "__main__", "json": json, "sys": sys, "np": np, "tf": tf})
+    except SystemExit as e:  # sys.exit(0) or sys.exit() ends a script as it ends a process: success
+        if e.code not in (None, 0):
+            error = traceback.format_exc() + f"exit code {e.code!r}"
     except BaseException:
         error = traceback.format_exc()
     reply.write(json.dumps({"stdout": printed.getvalue(), "error": error}) + "\n")
