@@ -160,6 +160,12 @@ def trained_quickstart(tmp_path_factory, epochs=1):
     return str(shared_dir(tmp_path_factory, f"mtlzoo_quickstart_shared_{epochs}", build))
 
 
+# What the installed ``saved_model_cli`` console script runs, as a ServingProcess script (argv:
+# its arguments). Importing the tool registers no op (TF 2.21: 1,910 ops before and after,
+# 1,948 with TF Text), so a registered-op check later in the same process sees the same registry.
+SAVED_MODEL_CLI = "from tensorflow.python.tools.saved_model_cli import main\nsys.exit(main())\n"
+
+
 def saved_model_cli(*args, timeout=300):
     """``saved_model_cli args`` (TensorFlow's console script, found on PATH), run as
     :func:`tests.helpers.run_python` runs a script: a child of the test process's fork server,
@@ -191,7 +197,7 @@ import tensorflow as tf
 
 
 # A fresh interpreter that runs serving scripts on request (:class:`ServingProcess`): after
-# SERVING_PREAMBLE and TF Text's import, it reads one JSON request per stdin line,
+# SERVING_PREAMBLE and TF Text's import (argv ``tf_text``), it reads one JSON request per stdin line,
 # ``{"script": code, "argv": [...]}``, runs the code as ``__main__`` with ``sys.argv = ["-c",
 # *argv]`` in a namespace of its own (holding json, sys, np and tf, as after the preamble) and
 # answers one JSON line on its stdout: the script's printed text, and the traceback if it raised
@@ -200,8 +206,9 @@ SERVING_LOOP = (
     SERVING_PREAMBLE
     + r"""
 import contextlib, io, traceback
-import tensorflow_text  # noqa: F401  (TF Serving's build links the TF Text ops)
 
+if sys.argv[1:] == ["tf_text"]:
+    import tensorflow_text  # noqa: F401  (TF Serving's build links the TF Text ops)
 reply = sys.stdout
 for line in sys.stdin:
     req = json.loads(line)
@@ -228,9 +235,13 @@ class ServingProcess:
 
     Each run executes a serving script (the text after :data:`SERVING_PREAMBLE`; it finds
     ``json``, ``sys``, ``np`` and ``tf`` imported) as a fresh ``python -c`` would, in a
-    namespace of its own. Use as a context manager; leaving it ends the process."""
+    namespace of its own. Use as a context manager; leaving it ends the process.
 
-    def __init__(self):
+    ``tf_text=False``: TF Text is not imported at the start (a script that checks which ops
+    TensorFlow alone lacks imports it itself)."""
+
+    def __init__(self, tf_text=True):
+        self.tf_text = tf_text
         self.proc = self.err = None
 
     def __enter__(self):
@@ -255,7 +266,7 @@ class ServingProcess:
             env["TF_CPP_MIN_LOG_LEVEL"] = "3"
             self.err = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", SERVING_LOOP],
+                [sys.executable, "-c", SERVING_LOOP, *(["tf_text"] if self.tf_text else [])],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.err,

@@ -17,6 +17,7 @@ import pytest
 
 from tests.export.common import (
     FOUR_KINDS,
+    SAVED_MODEL_CLI,
     SERVING_PREAMBLE,
     TAGGER_TASKS,
     TEXT_TASKS,
@@ -104,15 +105,9 @@ def warmup_requests(path):
     return out
 
 
-# What the installed ``saved_model_cli`` console script runs (argv: its arguments).
-SAVED_MODEL_CLI = "from tensorflow.python.tools.saved_model_cli import main\nsys.exit(main())\n"
-
-
 def saved_model_cli(serving, path):
     """The text ``saved_model_cli show --all --dir path`` prints: TensorFlow's tool run in the
-    module's fresh TensorFlow-only process."""
-    # Importing the tool there registers no op (TF 2.21: the same 1,948 ops with TF Text before
-    # and after), so the replay tests' registered-op check is unchanged.
+    module's fresh TensorFlow-only process (:data:`tests.export.common.SAVED_MODEL_CLI`)."""
     return serving.run(SAVED_MODEL_CLI, ["show", "--all", "--dir", path], timeout=300)
 
 

@@ -8,14 +8,12 @@ the files' layouts, and a fresh process that imports only TensorFlow and TF Text
 import functools
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from mtlzoo import ConfigError
-from tests.export.common import SERVING_PREAMBLE, TAGGER_TASKS, build
+from tests.export.common import SAVED_MODEL_CLI, SERVING_PREAMBLE, TAGGER_TASKS, ServingProcess, build
 from tests.glue_run import trained_glue_run
 
 PAIRS = [
@@ -25,7 +23,7 @@ PAIRS = [
 ]
 SINGLES = ["The cat sat .", "it was a good movie , he said and she said it was not very good ! the cat sat on it ."]
 
-# Fresh interpreter: argv = [export version dir]; prints a JSON report.
+# Fresh interpreter (the module's ServingProcess): argv = [export version dir]; prints a JSON report.
 SERVE = (
     SERVING_PREAMBLE
     + r"""
@@ -59,9 +57,12 @@ print(json.dumps(report))
 )
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return {**env, "TF_CPP_MIN_LOG_LEVEL": "3"}
+@pytest.fixture(scope="module")
+def serving():
+    """The module's fresh TensorFlow-only process, shared by its tests; TF Text is not imported
+    at its start (SERVE checks which ops TensorFlow alone lacks, then imports it)."""
+    with ServingProcess(tf_text=False) as p:
+        yield p
 
 
 TOKENIZER_CALLS = {}  # WordPieceTokenizer method -> Python calls (traces) during the fixture's export
@@ -223,28 +224,17 @@ def test_predictor_refuses_a_pair_signature_called_with_one_text(exported):
         p.predict({"instances": ["A dog ran ."]}, task="rte")
 
 
-def test_saved_model_cli_lists_the_pair_signatures(exported):
+def test_saved_model_cli_lists_the_pair_signatures(exported, serving):
     _, path = exported
-    r = subprocess.run(
-        ["saved_model_cli", "show", "--dir", path, "--tag_set", "serve"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(),
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
+    text = serving.run(SAVED_MODEL_CLI, ["show", "--dir", path, "--tag_set", "serve"], timeout=300)
     for sig in ("text_pair", "rte_text_pair", "cola_text", "serving_default"):
-        assert f'SignatureDef key: "{sig}"' in r.stdout
+        assert f'SignatureDef key: "{sig}"' in text
 
 
 @pytest.mark.slow
-def test_a_fresh_process_without_mtlzoo_answers_a_raw_pair(exported):
+def test_a_fresh_process_without_mtlzoo_answers_a_raw_pair(exported, serving):
     workdir, path = exported
-    r = subprocess.run(
-        [sys.executable, "-c", SERVE, path], capture_output=True, text=True, timeout=600, env=_env(), cwd="/"
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    report = json.loads(r.stdout.strip().splitlines()[-1])
+    report = json.loads(serving.run(SERVE, [path]).strip().splitlines()[-1])
     assert report["mtlzoo_imported"] is False and report["unregistered"] == []
     # the only ops TensorFlow lacks are TF Text's, those of its BertTokenizer
     assert report["tf_text_ops"] and set(report["tf_text_ops"]) <= {
