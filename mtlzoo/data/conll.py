@@ -74,6 +74,23 @@ def _first_bad_conll_line(pointer, fileid, columns):
     return None
 
 
+# (corpus, language, file identity) -> {split: sentences}: readings kept by read_conll
+_READ = {}
+
+
+def _file_identity(root, files):
+    """What identifies the corpus files under nltk's path pointer ``root``: the zip file's (or
+    each plain file's) absolute path, size and modification time; None if it cannot be read."""
+    try:
+        if hasattr(root, "zipfile"):  # corpora/<corpus>.zip
+            paths = [root.zipfile.filename]
+        else:
+            paths = [os.path.join(root.path, f) for f in files]
+        return tuple((os.path.abspath(p), os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+    except (AttributeError, OSError):
+        return None
+
+
 def read_conll(corpus="conll2000", directory=None, language=None, field="data.nltk_data"):
     """A CoNLL corpus with nltk's reader: ``{"train": sents, "test": sents}``, each sentence a
     list of ``(word, pos, tag)`` (``tag``: IOB chunk for conll2000, IOB entity for conll2002).
@@ -82,7 +99,9 @@ def read_conll(corpus="conll2000", directory=None, language=None, field="data.nl
     ``ned``; the test file is ``testb``). ``directory``: an NLTK data directory holding
     ``corpora/<corpus>.zip`` (or the unzipped ``corpora/<corpus>/``); None searches nltk's path
     ($NLTK_DATA included). nltk only opens files under its search path, so the directory
-    joins ``nltk.data.path`` while the files are read and leaves it afterwards.
+    joins ``nltk.data.path`` while the files are read and leaves it afterwards. A process reads
+    the same unchanged files once (path, size and modification time): later calls get a copy of
+    that reading.
 
     Raises:
         ConfigError (naming ``field``, or ``<section>.language`` / ``.source``): an unknown
@@ -116,6 +135,9 @@ def read_conll(corpus="conll2000", directory=None, language=None, field="data.nl
             raise ConfigError(
                 field, f"the {corpus} corpus is not in {where}; get it with `python -m nltk.downloader {corpus}`"
             )
+        key = (corpus, language, _file_identity(root, files))
+        if key in _READ:  # the same files, unchanged since they were parsed: a copy of that reading
+            return {split: [list(s) for s in sents] for split, sents in _READ[key].items()}
         reader = ConllChunkCorpusReader(root, list(files), spec["types"], tagset=spec["tagset"], encoding="utf-8")
         out = {}
         for split, fileid in zip(("train", "test"), files, strict=True):
@@ -135,6 +157,10 @@ def read_conll(corpus="conll2000", directory=None, language=None, field="data.nl
                 raise ConfigError(field, f"cannot read {corpus} {where}: {e}") from e
             if not out[split]:
                 raise ConfigError(field, f"{corpus} {fileid} has no sentences")
+        if key[2] is not None:
+            while len(_READ) >= 4:  # a few corpora at most: the oldest reading goes
+                del _READ[next(iter(_READ))]
+            _READ[key] = {split: [list(s) for s in sents] for split, sents in out.items()}
         return out
     finally:
         nltk.data.path[:] = saved
