@@ -203,6 +203,17 @@ class Child:
         self.returncode = rc
 
 
+def end_at_eof(proc, timeout=60):
+    """Closes the stdin of ``proc`` (a ``subprocess.Popen`` that ends at the end of its input) and
+    waits for it; kills it if it is still running after ``timeout`` seconds."""
+    proc.stdin.close()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class _ForkServer:
     """The client of :mod:`tests.forkserver`: one server per test process, started on first use;
     several of its children may run at once."""
@@ -256,12 +267,7 @@ class _ForkServer:
         after a minute if a child is still running then)."""
         with self.lock:
             if self.proc is not None and self.proc.poll() is None:
-                self.proc.stdin.close()
-                try:
-                    self.proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                end_at_eof(self.proc)
             self.proc = None
 
     def poll(self, pid, timeout):

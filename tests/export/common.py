@@ -290,14 +290,9 @@ class ServingProcess:
 
     def close(self):
         """Ends the process (at the end of its stdin), if one was started."""
-        import subprocess
+        from tests.helpers import end_at_eof
 
         if self.proc is not None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_at_eof(self.proc)
             self.err.close()
             self.proc = None
