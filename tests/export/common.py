@@ -167,16 +167,17 @@ SAVED_MODEL_CLI = "from tensorflow.python.tools.saved_model_cli import main\nsys
 
 
 def saved_model_cli(*args, timeout=300):
-    """``saved_model_cli args`` (TensorFlow's console script, found on PATH), run as
+    """``saved_model_cli args`` (TensorFlow's console script of the running interpreter's
+    environment, beside ``sys.executable``: not whatever the caller's PATH finds), run as
     :func:`tests.helpers.run_python` runs a script: a child of the test process's fork server,
     TensorFlow already imported (a fresh process with ``MTLZOO_TEST_FRESH=1``). Returns the
     CompletedProcess."""
-    import shutil
+    import sys
 
     from tests.helpers import run_python
 
-    script = shutil.which("saved_model_cli")
-    assert script, "saved_model_cli is not on PATH"
+    script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    assert os.path.isfile(script), f"no saved_model_cli beside {sys.executable}: is tensorflow installed there?"
     return run_python([script, *args], timeout=timeout)
 
 
