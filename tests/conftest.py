@@ -1,6 +1,8 @@
 import gc
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # A test process holds many TensorFlow and Keras objects, and each full (generation 2) garbage
@@ -19,3 +21,13 @@ def pytest_unconfigure(config):
     helpers = sys.modules.get("tests.helpers")
     if helpers is not None:
         helpers._FORKS.close()
+
+
+@pytest.fixture(scope="module")
+def serving():
+    """The module's fresh serving process (TensorFlow and TF Text only, no mtlzoo:
+    :class:`tests.export.common.ServingProcess`), shared by its tests."""
+    from tests.export.common import ServingProcess
+
+    with ServingProcess() as p:
+        yield p

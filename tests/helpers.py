@@ -129,6 +129,30 @@ def run_python(argv, timeout=600, env=None, fresh=False, cwd=REPO):
     return subprocess.CompletedProcess(child.args, child.returncode, child.stdout, child.stderr)
 
 
+def kill_after_a_new_checkpoint(args, workdir, delay=0.0, deadline=1200):
+    """Starts ``train.py args --workdir=workdir`` (a fork-server child), waits until it writes a
+    new checkpoint index (``state/checkpoint``), SIGKILLs it ``delay`` seconds later and returns
+    whether it was killed before it finished (no ``model.keras``). ``deadline``: seconds to wait
+    for the checkpoint (a loaded machine: startup and tracing can take minutes)."""
+    import signal
+    import time
+
+    index = os.path.join(workdir, "state", "checkpoint")
+
+    def mtime():
+        return os.stat(index).st_mtime_ns if os.path.exists(index) else None
+
+    before = mtime()
+    proc = start_tool("train", *args, f"--workdir={workdir}")
+    end = time.time() + deadline
+    while mtime() == before and time.time() < end and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return not os.path.exists(os.path.join(workdir, "model.keras"))
+
+
 def start_tool(name, *args, env=None, fresh=False):
     """Starts ``python tools/<name>.py args`` without waiting: a :class:`Child` (as
     :func:`run_tool` runs it, a fork-server child unless ``fresh``)."""

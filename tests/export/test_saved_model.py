@@ -21,7 +21,6 @@ from tests.export.common import (
     SERVING_PREAMBLE,
     TAGGER_TASKS,
     TEXT_TASKS,
-    ServingProcess,
     build,
     expected_outputs,
     vocab_reference,
@@ -162,13 +161,6 @@ def keras_reference(model, tasks, sig, inputs, tokenize):
         for k, v in expected_outputs(specs[t].kind, y[t], padding).items():
             want[f"{t}_{k}" if len(names) > 1 or base in ("serving_default", "text", "text_pair") else k] = v
     return want
-
-
-@pytest.fixture(scope="module")
-def serving():
-    """The module's fresh serving process (TensorFlow and TF Text only), shared by its tests."""
-    with ServingProcess() as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

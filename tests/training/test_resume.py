@@ -2,13 +2,11 @@
 
 import os
 import random
-import signal
-import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_tool, start_tool
+from tests.helpers import REPO, kill_after_a_new_checkpoint, run_tool
 
 # the README's quickstart as it is (dropout 0.1 in the encoder), only shorter
 # (a longer campaign: MTLZOO_RESUME_EPOCHS=8 MTLZOO_RESUME_KILLS=6, at most one kill per epoch)
@@ -20,27 +18,6 @@ def _weights(workdir):
     from mtlzoo import load_model
 
     return load_model(os.path.join(workdir, "model.keras")).get_weights()
-
-
-def _mtime(path):
-    return os.stat(path).st_mtime_ns if os.path.exists(path) else None
-
-
-def _kill_after_a_new_checkpoint(args, workdir, rng):
-    """Starts train.py, waits until it writes a checkpoint, SIGKILLs it a random moment later.
-
-    Returns False if the run finished first (nothing was killed).
-    """
-    index = os.path.join(workdir, "state", "checkpoint")
-    before = _mtime(index)
-    proc = start_tool("train", *args, f"--workdir={workdir}")  # a process of its own (a fork-server child)
-    deadline = time.time() + 300
-    while _mtime(index) == before and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 0.5))  # short: on an idle machine an epoch takes under a second
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return not os.path.exists(os.path.join(workdir, "model.keras"))
 
 
 @pytest.mark.slow
@@ -56,7 +33,8 @@ def test_sigkill_the_default_quickstart_at_random_moments_then_rerun_equals_unin
     rng = random.Random(seed)
     kills = 0
     for _ in range(KILLS_PER_SEED):
-        if not _kill_after_a_new_checkpoint(args, wd, rng):
+        # a random moment after a new checkpoint; short: on an idle machine an epoch takes under a second
+        if not kill_after_a_new_checkpoint(args, wd, delay=rng.uniform(0.0, 0.5)):
             break  # the run finished before this kill
         kills += 1
     print(f"seed {seed}: {kills} kills")

@@ -11,13 +11,11 @@ weight check), so checkpoints are kept few."""
 import csv
 import os
 import re
-import signal
-import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import run_tool, start_tool
+from tests.helpers import kill_after_a_new_checkpoint, run_tool
 
 STEPS_PER_EPOCH = 14  # ceil(53 / 4)
 
@@ -76,25 +74,6 @@ def _weights(workdir):
     return load_model(os.path.join(workdir, "model.keras")).get_weights()
 
 
-def _mtime(path):
-    return os.stat(path).st_mtime_ns if os.path.exists(path) else None
-
-
-def _kill_after_a_new_checkpoint(config, workdir):
-    """Starts train.py, SIGKILLs it as soon as it has written a new checkpoint (so mid-epoch:
-    checkpoints come every 5 steps of a 14-step epoch). False if the run finished first."""
-    index = os.path.join(workdir, "state", "checkpoint")
-    before = _mtime(index)
-    # a process of its own (a fork-server child)
-    proc = start_tool("train", f"--config={config}", f"--workdir={workdir}")
-    deadline = time.time() + 1200  # a loaded machine: startup and tracing can take minutes
-    while _mtime(index) == before and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return not os.path.exists(os.path.join(workdir, "model.keras"))
-
-
 @pytest.mark.slow
 def test_sigkill_a_files_run_mid_epoch_then_rerun_equals_uninterrupted(tmp_path):
     config = _write(str(tmp_path))
@@ -103,7 +82,8 @@ def test_sigkill_a_files_run_mid_epoch_then_rerun_equals_uninterrupted(tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
 
     wd = str(tmp_path / "killed")
-    assert _kill_after_a_new_checkpoint(config, wd), "the run finished before it could be killed"
+    # SIGKILLed as soon as it has written a new checkpoint: mid-epoch (every 5 steps of a 14-step epoch)
+    assert kill_after_a_new_checkpoint([f"--config={config}"], wd), "the run finished before it could be killed"
     assert os.path.exists(os.path.join(wd, "state", "checkpoint")), "killed before its first checkpoint"
     r = run_tool("train", f"--config={config}", f"--workdir={wd}", "--config.train.verbose=2")
     assert r.returncode == 0, r.stderr[-3000:]

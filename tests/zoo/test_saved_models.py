@@ -18,7 +18,7 @@ import pytest
 
 from mtlzoo import zoo
 from mtlzoo.errors import ConfigError
-from tests.export.common import ServingProcess, vocab_reference
+from tests.export.common import vocab_reference
 from tests.zoo.common import keras_outputs, published_quickstart, read_lines, serve_many
 
 TINY = "tiny"
@@ -47,13 +47,6 @@ def entry(request, tmp_path_factory):
     except ConfigError as e:
         pytest.fail(str(e))
     return {"name": name, "root": None, "known": known}
-
-
-@pytest.fixture(scope="module")
-def serving():
-    """The module's fresh serving process (TensorFlow and TF Text only), shared by its tests."""
-    with ServingProcess() as p:
-        yield p
 
 
 def _path(entry):

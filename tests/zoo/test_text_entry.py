@@ -10,7 +10,7 @@ import pytest
 
 from mtlzoo import zoo
 from mtlzoo.zoo import finetuning
-from tests.export.common import ServingProcess, vocab_reference
+from tests.export.common import vocab_reference
 from tests.zoo.common import fake_sentiment, keras_outputs, read_lines, serve, write_card
 
 MAX_LEN = 12
@@ -46,13 +46,6 @@ def text_entry(tmp_path_factory):
         yield {"root": root, "entry": os.path.join(root, "mr_lstm"), "base": base, "data": str(base / "data")}
     finally:
         mp.undo()
-
-
-@pytest.fixture(scope="module")
-def serving():
-    """The module's fresh serving process (TensorFlow and TF Text only), shared by its tests."""
-    with ServingProcess() as p:
-        yield p
 
 
 def _file_sentences(data, fname):
