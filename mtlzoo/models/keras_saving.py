@@ -1,0 +1,36 @@
+"""Keras' per-type attribute skipsets for saving and loading, computed once per process.
+
+Keras 3.15 saves and loads by walking every saveable object (each layer, the optimizer, each
+metric) with ``saving_lib.get_attr_skipset(obj_type)``: the attributes a fresh reference
+object of that type already has (a new ``Layer()``, ``Optimizer(1.0)``, ...), which are not
+walked. The function is meant to keep its result in Keras' global state, but it stores it
+under ``saving_attr_skipset_<type>`` and looks it up under ``saving_attr_skiplist_<type>``, so
+every call builds its reference object again: once per layer, per ``save_weights``,
+``load_weights`` and ``model.save`` (16.6 -> 10.5 ms per ``save_weights`` of a small model when
+kept). :func:`cache_attr_skipsets` keeps each result under the key it is read from.
+``keras.utils.clear_session()`` clears Keras' global state, and with it these.
+"""
+
+
+def cache_attr_skipsets():
+    """Makes ``saving_lib.get_attr_skipset`` keep its results (idempotent). Does nothing where
+    Keras already keeps them: two calls returning one object."""
+    from keras.src.backend.common import global_state
+    from keras.src.saving import saving_lib
+
+    original = saving_lib.get_attr_skipset
+    if getattr(original, "mtlzoo_kept", False) or original("Loss") is original("Loss"):
+        return
+
+    def get_attr_skipset(obj_type):
+        key = f"saving_attr_skiplist_{obj_type}"  # the key Keras reads
+        skipset = global_state.get_global_attribute(key, None)
+        if skipset is None:
+            skipset = original(obj_type)
+            global_state.set_global_attribute(key, skipset)
+        return skipset
+
+    get_attr_skipset.mtlzoo_kept = True
+    get_attr_skipset.original = original
+    get_attr_skipset.__doc__ = original.__doc__
+    saving_lib.get_attr_skipset = get_attr_skipset
