@@ -12,6 +12,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # processes: the tools, fork-server children and fresh processes they start keep the default.
 gc.set_threshold(700, 10, 100)
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import atexit
+    import sys
+
+    def _exit_without_teardown():
+        """A pytest-xdist worker's last exit step: its results are reported and every library's
+        exit handler has run (registered after this one, so run before it: TensorFlow's removal
+        of AutoGraph's temporary files, multiprocessing's joins, ...); what is left is the
+        interpreter's teardown of TensorFlow and Keras objects, which took 7-8 s at the end of a
+        full suite run while the session waited for it."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    atexit.register(_exit_without_teardown)  # at the conftest's import: before every library's
+
 # The test files that took longest (over 19 s of one worker each in the idle suite run at
 # 592bb49, docs/testing.md), longest first. They are dealt out to the workers before every
 # other file: pytest-xdist's ``--dist loadfile`` hands out whole files in order, and one long

@@ -44,8 +44,9 @@ def per_task_gradients(tape, weighted, sources, k):
     One backward pass per task on the persistent ``tape``, with the upstream gradient of
     ``weighted`` (shape [k]) set to e_i, the i-th unit vector: pass i is row i. A row with no
     path to a source is zeros. TensorFlow's vectorised jacobian (``tape.jacobian`` with pfor)
-    gives the same rows; on CPU it measured slower to trace and to run (a BiLSTM tagger's step
-    2.3 s vs 7.5 s to trace, 45 vs 74 ms per step; docs/benchmarks.md, the aggregator table)."""
+    gives the same rows; on CPU its steps measured slower at k = 2, 4 and 8 in both modes
+    (docs/benchmarks.md, the aggregator table), and it takes longer to trace through a
+    recurrent encoder's while loop."""
     rows = [tape.gradient(weighted, sources, output_gradients=tf.one_hot(i, k, dtype=weighted.dtype)) for i in range(k)]
     return [
         tf.stack([tf.zeros_like(s) if row[j] is None else tf.convert_to_tensor(row[j]) for row in rows])
