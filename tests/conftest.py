@@ -12,22 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # processes: the tools, fork-server children and fresh processes they start keep the default.
 gc.set_threshold(700, 10, 100)
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    import atexit
-    import sys
-
-    def _exit_without_teardown():
-        """A pytest-xdist worker's last exit step: its results are reported and every library's
-        exit handler has run (registered after this one, so run before it: TensorFlow's removal
-        of AutoGraph's temporary files, multiprocessing's joins, ...); what is left is the
-        interpreter's teardown of TensorFlow and Keras objects, which took 7-8 s at the end of a
-        full suite run while the session waited for it."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-    atexit.register(_exit_without_teardown)  # at the conftest's import: before every library's
-
 # The test files that took longest (over 19 s of one worker each in the idle suite run at
 # 592bb49, docs/testing.md), longest first. They are dealt out to the workers before every
 # other file: pytest-xdist's ``--dist loadfile`` hands out whole files in order, and one long
@@ -57,11 +41,30 @@ LONG_FILES = (
 )
 
 
+def _exit_without_teardown():
+    """A pytest-xdist worker's last exit step: its results are reported and every library's exit
+    handler has run (registered after this one, so run before it: TensorFlow's removal of
+    AutoGraph's temporary files, multiprocessing's joins, ...); what is left is the interpreter's
+    teardown of TensorFlow and Keras objects, which took 7-8 s at the end of a full suite run
+    while the session waited for it."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def pytest_configure(config):
     """Under pytest-xdist, files are dealt out in collection order (:func:`pytest_collection_modifyitems`),
-    not by xdist's default (files with the most tests first)."""
+    not by xdist's default (files with the most tests first). In a worker process itself (not a
+    pytest it starts, which inherits its environment), :func:`_exit_without_teardown` is its
+    last exit handler: registered here, before any test imports a library that registers one."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+    if hasattr(config, "workerinput"):
+        import atexit
+
+        atexit.register(_exit_without_teardown)
 
 
 def pytest_collection_modifyitems(config, items):

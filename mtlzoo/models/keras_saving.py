@@ -7,7 +7,8 @@ walked. The function is meant to keep its result in Keras' global state, but it 
 under ``saving_attr_skipset_<type>`` and looks it up under ``saving_attr_skiplist_<type>``, so
 every call builds its reference object again: once per layer, per ``save_weights``,
 ``load_weights`` and ``model.save`` (an MMoE model of 16 layers: 19.9 ms per ``save_weights``,
-12.8 ms with the skipsets kept; medians of 5 x 20 saves, one process). :func:`cache_attr_skipsets` keeps each result under the key it is read from.
+12.8 ms with the skipsets kept; medians of 5 x 20 saves, one process).
+:func:`cache_attr_skipsets` keeps each result under the key it is read from.
 ``keras.utils.clear_session()`` clears Keras' global state, and with it these.
 """
 
