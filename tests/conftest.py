@@ -12,34 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # processes: the tools, fork-server children and fresh processes they start keep the default.
 gc.set_threshold(700, 10, 100)
 
-# The test files that took longest (over 19 s of one worker each in the idle suite run at
-# 592bb49, docs/testing.md), longest first. They are dealt out to the workers before every
-# other file: pytest-xdist's ``--dist loadfile`` hands out whole files in order, and one long
-# file dealt out last leaves the other worker idle until it ends. A stale list costs balance,
-# never a test.
-LONG_FILES = (
-    "tests/training/test_engine_mirrored.py",
-    "tests/training/test_fit_door.py",
-    "tests/data/test_files_arrow.py",
-    "tests/zoo/test_glue5_minilm.py",
-    "tests/training/test_engine.py",
-    "tests/tools/test_own_data_doc.py",
-    "tests/zoo/test_saved_models.py",
-    "tests/data/test_files_shards.py",
-    "tests/bench/test_glue_finetune.py",
-    "tests/models/test_soft_sharing.py",
-    "tests/data/test_files_tfrecord.py",
-    "tests/export/test_text_pairs.py",
-    "tests/studies/test_glue_study.py",
-    "tests/zoo/test_portable_entry.py",
-    "tests/training/test_resume.py",
-    "tests/studies/test_affinity_study.py",
-    "tests/training/test_step_reference.py",
-    "tests/export/test_saved_model.py",
-    "tests/bench/test_files_scale.py",
-    "tests/data/test_files.py",
-)
-
 
 def _exit_without_teardown():
     """A pytest-xdist worker's last exit step: its results are reported and every library's exit
@@ -55,23 +27,13 @@ def _exit_without_teardown():
 
 
 def pytest_configure(config):
-    """Under pytest-xdist, files are dealt out in collection order (:func:`pytest_collection_modifyitems`),
-    not by xdist's default (files with the most tests first). In a worker process itself (not a
-    pytest it starts, which inherits its environment), :func:`_exit_without_teardown` is its
-    last exit handler: registered here, before any test imports a library that registers one."""
-    if hasattr(config.option, "loadscopereorder"):
-        config.option.loadscopereorder = False
+    """In a pytest-xdist worker process itself (not a pytest it starts, which inherits its
+    environment), :func:`_exit_without_teardown` is its last exit handler: registered here,
+    before any test imports a library that registers one."""
     if hasattr(config, "workerinput"):
         import atexit
 
         atexit.register(_exit_without_teardown)
-
-
-def pytest_collection_modifyitems(config, items):
-    """:data:`LONG_FILES` first, longest first; every other file after them in collection order
-    (a stable sort: the tests of a file keep their order)."""
-    rank = {f: i for i, f in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 def pytest_unconfigure(config):
