@@ -86,7 +86,8 @@ def _file_identity(root, files):
             paths = [root.zipfile.filename]
         else:
             paths = [os.path.join(root.path, f) for f in files]
-        return tuple((os.path.abspath(p), os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+        stats = [(os.path.abspath(p), os.stat(p)) for p in paths]
+        return tuple((p, st.st_size, st.st_mtime_ns) for p, st in stats)
     except (AttributeError, OSError):
         return None
 

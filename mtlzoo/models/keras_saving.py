@@ -14,13 +14,13 @@ every call builds its reference object again: once per layer, per ``save_weights
 
 
 def cache_attr_skipsets():
-    """Makes ``saving_lib.get_attr_skipset`` keep its results (idempotent). Does nothing where
-    Keras already keeps them: two calls returning one object."""
+    """Makes ``saving_lib.get_attr_skipset`` keep its results under the key Keras reads
+    (idempotent; where a later Keras keeps them itself, the kept result is the same set)."""
     from keras.src.backend.common import global_state
     from keras.src.saving import saving_lib
 
     original = saving_lib.get_attr_skipset
-    if getattr(original, "mtlzoo_kept", False) or original("Loss") is original("Loss"):
+    if hasattr(original, "original"):  # already wrapped
         return
 
     def get_attr_skipset(obj_type):
@@ -31,7 +31,6 @@ def cache_attr_skipsets():
             global_state.set_global_attribute(key, skipset)
         return skipset
 
-    get_attr_skipset.mtlzoo_kept = True
     get_attr_skipset.original = original
     get_attr_skipset.__doc__ = original.__doc__
     saving_lib.get_attr_skipset = get_attr_skipset
