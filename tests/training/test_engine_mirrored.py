@@ -1,11 +1,13 @@
 """Every row of the README's training-engine table ends, under ``mirrored`` with 2 CPU
-devices, with the single-device weights (issue 22.1). One subprocess runs every row
-(tests/training/engine_rows.py): the CPU must be split before TensorFlow starts."""
+devices, with the single-device weights (issue 22.1); on every row the fit door takes,
+``compile_model`` + ``model.fit`` under the same MirroredStrategy ends with the mirrored
+``train()`` weights. One subprocess runs every row (tests/training/engine_rows.py): the CPU
+must be split before TensorFlow starts."""
 
 import pytest
 
 from tests.helpers import module_results
-from tests.training.engine_rows import DEFAULT_TOLERANCE, ROWS, TOLERANCE
+from tests.training.engine_rows import DEFAULT_TOLERANCE, FIT_ROWS, FIT_TOLERANCE, ROWS, TOLERANCE
 
 # XLA under MirroredStrategy over logical CPU devices: the compiled replica step of replica 1
 # reads its variables from CPU:0 ("Trying to access resource ... located in device CPU:1");
@@ -35,13 +37,37 @@ def test_row_under_mirrored_matches_single_device(results, row):
     assert res["max_abs_diff"] <= TOLERANCE.get(row, DEFAULT_TOLERANCE), res
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("row", FIT_ROWS)
+def test_fit_door_under_mirrored_matches_train(results, row):
+    res = results[row]
+    assert "error" not in res, res.get("traceback", res.get("error"))  # the mirrored train() it is compared with
+    assert "fit_error" not in res, res.get("fit_traceback", res.get("fit_error"))
+    assert res["fit_max_abs_diff"] <= FIT_TOLERANCE, res
+
+
+def _used(rows, key, sub="name"):
+    return {v[sub] if isinstance(v, dict) else v for r in rows for k, v in r.items() if k == key}
+
+
+def test_the_fit_door_rows_hold_every_weighting_and_aggregator():
+    """Every weighting but the default ``ew`` and every aggregator under the fit door and mirrored."""
+    from mtlzoo.weighting.aggregators import AGGREGATORS
+    from mtlzoo.weighting.weightings import WEIGHTINGS
+
+    fit = [ROWS[row] for row in FIT_ROWS]
+    assert set(WEIGHTINGS.names()) - {"ew"} <= _used(fit, "train.weighting")
+    used = {r.get("train.aggregator", {"name": "pcgrad"})["name"] for r in fit}  # pcgrad: the base config's
+    assert used == set(AGGREGATORS.names())
+
+
 def test_every_choice_of_the_table_is_in_a_row():
     from mtlzoo.data.samplers import SAMPLERS
     from mtlzoo.weighting.aggregators import AGGREGATORS
     from mtlzoo.weighting.weightings import WEIGHTINGS
 
     def used(key, sub="name"):
-        return {v[sub] if isinstance(v, dict) else v for r in ROWS.values() for k, v in r.items() if k == key}
+        return _used(ROWS.values(), key, sub)
 
     assert set(WEIGHTINGS.names()) - {"ew"} <= used("train.weighting")  # ew: the base config's default
     assert set(SAMPLERS.names()) <= used("data.sampler")

@@ -1,13 +1,11 @@
 """The fit door: ``model.fit`` after ``compile_model`` trains every weighting and aggregator with
-``train()``'s step, and reaches the same weights as ``train()`` on the same batches."""
-
-import json
+``train()``'s step, and reaches the same weights as ``train()`` on the same batches (one device
+here; under MirroredStrategy on every engine row the fit door takes: tests/training/test_engine_mirrored.py)."""
 
 import numpy as np
 import pytest
 
 from mtlzoo.errors import ConfigError
-from tests.helpers import run_python
 from tests.training.fit_door import config, fit_door
 
 # measured: both doors give bit-identical weights on one CPU device and under MirroredStrategy
@@ -68,20 +66,6 @@ def test_every_aggregator_under_fit_matches_train(aggregator, tmp_path, plain_su
 
 def test_representation_gradients_under_fit_match_train(tmp_path, plain_sum):
     _check(config("uncertainty", "pcgrad", per_task_grads="representation"), tmp_path, plain_sum)
-
-
-@pytest.mark.slow
-def test_mirrored_two_cpu_devices_fit_matches_train_for_every_method():
-    """Every weighting (with sum) and every aggregator (with ew), MirroredStrategy over 2 logical
-    CPU devices, in one subprocess (the devices must be set before TensorFlow starts)."""
-    from tests.training.fit_door import EVERY
-
-    r = run_python(["-m", "tests.training.fit_door", "all", "all", "2"], timeout=1800)
-    assert r.returncode == 0, r.stderr[-3000:]
-    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    assert [(row["weighting"], row["aggregator"]) for row in rows] == EVERY
-    for row in rows:
-        assert row["max_difference"] <= ATOL, row
 
 
 def test_fit_with_numpy_arrays_and_missing_labels():
