@@ -604,6 +604,7 @@ class FileData:
                 row = g.parse(i, rec)[1]
                 return tf.size(i), tuple(values(key, row) for key in keys)
 
+            cells = g.traced_once("vocabulary", cells)  # one trace for all the entry's files
             for k in ks:
                 if left <= 0:
                     break

@@ -15,13 +15,10 @@ def load(tasks, data, seed=0):
 
 
 def read_split(data, split, epoch=None):
-    """A split's examples (stored order, or ``epoch``'s shuffled order) as lists of numpy dicts."""
-    feats, labels, weights = [], [], []
-    for f, y, w in data.split(split).make(epoch):
-        feats.append({k: np.asarray(v) for k, v in f.items()})
-        labels.append({k: np.asarray(v) for k, v in y.items()})
-        weights.append({k: np.asarray(v) for k, v in w.items()})
-    return feats, labels, weights
+    """A split's examples (stored order, or ``epoch``'s shuffled order) as lists of numpy dicts:
+    the chunks the trainer reads (``StreamSplit.batches``), cut into examples here
+    (:func:`examples_of`)."""
+    return examples_of(data.split(split).batches(epoch))
 
 
 def assert_same_examples(a, b):
@@ -37,12 +34,17 @@ def assert_same_examples(a, b):
                 np.testing.assert_array_equal(u[k], v[k], err_msg=k)
 
 
-def examples_of(ds):
-    """The ``(features, labels, weights)`` chunks of a stream as lists of numpy dicts."""
+def examples_of(chunks):
+    """The examples of a stream of ``(features, labels, weights)`` chunks (every tensor with a
+    leading dimension, ``StreamSplit.batches``) as three lists of numpy dicts, one per example,
+    each value as ``np.asarray`` of the unbatched tensor gives it (cut in numpy: no step of
+    TensorFlow's iterator per example)."""
     out = ([], [], [])
-    for parts in ds:
+    for parts in chunks:
         for o, x in zip(out, parts, strict=True):
-            o.append({k: np.asarray(v) for k, v in x.items()})
+            cols = {k: np.asarray(v) for k, v in x.items()}
+            n = len(next(iter(cols.values()))) if cols else 0
+            o.extend({k: np.asarray(v[j]) for k, v in cols.items()} for j in range(n))
     return out
 
 
@@ -50,16 +52,23 @@ def assert_same_streams(a, b, train_epochs, resumed_steps):
     """Two loadings of the same files (two readers) give the same data: split sizes, every split
     in stored order and the training split in ``train_epochs``' orders, the shards of 3 input
     pipelines (by files when there are 4 training files) and of 5 (every 5th record), and the
-    training stream a run resumed at step 27 rebuilds (batches of 16, ``resumed_steps`` in all)."""
+    training stream a run resumed at step 27 rebuilds (batches of 16, ``resumed_steps`` in all).
+    Returns what it read of ``a`` in stored order ({split: :func:`read_split`}; the training
+    split when ``train_epochs`` holds None), for further checks without a second read."""
     assert a.info["vocabularies"] == b.info["vocabularies"]
+    stored = {}
     for split, epochs in (("train", train_epochs), ("validation", (None,)), ("test", (None,))):
         assert len(a.split(split)) == len(b.split(split))
         for epoch in epochs:
-            assert_same_examples(read_split(a, split, epoch), read_split(b, split, epoch))
+            got = read_split(a, split, epoch)
+            assert_same_examples(got, read_split(b, split, epoch))
+            if epoch is None:
+                stored[split] = got
     for count, p in ((3, 2), (5, 4)):
         sa, sb = a.split("train").shard(p, count), b.split("train").shard(p, count)
         assert sa.num_examples == sb.num_examples
-        assert_same_examples(examples_of(sa.make(1)), examples_of(sb.make(1)))
+        assert_same_examples(examples_of(sa.batches(1)), examples_of(sb.batches(1)))
     xa = [batch[0]["features"].numpy() for batch in a.train_dataset(["features"], 16, 27, resumed_steps)]
     xb = [batch[0]["features"].numpy() for batch in b.train_dataset(["features"], 16, 27, resumed_steps)]
     np.testing.assert_array_equal(np.concatenate(xa), np.concatenate(xb))
+    return stored

@@ -36,11 +36,11 @@ def _values(ds):
     return [b[0]["f"].numpy()[:, 0].tolist() for b in ds]
 
 
-def _shards(tmp_path, n_files):
+def _shards(tmp_path, n_files, rows=3):
     d = tmp_path / "shards"
     d.mkdir(parents=True)
     for i in range(n_files):
-        _write(d / f"part-{i}.csv", [100 * i + j for j in range(3 + i)])  # uneven files
+        _write(d / f"part-{i}.csv", [100 * i + j for j in range(rows + i)])  # uneven files
     cfg = {"files": [{"path": str(d / "part-*.csv"), "format": "csv", "split": "train"}], "features": FEATURES}
     return [d / f"part-{i}.csv" for i in range(n_files)], load(TASKS, cfg, seed=3)
 
@@ -76,13 +76,19 @@ def test_fewer_files_than_workers_every_nth_record(tmp_path):
     assert sorted(seen) == rows  # the workers' parts partition the file
 
 
-@pytest.mark.parametrize("n_files", [1, 5])
-def test_a_resumed_worker_sees_the_same_batches(tmp_path, n_files):
-    _, data = _shards(tmp_path, n_files)
+@pytest.mark.parametrize("n_files, rows", [(1, 15), (3, 5)])
+def test_a_resumed_worker_sees_the_same_batches(tmp_path, n_files, rows):
+    """Steps 4..8 of a worker resumed at step 4 (2 examples a step) are those of its run from
+    step 0, and a reload of the same files (a fresh process) gives the run from step 0 again.
+    One file of 15 rows, every 2nd record (8 and 7 rows a worker): worker 0 resumes at the start
+    of its epoch 1, worker 1 one row into its epoch 1; three files of 5, 6 and 7 rows, by files
+    (files 0 and 2: 12 rows; file 1: 6): worker 0 resumes 8 rows into epoch 0, worker 1 two
+    rows into epoch 1. Every run reads 2 or 3 epochs (each epoch one pipeline)."""
+    _, data = _shards(tmp_path, n_files, rows)
+    _, again = _shards(tmp_path / "again", n_files, rows)  # a fresh process: same files, same seed
     for p in range(2):
         whole = _values(data.train_dataset(["f"], 4, 0, 9, _ctx(p)))
         assert _values(data.train_dataset(["f"], 4, 4, 9, _ctx(p))) == whole[4:]
-        _, again = _shards(tmp_path / f"again{p}", n_files)  # a fresh process: same files, same seed
         assert _values(again.train_dataset(["f"], 4, 0, 9, _ctx(p))) == whole
 
 

@@ -73,8 +73,16 @@ def ran(tmp_path_factory):
     return d, outputs
 
 
+@pytest.fixture(scope="module")
+def model(ran):
+    """The example's model.keras, loaded once for the tests that only predict with it."""
+    from mtlzoo.models import load_model
+
+    return load_model(str(ran[0] / "runs" / "own_data" / "model.keras"))
+
+
 @pytest.mark.slow
-def test_the_worked_example_runs_as_written(ran):
+def test_the_worked_example_runs_as_written(ran, model):
     d, outputs = ran
     wd = d / "runs" / "own_data"
     vocab = (wd / "vocab.txt").read_text(encoding="utf-8").splitlines()
@@ -96,9 +104,6 @@ def test_the_worked_example_runs_as_written(ran):
     assert "signature text: inputs text" in outputs[3]
     # predict on raw text = the Keras model on the ids the test computes from vocab.txt
     prediction = json.loads(outputs[5])["predictions"][0]
-    from mtlzoo.models import load_model
-
-    model = load_model(str(wd / "model.keras"))
     ids = _token_ids("the film was great", vocab, 8)
     want = model.predict({"tokens": ids}, verbose=0)
     np.testing.assert_allclose(prediction["sentiment"]["probabilities"], want["sentiment"][0], rtol=1e-5, atol=1e-6)
@@ -106,12 +111,11 @@ def test_the_worked_example_runs_as_written(ran):
 
 
 @pytest.mark.slow
-def test_evaluate_streams_the_split_and_scores_it(ran):
+def test_evaluate_streams_the_split_and_scores_it(ran, model):
     """eval_test.json = accuracy computed here with numpy over the model's predictions of the test rows."""
     d, _ = ran
     wd = d / "runs" / "own_data"
     from mtlzoo.config import read_config
-    from mtlzoo.models import load_model
     from mtlzoo.tasks import tasks_from_config
     from mtlzoo.workdir import load_run_data
 
@@ -120,18 +124,16 @@ def test_evaluate_streams_the_split_and_scores_it(ran):
     # the page's CSV files (Python's csv module: \r\n line ends, no quotes) with the default
     # csv_reader get the fast reading, pyarrow in parts
     assert data.info["csv_readers"] == {"data.files[0]": "pyarrow parts", "data.files[1]": "pyarrow parts"}
-    model = load_model(str(wd / "model.keras"))
-    got = {"sentiment": [], "topic": []}
-    n = 0
-    for f, y, w in data.split("test").make(None).batch(5):
-        p = model.predict({k: f[k] for k in model.input}, verbose=0)
-        n += len(f["tokens"])
-        s = np.asarray(p["sentiment"])[:, 0] >= 0.5
-        got["sentiment"] += [
-            (a == b, c) for a, b, c in zip(s, np.asarray(y["sentiment"])[:, 0] >= 0.5, w["sentiment"], strict=True)
-        ]
-        t = np.argmax(np.asarray(p["topic"]), axis=-1)
-        got["topic"] += [(a == b, c) for a, b, c in zip(t, np.asarray(y["topic"]), w["topic"], strict=True)]
+    chunks = list(data.split("test").batches(None))  # the test rows, stored order
+    f, y, w = ({k: np.concatenate([np.asarray(c[j][k]) for c in chunks]) for k in chunks[0][j]} for j in range(3))
+    p = model.predict({k: f[k] for k in model.input}, verbose=0)  # every test row in one call
+    n = len(f["tokens"])
+    s = np.asarray(p["sentiment"])[:, 0] >= 0.5
+    t = np.argmax(np.asarray(p["topic"]), axis=-1)
+    got = {
+        "sentiment": list(zip(s == (y["sentiment"][:, 0] >= 0.5), w["sentiment"], strict=True)),
+        "topic": list(zip(t == y["topic"], w["topic"], strict=True)),
+    }
     result = json.loads((wd / "eval_test.json").read_text())
     assert result["examples"] == n
     for task, pairs in got.items():
