@@ -1,5 +1,5 @@
-"""A tiny GLUE run shared by the evaluation and export tests: GLUE files and a random BERT
-checkpoint in transformers format written by the test, one epoch of training."""
+"""A tiny GLUE run shared by the evaluation and export tests: GLUE files and a random one-layer
+BERT checkpoint in transformers format written by the test, one epoch of training."""
 
 import os
 import shutil
@@ -33,7 +33,7 @@ def trained_glue_run(tmp_path_factory, tasks=GLUE_TASKS):
         import mtlzoo
 
         root, ckpt, workdir = str(base / "GLUE"), str(base / "bert"), str(base / "run")
-        write_transformers_bert(ckpt)
+        write_transformers_bert(ckpt, layers=1)  # evaluation and export are checked, not BERT's depth
         write_glue(root, tasks)
         for t in tasks:
             lay = LAYOUTS[t]

@@ -32,7 +32,9 @@ its own checkpoint). After each finished run one row is appended to ``WORKDIR/gl
 (flush + fsync; a row torn by a crash is dropped on the next read) and the report
 (``glue_study.md``, ``.json``, ``.png``) is regenerated from the CSV and the run folders, so
 the report of a study still running (or interrupted) shows the finished runs and names the
-missing ones. :func:`write_report` regenerates it without training.
+missing ones (a run read back whose row is already in the CSV changes nothing and regenerates
+nothing; the last run's report is the one written when the study ends). :func:`write_report`
+regenerates it without training.
 
 Example:
     >>> from configs.glue_minilm import get_config
@@ -337,7 +339,8 @@ def run_glue_study(
         run_dir = os.path.join(workdir, f"seed{seed}", run)
         progress(f"[{i}/{len(todo)}] seed {seed} {run}: starting ({time.time() - start:.0f} s into the study)")
         result, status = run_one(cfg, run_dir, similarity_examples, embedding_layer, train_fn)
-        if (seed, run) not in logged:
+        appended = (seed, run) not in logged
+        if appended:
             append_csv_row(csv_path, _csv_row(seed, arm, run, result, tasks), columns)
             logged.add((seed, run))
         scores = ", ".join(f"{t} {100 * m['score']:.1f}" for t, m in result["tasks"].items())
@@ -345,7 +348,8 @@ def run_glue_study(
             f"[{i}/{len(todo)}] seed {seed} {run}: {status}; test {scores}; GLUE avg "
             f"{100 * result['glue_average']:.2f}; train {result['train_seconds']:.0f} s"
         )
-        write_report(workdir, seeds=seeds, tasks=tasks, arms=arms, figure=figure)
+        if appended and i < len(todo):  # the CSV changed; the last run's report is the final one below
+            write_report(workdir, seeds=seeds, tasks=tasks, arms=arms, figure=figure)
     report = write_report(workdir, seeds=seeds, tasks=tasks, arms=arms, figure=figure)
     progress(f"GLUE study done: {len(todo)} runs in {time.time() - start:.0f} s; report {workdir}/{REPORT_STEM}.md")
     return report

@@ -81,12 +81,17 @@ def tiny_weights(seed=0, sizes=SIZES):
     return w
 
 
-def write_transformers_bert(directory, seed=0, lowercase=True, weights=True, vocab=True):
-    """Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json; returns the weights."""
+def write_transformers_bert(directory, seed=0, lowercase=True, weights=True, vocab=True, layers=SIZES["layers"]):
+    """Writes config.json, model.safetensors, vocab.txt and tokenizer_config.json; returns the weights.
+
+    ``layers``: the encoder's depth (SIZES' 2 by default). One layer is the same code path at about
+    half the cost of building, tracing and training the encoder: for tests of what is built around
+    BERT (studies, benchmarks, exports), not of BERT itself (tests/encoders keep two layers).
+    """
     from safetensors.numpy import save_file
 
     os.makedirs(directory, exist_ok=True)
-    s = SIZES
+    s = {**SIZES, "layers": layers}
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",
@@ -103,7 +108,7 @@ def write_transformers_bert(directory, seed=0, lowercase=True, weights=True, voc
     }
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump(config, f)
-    w = tiny_weights(seed)
+    w = tiny_weights(seed, s)
     if weights:
         save_file(w, os.path.join(directory, "model.safetensors"))
     if vocab:

@@ -1,6 +1,6 @@
 """The GLUE study runner (mtlzoo.studies.glue): five arms, resumable runs, the CSV and the report.
 
-A tiny random BERT in transformers format and tiny GLUE-shaped TSVs are written by the test
+A tiny random one-layer BERT in transformers format and tiny GLUE-shaped TSVs are written by the test
 (no shared data, no 90 MB checkpoint); the real study is in docs/reproductions.md.
 """
 
@@ -48,7 +48,7 @@ def _get_config(root, ckpt):
 def tiny(tmp_path_factory):
     base = tmp_path_factory.mktemp("glue_study")
     root, ckpt = str(base / "glue"), str(base / "bert")  # glue/: where $MTLZOO_DATA_DIR points a published entry
-    write_transformers_bert(ckpt)
+    write_transformers_bert(ckpt, layers=1)  # the study is checked, not BERT's depth
     write_glue(root, TASKS)
     for t in TASKS:  # dev = a copy of train: every metric has enough examples to be non-trivial
         lay = LAYOUTS[t]
