@@ -54,20 +54,27 @@ def evaluate(workdir, checkpoint=None, split="test", write=True, datasets=None):
             empty split, a ``datasets`` run evaluated without ``datasets``, ``eval_<split>.json``
             that cannot be written (full disk, unwritable path).
     """
+    return _evaluate(workdir, checkpoint, split, write, datasets)
+
+
+def _evaluate(workdir, checkpoint=None, split="test", write=True, datasets=None, data=None, model=None):
+    """:func:`evaluate`, with the run's data (``load_run_data`` of the workdir's config) and model
+    (``model.keras`` loaded) when the caller has them already (``mtlzoo.zoo.publish``); the result
+    is the same, without loading either a second time."""
     from mtlzoo.tasks import tasks_from_config
-    from mtlzoo.workdir import load_run_data
+    from mtlzoo.workdir import load_run_data, model_source
 
     if not fileio.isdir(workdir):
         raise ConfigError(None, f"--workdir: {workdir} does not exist")
     config = read_config(workdir)  # one ConfigError naming the file when it is corrupt
     tasks = tasks_from_config(config.tasks)
-    if datasets is not None:
+    if data is None and datasets is not None:
         from mtlzoo.data.streams import datasets_data
 
         if not hasattr(datasets, "items") or split not in datasets:
             raise ConfigError("datasets", f"pass a mapping with the {split!r} split's tf.data.Dataset")
         data = datasets_data({"train": datasets[split], **datasets}, tasks, config)
-    else:  # a bad split fails before the model loads
+    elif data is None:  # a bad split fails before the model loads
         needs = f"evaluate it in Python: mtlzoo.evaluate(workdir, split={split!r}, datasets={{{split!r}: ds}})"
         data = load_run_data(config, tasks, workdir, needs=needs)
     if split not in data.splits:
@@ -75,7 +82,10 @@ def evaluate(workdir, checkpoint=None, split="test", write=True, datasets=None):
     s = data.splits[split]
     if len(s) == 0:
         raise ConfigError(None, f"--split: split {split!r} is empty")
-    model, config, source = load_workdir(workdir, checkpoint)
+    if model is None:
+        model, config, source = load_workdir(workdir, checkpoint)
+    else:
+        source = model_source(workdir, checkpoint)
     names = list(model.input) if isinstance(model.input, dict) else []
     missing = [n for n in names if n not in s.features]
     if missing:

@@ -53,20 +53,36 @@ _MODE = flags.DEFINE_enum(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def main(argv):
-    del argv
-    seeds = None if _SEEDS.value is None else int_list(_SEEDS.value, "seeds")
+def precheck():
+    """The flags (--parts, --seeds, --extra_arms, --arms, --pair_list), before TensorFlow is imported
+    (exit 2 at once): :mod:`mtlzoo.studies.svd_arms` and :mod:`mtlzoo.studies.svd_report` import none."""
+    if _SEEDS.value is not None:
+        int_list(_SEEDS.value, "seeds")
     bad = [p for p in _PARTS.value if p not in ("pairs", "all")]
     if bad or not _PARTS.value:
         fail(f"--parts: choose from pairs, all; got {','.join(_PARTS.value)!r}")
     if _ARMS.value:
-        return _arms_main(seeds)
-    from mtlzoo.studies.svd import svd_study
+        from mtlzoo.studies.svd_arms import ARM_OPTIONS, parse_pairs
+
+        bad = [a for a in _ARMS.value if a not in ARM_OPTIONS]
+        if bad or "ew" not in _ARMS.value:
+            fail(f"--arms: include ew and choose from {', '.join(ARM_OPTIONS)}; got {','.join(_ARMS.value)!r}")
+        if _PAIR_LIST.value:
+            parse_pairs(_PAIR_LIST.value)  # a ConfigError: one error line, exit 2 (mtlzoo.cli._common.run)
+        return
     from mtlzoo.studies.svd_report import EXTRA_ARMS
 
     bad = [a for a in _EXTRA.value if a not in EXTRA_ARMS]
     if bad:
         fail(f"--extra_arms: {bad[0]!r} is not one of {', '.join(EXTRA_ARMS)}")
+
+
+def main(argv):
+    del argv
+    seeds = None if _SEEDS.value is None else int_list(_SEEDS.value, "seeds")
+    if _ARMS.value:
+        return _arms_main(seeds)
+    from mtlzoo.studies.svd import svd_study
 
     svd_study(
         config_value(_CONFIG),
@@ -87,11 +103,8 @@ def main(argv):
 def _arms_main(seeds):
     from mtlzoo.config import resolve_config
     from mtlzoo.studies.svd import natural_key, sample_pairs
-    from mtlzoo.studies.svd_arms import ARM_OPTIONS, parse_pairs, svd_arms_study
+    from mtlzoo.studies.svd_arms import parse_pairs, svd_arms_study
 
-    bad = [a for a in _ARMS.value if a not in ARM_OPTIONS]
-    if bad or "ew" not in _ARMS.value:
-        fail(f"--arms: include ew and choose from {', '.join(ARM_OPTIONS)}; got {','.join(_ARMS.value)!r}")
     config = config_value(_CONFIG)
     resolved = resolve_config(config)
     if _PAIR_LIST.value:

@@ -115,7 +115,8 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
 
     Copies ``model.keras`` and ``config.json`` (machine paths dropped, see
     :func:`_portable_config`) into a hidden temporary folder beside the target,
-    evaluates that copy on the test split (:func:`mtlzoo.evaluation.evaluate`) into
+    evaluates that copy on the test split (:func:`mtlzoo.evaluation.evaluate`, with the data and
+    the model publish has loaded: each is loaded once) into
     ``metrics.json``, writes ``vocab.txt`` (and ``tokenizer.json`` for the raw-string
     export) when the data has a vocabulary (``data.info["vocab"]``), renders the card
     (:func:`~mtlzoo.zoo.cards.render_card`) into ``README.md`` and keeps its template as
@@ -191,18 +192,19 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
             )
 
         from mtlzoo.data.real import save_vocab
-        from mtlzoo.evaluation import evaluate, format_table, write_json
+        from mtlzoo.evaluation import _evaluate, format_table, write_json
         from mtlzoo.models import load_model
         from mtlzoo.tasks import tasks_from_config
 
         say(f"loading the data of {workdir} ({config.data.source})")
         data = load_run_data(config, tasks_from_config(config.tasks), tmp, needs="publish needs data it can reload")
         vocab = (data.info or {}).get("vocab")
-        del data
         if vocab is not None:
             save_vocab(vocab, os.path.join(tmp, VOCAB_FILE))
+        model = None
         if os.path.isfile(os.path.join(tmp, VOCAB_FILE)):  # built here, or copied from a checkpoint
-            tok = _tokenizer_config(load_model(os.path.join(tmp, "model.keras")), config)
+            model = load_model(os.path.join(tmp, "model.keras"))
+            tok = _tokenizer_config(model, config)
             if tok is not None:
                 from mtlzoo.export.tokenizers import make_tokenizer
 
@@ -211,7 +213,8 @@ def publish(workdir, name, card=None, command=None, root=None, overwrite=False, 
             with open(os.path.join(tmp, VOCAB_FILE), encoding="utf-8") as f:
                 say(f"wrote {VOCAB_FILE} ({sum(1 for _ in f)} tokens)")
         say("evaluating on the test split")
-        result = evaluate(tmp, split="test", write=False)
+        result = _evaluate(tmp, split="test", write=False, data=data, model=model)  # neither loaded again
+        del data, model
         metrics = {k: result[k] for k in ("split", "examples", "tasks", "average")}
         write_json(metrics, os.path.join(tmp, "metrics.json"))
         say(format_table(result))

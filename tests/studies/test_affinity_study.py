@@ -163,7 +163,7 @@ def test_probes_are_the_short_report_and_validated(tmp_path):
     fake_report(tmp_path / "transfer.json")
     c = tiny_config()
     c.train.epochs = 2
-    del c.tasks["reg_b"]  # 3 tasks: 3 + 3 probe runs
+    del c.tasks["reg_a"], c.tasks["reg_b"]  # 2 tasks (sign, argmax4): 2 + 1 probe runs
     out = affinity_study(
         c, str(tmp_path / "study"), transfer_report=str(tmp_path / "transfer.json"), probes=0.5, progress=None
     )
@@ -177,5 +177,5 @@ def test_probes_are_the_short_report_and_validated(tmp_path):
     np.testing.assert_allclose(out["predictors"]["probes"], expected[np.ix_(idx, idx)])
     assert "probes" in out["validation"] and out["cost"]["probes"]["epochs"] == 1
     assert out["cost"]["probes"]["seconds"] > 0 and out["cost"]["measurement"] == "in_step"
-    assert out["cost"]["all_task_run_epoch_fraction"] == pytest.approx(1 / 6)  # 1 run vs 3 + 3
+    assert out["cost"]["all_task_run_epoch_fraction"] == pytest.approx(1 / 3)  # 1 run vs 2 + 1
     assert out["cost"]["probes"]["epoch_fraction"] == pytest.approx(0.5)

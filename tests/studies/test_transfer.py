@@ -87,10 +87,19 @@ def fabricate(workdir):
                 write_run(workdir, seed, a, (x, y), {x: metric(x, vx), y: metric(y, vy)}, sim)
 
 
-def test_transfer_arithmetic_against_hand_computation(tmp_path):
-    fabricate(tmp_path)
+@pytest.fixture(scope="module")
+def fabricated(tmp_path_factory):
+    """``(folder, report, progress lines)``: the report over :func:`fabricate`'s hand-chosen sub-run
+    files (2 seeds, both alignments, nothing trained), made once for the tests that read it."""
+    path = tmp_path_factory.mktemp("fabricated")
+    fabricate(path)
     lines = []
-    report = tr.transfer_report(tiny_config(), str(tmp_path), "both", [0, 1], lines.append, train_fn=no_training)
+    report = tr.transfer_report(tiny_config(), str(path), "both", [0, 1], lines.append, train_fn=no_training)
+    return path, report, lines
+
+
+def test_transfer_arithmetic_against_hand_computation(fabricated):
+    tmp_path, report, lines = fabricated
     assert report.tasks == ["a", "b", "c"] and report.heterogeneous
     assert report.score_names == {"a": "accuracy", "b": "-loss (mse)", "c": "accuracy"}
     # transfer(target, source) per seed, by hand: accuracy differences; for b: -(mtl loss) - (-(stl loss))
@@ -297,10 +306,9 @@ def test_source_that_changes_a_task_with_the_task_set_is_refused(monkeypatch, tm
         tr.transfer_report(tiny_config(), str(tmp_path), "none", [0], None, no_training)
 
 
-def test_alignment_effect_per_pair_against_hand_computation(tmp_path):
+def test_alignment_effect_per_pair_against_hand_computation(fabricated):
     """Pair score = mean of the two tasks' scores (b: -loss); gain paired by seed; similarity of the aligned model."""
-    fabricate(tmp_path)
-    report = tr.transfer_report(tiny_config(), str(tmp_path), "both", [0, 1], None, train_fn=no_training)
+    tmp_path, report, _ = fabricated
     rows = {r["pair"]: r for r in tables.alignment_effect(report)}
     # (a, b): none (0.85 - 0.40) / 2 and (0.65 - 0.20) / 2; joint (0.90 - 0.45) / 2 and (0.80 - 0.25) / 2
     assert rows[("a", "b")]["score_none"] == pytest.approx(0.225)

@@ -132,12 +132,14 @@ def keras_outputs(model, tasks, feats, task_names=None):
     names = order if task_names is None else task_names
     padding = (feats["tokens"] == 0) if "tokens" in feats else None
     takes_id = "task_id" in model.input
-    want = {}
+    want, shared = {}, None
     for t in names:
-        x = dict(feats)
-        if takes_id:
-            x["task_id"] = np.full(len(next(iter(feats.values()))), order.index(t), np.int32)
-        y = model.predict(x, verbose=0)[t]
+        if takes_id:  # the model's outputs depend on the task id: one prediction per task
+            x = {**feats, "task_id": np.full(len(next(iter(feats.values()))), order.index(t), np.int32)}
+            y = model.predict(x, verbose=0)[t]
+        else:  # one prediction gives every task's output
+            shared = model.predict(dict(feats), verbose=0) if shared is None else shared
+            y = shared[t]
         for k, v in expected_outputs(specs[t].kind, y, padding).items():
             want[f"{t}_{k}" if prefixed else k] = v
     return want

@@ -1,6 +1,6 @@
 """A zoo entry of a BERT model built on a local checkpoint directory is self-contained: once
 published, the checkpoint directory can go and the entry still loads, evaluates, exports and
-fine-tunes, in a fresh process on a machine that never had it.
+fine-tunes, in a new process (one that never loaded it) on a machine that never had it.
 
 References: the entry's ``metrics.json`` written at publish time (evaluation must reproduce
 it), the Keras model fed by the training pipeline's own packing of the same pair (the export's
@@ -11,19 +11,18 @@ pair signature must equal it), and the tiny checkpoint's own files (``vocab.txt`
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from tests.data.test_glue_files import KINDS, LAYOUTS, write_glue
 from tests.encoders.tiny_bert import SIZES, VOCAB, write_transformers_bert
-from tests.helpers import REPO
+from tests.helpers import REPO, run_python
 from tests.zoo.common import write_card
 
 TASKS = ("cola", "rte")
 
-# Fresh interpreter: argv = [zoo root, entry name, export dir, fine-tune workdir]; prints a JSON report.
+# A new process (a script run by tests.helpers.run_python): argv = [zoo root, entry name, export dir,
+# fine-tune workdir]; prints a JSON report.
 USE = r"""
 import json, os, sys
 import numpy as np
@@ -144,16 +143,18 @@ def test_info_shows_the_entrys_tokenizer_and_encoder(published):
     assert f"encoder: bert, {SIZES['layers']} layers, hidden {SIZES['hidden']}, mean pooling" in text
 
 
-def test_fresh_process_without_the_checkpoint_loads_evaluates_exports_and_finetunes(published, tmp_path):
+def test_new_process_without_the_checkpoint_loads_evaluates_exports_and_finetunes(published, tmp_path, monkeypatch):
+    """The entry used by a new process that never saw the checkpoint: a child of the fork server
+    (:mod:`tests.forkserver`: libraries imported, nothing loaded) or, with ``MTLZOO_TEST_FRESH=1``,
+    a fresh interpreter; ``$MTLZOO_BERT_CHECKPOINT`` unset."""
     root, entry, data, ckpt, metrics = published
     assert not os.path.exists(ckpt)
-    env = {k: v for k, v in os.environ.items() if k not in ("MTLZOO_BERT_CHECKPOINT",)}
-    env.update(MTLZOO_DATA_DIR=data, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-c", USE, root, "glue2_tiny_bert", str(tmp_path / "serving"), str(tmp_path / "ft")],
-        capture_output=True,
-        text=True,
-        env=env,
+    monkeypatch.delenv("MTLZOO_BERT_CHECKPOINT", raising=False)  # the run's environment is this one's
+    script = tmp_path / "use_entry.py"
+    script.write_text(USE)
+    proc = run_python(
+        [str(script), root, "glue2_tiny_bert", str(tmp_path / "serving"), str(tmp_path / "ft")],
+        env={"MTLZOO_DATA_DIR": data, "PYTHONPATH": REPO},
         cwd=str(tmp_path),
         timeout=600,
     )

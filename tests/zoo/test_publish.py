@@ -117,7 +117,7 @@ def test_a_failure_leaves_nothing_behind(workdir, tmp_path, monkeypatch, error):
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(mtlzoo.evaluation, "evaluate", broken)
+    monkeypatch.setattr(mtlzoo.evaluation, "_evaluate", broken)  # publish's evaluation step
     card = write_card(tmp_path / "card.md", "x")
     with pytest.raises(type(error)):
         zoo.publish(workdir, "x", card, command="c", root=str(tmp_path / "zoo"), log=None)

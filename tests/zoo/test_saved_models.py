@@ -49,13 +49,20 @@ def entry(request, tmp_path_factory):
     return {"name": name, "root": None, "known": known}
 
 
+@pytest.fixture(scope="module")
+def loaded(entry):
+    """The entry's model, ``zoo.load``-ed once for the module's tests of that entry, which only
+    read it (its outputs, weights and predictions)."""
+    return zoo.load(entry["name"], entry["root"])
+
+
 def _path(entry):
     return zoo.path(entry["name"], entry["root"])
 
 
-def test_loads(entry):
+def test_loads(entry, loaded):
     facts = zoo.info(entry["name"], entry["root"])
-    model = zoo.load(entry["name"], entry["root"])
+    model = loaded
     assert sorted(model.output) == sorted(facts["config"]["tasks"]) == sorted(facts["scores"])
     assert facts["description"] and facts["size_bytes"] <= MAX_BYTES
     for fname in zoo.ENTRY_FILES:
@@ -94,9 +101,9 @@ def test_evaluates_to_its_card(entry):
             assert abs(100 * (got["average"][m] - v)) <= POINTS, ("average", m)
 
 
-def test_finetunes_from_its_weights(entry, tmp_path, monkeypatch):
+def test_finetunes_from_its_weights(entry, loaded, tmp_path, monkeypatch):
     facts = zoo.info(entry["name"], entry["root"])
-    pretrained = zoo.load(entry["name"], entry["root"])
+    pretrained = loaded
     cfg = json.loads(json.dumps(entry["known"].finetune))
     train = dict(facts["config"]["train"])
     train.update(epochs=1, steps_per_epoch=2, verbose=0)
@@ -133,7 +140,7 @@ def _columns(instances):
 
 
 @pytest.mark.slow
-def test_exports_and_a_fresh_process_serves_it(entry, serving, tmp_path):
+def test_exports_and_a_fresh_process_serves_it(entry, loaded, serving, tmp_path):
     facts = zoo.info(entry["name"], entry["root"])
     path = zoo.export(entry["name"], str(tmp_path / "serving"), root=entry["root"])
     extra = os.path.join(path, "assets.extra")
@@ -148,7 +155,7 @@ def test_exports_and_a_fresh_process_serves_it(entry, serving, tmp_path):
         texts = ["a good film about nothing", "The Dow Jones fell 3 % on Monday .", "qqxzunknownword"]
         calls.append(("text", {"text": texts}))
     got = serve_many(serving, tmp_path, path, calls)
-    model = zoo.load(entry["name"], entry["root"])
+    model = loaded
     tasks = facts["config"]["tasks"]
     feats = {k: np.asarray(v) for k, v in calls[0][1].items()}
     checks = [(got[0], keras_outputs(model, tasks, feats))]
