@@ -12,6 +12,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # processes: the tools, fork-server children and fresh processes they start keep the default.
 gc.set_threshold(700, 10, 100)
 
+# A full collection also walks every object that survived the ones before it (TensorFlow's and
+# Keras' modules, traced functions kept in caches, module-scoped fixtures), and Keras'
+# clear_session(), which the studies call before every sub-run, runs one: 55 of them cost 19.6
+# CPU-s of tests/studies' 114 (0.36 s each). After a test during which a full collection ran,
+# the young generations are collected and every object left is moved to the collector's
+# permanent generation (gc.freeze), so the next full collection walks only what came after:
+# 19.6 -> 1.8 s in tests/studies (user CPU 114 -> 94 s; peak memory 1.58 -> 1.67 GB), 7.2 -> 2.4 s
+# in tests/training, tests/models and tests/weighting (peak memory 2.59 -> 2.61 GB). What is
+# frozen is never collected as a cycle again: old garbage of an earlier test stays allocated.
+_FULL_COLLECTIONS = [0]
+
+
+def _count_full_collections(phase, info):
+    if phase == "stop" and info["generation"] == 2:
+        _FULL_COLLECTIONS[0] += 1
+
+
+gc.callbacks.append(_count_full_collections)
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    """Freezes what survived the test's full collections (see above): after its teardown."""
+    if _FULL_COLLECTIONS[0]:
+        _FULL_COLLECTIONS[0] = 0
+        gc.collect(1)
+        gc.freeze()
+
 
 def _exit_without_teardown():
     """A pytest-xdist worker's last exit step: its results are reported and every library's exit
