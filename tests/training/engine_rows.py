@@ -100,9 +100,6 @@ NOT_FIT = {
     "pcgrad-params-xla": "jit_compile under mirrored over logical CPU devices is not supported yet",
 }
 FIT_ROWS = [row for row in ROWS if row not in NOT_FIT]
-# both doors run the same ops on the same batches (measured: identical weights on every row);
-# the tolerance only absorbs a reordered float sum, as tests/training/test_fit_door.py's
-FIT_TOLERANCE = 1e-6
 
 
 def row_config(row):
@@ -137,8 +134,6 @@ def _error(e):
 def run_row(row, root, mirrored):
     """``{"max_abs_diff": single vs mirrored train()}`` (or ``error``/``traceback``), plus on
     :data:`FIT_ROWS` ``fit_max_abs_diff``: mirrored fit door vs mirrored train() (or ``fit_error``)."""
-    import ml_collections
-
     from mtlzoo.training import train
     from tests.training.fit_door import fit_door
 
@@ -153,7 +148,7 @@ def run_row(row, root, mirrored):
         return out
     if row in FIT_ROWS:
         try:
-            model, _ = fit_door(ml_collections.ConfigDict(row_config(row)), mirrored)
+            model, _ = fit_door(row_config(row), mirrored)
             out["fit_max_abs_diff"] = _largest_difference(mirrored_weights, model.get_weights())
         except Exception as e:  # noqa: BLE001
             out["fit_error"], out["fit_traceback"] = _error(e)

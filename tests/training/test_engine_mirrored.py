@@ -7,7 +7,8 @@ must be split before TensorFlow starts."""
 import pytest
 
 from tests.helpers import module_results
-from tests.training.engine_rows import DEFAULT_TOLERANCE, FIT_ROWS, FIT_TOLERANCE, ROWS, TOLERANCE
+from tests.training.engine_rows import DEFAULT_TOLERANCE, FIT_ROWS, ROWS, TOLERANCE
+from tests.training.fit_door import ATOL as FIT_TOLERANCE
 
 # XLA under MirroredStrategy over logical CPU devices: the compiled replica step of replica 1
 # reads its variables from CPU:0 ("Trying to access resource ... located in device CPU:1");
